@@ -1,0 +1,5 @@
+"""Allow ``python -m cysim``."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,61 @@
+"""The records one simulation run produces (see docs/data-model.md §4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..simsettings import SimSettings
+
+
+@dataclass
+class LinkSamples:
+    """Per-link state sampled at a fixed interval.
+
+    Attributes
+    ----------
+    time_s
+        Sample times, shape ``(T,)``.
+    queue_veh
+        Vehicles waiting in the link's exit queues, shape ``(T, L)``.
+    occupancy_veh
+        Vehicles on the link (moving or queued), shape ``(T, L)``.
+    blocked
+        The link is full (its storage is used up), shape ``(T, L)``: spillback upstream.
+    """
+
+    time_s: np.ndarray
+    queue_veh: np.ndarray
+    occupancy_veh: np.ndarray
+    blocked: np.ndarray
+
+
+@dataclass
+class SimResult:
+    """Everything one replication records; metrics are derived from this, never from the engine.
+
+    Attributes
+    ----------
+    links, trips, traversals, network_samples, route_choice
+        Frames with the columns listed in docs/data-model.md §4.
+    link_samples
+        Sampled per-link queues, occupancy and spillback flags.
+    gridlock
+        ``{"detected": bool, "time_s": float | None, "links": list[int]}``.
+    settings, seed, sample_factor
+        What produced the run.
+    """
+
+    links: pd.DataFrame
+    trips: pd.DataFrame
+    traversals: pd.DataFrame
+    link_samples: LinkSamples
+    network_samples: pd.DataFrame
+    gridlock: dict
+    route_choice: pd.DataFrame
+    settings: SimSettings
+    seed: int
+    sample_factor: float = 1.0
+    extra: dict = field(default_factory=dict)

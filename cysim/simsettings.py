@@ -1,0 +1,43 @@
+"""Simulation settings of a scenario (the ``simulation:`` section), validated with pydantic."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from . import settings
+
+
+class RouteChoiceSettings(BaseModel):
+    """How routes are chosen and equilibrated over repeated runs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    iterations: int = Field(5, ge=1, le=100, description="equilibration iterations (1 = free-flow routes)")
+    relative_gap_tolerance: float = Field(0.02, gt=0, description="stop when the relative gap is below")
+    time_bin_s: float = Field(settings.route_time_bin_s, gt=0, description="travel-time bin width, s")
+
+
+class ParkingSettings(BaseModel):
+    """Parking search at trip ends."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, description="trips end at parking facilities; full ones cause cruising")
+    search_radius_m: float = Field(800.0, gt=0, description="lots farther than this are not considered")
+
+
+class SimSettings(BaseModel):
+    """Settings of one simulation run (see docs/data-model.md §2)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start_time: str = Field(settings.start_time, pattern=r"^\d{1,2}:\d{2}$")
+    duration_s: float = Field(settings.duration_s, gt=0)
+    cooldown_s: float = Field(settings.cooldown_s, ge=0)
+    seed: int = Field(1, ge=0)
+    replications: int = Field(3, ge=1, le=1000)
+    route_choice: RouteChoiceSettings = Field(default_factory=RouteChoiceSettings)
+    backward_wave_kph: float = Field(settings.backward_wave_kph, ge=0)
+    gridlock_timeout_s: float = Field(settings.gridlock_timeout_s, gt=0)
+    sample_interval_s: float = Field(settings.sample_interval_s, gt=0)
+    parking: ParkingSettings = Field(default_factory=ParkingSettings)
