@@ -1,5 +1,27 @@
-"""Travel demand: zones, synthetic OD, imports, departure profiles (placeholder until issue 4)."""
+"""Travel demand: zones, synthetic OD (gravity), OD and trip-list imports, departure profiles."""
 
-from .spec import DemandSpec
+from .spec import (
+    CalibrationSpec,
+    DemandSpec,
+    GammaParams,
+    GravitySpec,
+    OdCsvSpec,
+    OdSpec,
+    ProfileCsvSpec,
+    TntpTripsSpec,
+    TripsCsvSpec,
+    ZonesSpec,
+)
 
-__all__ = ["DemandSpec"]
+__all__ = [
+    "CalibrationSpec",
+    "DemandSpec",
+    "GammaParams",
+    "GravitySpec",
+    "OdCsvSpec",
+    "OdSpec",
+    "ProfileCsvSpec",
+    "TntpTripsSpec",
+    "TripsCsvSpec",
+    "ZonesSpec",
+]
