@@ -1,4 +1,4 @@
-"""Readers for the TNTP transportation-network test-problem formats (network, trips, flows, nodes)."""
+"""Readers for the TNTP test-problem formats: network, trips, best-known flows, node coordinates."""
 
 from __future__ import annotations
 
@@ -41,10 +41,10 @@ def read_tntp_network(path: str | Path) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        One row per link with the columns of :data:`NETWORK_COLUMNS` (``init_node``, ``term_node`` and
-        ``link_type`` int64, the rest float64), in file order. ``df.attrs`` holds the metadata:
-        ``number_of_zones``, ``number_of_nodes``, ``first_thru_node``, ``number_of_links`` (ints, or
-        None when the file omits them) and ``source`` (the path).
+        One row per link with the columns of :data:`NETWORK_COLUMNS` (``init_node``,
+        ``term_node`` and ``link_type`` int64, the rest float64), in file order. ``df.attrs``
+        holds the metadata: ``number_of_zones``, ``number_of_nodes``, ``first_thru_node``,
+        ``number_of_links`` (ints, or None when the file omits them) and ``source`` (the path).
 
     Raises
     ------
@@ -99,9 +99,10 @@ def read_tntp_trips(path: str | Path) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``origin`` (int64), ``destination`` (int64) and ``trips`` (float64), one row per OD
-        pair with positive trips, in file order. ``df.attrs`` holds ``total`` (the sum of ``trips``),
-        ``declared_total`` (``<TOTAL OD FLOW>`` or None), ``number_of_zones`` and ``source``.
+        Columns ``origin`` (int64), ``destination`` (int64) and ``trips`` (float64), one row per
+        OD pair with positive trips, in file order. ``df.attrs`` holds ``total`` (the sum of
+        ``trips``), ``declared_total`` (``<TOTAL OD FLOW>`` or None), ``number_of_zones`` and
+        ``source``.
 
     Raises
     ------
