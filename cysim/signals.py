@@ -1,0 +1,328 @@
+"""Fixed-time signal plans: phases from approach bearings, default timings and Webster's method."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from ._errors import SimulationError
+
+#: Approaches whose travel axes differ by at most this many degrees share a phase.
+axis_tolerance_deg: float = 30.0
+#: Most phases a default plan uses (approach axes beyond this merge into the nearest phase).
+max_default_phases: int = 3
+#: Amber (yellow) time per phase change, seconds.
+amber_s: float = 3.0
+#: All-red clearance per phase change, seconds.
+all_red_s: float = 1.0
+#: Lost time per phase (start-up lost time + unused clearance), seconds.
+lost_time_per_phase_s: float = 4.0
+#: Shortest effective green a default plan gives a phase, seconds.
+min_green_s: float = 10.0
+#: Webster cycle clamp, seconds.
+min_cycle_s: float = 40.0
+max_cycle_s: float = 180.0
+#: Default cycle (s) by the widest approach (lanes in one direction) for a two-phase junction:
+#: 1 lane → 60 s, 2 lanes → 90 s, 3+ lanes (arterial crossings) → 120 s. Three-phase junctions
+#: add 30 s (capped at 150 s). Typical of Chinese urban fixed-time practice (GB 14886 guidance,
+#: HCM 2010 ch. 31 ranges of 60–120 s for two-phase control).
+default_cycle_by_lanes_s: dict[int, float] = {1: 60.0, 2: 90.0, 3: 120.0}
+extra_cycle_per_extra_phase_s: float = 30.0
+max_default_cycle_s: float = 150.0
+
+Approach = tuple[int, int, int]
+
+
+@dataclass
+class SignalPlan:
+    """A fixed-time plan: phases run in order, each an effective green followed by its lost time.
+
+    Phase ``i`` gives effective green from ``offset_s + Σ_{j<i}(green_s[j] + lost_time_s[j])``
+    (modulo ``cycle_s``) for ``green_s[i]`` seconds. ``cycle_s == Σ(green_s + lost_time_s)``.
+
+    Attributes
+    ----------
+    cycle_s
+        Cycle length, seconds.
+    offset_s
+        Start of phase 0 within the common cycle clock, seconds.
+    green_s
+        Effective green per phase, seconds.
+    lost_time_s
+        Lost time per phase (amber + all-red + start-up loss net of end gain), seconds.
+    amber_s, all_red_s
+        Clearance intervals per phase change (informational; already inside ``lost_time_s``).
+    phases
+        Incoming approach edges ``(u, v, key)`` served by each phase, as from :func:`phase_groups`.
+    """
+
+    cycle_s: float
+    offset_s: float
+    green_s: list[float]
+    lost_time_s: list[float]
+    amber_s: float = amber_s
+    all_red_s: float = all_red_s
+    phases: list[list[Approach]] = field(default_factory=list)
+
+    def green_windows(self) -> list[tuple[float, float]]:
+        """``(start_s, green_s)`` of each phase's effective green; start within ``[0, cycle)``."""
+        windows = []
+        start = self.offset_s
+        for green, lost in zip(self.green_s, self.lost_time_s, strict=True):
+            windows.append((start % self.cycle_s, green))
+            start += green + lost
+        return windows
+
+
+def approach_bearing(G: nx.MultiDiGraph, u: int, v: int, k: int) -> float:
+    """Bearing (degrees, 0 = north, clockwise) of travel on ``(u, v, k)`` as it reaches ``v``.
+
+    Uses the last segment of the edge geometry when present, else the straight line u → v.
+    """
+    data = G.edges[u, v, k]
+    geom = data.get("geometry")
+    if geom is not None and len(geom.coords) >= 2:
+        (x0, y0), (x1, y1) = geom.coords[-2][:2], geom.coords[-1][:2]
+    else:
+        x0, y0 = G.nodes[u]["x"], G.nodes[u]["y"]
+        x1, y1 = G.nodes[v]["x"], G.nodes[v]["y"]
+    return math.degrees(math.atan2(x1 - x0, y1 - y0)) % 360.0
+
+
+def departure_bearing(G: nx.MultiDiGraph, u: int, v: int, k: int) -> float:
+    """Compass bearing (degrees) of travel on edge ``(u, v, k)`` as it leaves ``u``."""
+    data = G.edges[u, v, k]
+    geom = data.get("geometry")
+    if geom is not None and len(geom.coords) >= 2:
+        (x0, y0), (x1, y1) = geom.coords[0][:2], geom.coords[1][:2]
+    else:
+        x0, y0 = G.nodes[u]["x"], G.nodes[u]["y"]
+        x1, y1 = G.nodes[v]["x"], G.nodes[v]["y"]
+    return math.degrees(math.atan2(x1 - x0, y1 - y0)) % 360.0
+
+
+def _axis_difference(a: float, b: float) -> float:
+    """Smallest angle between two undirected axes (degrees in [0, 90])."""
+    d = abs(a - b) % 180.0
+    return min(d, 180.0 - d)
+
+
+def _incoming(G: nx.MultiDiGraph, node: int) -> list[Approach]:
+    return sorted((u, v, k) for u, v, k in G.in_edges(node, keys=True) if u != node)
+
+
+def phase_groups(G: nx.MultiDiGraph, node: int) -> list[list[Approach]]:
+    """Group a junction's incoming approaches into signal phases by travel axis.
+
+    Approaches are taken widest first (lanes, then capacity, then edge id for a stable order).
+    Each joins the phase whose axis is within ``axis_tolerance_deg`` of its own, else opens a new
+    phase; so opposite approaches share a phase (classic two-phase control). A T-junction gets two
+    phases (the through road, then the stem); a five- or six-leg junction gets up to
+    ``max_default_phases`` phases, extra axes merging into the phase with the nearest axis. A node
+    with a single axis (e.g. a mid-block crossing) gets one phase.
+
+    Parameters
+    ----------
+    G
+        The network.
+    node
+        The junction.
+
+    Returns
+    -------
+    list[list[tuple[int, int, int]]]
+        Incoming edges ``(u, v, key)`` per phase; phase 0 holds the widest approach.
+    """
+    approaches = _incoming(G, node)
+    if not approaches:
+        return []
+
+    def width(e: Approach) -> tuple[float, float]:
+        d = G.edges[e]
+        return (float(d.get("lanes", 1)), float(d.get("capacity_vph", 0.0)))
+
+    ordered = sorted(approaches, key=lambda e: (-width(e)[0], -width(e)[1], e))
+    axes: list[float] = []
+    groups: list[list[Approach]] = []
+    pending: list[tuple[Approach, float]] = []
+    for e in ordered:
+        axis = approach_bearing(G, *e) % 180.0
+        diffs = [_axis_difference(axis, a) for a in axes]
+        if diffs and min(diffs) <= axis_tolerance_deg:
+            groups[diffs.index(min(diffs))].append(e)
+        elif len(groups) < max_default_phases:
+            axes.append(axis)
+            groups.append([e])
+        else:
+            pending.append((e, axis))
+    for e, axis in pending:
+        diffs = [_axis_difference(axis, a) for a in axes]
+        groups[diffs.index(min(diffs))].append(e)
+    return [sorted(g) for g in groups]
+
+
+def default_cycle_s(G: nx.MultiDiGraph, node: int, n_phases: int) -> float:
+    """Default cycle by the widest approach and the number of phases (docs/model.md)."""
+    lanes = max((int(G.edges[e].get("lanes", 1)) for e in _incoming(G, node)), default=1)
+    lanes = min(max(lanes, 1), max(default_cycle_by_lanes_s))
+    cycle = default_cycle_by_lanes_s[lanes]
+    cycle += extra_cycle_per_extra_phase_s * max(n_phases - 2, 0)
+    return min(cycle, max_default_cycle_s)
+
+
+def _split_greens(cycle_s: float, lost: list[float], weights: list[float]) -> list[float]:
+    """Share ``cycle − Σ lost`` among phases in proportion to ``weights``."""
+    available = cycle_s - sum(lost)
+    if available <= 0:
+        raise SimulationError(
+            f"signal cycle {cycle_s:g} s leaves no green after {sum(lost):g} s of lost time",
+            key="signal_cycle_s",
+            hint="use a longer cycle",
+        )
+    total = sum(weights)
+    if total <= 0:
+        weights, total = [1.0] * len(weights), float(len(weights))
+    return [available * w / total for w in weights]
+
+
+def default_plan(G: nx.MultiDiGraph, node: int) -> SignalPlan:
+    """The default fixed-time plan of a junction.
+
+    Phases from :func:`phase_groups`; cycle from :func:`default_cycle_s`; lost time
+    ``lost_time_per_phase_s`` per phase; effective greens shared in proportion to each phase's
+    widest approach (lanes), with at least ``min_green_s`` each; offset 0.
+
+    Parameters
+    ----------
+    G
+        The network.
+    node
+        The junction.
+
+    Returns
+    -------
+    SignalPlan
+    """
+    phases = phase_groups(G, node)
+    n = max(len(phases), 1)
+    cycle = default_cycle_s(G, node, n)
+    lost = [lost_time_per_phase_s] * n
+    weights = [max(float(G.edges[e].get("lanes", 1)) for e in ph) for ph in phases] or [1.0]
+    greens = _split_greens(cycle, lost, weights)
+    short = [g < min_green_s for g in greens]
+    if any(short) and min_green_s * n < cycle - sum(lost):
+        fixed = sum(min_green_s for s in short if s)
+        rest = _split_greens(
+            cycle - fixed, lost, [w for w, s in zip(weights, short, strict=True) if not s]
+        )
+        it = iter(rest)
+        greens = [min_green_s if s else next(it) for s in short]
+    return SignalPlan(cycle_s=cycle, offset_s=0.0, green_s=greens, lost_time_s=lost, phases=phases)
+
+
+def plan_for_node(G: nx.MultiDiGraph, node: int) -> SignalPlan:
+    """The plan a junction runs: node attributes when set, else :func:`default_plan`.
+
+    ``signal_cycle_s`` > 0 sets the cycle; ``signal_offset_s`` the offset; ``signal_splits`` (JSON
+    list, one number per phase of :func:`phase_groups`) shares the effective green time
+    ``cycle − Σ lost`` among phases. Splits are normalised, so green fractions of the cycle
+    (``g/C``, summing to less than 1) and shares of the effective green (summing to 1) give the same
+    plan.
+
+    Raises
+    ------
+    SimulationError
+        ``signal_splits`` is not a JSON list of non-negative numbers, one per phase, or the cycle
+        leaves no green time.
+    """
+    plan = default_plan(G, node)
+    attrs = G.nodes[node]
+    cycle = float(attrs.get("signal_cycle_s", 0.0) or 0.0)
+    offset = float(attrs.get("signal_offset_s", 0.0) or 0.0)
+    splits_text = attrs.get("signal_splits", "") or ""
+    weights = plan.green_s
+    if splits_text:
+        try:
+            splits = json.loads(splits_text)
+            if not isinstance(splits, list) or not all(
+                isinstance(s, int | float) and s >= 0 for s in splits
+            ):
+                raise ValueError("not a list of non-negative numbers")
+        except ValueError as exc:
+            raise SimulationError(
+                f"junction {node}: signal_splits {splits_text!r} is invalid ({exc})",
+                key="signal_splits",
+                hint="give a JSON list of green fractions, one per phase, e.g. [0.55, 0.45]",
+            ) from exc
+        if len(splits) != len(plan.phases):
+            raise SimulationError(
+                f"junction {node}: signal_splits has {len(splits)} values but the junction has "
+                f"{len(plan.phases)} phases",
+                key="signal_splits",
+                hint="give one green fraction per phase (see cysim.signals.phase_groups)",
+            )
+        weights = [float(s) for s in splits]
+    if cycle > 0 or splits_text:
+        cycle = cycle if cycle > 0 else plan.cycle_s
+        plan.green_s = _split_greens(cycle, plan.lost_time_s, weights)
+        plan.cycle_s = cycle
+    plan.offset_s = offset
+    return plan
+
+
+def webster_plan(
+    critical_flow_ratios: list[float], lost_time_s: float
+) -> tuple[float, list[float]]:
+    """Webster's optimum cycle and effective greens.
+
+    ``C0 = (1.5 L + 5) / (1 − Y)`` with ``Y = Σ y_i``, clamped to [``min_cycle_s``,
+    ``max_cycle_s``]; effective greens ``g_i = (C0 − L) · y_i / Y``. When ``Y ≥ 1`` the junction
+    is oversaturated: the cycle is capped at ``max_cycle_s`` and a warning is issued.
+
+    Parameters
+    ----------
+    critical_flow_ratios
+        Critical flow ratio ``y_i = q_i / s_i`` of each phase.
+    lost_time_s
+        Total lost time per cycle ``L``, seconds.
+
+    Returns
+    -------
+    tuple[float, list[float]]
+        Cycle length and effective green per phase, seconds.
+
+    Raises
+    ------
+    SimulationError
+        No phases, negative ratios, or a lost time that leaves no green.
+    """
+    if not critical_flow_ratios or any(y < 0 for y in critical_flow_ratios):
+        raise SimulationError(
+            f"Webster needs non-negative flow ratios per phase, got {critical_flow_ratios}",
+            hint="pass one q/s ratio per phase",
+        )
+    total_y = float(sum(critical_flow_ratios))
+    if total_y >= 1.0:
+        warnings.warn(
+            f"critical flow ratios sum to {total_y:.2f} ≥ 1: the junction is oversaturated; "
+            f"cycle capped at {max_cycle_s:g} s",
+            stacklevel=2,
+        )
+        cycle = max_cycle_s
+    else:
+        cycle = (1.5 * lost_time_s + 5.0) / (1.0 - total_y)
+        cycle = min(max(cycle, min_cycle_s), max_cycle_s)
+    available = cycle - lost_time_s
+    if available <= 0:
+        raise SimulationError(
+            f"lost time {lost_time_s:g} s leaves no green in a {cycle:g} s cycle",
+            hint="reduce the lost time per phase",
+        )
+    if total_y == 0:
+        n = len(critical_flow_ratios)
+        return cycle, [available / n] * n
+    return cycle, [available * y / total_y for y in critical_flow_ratios]
