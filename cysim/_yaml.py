@@ -1,0 +1,174 @@
+"""Safe YAML loading that remembers the line of every key, so errors can say file:line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ._errors import ScenarioError
+
+#: A key path inside a YAML document: mapping keys (str) and sequence indices (int).
+KeyPath = tuple[str | int, ...]
+
+
+@dataclass
+class YamlDocument:
+    """A parsed YAML document with the 1-based line of each key path.
+
+    Attributes
+    ----------
+    data
+        The document as plain Python (dict, list, str, int, float, bool, None).
+    lines
+        ``{key path: line}`` for every mapping key and sequence item; ``()`` is the document start.
+    file
+        The file it came from.
+    """
+
+    data: Any
+    lines: dict[KeyPath, int] = field(default_factory=dict)
+    file: Path | None = None
+
+    def line_of(self, path: KeyPath) -> int | None:
+        """Return the line of ``path``, or of its deepest ancestor that has one."""
+        path = tuple(path)
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get(())
+
+
+def format_key_path(path: KeyPath) -> str:
+    """Render ``("patches", 2, "road")`` as ``patches[2].road``."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _construct(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], file: Path | None) -> Any:
+    """Turn a composed node into plain Python, recording the line of every key path."""
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise ScenarioError(
+                    "YAML merge keys ('<<') are not supported in scenario files",
+                    file=file,
+                    line=key_node.start_mark.line + 1,
+                    key=format_key_path(path) or None,
+                    hint="use 'base:' to inherit another scenario",
+                )
+            key = _construct(key_node, path, {}, file)
+            if not isinstance(key, str | int | float | bool) or key is None:
+                raise ScenarioError(
+                    f"mapping keys must be plain strings, got {key!r}",
+                    file=file,
+                    line=key_node.start_mark.line + 1,
+                    key=format_key_path(path) or None,
+                )
+            key = str(key) if not isinstance(key, str) else key
+            child = (*path, key)
+            if key in result:
+                raise ScenarioError(
+                    f"key '{key}' appears twice",
+                    file=file,
+                    line=key_node.start_mark.line + 1,
+                    key=format_key_path(child),
+                    hint="remove one of the two entries",
+                )
+            lines[child] = key_node.start_mark.line + 1
+            result[key] = _construct(value_node, child, lines, file)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        items = []
+        for index, item_node in enumerate(node.value):
+            child = (*path, index)
+            lines[child] = item_node.start_mark.line + 1
+            items.append(_construct(item_node, child, lines, file))
+        return items
+    return _scalar(node)
+
+
+def _scalar(node: yaml.Node) -> Any:
+    """Construct one scalar with the safe constructors (int, float, bool, null, str, date)."""
+    value = yaml.SafeLoader("").construct_object(node, deep=True)
+    # Dates are not used in scenarios; keep them as text so models see what the user wrote.
+    if not isinstance(value, str | int | float | bool) and value is not None:
+        return str(node.value)
+    return value
+
+
+def parse_yaml(text: str, file: Path | None = None) -> YamlDocument:
+    """Parse YAML text safely and record the line of every key.
+
+    Parameters
+    ----------
+    text
+        The YAML source.
+    file
+        Where it came from (only for error messages).
+
+    Returns
+    -------
+    YamlDocument
+
+    Raises
+    ------
+    ScenarioError
+        When the text is not valid YAML, has duplicate keys, or uses merge keys.
+    """
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        problem = error.problem or "malformed YAML"
+        raise ScenarioError(
+            f"not valid YAML: {problem}",
+            file=file,
+            line=mark.line + 1 if mark is not None else None,
+            hint="check indentation, colons and brackets on this line or the one before",
+        ) from None
+    except yaml.YAMLError as error:
+        raise ScenarioError(f"not valid YAML: {error}", file=file) from None
+    if node is None:
+        return YamlDocument(data=None, lines={(): 1}, file=file)
+    lines: dict[KeyPath, int] = {}
+    try:
+        data = _construct(node, (), lines, file)
+    except yaml.constructor.ConstructorError as error:
+        mark = error.problem_mark
+        raise ScenarioError(
+            f"not valid YAML: {error.problem}",
+            file=file,
+            line=mark.line + 1 if mark is not None else None,
+        ) from None
+    return YamlDocument(data=data, lines=lines, file=file)
+
+
+def load_yaml(path: str | Path) -> YamlDocument:
+    """Read and parse a YAML file safely (see :func:`parse_yaml`).
+
+    Raises
+    ------
+    ScenarioError
+        When the file is missing, unreadable, not UTF-8 or not valid YAML.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError("file not found", file=path) from None
+    except UnicodeDecodeError:
+        raise ScenarioError("file is not UTF-8 text", file=path) from None
+    except OSError as error:
+        raise ScenarioError(f"cannot read file: {error.strerror}", file=path) from None
+    return parse_yaml(text, file=path)

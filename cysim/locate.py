@@ -1,0 +1,474 @@
+"""Find roads, stretches and junctions in a network by name or by WGS84 coordinates."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import itertools
+import math
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+
+import networkx as nx
+import pyproj
+import shapely
+from shapely.geometry import LineString, Point
+
+from ._errors import PatchError
+
+#: A directed edge of a MultiDiGraph.
+EdgeKey = tuple[int, int, int]
+
+#: Road-type words at the end of a Chinese road name, longest first.
+_ROAD_TYPES = ("大道", "大街", "公路", "路", "街", "线", "道")
+#: Direction / section characters that distinguish 正阳中路 from 正阳东路.
+_DIRECTIONS = "东西南北中"
+#: How many closest names an error lists.
+N_SUGGESTIONS = 5
+#: Default radius within which a lon/lat point snaps to a junction, metres.
+DEFAULT_SNAP_M = 100.0
+
+
+# --- names ---------------------------------------------------------------------------------
+
+
+def clean_name(name: str) -> str:
+    """Return ``name`` with full-width characters folded (NFKC) and all whitespace removed."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", name))
+
+
+def normalise_road_name(name: str) -> str:
+    """Reduce a road name to its stem so that variants of one road compare equal.
+
+    The road-type word (路, 大道, 街, 线, …) is dropped, then one trailing direction
+    character (东/西/南/北/中) if at least two characters remain, so 正阳路, 正阳中路 and
+    正阳东路 all become 正阳, while 华中路 stays 华中.
+
+    Parameters
+    ----------
+    name
+        A road name as written in a scenario or in OSM.
+
+    Returns
+    -------
+    str
+    """
+    stem = clean_name(name)
+    for road_type in _ROAD_TYPES:
+        if stem.endswith(road_type) and len(stem) > len(road_type):
+            stem = stem[: -len(road_type)]
+            break
+    if len(stem) >= 3 and stem[-1] in _DIRECTIONS:
+        stem = stem[:-1]
+    return stem
+
+
+def edge_names(data: dict) -> list[str]:
+    """Return the road names of one edge (OSM may join several with ``;`` or give a list)."""
+    raw = data.get("name", "")
+    values = raw if isinstance(raw, list | tuple) else [raw]
+    names = []
+    for value in values:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            continue
+        names.extend(part.strip() for part in str(value).split(";") if part.strip())
+    return names
+
+
+def road_names(G: nx.MultiDiGraph) -> list[str]:
+    """Return every distinct road name in the graph, sorted."""
+    return sorted({name for _, _, data in G.edges(data=True) for name in edge_names(data)})
+
+
+def closest_names(G: nx.MultiDiGraph, name: str, n: int = N_SUGGESTIONS) -> list[str]:
+    """Return the ``n`` road names of ``G`` most similar to ``name`` (difflib ratio)."""
+    query = clean_name(name)
+    stem = normalise_road_name(name)
+
+    def score(candidate: str) -> float:
+        return max(
+            difflib.SequenceMatcher(None, query, clean_name(candidate)).ratio(),
+            difflib.SequenceMatcher(None, stem, normalise_road_name(candidate)).ratio(),
+        )
+
+    return sorted(road_names(G), key=lambda candidate: (-score(candidate), candidate))[:n]
+
+
+def road_not_found(G: nx.MultiDiGraph, name: str, key: str | None) -> PatchError:
+    """Build the error for a road name that matches nothing, listing the closest names."""
+    suggestions = closest_names(G, name)
+    listed = ", ".join(suggestions) if suggestions else "the map has no named roads"
+    return PatchError(
+        f"road '{name}' not found in the map; closest: {listed}",
+        key=key,
+        hint="names match exactly, then by stem (正阳路 finds 正阳中路/正阳东路); check spelling",
+    )
+
+
+def find_road_edges(G: nx.MultiDiGraph, name: str, *, key: str | None = None) -> list[EdgeKey]:
+    """Return all directed edges of the road called ``name``.
+
+    Exact names win; when no edge carries the exact name, every edge whose name has the same
+    stem (:func:`normalise_road_name`) matches, so 正阳路 finds 正阳中路, 正阳东路 and 正阳西路.
+
+    Parameters
+    ----------
+    G
+        The network.
+    name
+        The road name.
+    key
+        The scenario key the name came from (for the error message).
+
+    Returns
+    -------
+    list of (u, v, key)
+        In graph order.
+
+    Raises
+    ------
+    PatchError
+        When nothing matches; the message lists the closest names.
+    """
+    query = clean_name(name)
+    exact: list[EdgeKey] = []
+    loose: list[EdgeKey] = []
+    stem = normalise_road_name(name)
+    for u, v, k, data in G.edges(keys=True, data=True):
+        names = edge_names(data)
+        if any(clean_name(n) == query for n in names):
+            exact.append((u, v, k))
+        elif stem and any(normalise_road_name(n) == stem for n in names):
+            loose.append((u, v, k))
+    if exact:
+        return exact
+    if loose:
+        return loose
+    raise road_not_found(G, name, key)
+
+
+# --- coordinates ---------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=8)
+def _transformer(crs: str) -> pyproj.Transformer:
+    return pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+
+
+def to_graph_xy(G: nx.MultiDiGraph, lon: float, lat: float) -> tuple[float, float]:
+    """Project a WGS84 lon/lat to the graph's CRS (``G.graph['crs']``)."""
+    crs = G.graph.get("crs")
+    if not crs:
+        raise PatchError("the network has no 'crs' graph attribute; cannot place coordinates")
+    x, y = _transformer(str(crs)).transform(float(lon), float(lat))
+    return float(x), float(y)
+
+
+def check_point(
+    G: nx.MultiDiGraph, lon: float, lat: float, *, margin_m: float, key: str | None = None
+) -> tuple[float, float]:
+    """Project a point and check that it lies inside the map's extent (plus ``margin_m``).
+
+    Returns
+    -------
+    (x, y)
+        Projected coordinates.
+
+    Raises
+    ------
+    PatchError
+        When the point is not a valid lon/lat or lies outside the map.
+    """
+    if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
+        raise PatchError(
+            f"[{lon}, {lat}] is not a WGS84 coordinate",
+            key=key,
+            hint="write points as [lon, lat] in degrees, longitude first",
+        )
+    x, y = to_graph_xy(G, lon, lat)
+    xs = [data["x"] for _, data in G.nodes(data=True)]
+    ys = [data["y"] for _, data in G.nodes(data=True)]
+    if not xs:
+        raise PatchError("the network has no nodes", key=key)
+    if not (
+        min(xs) - margin_m <= x <= max(xs) + margin_m
+        and min(ys) - margin_m <= y <= max(ys) + margin_m
+    ):
+        lons = [data.get("lon", math.nan) for _, data in G.nodes(data=True)]
+        lats = [data.get("lat", math.nan) for _, data in G.nodes(data=True)]
+        raise PatchError(
+            f"point [{lon}, {lat}] lies outside the map (lon {min(lons):.4f}–{max(lons):.4f}, "
+            f"lat {min(lats):.4f}–{max(lats):.4f})",
+            key=key,
+            hint="check the coordinates (WGS84, [lon, lat]) or use a map that covers them",
+        )
+    return x, y
+
+
+def edge_geometry(G: nx.MultiDiGraph, u: int, v: int, k: int) -> LineString:
+    """Return the projected geometry of an edge (a straight line when it has none)."""
+    geometry = G.edges[u, v, k].get("geometry")
+    if isinstance(geometry, LineString):
+        return geometry
+    return LineString([(G.nodes[u]["x"], G.nodes[u]["y"]), (G.nodes[v]["x"], G.nodes[v]["y"])])
+
+
+def nearest_node(
+    G: nx.MultiDiGraph,
+    lon: float,
+    lat: float,
+    *,
+    snap_m: float = DEFAULT_SNAP_M,
+    nodes: Iterable[int] | None = None,
+    key: str | None = None,
+) -> tuple[int, float]:
+    """Snap a lon/lat point to the nearest node within ``snap_m`` metres.
+
+    Parameters
+    ----------
+    G
+        The network.
+    lon, lat
+        WGS84 degrees.
+    snap_m
+        Largest allowed distance to the node.
+    nodes
+        Candidate nodes (default: all).
+    key
+        The scenario key the point came from (for the error message).
+
+    Returns
+    -------
+    (node, distance_m)
+
+    Raises
+    ------
+    PatchError
+        When the point is outside the map or the nearest node is farther than ``snap_m``.
+    """
+    x, y = check_point(G, lon, lat, margin_m=max(snap_m, 1.0), key=key)
+    candidates = list(G.nodes) if nodes is None else list(nodes)
+    if not candidates:
+        raise PatchError("no candidate junctions to snap to", key=key)
+    best = min(candidates, key=lambda n: (_dist(G, n, x, y), n))
+    distance = _dist(G, best, x, y)
+    if distance > snap_m:
+        raise PatchError(
+            f"no junction within {snap_m:g} m of [{lon}, {lat}]: the nearest (node {best}, "
+            f"{_describe_node(G, best)}) is {distance:.0f} m away",
+            key=key,
+            hint=f"move the point closer or raise snap_m above {math.ceil(distance)}",
+        )
+    return best, distance
+
+
+def _dist(G: nx.MultiDiGraph, node: int, x: float, y: float) -> float:
+    data = G.nodes[node]
+    return math.hypot(data["x"] - x, data["y"] - y)
+
+
+def roads_at_node(G: nx.MultiDiGraph, node: int) -> list[str]:
+    """Return the names of the roads meeting at ``node``, sorted."""
+    names: set[str] = set()
+    for _, _, data in G.in_edges(node, data=True):
+        names.update(edge_names(data))
+    for _, _, data in G.out_edges(node, data=True):
+        names.update(edge_names(data))
+    return sorted(names)
+
+
+def _describe_node(G: nx.MultiDiGraph, node: int) -> str:
+    data = G.nodes[node]
+    roads = "/".join(roads_at_node(G, node)) or "unnamed roads"
+    return f"{roads} at [{data.get('lon', math.nan):.5f}, {data.get('lat', math.nan):.5f}]"
+
+
+# --- junctions -----------------------------------------------------------------------------
+
+
+def junction_by_roads(
+    G: nx.MultiDiGraph,
+    road_a: str,
+    road_b: str,
+    *,
+    near: Sequence[float] | None = None,
+    key: str | None = None,
+) -> int:
+    """Return the junction where roads ``road_a`` and ``road_b`` meet.
+
+    Parameters
+    ----------
+    G
+        The network.
+    road_a, road_b
+        Road names (matched like :func:`find_road_edges`).
+    near
+        Optional ``[lon, lat]`` to choose among several meeting points (nearest wins).
+    key
+        The scenario key (for error messages).
+
+    Returns
+    -------
+    int
+        The node id.
+
+    Raises
+    ------
+    PatchError
+        When a road is unknown, the roads do not meet, or they meet several times and no
+        ``near`` point says which.
+    """
+    nodes_a = _road_nodes(G, find_road_edges(G, road_a, key=key))
+    nodes_b = _road_nodes(G, find_road_edges(G, road_b, key=key))
+    common = sorted(nodes_a & nodes_b)
+    if not common:
+        crossing = sorted({n for node in nodes_a for n in roads_at_node(G, node)} - {road_a})
+        raise PatchError(
+            f"roads '{road_a}' and '{road_b}' do not meet in the map",
+            key=key,
+            hint=f"roads meeting {road_a}: {', '.join(crossing[:12]) or 'none'}",
+        )
+    if len(common) == 1:
+        return common[0]
+    if near is None:
+        listed = "; ".join(f"node {n} at {_describe_node(G, n)}" for n in common[:6])
+        raise PatchError(
+            f"roads '{road_a}' and '{road_b}' meet at {len(common)} junctions: {listed}",
+            key=key,
+            hint="add 'near: [lon, lat]' to say which one",
+        )
+    x, y = check_point(G, near[0], near[1], margin_m=1000.0, key=key)
+    return min(common, key=lambda n: (_dist(G, n, x, y), n))
+
+
+def _road_nodes(G: nx.MultiDiGraph, edges: Iterable[EdgeKey]) -> set[int]:
+    nodes: set[int] = set()
+    for u, v, _ in edges:
+        nodes.update((u, v))
+    return nodes
+
+
+def is_lonlat(place: Sequence) -> bool:
+    """Return whether a place is ``[lon, lat]`` numbers (rather than ``[road, road]`` names)."""
+    return all(isinstance(value, int | float) and not isinstance(value, bool) for value in place)
+
+
+def locate_junction(
+    G: nx.MultiDiGraph,
+    place: Sequence,
+    *,
+    near: Sequence[float] | None = None,
+    snap_m: float = DEFAULT_SNAP_M,
+    key: str | None = None,
+) -> int:
+    """Return the junction named by ``[road, road]`` or snapped from ``[lon, lat]``.
+
+    Raises
+    ------
+    PatchError
+        See :func:`junction_by_roads` and :func:`nearest_node`.
+    """
+    if is_lonlat(place):
+        return nearest_node(G, place[0], place[1], snap_m=snap_m, key=key)[0]
+    return junction_by_roads(G, str(place[0]), str(place[1]), near=near, key=key)
+
+
+# --- stretches -----------------------------------------------------------------------------
+
+
+def road_stretch(
+    G: nx.MultiDiGraph,
+    name: str,
+    start: Sequence,
+    end: Sequence,
+    *,
+    snap_m: float = 300.0,
+    key: str | None = None,
+) -> tuple[list[EdgeKey], list[int]]:
+    """Return the edges of road ``name`` between two places, and the node path along it.
+
+    Each place is ``[lon, lat]`` (snapped to the road's nearest node; the point must lie within
+    ``snap_m`` of the road) or ``[road, road]`` (a junction on it). The stretch is the shortest
+    path along the road's own edges (by ``length_m``, ignoring direction) between the two nodes;
+    both directions of travel are returned.
+
+    Returns
+    -------
+    (edges, path)
+        ``edges``: the road's directed edges between consecutive path nodes; ``path``: the
+        node sequence from ``start`` to ``end``.
+
+    Raises
+    ------
+    PatchError
+        When the road is unknown, a point is too far from it, or the road does not connect the
+        two places.
+    """
+    edges = find_road_edges(G, name, key=key)
+    nodes = _road_nodes(G, edges)
+    ends = [_stretch_end(G, name, edges, nodes, place, snap_m, key) for place in (start, end)]
+    if ends[0] == ends[1]:
+        raise PatchError(
+            f"both ends of the stretch of '{name}' snap to the same junction (node {ends[0]})",
+            key=key,
+            hint="choose points farther apart along the road",
+        )
+    along = nx.Graph()
+    for u, v, k in edges:
+        length = float(G.edges[u, v, k].get("length_m", 1.0))
+        if not along.has_edge(u, v) or along.edges[u, v]["length_m"] > length:
+            along.add_edge(u, v, length_m=length)
+    try:
+        path = nx.shortest_path(along, ends[0], ends[1], weight="length_m")
+    except nx.NetworkXNoPath:
+        raise PatchError(
+            f"'{name}' does not run continuously between the two points "
+            f"(nodes {ends[0]} and {ends[1]})",
+            key=key,
+            hint="pick two points on one connected piece of the road",
+        ) from None
+    pairs = set(itertools.pairwise(path))
+    pairs |= {(v, u) for u, v in pairs}
+    return [(u, v, k) for u, v, k in edges if (u, v) in pairs], path
+
+
+def _stretch_end(
+    G: nx.MultiDiGraph,
+    name: str,
+    edges: list[EdgeKey],
+    nodes: set[int],
+    place: Sequence,
+    snap_m: float,
+    key: str | None,
+) -> int:
+    if not is_lonlat(place):
+        node = junction_by_roads(G, str(place[0]), str(place[1]), key=key)
+        if node not in nodes:
+            raise PatchError(f"junction {list(place)} is not on '{name}'", key=key)
+        return node
+    x, y = check_point(G, place[0], place[1], margin_m=snap_m, key=key)
+    road = shapely.union_all([edge_geometry(G, u, v, k) for u, v, k in edges])
+    distance = road.distance(Point(x, y))
+    if distance > snap_m:
+        raise PatchError(
+            f"point [{place[0]}, {place[1]}] is {distance:.0f} m from '{name}' "
+            f"(allowed: {snap_m:g} m)",
+            key=key,
+            hint="move the point onto the road or raise snap_m",
+        )
+    return min(nodes, key=lambda n: (_dist(G, n, x, y), n))
+
+
+def nodes_within(G: nx.MultiDiGraph, edges: Iterable[EdgeKey], radius_m: float) -> set[int]:
+    """Return the nodes of ``G`` within ``radius_m`` metres of the given edges' geometry."""
+    lines = [edge_geometry(G, u, v, k) for u, v, k in edges]
+    if not lines:
+        return set()
+    corridor = shapely.union_all(lines)
+    node_ids = list(G.nodes)
+    points = shapely.points(
+        [G.nodes[n]["x"] for n in node_ids], [G.nodes[n]["y"] for n in node_ids]
+    )
+    distances = shapely.distance(points, corridor)
+    return {n for n, d in zip(node_ids, distances, strict=True) if d <= radius_m}

@@ -1,0 +1,688 @@
+"""Scenario YAML: the validated model, the patch schemas and ``base:`` inheritance."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import pydantic
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+
+from ._errors import ScenarioError
+from ._yaml import KeyPath, format_key_path, load_yaml
+from .demand import DemandSpec
+from .simsettings import SimSettings
+
+# --- places --------------------------------------------------------------------------------
+
+Lon = Annotated[float, Field(ge=-180.0, le=180.0)]
+Lat = Annotated[float, Field(ge=-90.0, le=90.0)]
+#: A WGS84 point, ``[lon, lat]``.
+LonLat = tuple[Lon, Lat]
+#: A junction named by two crossing roads, ``[road, road]``.
+RoadPair = tuple[str, str]
+#: A place: ``[lon, lat]`` or ``[road, road]``.
+Place = LonLat | RoadPair
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+# --- patches -------------------------------------------------------------------------------
+
+
+@dataclass
+class PatchOrigin:
+    """Where a patch was written: file, its line, its index there, and the line of each key."""
+
+    file: Path
+    line: int | None
+    index: int
+    key_lines: dict[str, int] = field(default_factory=dict)
+
+
+class PatchBase(_Model):
+    """Fields every patch has."""
+
+    description: str = Field("", description="what the patch does, shown in the change log")
+    _origin: PatchOrigin | None = PrivateAttr(default=None)
+
+    @property
+    def origin(self) -> PatchOrigin | None:
+        """Where the patch was written (``None`` when built in Python)."""
+        return self._origin
+
+
+class RoadSelection(PatchBase):
+    """A named road, whole or a stretch between two places, in one or both directions."""
+
+    road: str = Field(
+        min_length=1, description="road name (exact, then 正阳路 ≈ 正阳中路 variants)"
+    )
+    between: tuple[Place, Place] | None = Field(
+        None, description="only the stretch between two places ([lon, lat] or [road, road])"
+    )
+    direction: Literal["both", "forward", "backward"] = Field(
+        "both", description="forward = travel from the first 'between' place to the second"
+    )
+    snap_m: float = Field(300.0, gt=0, description="how far a 'between' point may lie off the road")
+
+    @model_validator(mode="after")
+    def _direction_needs_between(self) -> RoadSelection:
+        if self.direction != "both" and self.between is None:
+            raise ValueError("'direction' needs 'between' (forward = from its first place)")
+        return self
+
+
+class OpenRoad(PatchBase):
+    """New link(s) between two places; both ends snap to existing junctions within ``snap_m``."""
+
+    type: Literal["open_road"]
+    from_: Place = Field(alias="from", description="start: [lon, lat] or [road, road]")
+    to: Place = Field(description="end: [lon, lat] or [road, road]")
+    via: list[LonLat] = Field(default_factory=list, description="intermediate geometry points")
+    name: str = Field("", description="name of the new road")
+    highway: str = Field("secondary", description="OSM class of the new road")
+    lanes_per_direction: int = Field(ge=1, le=8)
+    speed_kph: float = Field(gt=0, le=130)
+    oneway: bool = Field(False, description="only from → to")
+    snap_m: float = Field(100.0, gt=0)
+
+
+class CloseRoad(RoadSelection):
+    """Remove a road (or a stretch) from the network, e.g. for road works."""
+
+    type: Literal["close_road"]
+    allow_disconnect: bool = Field(False, description="accept that some junctions lose access")
+
+
+class WidenRoad(RoadSelection):
+    """Set or add lanes on a road; capacity and storage are recomputed."""
+
+    type: Literal["widen_road"]
+    lanes_per_direction: int | None = Field(None, ge=1, le=8)
+    add_lanes: int | None = Field(None, ge=1, le=4)
+    highway: str | None = Field(
+        None, description="new OSM class (a rebuild that upgrades the road)"
+    )
+    speed_kph: float | None = Field(None, gt=0, le=130)
+
+    @model_validator(mode="after")
+    def _one_lane_setting(self) -> WidenRoad:
+        if (self.lanes_per_direction is None) == (self.add_lanes is None):
+            raise ValueError("give exactly one of 'lanes_per_direction' or 'add_lanes'")
+        return self
+
+
+class SetSpeed(RoadSelection):
+    """Set the free-flow speed on a road."""
+
+    type: Literal["set_speed"]
+    speed_kph: float = Field(gt=0, le=130)
+
+
+class TurnLanes(_Model):
+    """Exclusive turn lanes to add per approach."""
+
+    left: int = Field(0, ge=0, le=3)
+    right: int = Field(0, ge=0, le=3)
+
+    @model_validator(mode="after")
+    def _something(self) -> TurnLanes:
+        if self.left == 0 and self.right == 0:
+            raise ValueError("add at least one left or right turn lane")
+        return self
+
+
+class Channelize(PatchBase):
+    """Add exclusive turn pockets on the approaches of a junction."""
+
+    type: Literal["channelize"]
+    junction: Place
+    near: LonLat | None = Field(None, description="choose among several meetings of two roads")
+    snap_m: float = Field(100.0, gt=0)
+    approach: str | list[str] = Field("all", description="'all' or the road name(s) approaching")
+    add_turn_lanes: TurnLanes
+    pocket_length_m: float = Field(50.0, gt=0, le=500)
+
+
+class SignalTiming(PatchBase):
+    """Set fixed-time plans (explicit or Webster-optimised), or install a signal."""
+
+    type: Literal["signal_timing"]
+    junction: Place | None = None
+    junctions: list[Place] | None = Field(None, min_length=1)
+    all_signals: bool = False
+    near: LonLat | None = None
+    snap_m: float = Field(100.0, gt=0)
+    cycle_s: float | None = Field(None, ge=20, le=300)
+    splits: list[Annotated[float, Field(gt=0, lt=1)]] | None = Field(None, min_length=1)
+    greens_s: list[Annotated[float, Field(gt=0)]] | None = Field(None, min_length=1)
+    offset_s: float | None = Field(None, ge=0)
+    optimize: Literal["webster"] | None = None
+    lost_time_per_phase_s: float | None = Field(None, ge=0, le=20)
+    install: bool = Field(False, description="make an unsignalised junction signal-controlled")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SignalTiming:
+        targets = [self.junction is not None, self.junctions is not None, self.all_signals]
+        if sum(targets) != 1:
+            raise ValueError("give exactly one of 'junction', 'junctions' or 'all_signals: true'")
+        if self.splits is not None and self.greens_s is not None:
+            raise ValueError("give 'splits' or 'greens_s', not both")
+        if (self.splits is not None or self.greens_s is not None) and self.cycle_s is None:
+            raise ValueError("'splits' and 'greens_s' need 'cycle_s'")
+        if self.splits is not None and sum(self.splits) >= 1:
+            raise ValueError(
+                f"splits are green fractions of the cycle; they sum to {sum(self.splits):g} ≥ 1"
+            )
+        if (
+            self.greens_s is not None
+            and self.cycle_s is not None
+            and sum(self.greens_s) >= self.cycle_s
+        ):
+            raise ValueError(f"greens_s sum to {sum(self.greens_s):g} s, not less than cycle_s")
+        if self.optimize and any(v is not None for v in (self.cycle_s, self.splits, self.greens_s)):
+            raise ValueError(
+                "'optimize: webster' computes cycle and greens; drop cycle_s/splits/greens_s"
+            )
+        if self.offset_s is not None and self.cycle_s is not None and self.offset_s >= self.cycle_s:
+            raise ValueError("offset_s must be less than cycle_s")
+        if self.all_signals and self.install:
+            raise ValueError("'install' needs named junctions, not 'all_signals'")
+        settings = (self.cycle_s, self.splits, self.greens_s, self.offset_s, self.optimize)
+        if all(v is None for v in settings) and not self.install:
+            raise ValueError(
+                "nothing to set: give cycle_s/splits/greens_s/offset_s, optimize or install"
+            )
+        return self
+
+
+class AddParking(PatchBase):
+    """An off-street public parking lot at the junction nearest a place."""
+
+    type: Literal["add_parking"]
+    location: Place
+    near: LonLat | None = None
+    snap_m: float = Field(300.0, gt=0)
+    spaces: int = Field(ge=1, le=20000)
+    guidance: bool = Field(False, description="the lot is in the parking-guidance system")
+    name: str = ""
+
+
+class RemoveOnStreetParking(PatchBase):
+    """Ban curb parking on named roads, restoring the curb lane's capacity."""
+
+    type: Literal["remove_on_street_parking"]
+    roads: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+
+
+class Corridor(_Model):
+    """Trips whose end lies within ``within_m`` of any of the named roads."""
+
+    roads: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+    within_m: float = Field(500.0, gt=0, le=5000)
+
+
+class DemandShift(PatchBase):
+    """Scale car trips by zone or corridor (e.g. mode shift to new bus lines)."""
+
+    type: Literal["demand_shift"]
+    scale: float | None = Field(None, ge=0, le=5, description="multiply the selected car trips")
+    remove_share: float | None = Field(None, ge=0, le=1, description="= 1 − scale")
+    zones: list[str] | None = Field(None, min_length=1)
+    corridor: Corridor | None = None
+    ends: Literal["origin", "destination", "either", "both"] = Field(
+        "either", description="which trip end must lie in the zones / corridor"
+    )
+    seed: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _one_each(self) -> DemandShift:
+        if (self.scale is None) == (self.remove_share is None):
+            raise ValueError("give exactly one of 'scale' or 'remove_share'")
+        if (self.zones is None) == (self.corridor is None):
+            raise ValueError("give exactly one of 'zones' or 'corridor'")
+        return self
+
+    @property
+    def factor(self) -> float:
+        """The multiplier on the selected trips."""
+        return float(self.scale) if self.scale is not None else 1.0 - float(self.remove_share or 0)
+
+
+#: Every patch model by its ``type``.
+PATCH_MODELS: dict[str, type[PatchBase]] = {
+    "open_road": OpenRoad,
+    "close_road": CloseRoad,
+    "widen_road": WidenRoad,
+    "set_speed": SetSpeed,
+    "channelize": Channelize,
+    "signal_timing": SignalTiming,
+    "add_parking": AddParking,
+    "remove_on_street_parking": RemoveOnStreetParking,
+    "demand_shift": DemandShift,
+}
+
+Patch = Annotated[
+    Union[  # noqa: UP007 (a discriminated union reads better spelled out)
+        OpenRoad,
+        CloseRoad,
+        WidenRoad,
+        SetSpeed,
+        Channelize,
+        SignalTiming,
+        AddParking,
+        RemoveOnStreetParking,
+        DemandShift,
+    ],
+    Field(discriminator="type"),
+]
+
+
+# --- the scenario --------------------------------------------------------------------------
+
+
+class NetworkSettings(_Model):
+    """How the map is turned into a network (the ``network:`` section)."""
+
+    consolidation_tolerance_m: float | None = Field(None, gt=0, le=100)
+    road_classes: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="overrides of cysim.roadclass defaults per OSM class"
+    )
+
+
+#: Keys describing one file; never inherited through ``base:``.
+OWN_KEYS = ("name", "title", "description", "report_quote", "assumptions")
+
+
+class Scenario(_Model):
+    """A resolved scenario (see docs/data-model.md §2)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    title: str = ""
+    description: str = ""
+    report_quote: str = ""
+    assumptions: list[str] = Field(default_factory=list)
+    map: Path
+    network: NetworkSettings = Field(default_factory=NetworkSettings)
+    demand: DemandSpec = Field(default_factory=DemandSpec)
+    simulation: SimSettings = Field(default_factory=SimSettings)
+    patches: list[Patch] = Field(default_factory=list)
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    source_file: Path
+    base_chain: list[Path] = Field(default_factory=list)
+
+    def content(self) -> dict[str, Any]:
+        """The resolved scenario as plain data, as a scenario file would spell it."""
+        data = self.model_dump(mode="json", by_alias=True, exclude={"source_file", "base_chain"})
+        data["patches"] = [
+            patch.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+            | {"type": patch.type}
+            for patch in self.patches
+        ]
+        return data
+
+    def resolved_yaml(self) -> str:
+        """Return the fully resolved scenario as YAML (loadable again; paths absolute)."""
+        chain = ", ".join(str(p) for p in [*self.base_chain, self.source_file])
+        header = f"# resolved scenario '{self.name}' from: {chain}\n"
+        return header + yaml.safe_dump(
+            self.content(), allow_unicode=True, sort_keys=False, default_flow_style=None
+        )
+
+    def fingerprint(self) -> str:
+        """Return a sha256 of the resolved content and the map file's bytes.
+
+        The map's path is left out (only its content counts), so the same scenario in another
+        checkout has the same fingerprint.
+        """
+        content = self.content()
+        content["map"] = {"name": self.map.name, "sha256": file_sha256(self.map)}
+        text = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    """Return the sha256 of a file's bytes (``"missing"`` when it does not exist)."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except FileNotFoundError:
+        return "missing"
+    return digest.hexdigest()
+
+
+# --- loading -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Source:
+    """Where a resolved key path was written: file, line and the key path inside that file."""
+
+    file: Path
+    line: int | None
+    local: KeyPath
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Load a scenario file, resolve its ``base:`` chain and validate it.
+
+    ``base:`` names one file or a list of files (relative to the declaring file). Bases are
+    resolved depth first, each file once, so a diamond (two bases sharing ``baseline.yaml``)
+    applies the shared patches once. Patch lists concatenate, bases first; the other sections
+    merge key by key, later files winning; ``name``, ``title``, ``description``,
+    ``report_quote`` and ``assumptions`` are never inherited (``name`` defaults to the file
+    name). ``map:`` is resolved relative to the file that declares it.
+
+    Parameters
+    ----------
+    path
+        The scenario YAML.
+
+    Returns
+    -------
+    Scenario
+
+    Raises
+    ------
+    ScenarioError
+        Malformed YAML, a missing or cyclic base, an unknown key (with the nearest valid key)
+        or an invalid value; the message names file, line and key path.
+    """
+    top = Path(path).resolve()
+    if not top.is_file():
+        raise ScenarioError("scenario file not found", file=path, hint="check the path")
+    docs: dict[Path, Any] = {}
+    order: list[Path] = []
+    _linearise(top, [], order, docs)
+    merged, sources = _merge(order, docs)
+    merged.setdefault("name", top.stem)
+    data = {**merged, "source_file": top, "base_chain": order[:-1]}
+    try:
+        scenario = Scenario.model_validate(data)
+    except pydantic.ValidationError as error:
+        raise _to_scenario_error(error, merged, sources, top) from None
+    _attach_origins(scenario, sources)
+    return scenario
+
+
+def _linearise(path: Path, stack: list[Path], order: list[Path], docs: dict[Path, Any]) -> None:
+    """Depth-first post-order over ``base:`` references, each file once; detects cycles."""
+    if path in docs:
+        return
+    doc = load_yaml(path)
+    if not isinstance(doc.data, dict):
+        raise ScenarioError(
+            "a scenario file must be a mapping of keys (name:, map:, patches:, …)",
+            file=path,
+            line=1,
+        )
+    bases = doc.data.get("base")
+    if bases is not None:
+        items = bases if isinstance(bases, list) else [bases]
+        for index, base in enumerate(items):
+            local: KeyPath = ("base", index) if isinstance(bases, list) else ("base",)
+            line = doc.line_of(local)
+            if not isinstance(base, str) or not base:
+                raise ScenarioError(
+                    "base must be a file name or a list of file names",
+                    file=path,
+                    line=line,
+                    key=format_key_path(local),
+                )
+            base_path = (path.parent / base).resolve()
+            if base_path == path or base_path in stack:
+                chain = " → ".join(p.name for p in [*stack, path, base_path])
+                raise ScenarioError(
+                    f"base files form a cycle: {chain}",
+                    file=path,
+                    line=line,
+                    key=format_key_path(local),
+                    hint="remove one of the base references",
+                )
+            if not base_path.is_file():
+                raise ScenarioError(
+                    f"base file not found: {base_path}",
+                    file=path,
+                    line=line,
+                    key=format_key_path(local),
+                    hint="paths in base: are relative to this file",
+                )
+            _linearise(base_path, [*stack, path], order, docs)
+    docs[path] = doc
+    order.append(path)
+
+
+def _merge(order: list[Path], docs: dict[Path, Any]) -> tuple[dict, dict[KeyPath, _Source]]:
+    """Merge the files in ``order`` (last wins) and remember where every key path came from."""
+    merged: dict[str, Any] = {}
+    sources: dict[KeyPath, _Source] = {}
+    top = order[-1]
+    for file in order:
+        doc = docs[file]
+        for key, value in doc.data.items():
+            if key == "base" or (key in OWN_KEYS and file != top):
+                continue
+            if key == "patches" and isinstance(value, list):
+                offset = len(merged.setdefault("patches", []))
+                merged["patches"].extend(value)
+                for local, line in doc.lines.items():
+                    if local[:1] == ("patches",) and len(local) >= 2:
+                        resolved = ("patches", local[1] + offset, *local[2:])
+                        sources[resolved] = _Source(file, line, local)
+                continue
+            if key == "map" and isinstance(value, str):
+                value = str((file.parent / value).resolve())
+            elif key == "demand":
+                value = _resolve_paths(value, DemandSpec, file.parent)
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = _deep_merge(merged[key], value)
+            else:
+                merged[key] = value
+                for stale in [p for p in sources if p[:1] == (key,)]:
+                    del sources[stale]
+            for local, line in doc.lines.items():
+                if local[:1] == (key,):
+                    sources[local] = _Source(file, line, local)
+        sources.setdefault((), _Source(file, 1, ()))
+    sources[()] = _Source(top, 1, ())
+    return merged, sources
+
+
+def _resolve_paths(value: Any, annotation: Any, base_dir: Path) -> Any:
+    """Make relative paths absolute (relative to ``base_dir``) wherever the model expects a Path.
+
+    A plain string given for a sub-model with a ``file`` field (``od_csv: od.csv`` shorthand) is
+    resolved too, unless the field also accepts a plain string (``profile: morning_peak``).
+    """
+    members = _unwrap(annotation)
+    if isinstance(value, str) and value:
+        if Path in members:
+            return str((base_dir / value).expanduser().resolve())
+        models = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
+        if str not in members and any("file" in m.model_fields for m in models):
+            return str((base_dir / value).expanduser().resolve())
+        return value
+    if isinstance(value, dict):
+        model = _model_of(annotation, value)
+        if model is not None:
+            resolved = dict(value)
+            for name, info in model.model_fields.items():
+                for key in {name, info.alias or name}:
+                    if key in resolved:
+                        resolved[key] = _resolve_paths(resolved[key], info.annotation, base_dir)
+            return resolved
+    if isinstance(value, list):
+        item = next((typing.get_args(a)[0] for a in members if typing.get_origin(a) is list), None)
+        if item is not None:
+            return [_resolve_paths(v, item, base_dir) for v in value]
+    return value
+
+
+def _deep_merge(base: dict, child: dict) -> dict:
+    """Merge ``child`` into a copy of ``base`` key by key; nested mappings merge, others replace."""
+    result = dict(base)
+    for key, value in child.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = _deep_merge(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+def _attach_origins(scenario: Scenario, sources: dict[KeyPath, _Source]) -> None:
+    """Give each patch its file, line and per-key lines so patch errors can point at them."""
+    for index, patch in enumerate(scenario.patches):
+        source = sources.get(("patches", index))
+        if source is None:
+            continue
+        key_lines = {
+            str(path[2]): src.line
+            for path, src in sources.items()
+            if len(path) == 3 and path[:2] == ("patches", index) and src.line is not None
+        }
+        patch._origin = PatchOrigin(
+            file=source.file, line=source.line, index=int(source.local[1]), key_lines=key_lines
+        )
+
+
+def _to_scenario_error(
+    error: pydantic.ValidationError, data: dict, sources: dict[KeyPath, _Source], top: Path
+) -> ScenarioError:
+    """Turn pydantic's first error into a one-line ScenarioError with file, line and key path."""
+    first = error.errors(include_url=False)[0]
+    kind = first["type"]
+    path = _clean_loc(first["loc"], data, keep_last=kind in ("missing", "extra_forbidden"))
+    # The deepest resolved path with a recorded source gives file and line.
+    probe = path
+    while probe and probe not in sources:
+        probe = probe[:-1]
+    source = sources.get(probe) or sources[()]
+    local = (*source.local, *path[len(probe) :])
+    key = format_key_path(local) or None
+    hint = None
+    leaf = path[-1] if path else None
+    if kind == "extra_forbidden":
+        valid = _valid_keys(path[:-1], data)
+        close = difflib.get_close_matches(str(leaf), valid, n=1, cutoff=0.5)
+        message = f"unknown key '{leaf}'"
+        hint = (f"did you mean '{close[0]}'? " if close else "") + f"valid keys: {', '.join(valid)}"
+    elif kind == "missing":
+        message = f"missing required key '{leaf}'"
+    elif kind == "union_tag_invalid":
+        given = first.get("ctx", {}).get("tag", "?")
+        close = difflib.get_close_matches(str(given), list(PATCH_MODELS), n=1, cutoff=0.4)
+        message = f"unknown patch type '{given}'"
+        hint = (
+            f"did you mean '{close[0]}'? " if close else ""
+        ) + f"types: {', '.join(PATCH_MODELS)}"
+    elif kind == "union_tag_not_found":
+        message = "the patch has no 'type'"
+        hint = f"add type: one of {', '.join(PATCH_MODELS)}"
+    elif any(isinstance(part, str) and part.startswith("tuple[") for part in first["loc"]):
+        place = _clean_loc(first["loc"][: _place_end(first["loc"])], data, keep_last=False)
+        given = _value_at(data, place)
+        path = place
+        message = f"a place is [lon, lat] (two numbers) or [road, road] (two names), got {given!r}"
+        probe = path
+        while probe and probe not in sources:
+            probe = probe[:-1]
+        source = sources.get(probe) or sources[()]
+        key = format_key_path((*source.local, *path[len(probe) :])) or None
+    else:
+        message = first["msg"].removeprefix("Value error, ")
+        if "input" in first and not isinstance(first["input"], dict | list):
+            message += f" (got {first['input']!r})"
+    return ScenarioError(message, file=source.file, line=source.line, key=key, hint=hint)
+
+
+def _place_end(loc: tuple) -> int:
+    """Index just before the first union-member part (``tuple[...]``) of a location."""
+    for index, part in enumerate(loc):
+        if isinstance(part, str) and part.startswith("tuple["):
+            return index
+    return len(loc)
+
+
+def _value_at(data: Any, path: KeyPath) -> Any:
+    for part in path:
+        data = data[part]
+    return data
+
+
+def _clean_loc(loc: tuple, data: Any, *, keep_last: bool) -> KeyPath:
+    """Keep the parts of a pydantic error location that exist in the data (drops union tags)."""
+    path: list[str | int] = []
+    node = data
+    for position, part in enumerate(loc):
+        last = position == len(loc) - 1
+        in_dict = isinstance(node, dict) and isinstance(part, str) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_dict or in_list:
+            path.append(part)
+            node = node[part]
+        elif last and keep_last:
+            path.append(part)
+    return tuple(path)
+
+
+def _valid_keys(path: KeyPath, data: Any) -> list[str]:
+    """Return the keys the model at ``path`` accepts (for 'did you mean' hints)."""
+    annotation: Any = Scenario
+    node = data
+    for part in path:
+        node = node[part] if isinstance(node, dict | list) else None
+        annotation = _child_annotation(annotation, part, node)
+        if annotation is None:
+            return []
+    model = _model_of(annotation, node)
+    if model is None:
+        return []
+    keys = [info.alias or name for name, info in model.model_fields.items()]
+    if model is Scenario:
+        keys = [k for k in keys if k not in ("source_file", "base_chain")] + ["base"]
+    return keys
+
+
+def _child_annotation(annotation: Any, part: str | int, node: Any) -> Any:
+    model = _model_of(annotation, node)
+    if model is not None and isinstance(part, str):
+        for name, info in model.model_fields.items():
+            if part in (name, info.alias):
+                return info.annotation
+        return None
+    for arg in _unwrap(annotation):
+        origin = typing.get_origin(arg)
+        if origin is list and isinstance(part, int):
+            return typing.get_args(arg)[0]
+        if origin is dict and isinstance(part, str):
+            return typing.get_args(arg)[1]
+    return None
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    """Flatten Annotated / Optional / Union into their member types."""
+    if typing.get_origin(annotation) is Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        return [m for arg in typing.get_args(annotation) for m in _unwrap(arg)]
+    return [annotation]
+
+
+def _model_of(annotation: Any, node: Any) -> type[BaseModel] | None:
+    models = [a for a in _unwrap(annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
+    if len(models) > 1 and isinstance(node, dict):
+        tagged = PATCH_MODELS.get(str(node.get("type")))
+        return tagged if tagged in models else None
+    return models[0] if len(models) == 1 else None
