@@ -1,0 +1,228 @@
+"""Before/after comparison: KPI differences with confidence intervals, and per-link deltas.
+
+Differences are always **B − A** (after minus before). Whether a change is *better* uses
+:data:`cysim.metrics.KPI_META` (lower-is-better or not) and is only claimed when the confidence
+interval of the difference excludes zero; otherwise the verdict is "no significant change".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from . import stats
+from .metrics import KPI_META
+
+#: Columns copied from each side into :func:`link_deltas` (suffixes ``_a`` / ``_b``).
+LINK_DELTA_COLUMNS: tuple[str, ...] = (
+    "flow_veh",
+    "flow_vph",
+    "mean_speed_kph",
+    "speed_ratio",
+    "v_c",
+    "mean_delay_s",
+    "total_delay_vh",
+    "queue_max_veh",
+    "spillback_min",
+)
+
+
+def _verdict(difference: float, excludes_zero: bool, lower_is_better: bool | None) -> str:
+    """``better`` / ``worse`` / ``no significant change`` / ``neutral`` for one KPI."""
+    if lower_is_better is None:
+        return "neutral"
+    if not excludes_zero or difference == 0 or np.isnan(difference):
+        return "no significant change"
+    return "better" if (difference < 0) == lower_is_better else "worse"
+
+
+def _aligned(
+    kpis: Sequence[Mapping[str, float]], seeds: Sequence[int], key: str
+) -> dict[int, float]:
+    """``{seed: value}`` of one KPI."""
+    return {int(seed): float(k.get(key, np.nan)) for seed, k in zip(seeds, kpis, strict=True)}
+
+
+def compare_kpis(
+    kpis_a: Sequence[Mapping[str, float]],
+    kpis_b: Sequence[Mapping[str, float]],
+    seeds_a: Sequence[int],
+    seeds_b: Sequence[int],
+    confidence: float = stats.CONFIDENCE,
+) -> pd.DataFrame:
+    """Compare network KPIs of two sets of replications (A = before, B = after).
+
+    When both sides ran the same set of seeds (common random numbers) the difference uses a
+    paired t interval over seeds; otherwise Welch's interval (see :mod:`cysim.stats`).
+
+    Parameters
+    ----------
+    kpis_a, kpis_b
+        One KPI dict per replication (:func:`cysim.metrics.network_kpis`).
+    seeds_a, seeds_b
+        The seed of each replication, aligned with ``kpis_a`` / ``kpis_b``.
+    confidence
+        Confidence level of all intervals.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per KPI of :data:`~cysim.metrics.KPI_META` present on both sides, index ``kpi``;
+        columns ``label_en, label_zh, unit, n_a, n_b, mean_a, mean_b, a_ci_low, a_ci_high,
+        b_ci_low, b_ci_high, difference, pct_change, ci_low, ci_high, excludes_zero, method,
+        verdict`` (``pct_change`` = 100 · difference / |mean_a|, NaN when mean_a is 0).
+
+    Raises
+    ------
+    ValueError
+        If a side has no replications, or seeds and KPI lists differ in length.
+    """
+    if not kpis_a or not kpis_b:
+        raise ValueError("both sides need at least one replication")
+    if len(kpis_a) != len(seeds_a) or len(kpis_b) != len(seeds_b):
+        raise ValueError("give exactly one seed per replication on each side")
+    paired = sorted(map(int, seeds_a)) == sorted(map(int, seeds_b)) and len(seeds_a) > 1
+    paired = paired and len(set(map(int, seeds_a))) == len(seeds_a)
+    rows = {}
+    for key, info in KPI_META.items():
+        if not all(key in k for k in kpis_a) or not all(key in k for k in kpis_b):
+            continue
+        by_seed_a = _aligned(kpis_a, seeds_a, key)
+        by_seed_b = _aligned(kpis_b, seeds_b, key)
+        a_values = np.array(list(by_seed_a.values()))
+        b_values = np.array(list(by_seed_b.values()))
+        if paired:
+            order = sorted(by_seed_a)
+            diff = stats.paired_difference_ci(
+                [by_seed_a[s] for s in order], [by_seed_b[s] for s in order], confidence
+            )
+        else:
+            diff = stats.welch_difference_ci(a_values, b_values, confidence)
+        ci_a = stats.mean_ci(a_values, confidence)
+        ci_b = stats.mean_ci(b_values, confidence)
+        difference = ci_b.estimate - ci_a.estimate
+        pct = 100.0 * difference / abs(ci_a.estimate) if ci_a.estimate else float("nan")
+        rows[key] = {
+            "label_en": info.label_en,
+            "label_zh": info.label_zh,
+            "unit": info.unit,
+            "n_a": len(a_values),
+            "n_b": len(b_values),
+            "mean_a": ci_a.estimate,
+            "mean_b": ci_b.estimate,
+            "a_ci_low": ci_a.low,
+            "a_ci_high": ci_a.high,
+            "b_ci_low": ci_b.low,
+            "b_ci_high": ci_b.high,
+            "difference": difference,
+            "pct_change": pct,
+            "ci_low": diff.low,
+            "ci_high": diff.high,
+            "excludes_zero": diff.excludes_zero,
+            "method": diff.method,
+            "verdict": _verdict(difference, diff.excludes_zero, info.lower_is_better),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("kpi")
+
+
+def link_deltas(links_a: gpd.GeoDataFrame, links_b: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Per-link change between two link tables (:func:`cysim.metrics.link_table`, or their mean
+    over replications), matched on ``(u, v, key)``.
+
+    Links that exist on one side only (opened or closed by a patch) are kept with NaN on the
+    other side and ``presence`` ``"only_a"`` / ``"only_b"``. ``d_<column>`` = B − A, with a
+    missing flow counted as 0 (no vehicles used a link that did not exist), and
+    ``d_total_delay_vh`` ranks links by vehicle-hours lost or saved.
+
+    Parameters
+    ----------
+    links_a, links_b
+        Link tables of the before and after runs, in the same CRS.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Columns ``u, v, key, name, highway, presence``, ``<col>_a``, ``<col>_b`` and ``d_<col>``
+        for every column of :data:`LINK_DELTA_COLUMNS` the tables have, and the geometry (B's
+        when the link exists in B). CRS of ``links_b`` (or ``links_a``).
+    """
+    keys = ["u", "v", "key"]
+    columns = [c for c in LINK_DELTA_COLUMNS if c in links_a.columns and c in links_b.columns]
+    a = pd.DataFrame(links_a[[*keys, "name", "highway", *columns, "geometry"]])
+    b = pd.DataFrame(links_b[[*keys, "name", "highway", *columns, "geometry"]])
+    merged = a.merge(b, on=keys, how="outer", suffixes=("_a", "_b"), indicator=True)
+    presence = merged["_merge"].map({"both": "both", "left_only": "only_a", "right_only": "only_b"})
+    out = merged[keys].copy()
+    out["name"] = merged["name_b"].fillna(merged["name_a"]).fillna("")
+    out["highway"] = merged["highway_b"].fillna(merged["highway_a"]).fillna("")
+    out["presence"] = presence.astype(str)
+    for column in columns:
+        before, after = merged[f"{column}_a"], merged[f"{column}_b"]
+        out[f"{column}_a"] = before
+        out[f"{column}_b"] = after
+        if column in ("flow_veh", "flow_vph", "total_delay_vh"):
+            out[f"d_{column}"] = after.fillna(0.0) - before.fillna(0.0)
+        else:
+            out[f"d_{column}"] = after - before
+    geometry = merged["geometry_b"].where(merged["geometry_b"].notna(), merged["geometry_a"])
+    crs = links_b.crs or links_a.crs
+    return gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(geometry, crs=crs), crs=crs)
+
+
+def mean_link_table(tables: Sequence[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
+    """Average link tables of several replications of one scenario, link by link.
+
+    Numeric columns are averaged (NaN-aware: a link unused in some replications averages over
+    those that used it for speeds and delays); text columns and geometry come from the first.
+
+    Parameters
+    ----------
+    tables
+        Link tables of the same network (same ``link`` rows).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Same columns as the inputs.
+
+    Raises
+    ------
+    ValueError
+        If ``tables`` is empty.
+    """
+    if not tables:
+        raise ValueError("no link tables to average")
+    first = tables[0]
+    keys = ["link", "u", "v", "key"]
+    numeric = [
+        c for c in first.columns if c not in keys and pd.api.types.is_numeric_dtype(first[c])
+    ]
+    stacked = pd.concat([pd.DataFrame(t[keys + numeric]) for t in tables])
+    means = stacked.groupby(keys, sort=False)[numeric].mean().reset_index()
+    out = first.drop(columns=numeric).merge(means, on=keys, how="left")
+    return gpd.GeoDataFrame(out[first.columns], geometry="geometry", crs=first.crs)
+
+
+def top_links(deltas: gpd.GeoDataFrame, n: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The links that improved and worsened most, by change in vehicle-hours of delay.
+
+    Parameters
+    ----------
+    deltas
+        Output of :func:`link_deltas`.
+    n
+        How many of each.
+
+    Returns
+    -------
+    tuple of pandas.DataFrame
+        ``(improved, worsened)``: the ``n`` most negative and most positive ``d_total_delay_vh``
+        (zero changes left out), most extreme first.
+    """
+    change = deltas["d_total_delay_vh"].fillna(0.0)
+    improved = deltas[change < 0].assign(_c=change).nsmallest(n, "_c").drop(columns="_c")
+    worsened = deltas[change > 0].assign(_c=change).nlargest(n, "_c").drop(columns="_c")
+    return pd.DataFrame(improved), pd.DataFrame(worsened)

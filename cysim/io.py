@@ -1,0 +1,515 @@
+"""Results folders, run ids, locks and atomic writers (JSON, CSV, Parquet, GeoPackage).
+
+Layout (DESIGN §6)::
+
+    results/<scenario>/<run-id>/          one finished run (has a COMPLETE marker)
+    results/<scenario>/.<run-id>.partial/ a run being written (never reused)
+    results/<scenario>/.lock              held while a run of <scenario> writes
+    results/compare/<a>__<b>/             a comparison
+
+A run is written into ``.<run-id>.partial``; :func:`finalize` writes the ``COMPLETE`` marker (JSON:
+fingerprint, seed, version, finish time) *last* inside it and then renames the folder to
+``<run-id>``, so a folder without the marker is never mistaken for a result. Every file is written
+to a temporary name in its target folder and moved into place with :func:`os.replace`, so readers
+never see half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import math
+import os
+import re
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from . import settings
+from ._errors import ResultsError
+
+#: Name of the marker file that says a run folder is complete.
+COMPLETE_MARKER: str = "COMPLETE"
+#: Suffix of a run folder still being written.
+PARTIAL_SUFFIX: str = ".partial"
+#: Name of the per-scenario lock file.
+LOCK_NAME: str = ".lock"
+#: Layer names and CRSs of ``links.gpkg``.
+GPKG_LAYERS: dict[str, str] = {
+    "links_wgs84": settings.geographic_crs,
+    "links_utm": settings.projected_crs,
+}
+
+_UNSAFE_CHARS = re.compile(r"[^\w\-.+=@]", flags=re.UNICODE)
+
+
+# --- names and folders ---------------------------------------------------------------------
+
+
+def results_root() -> Path:
+    """The results folder: :data:`cysim.settings.results_dir` relative to the working directory.
+
+    Returns
+    -------
+    pathlib.Path
+        Absolute path (not created).
+    """
+    return Path(settings.results_dir).expanduser().resolve()
+
+
+def safe_name(name: str) -> str:
+    """Make a scenario or run name safe as one folder name under ``results/``.
+
+    Path separators, ``..``, leading dots and control characters are refused (a name must never
+    lead outside ``results/``); other characters outside letters (any script), digits and
+    ``-._+=@`` become ``_``.
+
+    Parameters
+    ----------
+    name
+        Scenario name (from YAML) or run id.
+
+    Returns
+    -------
+    str
+        The sanitised name.
+
+    Raises
+    ------
+    ResultsError
+        If the name is empty, contains ``/`` or ``\\`` or ``..``, starts with a dot, or has
+        control characters.
+    """
+    text = str(name).strip()
+    problem = None
+    if not text:
+        problem = "is empty"
+    elif "/" in text or "\\" in text:
+        problem = "contains a path separator"
+    elif ".." in text or text.startswith("."):
+        problem = "contains '..' or starts with '.'"
+    elif any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        problem = "contains control characters"
+    if problem:
+        raise ResultsError(
+            f"name {name!r} {problem}; it cannot be used as a results folder",
+            key="name",
+            hint="use letters, digits, '-' and '_' in the scenario name",
+        )
+    return _UNSAFE_CHARS.sub("_", text)
+
+
+def scenario_dir(scenario_name: str, root: Path | None = None) -> Path:
+    """``<root>/<scenario>``, checked to lie inside ``root``.
+
+    Parameters
+    ----------
+    scenario_name
+        Scenario name (sanitised with :func:`safe_name`).
+    root
+        Results root; :func:`results_root` when None.
+
+    Returns
+    -------
+    pathlib.Path
+        The scenario's folder (not created).
+    """
+    base = (root or results_root()).resolve()
+    folder = (base / safe_name(scenario_name)).resolve()
+    if folder.parent != base:
+        raise ResultsError(f"results folder {folder} would lie outside {base}", key="name")
+    return folder
+
+
+def compare_dir(name_a: str, name_b: str, root: Path | None = None) -> Path:
+    """``<root>/compare/<a>__<b>`` for a comparison of two scenarios (not created)."""
+    base = (root or results_root()).resolve()
+    return base / "compare" / f"{safe_name(name_a)}__{safe_name(name_b)}"
+
+
+def make_run_id(seed: int, fingerprint: str, now: _dt.datetime | None = None) -> str:
+    """A run id that sorts by time: ``YYYYmmddTHHMMSSZ-s<seed>-<fingerprint[:8]>``.
+
+    Parameters
+    ----------
+    seed
+        First seed of the run.
+    fingerprint
+        Hash of the resolved scenario (any string; only its first 8 safe characters are used).
+    now
+        Time stamp (UTC now when None).
+
+    Returns
+    -------
+    str
+        The run id.
+    """
+    stamp = (now or _dt.datetime.now(_dt.UTC)).strftime("%Y%m%dT%H%M%SZ")
+    short = _UNSAFE_CHARS.sub("", fingerprint)[:8] or "nofp"
+    return f"{stamp}-s{int(seed)}-{short}"
+
+
+def new_run_dir(scenario_name: str, run_id: str, root: Path | None = None) -> Path:
+    """Create the temporary folder ``<root>/<scenario>/.<run-id>.partial`` to write a run into.
+
+    A leftover partial folder of the same id (a crashed earlier attempt) is removed first.
+
+    Parameters
+    ----------
+    scenario_name, run_id
+        Names of the scenario and the run (sanitised).
+    root
+        Results root; :func:`results_root` when None.
+
+    Returns
+    -------
+    pathlib.Path
+        The empty partial folder; pass it to :func:`finalize` when every file is written.
+
+    Raises
+    ------
+    ResultsError
+        If a finished run with this id already exists.
+    """
+    folder = scenario_dir(scenario_name, root)
+    run = safe_name(run_id)
+    if (folder / run).exists():
+        raise ResultsError(
+            f"run folder {folder / run} already exists", hint="use a new run id or delete it"
+        )
+    partial = folder / f".{run}{PARTIAL_SUFFIX}"
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+    return partial
+
+
+def finalize(
+    partial_dir: Path, *, fingerprint: str, seed: int, version: str, extra: Mapping | None = None
+) -> Path:
+    """Mark a partial run folder complete and move it to its final name.
+
+    Writes ``COMPLETE`` (JSON with the fingerprint, seed, version, finish time and ``extra``) last,
+    then renames ``.<run-id>.partial`` to ``<run-id>``.
+
+    Parameters
+    ----------
+    partial_dir
+        Folder from :func:`new_run_dir`.
+    fingerprint
+        Hash of the resolved scenario, for :func:`find_complete_run`.
+    seed
+        Seed the run started from.
+    version
+        cysim version that produced it.
+    extra
+        More JSON-serialisable facts to record in the marker (replications, wall time, …).
+
+    Returns
+    -------
+    pathlib.Path
+        The final run folder.
+
+    Raises
+    ------
+    ResultsError
+        If ``partial_dir`` is not a partial run folder or the final name is taken.
+    """
+    partial_dir = Path(partial_dir)
+    name = partial_dir.name
+    if not (partial_dir.is_dir() and name.startswith(".") and name.endswith(PARTIAL_SUFFIX)):
+        raise ResultsError(f"{partial_dir} is not a partial run folder from new_run_dir")
+    final = partial_dir.parent / name[1 : -len(PARTIAL_SUFFIX)]
+    if final.exists():
+        raise ResultsError(f"run folder {final} already exists", hint="use a new run id")
+    marker = {
+        "fingerprint": fingerprint,
+        "seed": int(seed),
+        "version": version,
+        "finished_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        **dict(extra or {}),
+    }
+    write_json(partial_dir / COMPLETE_MARKER, marker)
+    os.replace(partial_dir, final)
+    return final
+
+
+def discard(partial_dir: Path) -> None:
+    """Delete a partial run folder after a failure (refuses anything else).
+
+    Parameters
+    ----------
+    partial_dir
+        Folder from :func:`new_run_dir`.
+    """
+    partial_dir = Path(partial_dir)
+    if partial_dir.name.startswith(".") and partial_dir.name.endswith(PARTIAL_SUFFIX):
+        shutil.rmtree(partial_dir, ignore_errors=True)
+
+
+def read_marker(run_dir: Path) -> dict | None:
+    """The ``COMPLETE`` marker of a run folder, or None if absent or unreadable."""
+    try:
+        return json.loads((Path(run_dir) / COMPLETE_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def find_complete_run(
+    scenario_name: str, fingerprint: str, seed: int, version: str, root: Path | None = None
+) -> Path | None:
+    """Find a finished run of the same resolved scenario, seed and cysim version, for reuse.
+
+    Folders without a readable ``COMPLETE`` marker (crashed or still being written) and partial
+    folders are ignored.
+
+    Parameters
+    ----------
+    scenario_name
+        Scenario name.
+    fingerprint, seed, version
+        Must all equal the marker's.
+    root
+        Results root; :func:`results_root` when None.
+
+    Returns
+    -------
+    pathlib.Path or None
+        The newest matching run folder (by finish time), or None.
+    """
+    folder = scenario_dir(scenario_name, root)
+    if not folder.is_dir():
+        return None
+    matches: list[tuple[str, Path]] = []
+    for run in folder.iterdir():
+        if run.name.startswith(".") or not run.is_dir():
+            continue
+        marker = read_marker(run)
+        if marker is None:
+            continue
+        if (
+            marker.get("fingerprint") == fingerprint
+            and marker.get("seed") == int(seed)
+            and marker.get("version") == version
+        ):
+            matches.append((str(marker.get("finished_utc", "")), run))
+    return max(matches)[1] if matches else None
+
+
+# --- lock ----------------------------------------------------------------------------------
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _lock_is_stale(path: Path) -> bool:
+    """A lock is stale when its process, on this host, no longer runs (or it is unreadable)."""
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        # Unreadable: only a crash between create and write leaves this; old ones are stale.
+        with contextlib.suppress(OSError):
+            return time.time() - path.stat().st_mtime > 60
+        return False
+    if info.get("host") != socket.gethostname():
+        return False
+    return not _pid_alive(int(info.get("pid", -1)))
+
+
+@contextlib.contextmanager
+def scenario_lock(
+    scenario_name: str, root: Path | None = None, timeout_s: float = 0.0
+) -> Iterator[Path]:
+    """Hold ``results/<scenario>/.lock`` while writing a run of that scenario.
+
+    The lock file is created with ``O_CREAT | O_EXCL`` and holds the owner's pid and host. A lock
+    whose process is gone (same host) is stale and is taken over.
+
+    Parameters
+    ----------
+    scenario_name
+        Scenario name.
+    root
+        Results root; :func:`results_root` when None.
+    timeout_s
+        Keep trying this long while another live process holds the lock.
+
+    Yields
+    ------
+    pathlib.Path
+        The lock file.
+
+    Raises
+    ------
+    ResultsError
+        If another live process holds the lock after ``timeout_s``.
+    """
+    folder = scenario_dir(scenario_name, root)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_NAME
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            if _lock_is_stale(path):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                continue
+            if time.monotonic() >= deadline:
+                holder = path.read_text(encoding="utf-8", errors="replace").strip()
+                raise ResultsError(
+                    f"another cysim process is writing results of {scenario_name!r} ({holder})",
+                    file=path,
+                    hint="wait for it to finish, or delete the lock file if no cysim is running",
+                ) from None
+            time.sleep(0.2)
+            continue
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            owner = {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}
+            json.dump(owner, handle)
+        break
+    try:
+        yield path
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+# --- atomic writers ------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; move it onto ``path`` only if the block succeeds.
+
+    The temporary file keeps ``path``'s suffix (some writers choose the format by it). If the
+    block raises, the temporary file is deleted and ``path`` is left as it was.
+
+    Parameters
+    ----------
+    path
+        Final file path; its folder is created if needed.
+
+    Yields
+    ------
+    pathlib.Path
+        Where to write.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    tmp.unlink()  # writers such as GDAL refuse to open an existing empty file
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _json_ready(value: Any) -> Any:
+    """Convert numpy scalars/arrays, paths and NaN (→ null) so json can write strict JSON."""
+    if isinstance(value, Mapping):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | np.ndarray | pd.Series):
+        return [_json_ready(v) for v in (value.tolist() if hasattr(value, "tolist") else value)]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write UTF-8 text atomically; return the path."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_json(path: str | os.PathLike, data: Any) -> Path:
+    """Write strict JSON (UTF-8, indented, NaN → null) atomically; return the path."""
+    text = json.dumps(_json_ready(data), ensure_ascii=False, indent=2, allow_nan=False)
+    return write_text(path, text + "\n")
+
+
+def write_csv(path: str | os.PathLike, frame: pd.DataFrame, index: bool = False) -> Path:
+    """Write a frame as UTF-8 CSV (with BOM, so Excel shows Chinese correctly) atomically.
+
+    A ``geometry`` column, if any, is written as WKT.
+    """
+    frame = pd.DataFrame(frame)
+    if "geometry" in frame.columns:
+        frame = frame.assign(geometry=gpd.GeoSeries(frame["geometry"]).to_wkt())
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=index, encoding="utf-8-sig")
+    return Path(path)
+
+
+def write_parquet(path: str | os.PathLike, frame: pd.DataFrame) -> Path:
+    """Write a frame (GeoDataFrames as GeoParquet) atomically; return the path."""
+    with atomic_path(path) as tmp:
+        frame.to_parquet(tmp, index=False)
+    return Path(path)
+
+
+def write_gpkg(path: str | os.PathLike, layers: Mapping[str, gpd.GeoDataFrame]) -> Path:
+    """Write one or more layers into a GeoPackage atomically; return the path.
+
+    Parameters
+    ----------
+    path
+        ``.gpkg`` file to create or replace.
+    layers
+        ``{layer name: GeoDataFrame}``, each written in its own CRS.
+    """
+    if not layers:
+        raise ValueError("a GeoPackage needs at least one layer")
+    with atomic_path(path) as tmp:
+        for name, frame in layers.items():
+            frame.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
+    return Path(path)
+
+
+def write_links_gpkg(path: str | os.PathLike, links: gpd.GeoDataFrame) -> Path:
+    """Write a link table as ``links_wgs84`` (EPSG:4326) and ``links_utm`` (EPSG:32651) layers.
+
+    Parameters
+    ----------
+    path
+        ``.gpkg`` file.
+    links
+        Link table with a CRS (:func:`cysim.metrics.link_table`, :func:`cysim.compare.link_deltas`).
+
+    Raises
+    ------
+    ResultsError
+        If the table has no CRS.
+    """
+    if links.crs is None:
+        raise ResultsError("link table has no CRS; cannot write a GeoPackage", file=path)
+    return write_gpkg(path, {name: links.to_crs(crs) for name, crs in GPKG_LAYERS.items()})

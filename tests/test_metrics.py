@@ -1,0 +1,223 @@
+"""KPIs on a hand-computable network: two links in a row, five vehicles, values worked out by hand.
+
+Network: node 1 →(link 0: 1000 m, 36 km/h, free-flow 100 s)→ node 2 (signal) →(link 1: 500 m,
+36 km/h, free-flow 50 s)→ node 3. Demand period 600 s, cool-down 300 s (run ends at 900 s).
+
+| trip | dep | link 0 entry–exit | link 1 entry–exit | status   | free-flow |
+|------|-----|-------------------|-------------------|----------|-----------|
+| 0    | 0   | 0–100             | 100–150           | arrived  | 150       |
+| 1    | 10  | 10–130            | 130–190           | arrived  | 150       |
+| 2    | 20  | 20–260 (slow)     | 260–310           | arrived  | 150       |
+| 3    | 500 | 500–600           | 600–(still on)    | en_route | 150       |
+| 4    | 30  | —                 | —                 | unrouted | NaN       |
+"""
+
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+from shapely.geometry import LineString
+
+from cysim import emissions, metrics
+from cysim.sim.result import LinkSamples, SimResult
+from cysim.simsettings import SimSettings
+
+NAN = float("nan")
+
+
+def toy_graph(name_1: str = "正阳路", name_2: str = "长城路") -> nx.MultiDiGraph:
+    """The two-link graph in EPSG:32651 (near Chengyang)."""
+    G = nx.MultiDiGraph(crs="EPSG:32651", name="toy")
+    x0, y0 = 265000.0, 4020000.0
+    for node, dx in ((1, 0.0), (2, 1000.0), (3, 1500.0)):
+        G.add_node(node, x=x0 + dx, y=y0, signal=node == 2)
+    G.add_edge(1, 2, 0, name=name_1, geometry=LineString([(x0, y0), (x0 + 1000, y0)]))
+    G.add_edge(2, 3, 0, name=name_2, geometry=LineString([(x0 + 1000, y0), (x0 + 1500, y0)]))
+    return G
+
+
+def toy_result(sample_factor: float = 1.0, seed: int = 1) -> SimResult:
+    """The five-vehicle SimResult of the module docstring."""
+    links = pd.DataFrame(
+        {
+            "u": [1, 2],
+            "v": [2, 3],
+            "key": [0, 0],
+            "length_m": [1000.0, 500.0],
+            "lanes": [2, 1],
+            "speed_kph": [36.0, 36.0],
+            "capacity_vph": [1800.0, 900.0],
+            "storage_veh": [266.7, 66.7],
+            "freeflow_s": [100.0, 50.0],
+            "name": ["正阳路", "长城路"],
+            "highway": ["primary", "secondary"],
+        }
+    )
+    trips = pd.DataFrame(
+        {
+            "trip_id": [0, 1, 2, 3, 4],
+            "origin_node": [1] * 5,
+            "destination_node": [3] * 5,
+            "departure_s": [0.0, 10.0, 20.0, 500.0, 30.0],
+            "arrival_s": [150.0, 190.0, 310.0, NAN, NAN],
+            "status": ["arrived", "arrived", "arrived", "en_route", "unrouted"],
+            "distance_m": [1500.0, 1500.0, 1500.0, NAN, NAN],
+            "freeflow_s": [150.0, 150.0, 150.0, 150.0, NAN],
+            "cruise_distance_m": [0.0, 400.0, 0.0, 0.0, 0.0],
+            "cruise_s": [0.0, 60.0, 0.0, 0.0, 0.0],
+            "parking_node": [3, 3, 3, -1, -1],
+        }
+    )
+    traversals = pd.DataFrame(
+        {
+            "trip_id": [0, 0, 1, 1, 2, 2, 3, 3],
+            "link": [0, 1, 0, 1, 0, 1, 0, 1],
+            "entry_s": [0.0, 100.0, 10.0, 130.0, 20.0, 260.0, 500.0, 600.0],
+            "exit_s": [100.0, 150.0, 130.0, 190.0, 260.0, 310.0, 600.0, NAN],
+        }
+    )
+    times = np.arange(0.0, 900.0, 60.0)  # 15 samples
+    queue = np.zeros((times.size, 2))
+    queue[3, 0] = 3.0  # 3 vehicles queued on link 0 at t = 180 s
+    queue[12, 1] = 1.0
+    blocked = np.zeros((times.size, 2), dtype=bool)
+    blocked[[10, 11], 1] = True  # link 1 full for two samples = 2 minutes
+    network_samples = pd.DataFrame(
+        {
+            "time_s": times,
+            "vehicles_in_network": [0, 3, 3, 2, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1],
+            "waiting_to_enter": np.zeros(times.size),
+        }
+    )
+    settings = SimSettings(duration_s=600, cooldown_s=300, seed=seed)
+    return SimResult(
+        links=links,
+        trips=trips,
+        traversals=traversals,
+        link_samples=LinkSamples(times, queue, queue.copy(), blocked),
+        network_samples=network_samples,
+        gridlock={"detected": False, "time_s": None, "links": []},
+        route_choice=pd.DataFrame(),
+        settings=settings,
+        seed=seed,
+        sample_factor=sample_factor,
+    )
+
+
+def test_network_kpis_equal_hand_values():
+    kpis = metrics.network_kpis(toy_result(), toy_graph())
+    assert kpis["trips_total"] == 5
+    assert kpis["trips_completed"] == 3
+    assert kpis["trips_unfinished"] == 2
+    assert kpis["trips_en_route"] == 1 and kpis["trips_unrouted"] == 1 and kpis["trips_stuck"] == 0
+    # Four vehicles covered both links (trip 3 is queued at the end of link 1: 300 s ≥ free-flow).
+    assert kpis["vkt_km"] == pytest.approx(6.0)
+    # 100+50 + 120+60 + 240+50 + 100+300 s on links
+    assert kpis["vht_h"] == pytest.approx(1020 / 3600)
+    assert kpis["mean_speed_kph"] == pytest.approx(6.0 / (1020 / 3600))
+    assert kpis["mean_trip_time_s"] == pytest.approx((150 + 180 + 290) / 3)
+    assert kpis["mean_delay_s"] == pytest.approx((0 + 30 + 140) / 3)
+    assert kpis["travel_time_index"] == pytest.approx(620 / 450)
+    # congested (slower than half free-flow speed): trip 2 on link 0 (240 > 200 s), trip 3 on link 1
+    assert kpis["congested_vkt_share_pct"] == pytest.approx(100 * 1.5 / 6.0)
+    assert kpis["max_queue_veh"] == 3
+    assert kpis["spillback_link_min"] == pytest.approx(2.0)
+    assert kpis["gridlock"] == 0
+    assert kpis["cruise_vkt_km"] == pytest.approx(0.4)
+    assert kpis["cruise_vht_h"] == pytest.approx(60 / 3600)
+    speeds = [36, 36, 30, 30, 15, 36, 36, 10]  # km/h per traversal (6 km/h clamps to 10)
+    grams = sum(d * emissions.co2_g_per_km(v) for d, v in zip([1, 0.5] * 4, speeds, strict=True))
+    assert kpis["co2_t"] == pytest.approx(grams / 1e6)
+    assert set(metrics.KPI_META) <= set(kpis)
+
+
+def test_sampled_run_scales_totals_not_means():
+    full = metrics.network_kpis(toy_result(1.0))
+    half = metrics.network_kpis(toy_result(0.5))
+    for key, info in metrics.KPI_META.items():
+        factor = 2.0 if info.scaled else 1.0
+        assert half[key] == pytest.approx(factor * full[key], nan_ok=True), key
+    assert half["trips_total"] == 10 and half["sample_factor"] == 0.5
+
+
+def test_emission_curve_at_hand_points():
+    # FC(50) = (136 − 1.65·50 + 0.0312·2500) / (1 + 0.026·50 + 0.000228·2500) = 131.5 / 2.87
+    assert emissions.fuel_g_per_km(50.0) == pytest.approx(131.5 / 2.87)
+    assert emissions.co2_g_per_km(50.0) == pytest.approx(3.18334 * 131.5 / 2.87, rel=1e-5)
+    # clamped below 10 km/h, and U-shaped: stop-and-go emits about twice as much per km
+    assert emissions.co2_g_per_km(2.0) == emissions.co2_g_per_km(10.0)
+    assert emissions.co2_g_per_km(10.0) > 2 * emissions.co2_g_per_km(60.0)
+
+
+def test_link_table_hand_values_and_geometry():
+    table = metrics.link_table(toy_result(), toy_graph())
+    assert table.crs.to_epsg() == 32651
+    first, second = table.iloc[0], table.iloc[1]
+    # link 0: 4 entries in [0, 600) → 4 veh / (1/6 h) = 24 veh/h
+    assert first["flow_veh"] == 4 and first["flow_vph"] == pytest.approx(24.0)
+    assert first["v_c"] == pytest.approx(24.0 / 1800)
+    assert first["mean_speed_kph"] == pytest.approx(3.6 * 4 * 1000 / (100 + 120 + 240 + 100))
+    assert first["speed_ratio"] == pytest.approx(first["mean_speed_kph"] / 36)
+    assert first["mean_delay_s"] == pytest.approx((0 + 20 + 140 + 0) / 4)
+    assert first["total_delay_vh"] == pytest.approx(160 / 3600)
+    assert first["queue_max_veh"] == 3 and first["spillback_min"] == 0
+    # link 1: trip 3 entered at 600 s, outside the demand period
+    assert second["flow_veh"] == 3
+    assert second["mean_speed_kph"] == pytest.approx(3.6 * 3 * 500 / 160)
+    assert second["mean_delay_s"] == pytest.approx(10 / 3)
+    assert second["spillback_min"] == pytest.approx(2.0)
+    assert second["name"] == "长城路"
+    assert second.geometry.length == pytest.approx(500.0)
+
+
+def test_junction_delay_and_hcm_los():
+    table = metrics.junction_table(toy_result(), toy_graph())
+    # node 3 is only reached on trips' last links, which end there: not a crossing
+    assert list(table["node"]) == [2]
+    row = table.iloc[0]
+    assert row["vehicles"] == 4 and row["signal"]
+    assert row["mean_control_delay_s"] == pytest.approx(40.0)
+    assert row["los"] == "D"  # signalised: 35 < 40 ≤ 55
+    assert row["name"] == "正阳路 / 长城路"
+
+
+@pytest.mark.parametrize(
+    ("delay", "signalised", "letter"),
+    [(10, True, "A"), (10.1, True, "B"), (80, True, "E"), (80.1, True, "F"), (15, False, "B"),
+     (25.5, False, "D"), (50.1, False, "F"), (NAN, True, "")],
+)  # fmt: skip
+def test_level_of_service_thresholds(delay, signalised, letter):
+    assert metrics.level_of_service(delay, signalised) == letter
+
+
+def test_timeseries_hand_values():
+    ts = metrics.timeseries(toy_result(), interval_s=300)
+    assert list(ts["time_s"]) == [0, 300, 600]
+    assert list(ts["clock"]) == ["07:00", "07:05", "07:10"]
+    assert list(ts["departures"]) == [4, 1, 0]
+    assert list(ts["arrivals"]) == [2, 1, 0]
+    # exits in [0, 300): 4000 m in 570 s
+    assert ts["mean_speed_kph"].iloc[0] == pytest.approx(3.6 * 4000 / 570)
+    assert ts["mean_speed_kph"].iloc[1] == pytest.approx(36.0)
+    assert ts["vehicles_in_network"].iloc[0] == pytest.approx((0 + 3 + 3 + 2 + 1) / 5)
+
+
+def test_trip_table_derived_columns():
+    trips = metrics.trip_table(toy_result())
+    assert list(trips["travel_time_s"].iloc[:3]) == [150, 180, 290]
+    assert list(trips["delay_s"].iloc[:3]) == [0, 30, 140]
+    assert math.isnan(trips["tti"].iloc[3])
+
+
+def test_gridlock_flag_and_metadata_table():
+    result = toy_result()
+    result.gridlock = {"detected": True, "time_s": 700.0, "links": [1]}
+    assert metrics.network_kpis(result)["gridlock"] == 1.0
+    meta = metrics.kpi_metadata()
+    assert meta.loc["vht_h", "lower_is_better"] is True or meta.loc["vht_h", "lower_is_better"]
+    assert meta.loc["mean_speed_kph", "unit"] == "km/h"
+    assert meta.loc["travel_time_index", "label_zh"] == "拥堵延时指数"
