@@ -1,0 +1,921 @@
+"""Load an OSM or GraphML map into cysim's road network graph (docs/data-model.md §1)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import tempfile
+import warnings
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import osmium
+import osmnx as ox
+import pyproj
+from scipy.spatial import cKDTree
+from shapely import wkt
+from shapely.geometry import LineString
+
+from . import _osm_tags, roadclass, settings
+from ._errors import MapError
+
+logger = logging.getLogger(__name__)
+
+#: Node attributes of the contract and their Python types.
+NODE_ATTRS: Mapping[str, type] = {
+    "x": float,
+    "y": float,
+    "lon": float,
+    "lat": float,
+    "signal": bool,
+    "junction_id": int,
+    "street_count": int,
+    "signal_cycle_s": float,
+    "signal_offset_s": float,
+    "signal_splits": str,
+    "parking_spaces": int,
+    "parking_guidance": bool,
+}
+#: Edge attributes of the contract and their Python types (geometry: shapely LineString).
+EDGE_ATTRS: Mapping[str, type] = {
+    "length_m": float,
+    "lanes": int,
+    "speed_kph": float,
+    "capacity_vph": float,
+    "saturation_flow_vphpl": float,
+    "storage_veh": float,
+    "highway": str,
+    "name": str,
+    "osmid": str,
+    "oneway": bool,
+    "curb_parking": bool,
+    "pocket_left": int,
+    "pocket_right": int,
+    "pocket_length_m": float,
+    "defaults_applied": str,
+    "geometry": LineString,
+}
+#: Graph attributes of the contract.
+GRAPH_ATTRS: Mapping[str, type] = {
+    "crs": str,
+    "name": str,
+    "source": str,
+    "simplified": bool,
+    "load_report": str,
+}
+
+#: OSM classes kept as drivable: the defaults table minus ``service`` (as osmnx's "drive").
+DRIVABLE_CLASSES: frozenset[str] = frozenset(roadclass.ROAD_CLASSES) - {"service"}
+# Classes on separate grades: their nodes are not buffered when junctions are consolidated, so a
+# motorway diverge never swallows a surface junction beside it (see _consolidate).
+_GRADE_SEPARATED = frozenset({"motorway", "motorway_link"})
+_OSM_SUFFIXES = {".osm": "osm", ".xml": "osm", ".bz2": "osm.bz2", ".gz": "osm.gz", ".pbf": "pbf"}
+_MAP_HINT = "give an OpenStreetMap .osm, .osm.bz2 or .osm.pbf file, or a GraphML saved by cysim"
+
+
+# --- public entry points --------------------------------------------------------------------
+
+
+def load_network(
+    path: str | Path,
+    *,
+    road_class_overrides: Mapping[str, Mapping[str, float]] | None = None,
+    consolidation_tolerance_m: float | None = None,
+) -> nx.MultiDiGraph:
+    """Load a map file into the road network graph of docs/data-model.md §1.
+
+    Parameters
+    ----------
+    path
+        ``.osm``, ``.osm.bz2``, ``.osm.pbf`` (OpenStreetMap) or ``.graphml`` (saved by
+        :func:`save_graphml`; loaded as is).
+    road_class_overrides
+        ``{osm_class: {key: value}}`` overriding :mod:`cysim.roadclass` defaults. For a GraphML
+        file they re-apply to lanes and speeds that came from defaults and re-derive capacities.
+    consolidation_tolerance_m
+        Buffer radius (m) for merging junction nodes (nodes up to twice this apart merge);
+        ``None`` = ``cysim.settings.consolidation_tolerance_m``, ``0`` = no consolidation.
+
+    Returns
+    -------
+    networkx.MultiDiGraph
+        Projected (``settings.projected_crs``), drivable roads only, junctions consolidated,
+        largest strongly connected component; what was dropped is in ``G.graph["load_report"]``.
+
+    Raises
+    ------
+    MapError
+        Missing, empty, truncated, non-OSM file, no drivable roads, or a GraphML without the
+        contract's attributes.
+    ScenarioError
+        Invalid ``road_class_overrides``.
+    """
+    path = Path(path)
+    kind = _map_kind(path)
+    table = roadclass.road_class_table(road_class_overrides)
+    if kind == "graphml":
+        G = load_graphml(path)
+        if road_class_overrides:
+            _reapply_class_defaults(G, table)
+            derive_link_attributes(G, road_class_overrides)
+        return G
+    with tempfile.TemporaryDirectory(prefix="cysim-osm-") as tmp:
+        xml_path = Path(tmp) / "drivable.osm"
+        counts = _extract_drivable(path, kind, xml_path)
+        with _osm_tags.useful_tags():
+            raw = ox.graph_from_xml(xml_path, simplify=False, retain_all=True)
+    return build_network(
+        raw,
+        name=_map_name(path),
+        source=str(path),
+        road_class_overrides=road_class_overrides,
+        consolidation_tolerance_m=consolidation_tolerance_m,
+        report=counts,
+    )
+
+
+def build_network(
+    raw: nx.MultiDiGraph,
+    *,
+    name: str,
+    source: str,
+    road_class_overrides: Mapping[str, Mapping[str, float]] | None = None,
+    consolidation_tolerance_m: float | None = None,
+    report: dict[str, Any] | None = None,
+) -> nx.MultiDiGraph:
+    """Turn an unsimplified osmnx graph of drivable ways (WGS84, tags kept) into the cysim graph.
+
+    Parameters
+    ----------
+    raw
+        From ``ox.graph_from_xml`` / ``graph_from_place(simplify=False)`` under
+        ``_osm_tags.useful_tags()``.
+    name, source
+        Map name and where it came from (graph attributes).
+    road_class_overrides, consolidation_tolerance_m
+        As in :func:`load_network`.
+    report
+        Facts gathered so far, extended and stored as ``G.graph["load_report"]``.
+
+    Returns
+    -------
+    networkx.MultiDiGraph
+        The network of docs/data-model.md §1.
+
+    Raises
+    ------
+    MapError
+        If no drivable road survives.
+    """
+    table = roadclass.road_class_table(road_class_overrides)
+    tolerance = (
+        settings.consolidation_tolerance_m
+        if consolidation_tolerance_m is None
+        else float(consolidation_tolerance_m)
+    )
+    report = dict(report or {})
+    report.update(raw_nodes=len(raw), raw_edges=raw.number_of_edges())
+    if raw.number_of_edges() == 0:
+        raise MapError("the map has no drivable roads", file=source, hint=_MAP_HINT)
+    signal_lonlat = [
+        (d["x"], d["y"]) for _, d in raw.nodes(data=True) if d.get("highway") == "traffic_signals"
+    ]
+    G = _derive_segment_attributes(raw, table, report)
+    G = ox.simplify_graph(G, edge_attrs_differ=["_tagkey"], edge_attr_aggs={"length": sum})
+    _normalise_merged_attributes(G)
+    crs = _choose_crs(G, report)
+    G = ox.project_graph(G, to_crs=crs)
+    _ensure_geometry(G)
+    report["simplified"] = {"nodes": len(G), "edges": G.number_of_edges()}
+    if tolerance > 0:
+        G = _consolidate(G, tolerance)
+    report["consolidation"] = {"tolerance_m": tolerance, "nodes_after": len(G)}
+    report["self_loops_dropped"] = _drop_self_loops(G)
+    report["short_links_merged"] = _merge_short_links(G, settings.min_link_length_m)
+    G = _keep_largest_scc(G, report)
+    if G.number_of_edges() == 0:
+        raise MapError("no connected drivable network remains", file=source, hint=_MAP_HINT)
+    G = _finalise(G, crs, table, name=name, source=source)
+    _assign_signals(G, signal_lonlat, snap_m=max(2 * tolerance, 1.0), report=report)
+    report["defaults"] = _defaults_share(G)
+    G.graph["load_report"] = json.dumps(report, ensure_ascii=False, sort_keys=True)
+    return G
+
+
+def link_attributes(
+    highway: str,
+    lanes: int,
+    length_m: float,
+    speed_kph: float,
+    curb_parking: bool,
+    pocket_left: int = 0,
+    pocket_right: int = 0,
+    pocket_length_m: float = 0.0,
+    overrides: Mapping[str, Mapping[str, float]] | dict[str, roadclass.RoadClass] | None = None,
+) -> dict[str, float]:
+    """Capacity, saturation flow and storage of one directed link: the ONE formula cysim uses.
+
+    Parameters
+    ----------
+    highway
+        OSM class (a key of :data:`cysim.roadclass.ROAD_CLASSES`; others use the fallback).
+    lanes
+        Lanes in this direction (≥ 1).
+    length_m
+        Link length, m (> 0).
+    speed_kph
+        Free-flow speed, km/h (> 0): CJJ 37 lane capacity depends on it.
+    curb_parking
+        Parked cars occupy the curb lane: capacity and saturation flow × the class's
+        ``curb_parking_factor``.
+    pocket_left, pocket_right, pocket_length_m
+        Turn-pocket lanes at the downstream end and their length; they add storage.
+    overrides
+        Road-class overrides, or a table from :func:`cysim.roadclass.road_class_table`.
+
+    Returns
+    -------
+    dict
+        ``capacity_vph`` (all lanes), ``saturation_flow_vphpl``, ``storage_veh``
+        (lanes × length / jam spacing + pockets, at least one vehicle).
+    """
+    table = overrides if _is_table(overrides) else roadclass.road_class_table(overrides)
+    rc = table[highway] if highway in table else table[roadclass.resolve_road_class(highway)]
+    lanes = max(1, int(lanes))
+    parking_factor = rc.curb_parking_factor if curb_parking else 1.0
+    capacity = lanes * rc.lane_capacity_vphpl(speed_kph) * parking_factor
+    saturation = rc.lane_saturation_flow_vphpl(speed_kph) * parking_factor
+    pocket_m = min(max(float(pocket_length_m), 0.0), float(length_m))
+    pocket_lanes = max(0, int(pocket_left)) + max(0, int(pocket_right))
+    storage = (lanes * float(length_m) + pocket_lanes * pocket_m) / rc.jam_spacing()
+    return {
+        "capacity_vph": float(capacity),
+        "saturation_flow_vphpl": float(saturation),
+        "storage_veh": float(max(storage, 1.0)),
+    }
+
+
+def derive_link_attributes(
+    G: nx.MultiDiGraph,
+    road_class_overrides: Mapping[str, Mapping[str, float]] | None = None,
+) -> nx.MultiDiGraph:
+    """Re-derive ``capacity_vph``, ``saturation_flow_vphpl``, ``storage_veh`` on every edge.
+
+    Call after changing lanes, length, speed, curb parking or pockets. Edits ``G`` in place.
+
+    Parameters
+    ----------
+    G
+        A cysim network.
+    road_class_overrides
+        As in :func:`load_network`.
+
+    Returns
+    -------
+    networkx.MultiDiGraph
+        ``G`` itself.
+    """
+    table = roadclass.road_class_table(road_class_overrides)
+    for _, _, data in G.edges(data=True):
+        data.update(
+            link_attributes(
+                data["highway"],
+                data["lanes"],
+                data["length_m"],
+                data["speed_kph"],
+                data["curb_parking"],
+                data.get("pocket_left", 0),
+                data.get("pocket_right", 0),
+                data.get("pocket_length_m", 0.0),
+                overrides=table,
+            )
+        )
+    return G
+
+
+# --- reading OSM files ----------------------------------------------------------------------
+
+
+def _map_kind(path: Path) -> str:
+    """Check the file exists and is non-empty; return ``graphml`` or an osmium format name."""
+    if not path.exists():
+        raise MapError("map file not found", file=path, hint=_MAP_HINT)
+    if not path.is_file():
+        raise MapError("map path is not a file", file=path, hint=_MAP_HINT)
+    if path.stat().st_size == 0:
+        raise MapError("map file is empty", file=path, hint=_MAP_HINT)
+    suffix = path.suffix.lower()
+    if suffix == ".graphml":
+        return "graphml"
+    if suffix in _OSM_SUFFIXES:
+        return _OSM_SUFFIXES[suffix]
+    raise MapError(f"unsupported map file type {suffix or '(none)'!r}", file=path, hint=_MAP_HINT)
+
+
+def is_drivable(tags: Mapping[str, str]) -> bool:
+    """Whether an OSM way is a road for cars (osmnx's ``network_type="drive"`` rules).
+
+    Parameters
+    ----------
+    tags
+        The way's tags.
+
+    Returns
+    -------
+    bool
+        ``highway`` in :data:`DRIVABLE_CLASSES`, not an area, not closed to motor vehicles,
+        not private.
+    """
+    if tags.get("highway") not in DRIVABLE_CLASSES or tags.get("area") == "yes":
+        return False
+    if "no" in {tags.get("motor_vehicle"), tags.get("motorcar")}:
+        return False
+    return "private" not in (tags.get("access") or "")
+
+
+def _extract_drivable(path: Path, fmt: str, out_path: Path) -> dict[str, int]:
+    """Copy the drivable ways of an OSM file and their nodes into an OSM XML file (osmium)."""
+    source = osmium.io.File(str(path), fmt)
+    way_ids: set[int] = set()
+    node_ids: set[int] = set()
+    counts = Counter()
+    try:
+        for way in osmium.FileProcessor(source, osmium.osm.WAY):
+            counts["osm_ways"] += 1
+            if is_drivable(way.tags):
+                way_ids.add(way.id)
+                node_ids.update(node.ref for node in way.nodes)
+        with osmium.SimpleWriter(str(out_path), overwrite=True) as writer:
+            for obj in osmium.FileProcessor(source, osmium.osm.NODE | osmium.osm.WAY):
+                if obj.is_node():
+                    counts["osm_nodes"] += 1
+                    if obj.id in node_ids:
+                        writer.add_node(obj)
+                elif obj.id in way_ids:
+                    writer.add_way(obj)
+    except (RuntimeError, ValueError, OSError) as error:
+        reason = str(error).split("\n")[0]
+        raise MapError(
+            f"cannot read OpenStreetMap data ({reason}); the file is truncated, corrupt or not OSM",
+            file=path,
+            hint=_MAP_HINT,
+        ) from None
+    if counts["osm_ways"] == 0:
+        raise MapError(
+            "the file holds no OSM ways (not an OSM extract?)", file=path, hint=_MAP_HINT
+        )
+    if not way_ids:
+        raise MapError(
+            "the map has no drivable roads (no ways tagged highway=motorway…living_street)",
+            file=path,
+            hint="extract a larger area or one with roads for cars",
+        )
+    missing = len(node_ids) - counts["osm_nodes"]
+    if missing > 0 and counts["osm_nodes"] < len(node_ids) * 0.5:
+        raise MapError(
+            f"{missing} of the {len(node_ids)} nodes of drivable ways are missing from the file",
+            file=path,
+            hint="the extract is cut or corrupt; export it again with complete ways",
+        )
+    return {
+        "osm_nodes": counts["osm_nodes"],
+        "osm_ways": counts["osm_ways"],
+        "drivable_ways": len(way_ids),
+    }
+
+
+def _map_name(path: Path) -> str:
+    name = path.name
+    for suffix in (".pbf", ".bz2", ".gz", ".osm", ".xml", ".graphml"):
+        name = name.removesuffix(suffix)
+    return name
+
+
+# --- pipeline steps ------------------------------------------------------------------------
+
+
+def _derive_segment_attributes(
+    raw: nx.MultiDiGraph, table: Mapping[str, roadclass.RoadClass], report: dict[str, Any]
+) -> nx.MultiDiGraph:
+    """Replace each raw edge's tags by lanes, speed, class, name, curb parking (one OSM segment).
+
+    Done before simplification, where every edge still carries one way's scalar tags and its own
+    direction (``reversed``). ``_tagkey`` (the way's relevant tags) keeps ways with different
+    tags apart when osmnx simplifies.
+    """
+    G = raw.copy()
+    class_of: dict[Any, str] = {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", _osm_tags.OSMTagWarning)
+        for _, _, data in G.edges(data=True):
+            tags = dict(data)
+            highway = tags.get("highway")
+            key = tuple(highway) if isinstance(highway, list) else highway
+            if key not in class_of:
+                class_of[key] = roadclass.resolve_road_class(highway)
+            rc = table[class_of[key]]
+            oneway = bool(tags.get("oneway", False))
+            reverse = bool(tags.get("reversed", False)) and not oneway
+            lanes, lanes_defaulted = _osm_tags.lanes_per_direction(tags, oneway, reverse, rc.lanes)
+            speed = _osm_tags.parse_maxspeed(_osm_tags.maxspeed_for_direction(tags, reverse))
+            defaults = ["lanes"] if lanes_defaulted else []
+            if speed is None:
+                speed = rc.speed_kph
+                defaults.append("speed")
+            name = tags.get("name")
+            data.clear()
+            data.update(
+                osmid=tags["osmid"],
+                length=tags["length"],
+                highway=rc.osm_class,
+                name=str(name).strip() if isinstance(name, str) else "",
+                oneway=oneway,
+                lanes=int(lanes),
+                speed_kph=float(speed),
+                curb_parking=_osm_tags.curb_parking(tags, oneway, reverse),
+                defaults_applied=",".join(defaults),
+                _tagkey=json.dumps(
+                    {t: str(tags[t]) for t in _osm_tags.LINK_TAGS if t in tags}, sort_keys=True
+                ),
+            )
+    messages = Counter(str(w.message) for w in caught)
+    if messages:
+        logger.warning("%d OSM tag values not understood; see load_report", sum(messages.values()))
+    report["tag_warnings"] = dict(messages.most_common(50))
+    unknown = sorted(str(k) for k, v in class_of.items() if v != k and k not in (None,))
+    if unknown:
+        report["unknown_classes"] = unknown
+    return G
+
+
+def _normalise_merged_attributes(G: nx.MultiDiGraph) -> None:
+    """Collapse the lists osmnx leaves where merged segments disagree (rare: ways of opposite
+    direction with the same tags): fewest lanes, lowest speed (the bottleneck governs)."""
+    for _, _, data in G.edges(data=True):
+        osmid = data.get("osmid")
+        ids = osmid if isinstance(osmid, list) else [osmid]
+        data["osmid"] = ",".join(str(i) for i in sorted(set(ids), key=str))
+        for key, pick in (
+            ("lanes", min),
+            ("speed_kph", min),
+            ("curb_parking", any),
+            ("oneway", all),
+            ("highway", _first),
+            ("name", _first),
+        ):
+            if isinstance(data.get(key), list):
+                data[key] = pick(data[key])
+        if isinstance(data.get("defaults_applied"), list):
+            parts = {p for value in data["defaults_applied"] for p in value.split(",") if p}
+            data["defaults_applied"] = ",".join(p for p in ("lanes", "speed") if p in parts)
+        data.pop("_tagkey", None)
+
+
+def _first(values: list[Any]) -> Any:
+    return values[0]
+
+
+def _choose_crs(G: nx.MultiDiGraph, report: dict[str, Any]) -> str:
+    """``settings.projected_crs`` when the map lies in its zone, else the map's own UTM zone.
+
+    UTM 51N is right for Qingdao; a map elsewhere (the test extracts from Arizona, Oakland,
+    Munich) projected to it would have lengths off by orders of magnitude, so it gets its own zone.
+    """
+    xs = np.fromiter((d["x"] for _, d in G.nodes(data=True)), float)
+    ys = np.fromiter((d["y"] for _, d in G.nodes(data=True)), float)
+    lon, lat = float(np.median(xs)), float(np.median(ys))
+    area = pyproj.CRS(settings.projected_crs).area_of_use
+    margin = 3.0  # degrees: UTM stays accurate (scale error < 0.1 %) a little beyond its zone
+    if area is None or (
+        area.west - margin <= lon <= area.east + margin
+        and area.south - margin <= lat <= area.north + margin
+    ):
+        return settings.projected_crs
+    zone = int((lon + 180) // 6) + 1
+    crs = f"EPSG:{32600 + zone if lat >= 0 else 32700 + zone}"
+    report["crs_note"] = f"map lies outside {settings.projected_crs}; projected to {crs}"
+    return crs
+
+
+def _ensure_geometry(G: nx.MultiDiGraph) -> None:
+    """Give straight edges (osmnx leaves them without geometry) a LineString from u to v."""
+    for u, v, data in G.edges(data=True):
+        if "geometry" not in data:
+            nu, nv = G.nodes[u], G.nodes[v]
+            data["geometry"] = LineString([(nu["x"], nu["y"]), (nv["x"], nv["y"])])
+
+
+def _consolidate(G: nx.MultiDiGraph, tolerance: float) -> nx.MultiDiGraph:
+    """Merge the nodes of one junction (osmnx ``consolidate_intersections``, rebuilt graph).
+
+    Ramps and cloverleafs: nodes touching only motorway/motorway_link edges are not buffered
+    (per-node tolerance), so a diverge or merge on an expressway never joins a surface junction
+    nearby; edges longer than four tolerances are ignored when osmnx checks that nodes of a
+    cluster are connected, so a loop ramp does not tie the nodes at its two ends together; and
+    osmnx splits a cluster whose nodes are not connected inside it, which keeps a road and the
+    bridge over it apart. Dead ends are kept (trips start and end there).
+    """
+    tolerances = {}
+    for node in G.nodes:
+        classes = {d["highway"] for _, _, d in G.in_edges(node, data=True)}
+        classes |= {d["highway"] for _, _, d in G.out_edges(node, data=True)}
+        if not classes <= _GRADE_SEPARATED:
+            tolerances[node] = tolerance
+    return ox.consolidate_intersections(
+        G,
+        tolerance=tolerances,
+        rebuild_graph=True,
+        dead_ends=True,
+        reconnect_edges=True,
+        max_length=4 * tolerance,
+    )
+
+
+def _drop_self_loops(G: nx.MultiDiGraph) -> int:
+    loops = list(nx.selfloop_edges(G, keys=True))
+    G.remove_edges_from(loops)
+    return len(loops)
+
+
+def _merge_short_links(G: nx.MultiDiGraph, min_length_m: float) -> int:
+    """Merge the end nodes of every link shorter than ``min_length_m`` (into the upstream node).
+
+    The other links of the removed node are re-attached to the kept one, their geometry's end
+    moved to it. Returns the number of links removed.
+    """
+    removed = 0
+    while True:
+        short = next(
+            (
+                (u, v)
+                for u, v, d in G.edges(data=True)
+                if u != v and d["geometry"].length < min_length_m
+            ),
+            None,
+        )
+        if short is None:
+            return removed
+        keep, gone = short
+        point = (G.nodes[keep]["x"], G.nodes[keep]["y"])
+        for u, v, data in list(G.out_edges(gone, data=True)) + list(G.in_edges(gone, data=True)):
+            if {u, v} <= {keep, gone}:
+                removed += 1
+                continue
+            coords = list(data["geometry"].coords)
+            if u == gone:
+                coords[0] = point
+                G.add_edge(keep, v, **{**data, "geometry": LineString(coords)})
+            else:
+                coords[-1] = point
+                G.add_edge(u, keep, **{**data, "geometry": LineString(coords)})
+        G.remove_node(gone)
+
+
+def _keep_largest_scc(G: nx.MultiDiGraph, report: dict[str, Any]) -> nx.MultiDiGraph:
+    """Keep the largest strongly connected component; report what the others held."""
+    components = sorted(nx.strongly_connected_components(G), key=lambda c: (-len(c), min(c)))
+    if not components:
+        return G
+    keep = components[0]
+    dropped_nodes = set(G.nodes) - keep
+    dropped_edges = [
+        d for u, v, d in G.edges(data=True) if u in dropped_nodes or v in dropped_nodes
+    ]
+    report["largest_scc"] = {
+        "components_dropped": len(components) - 1,
+        "nodes_dropped": len(dropped_nodes),
+        "edges_dropped": len(dropped_edges),
+        "km_dropped": round(sum(d["geometry"].length for d in dropped_edges) / 1000, 3),
+    }
+    return G.subgraph(keep).copy()
+
+
+def _finalise(
+    G: nx.MultiDiGraph,
+    crs: str,
+    table: Mapping[str, roadclass.RoadClass],
+    *,
+    name: str,
+    source: str,
+) -> nx.MultiDiGraph:
+    """Build the final graph with exactly the contract's attributes and ids 0..n-1."""
+    to_wgs84 = pyproj.Transformer.from_crs(crs, settings.geographic_crs, always_xy=True)
+    order = sorted(G.nodes, key=lambda n: (G.nodes[n]["x"], G.nodes[n]["y"], str(n)))
+    new_id = {old: i for i, old in enumerate(order)}
+    H = nx.MultiDiGraph(crs=crs, name=name, source=source, simplified=True, load_report="{}")
+    for old in order:
+        x, y = float(G.nodes[old]["x"]), float(G.nodes[old]["y"])
+        lon, lat = to_wgs84.transform(x, y)
+        neighbours = (set(G.successors(old)) | set(G.predecessors(old))) - {old}
+        H.add_node(
+            new_id[old],
+            x=x,
+            y=y,
+            lon=float(lon),
+            lat=float(lat),
+            signal=False,
+            junction_id=new_id[old],
+            street_count=len(neighbours),
+            signal_cycle_s=0.0,
+            signal_offset_s=0.0,
+            signal_splits="",
+            parking_spaces=0,
+            parking_guidance=False,
+        )
+    edges = sorted(G.edges(keys=True, data=True), key=lambda e: (new_id[e[0]], new_id[e[1]], e[2]))
+    for u, v, _, data in edges:
+        length_m = float(data["geometry"].length)
+        attrs = {
+            "length_m": length_m,
+            "lanes": int(data["lanes"]),
+            "speed_kph": float(data["speed_kph"]),
+            "highway": str(data["highway"]),
+            "name": str(data["name"]),
+            "osmid": str(data["osmid"]),
+            "oneway": bool(data["oneway"]),
+            "curb_parking": bool(data["curb_parking"]),
+            "pocket_left": 0,
+            "pocket_right": 0,
+            "pocket_length_m": 0.0,
+            "defaults_applied": str(data["defaults_applied"]),
+            "geometry": data["geometry"],
+        }
+        attrs.update(
+            link_attributes(
+                attrs["highway"],
+                attrs["lanes"],
+                length_m,
+                attrs["speed_kph"],
+                attrs["curb_parking"],
+                overrides=table,
+            )
+        )
+        H.add_edge(new_id[u], new_id[v], **attrs)
+    return H
+
+
+def _assign_signals(
+    G: nx.MultiDiGraph,
+    signal_lonlat: list[tuple[float, float]],
+    snap_m: float,
+    report: dict[str, Any],
+) -> None:
+    """Mark signalised junctions: an OSM signal node goes to the nearest junction within ``snap_m``.
+
+    OSM puts ``highway=traffic_signals`` on the crossing node or on each approach a few metres
+    before it; both land on the consolidated junction (a node where ≥ 3 roads meet). Signals
+    farther than ``snap_m`` from any junction (mid-block pedestrian lights) are counted, not used.
+    """
+    report["signals"] = {"osm_signal_nodes": len(signal_lonlat), "assigned": 0, "unassigned": 0}
+    if not signal_lonlat or len(G) == 0:
+        return
+    to_xy = pyproj.Transformer.from_crs(settings.geographic_crs, G.graph["crs"], always_xy=True)
+    xs, ys = to_xy.transform(*np.array(signal_lonlat).T)
+    junctions = [n for n, count in G.nodes(data="street_count") if count >= 3]
+    if not junctions:
+        report["signals"]["unassigned"] = len(signal_lonlat)
+        return
+    tree = cKDTree(np.array([(G.nodes[n]["x"], G.nodes[n]["y"]) for n in junctions]))
+    distances, index = tree.query(np.column_stack([xs, ys]), distance_upper_bound=snap_m)
+    for distance, i in zip(distances, index, strict=True):
+        if math.isfinite(distance):
+            G.nodes[junctions[i]]["signal"] = True
+            report["signals"]["assigned"] += 1
+        else:
+            report["signals"]["unassigned"] += 1
+    report["signals"]["signalised_junctions"] = sum(1 for _, s in G.nodes(data="signal") if s)
+
+
+def _defaults_share(G: nx.MultiDiGraph) -> dict[str, Any]:
+    edges = G.number_of_edges()
+    lanes = sum(1 for *_, d in G.edges(data="defaults_applied") if "lanes" in d)
+    speed = sum(1 for *_, d in G.edges(data="defaults_applied") if "speed" in d)
+    return {"edges": edges, "lanes_defaulted": lanes, "speed_defaulted": speed}
+
+
+def _reapply_class_defaults(G: nx.MultiDiGraph, table: Mapping[str, roadclass.RoadClass]) -> None:
+    """Set lanes and speed from (overridden) class defaults where they came from defaults."""
+    for _, _, data in G.edges(data=True):
+        rc = table.get(data["highway"]) or table[roadclass.FALLBACK_CLASS]
+        if "lanes" in data["defaults_applied"]:
+            data["lanes"] = int(rc.lanes)
+        if "speed" in data["defaults_applied"]:
+            data["speed_kph"] = float(rc.speed_kph)
+
+
+def _is_table(value: object) -> bool:
+    return (
+        isinstance(value, dict)
+        and all(isinstance(v, roadclass.RoadClass) for v in value.values())
+        and bool(value)
+    )
+
+
+# --- GraphML ------------------------------------------------------------------------------
+
+
+def save_graphml(G: nx.MultiDiGraph, path: str | Path) -> Path:
+    """Write a cysim network to GraphML atomically, keeping every attribute's type.
+
+    Parameters
+    ----------
+    G
+        A cysim network.
+    path
+        Target file; its folder is created if needed.
+
+    Returns
+    -------
+    pathlib.Path
+        The written path.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    H = nx.MultiDiGraph()
+    H.graph.update({k: _plain(v) for k, v in G.graph.items()})
+    for node, data in G.nodes(data=True):
+        H.add_node(int(node), **{k: _plain(v) for k, v in data.items()})
+    for u, v, key, data in G.edges(keys=True, data=True):
+        H.add_edge(int(u), int(v), key=key, **{k: _plain(v) for k, v in data.items()})
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        nx.write_graphml(H, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def _plain(value: Any) -> Any:
+    """A value GraphML can type: geometry → WKT, numpy scalars → Python, lists → JSON."""
+    if hasattr(value, "wkt"):
+        return value.wkt
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, list | tuple | dict):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def load_graphml(path: str | Path) -> nx.MultiDiGraph:
+    """Read a GraphML written by :func:`save_graphml`, restoring the contract's types.
+
+    Parameters
+    ----------
+    path
+        The ``.graphml`` file.
+
+    Returns
+    -------
+    networkx.MultiDiGraph
+
+    Raises
+    ------
+    MapError
+        Unreadable XML, or a node/edge missing a contract attribute (named in the message).
+    """
+    path = Path(path)
+    _map_kind(path)
+    try:
+        G = nx.read_graphml(path, node_type=int, force_multigraph=True)
+    except Exception as error:  # networkx raises bare XML, KeyError and ValueError variants
+        raise MapError(
+            f"cannot read GraphML ({type(error).__name__}: {error})",
+            file=path,
+            hint="the file is truncated or not GraphML; save it with cysim.network.save_graphml",
+        ) from None
+    if not G.is_directed():
+        G = nx.MultiDiGraph(G)
+    G.graph.pop("node_default", None)
+    G.graph.pop("edge_default", None)
+    hint = (
+        "this GraphML was not written by cysim; load the OSM file instead "
+        "(or `cysim map fetch -o maps/NAME.graphml`)"
+    )
+    for key, kind in GRAPH_ATTRS.items():
+        if key not in G.graph:
+            raise MapError(f"graph attribute {key!r} is missing", file=path, hint=hint)
+        G.graph[key] = _typed(G.graph[key], kind, path, f"graph.{key}")
+    for node, data in G.nodes(data=True):
+        _check_attrs(data, NODE_ATTRS, path, f"node {node}", hint)
+    for u, v, key, data in G.edges(keys=True, data=True):
+        _check_attrs(data, EDGE_ATTRS, path, f"edge ({u}, {v}, {key})", hint)
+    if len(G) == 0 or G.number_of_edges() == 0:
+        raise MapError("the GraphML network has no roads", file=path, hint=hint)
+    return G
+
+
+def _check_attrs(
+    data: dict[str, Any], spec: Mapping[str, type], path: Path, where: str, hint: str
+) -> None:
+    missing = [k for k in spec if k not in data]
+    if missing:
+        raise MapError(f"{where} lacks attribute(s) {', '.join(missing)}", file=path, hint=hint)
+    for key, kind in spec.items():
+        data[key] = _typed(data[key], kind, path, f"{where}.{key}")
+
+
+def _typed(value: Any, kind: type, path: Path, where: str) -> Any:
+    """Convert a GraphML value to its contract type (networkx already types most)."""
+    try:
+        if kind is LineString:
+            geometry = wkt.loads(value) if isinstance(value, str) else value
+            if not isinstance(geometry, LineString):
+                raise ValueError("not a LineString")
+            return geometry
+        if kind is bool:
+            if isinstance(value, str):
+                if value.strip().lower() not in {"true", "false", "1", "0"}:
+                    raise ValueError("not a boolean")
+                return value.strip().lower() in {"true", "1"}
+            return bool(value)
+        if kind is int:
+            if float(value) != int(float(value)):
+                raise ValueError("not a whole number")
+            return int(float(value))
+        return kind(value)
+    except (ValueError, TypeError) as error:
+        raise MapError(f"{where} = {value!r}: {error}", file=path) from None
+
+
+# --- summary ------------------------------------------------------------------------------
+
+
+def network_summary(G: nx.MultiDiGraph) -> dict[str, Any]:
+    """Key figures of a network for ``cysim map info``.
+
+    Parameters
+    ----------
+    G
+        A cysim network.
+
+    Returns
+    -------
+    dict
+        ``name``, ``crs``, ``nodes``, ``edges``, ``junctions`` (nodes where ≥ 3 roads meet),
+        ``signalised_junctions``, ``km`` (directed lane-independent road length),
+        ``by_class`` (``{class: {"edges", "km"}}``), ``lanes_defaulted_share``,
+        ``speed_defaulted_share``, ``bbox`` (``[west, south, east, north]`` in degrees).
+    """
+    by_class: dict[str, dict[str, float]] = {}
+    for _, _, data in G.edges(data=True):
+        entry = by_class.setdefault(data["highway"], {"edges": 0, "km": 0.0})
+        entry["edges"] += 1
+        entry["km"] += data["length_m"] / 1000
+    order = {c: i for i, c in enumerate(roadclass.CLASS_ORDER)}
+    by_class = {
+        c: {"edges": int(v["edges"]), "km": round(v["km"], 3)}
+        for c, v in sorted(by_class.items(), key=lambda kv: (order.get(kv[0], 99), kv[0]))
+    }
+    edges = G.number_of_edges()
+    defaults = _defaults_share(G)
+    lons = [d["lon"] for _, d in G.nodes(data=True)]
+    lats = [d["lat"] for _, d in G.nodes(data=True)]
+    return {
+        "name": G.graph.get("name", ""),
+        "crs": G.graph.get("crs", ""),
+        "nodes": len(G),
+        "edges": edges,
+        "junctions": sum(1 for _, c in G.nodes(data="street_count") if c >= 3),
+        "signalised_junctions": sum(1 for _, s in G.nodes(data="signal") if s),
+        "km": round(sum(d for *_, d in G.edges(data="length_m")) / 1000, 3),
+        "by_class": by_class,
+        "lanes_defaulted_share": defaults["lanes_defaulted"] / edges if edges else 0.0,
+        "speed_defaulted_share": defaults["speed_defaulted"] / edges if edges else 0.0,
+        "bbox": [min(lons), min(lats), max(lons), max(lats)] if lons else [],
+    }
+
+
+def format_summary(summary: Mapping[str, Any]) -> str:
+    """Render :func:`network_summary` as the text ``cysim map info`` prints."""
+    west, south, east, north = summary["bbox"]
+    lines = [
+        f"map {summary['name']} ({summary['crs']})",
+        f"  nodes {summary['nodes']}, directed links {summary['edges']}, "
+        f"road length {summary['km']:.1f} km (per direction)",
+        f"  junctions {summary['junctions']}, signalised {summary['signalised_junctions']}",
+        f"  defaulted: lanes {summary['lanes_defaulted_share']:.0%} of links, "
+        f"speed {summary['speed_defaulted_share']:.0%} of links",
+        f"  bounding box lon {west:.5f}..{east:.5f}, lat {south:.5f}..{north:.5f}",
+        "  by class:            links        km",
+    ]
+    for osm_class, values in summary["by_class"].items():
+        lines.append(f"    {osm_class:<16} {values['edges']:>8} {values['km']:>9.2f}")
+    return "\n".join(lines)
+
+
+def iter_named_roads(G: nx.MultiDiGraph) -> Iterable[tuple[str, float]]:
+    """Named roads with their total directed length in metres, longest first."""
+    totals: Counter[str] = Counter()
+    for _, _, data in G.edges(data=True):
+        if data["name"]:
+            totals[data["name"]] += data["length_m"]
+    return totals.most_common()
