@@ -1,0 +1,71 @@
+"""Small hand-built road graphs for the demand tests, and tests of demand's graph arrays."""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+from pyproj import Transformer
+
+from cysim.demand._graph import freeflow_paths, graph_arrays
+
+#: South-west corner of the test lattice in EPSG:32651 (inside Chengyang, about 120.37 E 36.28 N).
+ORIGIN_X, ORIGIN_Y = 265_000.0, 4_018_000.0
+_TO_LONLAT = Transformer.from_crs("EPSG:32651", "EPSG:4326", always_xy=True)
+
+
+def lattice_graph(
+    columns: int = 6, rows: int = 5, spacing_m: float = 500.0, motorway_row: int | None = None
+) -> nx.MultiDiGraph:
+    """A two-way lattice of junctions with docs/data-model.md §1 attributes.
+
+    Node ids are ``100 * row + column + 1``; rows alternate primary and residential roads, columns
+    are secondary. ``motorway_row`` turns the horizontal edges of that row into a motorway (its
+    nodes are then served only through their column roads).
+    """
+    G = nx.MultiDiGraph(crs="EPSG:32651", name="test lattice")
+    for r in range(rows):
+        for c in range(columns):
+            x, y = ORIGIN_X + c * spacing_m, ORIGIN_Y + r * spacing_m
+            lon, lat = _TO_LONLAT.transform(x, y)
+            G.add_node(100 * r + c + 1, x=x, y=y, lon=lon, lat=lat, signal=(r + c) % 3 == 0)
+    for r in range(rows):
+        for c in range(columns):
+            node = 100 * r + c + 1
+            if c + 1 < columns:
+                highway = "primary" if r % 2 == 0 else "residential"
+                speed = 50.0 if highway == "primary" else 30.0
+                if motorway_row == r:
+                    highway, speed = "motorway", 80.0
+                for u, v in ((node, node + 1), (node + 1, node)):
+                    G.add_edge(u, v, length_m=spacing_m, speed_kph=speed, highway=highway, lanes=2)
+            if r + 1 < rows:
+                for u, v in ((node, node + 100), (node + 100, node)):
+                    G.add_edge(
+                        u, v, length_m=spacing_m, speed_kph=40.0, highway="secondary", lanes=1
+                    )
+    return G
+
+
+def test_graph_arrays_freeflow_times_and_lengths() -> None:
+    G = lattice_graph(columns=3, rows=2)
+    arrays = graph_arrays(G)
+    index = arrays.index_of()
+    time_s, length_m = freeflow_paths(arrays, np.array([index[1]]))
+    # 1 -> 3 along the primary row: 1000 m at 50 km/h = 72 s.
+    assert time_s[0, index[3]] == np.float64(1000 / (50 / 3.6))
+    assert length_m[0, index[3]] == 1000.0
+    # 1 -> 103: up (40 km/h) then the residential row (30 km/h) or along primary then up.
+    expected = min(500 / (40 / 3.6) + 1000 / (30 / 3.6), 1000 / (50 / 3.6) + 500 / (40 / 3.6))
+    assert np.isclose(time_s[0, index[103]], expected)
+    assert length_m[0, index[103]] == 1500.0
+    assert arrays.access.all()
+
+
+def test_motorway_only_nodes_are_not_trip_ends() -> None:
+    G = lattice_graph(columns=3, rows=3, motorway_row=1)
+    # Remove the column roads of the middle node so it is reached by motorway only.
+    G.remove_edges_from([(102, 2), (2, 102), (102, 202), (202, 102)])
+    arrays = graph_arrays(G)
+    access = dict(zip(arrays.nodes.tolist(), arrays.access.tolist(), strict=True))
+    assert access[102] is False
+    assert access[101] is True  # motorway end, but it also has its column road
