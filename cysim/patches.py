@@ -1,0 +1,944 @@
+"""Scenario patches: one pure function per patch type, each giving a new graph and a change log."""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import json
+import math
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+from shapely.geometry import LineString
+
+from . import locate, roadclass, signals
+from ._errors import CysimError, PatchError
+from .locate import EdgeKey
+from .scenario import (
+    AddParking,
+    Channelize,
+    CloseRoad,
+    DemandShift,
+    OpenRoad,
+    PatchBase,
+    RemoveOnStreetParking,
+    RoadSelection,
+    SetSpeed,
+    SignalTiming,
+    WidenRoad,
+)
+
+# --- the change log ------------------------------------------------------------------------
+
+
+@dataclass
+class PatchChange:
+    """One changed attribute of one element.
+
+    Attributes
+    ----------
+    patch_index
+        Position of the patch in the resolved scenario's list.
+    patch_type
+        ``widen_road``, ``close_road``, …
+    element
+        The edge ``(u, v, key)``, the node id, or the zone / corridor for demand patches.
+    road
+        The road name(s) of the element, ``""`` when unnamed.
+    attribute
+        The attribute changed (``lanes``, ``capacity_vph``, ``signal``, ``edge`` for an edge
+        added or removed, ``node`` for a node removed, ``car_trips`` for demand).
+    before, after
+        Values before and after (``None`` where the element did not / no longer exists).
+    kind
+        ``edge``, ``node`` or ``trips``.
+    """
+
+    patch_index: int
+    patch_type: str
+    element: Any
+    road: str
+    attribute: str
+    before: Any
+    after: Any
+    kind: str = "edge"
+
+
+@dataclass
+class PatchReport:
+    """What a list of patches changed: rows, per-patch headers and notes, warnings."""
+
+    entries: list[PatchChange] = field(default_factory=list)
+    headers: dict[int, str] = field(default_factory=dict)
+    notes: dict[int, list[str]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def add(self, change: PatchChange) -> None:
+        """Append one row."""
+        self.entries.append(change)
+
+    def merge(self, other: PatchReport) -> PatchReport:
+        """Return a new report with this report's content followed by ``other``'s."""
+        notes = {k: list(v) for k, v in self.notes.items()}
+        for index, items in other.notes.items():
+            notes.setdefault(index, []).extend(items)
+        return PatchReport(
+            entries=[*self.entries, *other.entries],
+            headers={**self.headers, **other.headers},
+            notes=notes,
+            warnings=[*self.warnings, *other.warnings],
+        )
+
+    def for_patch(self, index: int) -> list[PatchChange]:
+        """Rows of one patch."""
+        return [e for e in self.entries if e.patch_index == index]
+
+    def patched_edges(self) -> set[EdgeKey]:
+        """Edges changed, added or removed."""
+        return {tuple(e.element) for e in self.entries if e.kind == "edge"}  # type: ignore[misc]
+
+    def patched_nodes(self) -> set[int]:
+        """Nodes changed (signals, parking, removed isolated nodes)."""
+        return {int(e.element) for e in self.entries if e.kind == "node"}
+
+    def to_frame(self) -> pd.DataFrame:
+        """All rows as a DataFrame (values as text where types differ)."""
+        columns = [f for f in PatchChange.__dataclass_fields__]
+        frame = pd.DataFrame([asdict(e) for e in self.entries], columns=columns)
+        for column in ("element", "before", "after"):
+            frame[column] = frame[column].map(_fmt)
+        return frame
+
+    def summary(self, index: int) -> str:
+        """One line counting what patch ``index`` changed, e.g. ``8 edges, 1 node``."""
+        rows = self.for_patch(index)
+        edges = {tuple(e.element) for e in rows if e.kind == "edge"}
+        nodes = {e.element for e in rows if e.kind == "node"}
+        parts = []
+        if edges:
+            parts.append(f"{len(edges)} edge{'s' if len(edges) != 1 else ''}")
+        if nodes:
+            parts.append(f"{len(nodes)} junction{'s' if len(nodes) != 1 else ''}")
+        trips = [e for e in rows if e.kind == "trips"]
+        if trips:
+            parts.append(f"{len(trips)} trip group{'s' if len(trips) != 1 else ''}")
+        return ", ".join(parts) if parts else "no changes"
+
+    def to_text(self, max_rows_per_patch: int = 40) -> str:
+        """A readable change log, grouped per patch with counts (long groups are cut short)."""
+        lines: list[str] = []
+        for index in sorted(set(self.headers) | {e.patch_index for e in self.entries}):
+            lines.append(f"[{index}] {self.headers.get(index, '')}")
+            lines.append(f"    changed: {self.summary(index)}")
+            lines.extend(f"    note: {note}" for note in self.notes.get(index, []))
+            rows = self.for_patch(index)
+            for row in rows[:max_rows_per_patch]:
+                lines.append("    " + format_change(row))
+            if len(rows) > max_rows_per_patch:
+                lines.append(f"    … {len(rows) - max_rows_per_patch} more rows (see to_frame())")
+        lines.extend(f"warning: {w}" for w in self.warnings)
+        return "\n".join(lines)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, tuple):
+        return "→".join(str(v) for v in value[:2]) + (f"#{value[2]}" if len(value) > 2 else "")
+    return str(value)
+
+
+def element_label(row: PatchChange) -> str:
+    """The changed element as text: ``edge 1→2#0``, ``junction 5``, ``trips all``."""
+    kind = {"node": "junction"}.get(row.kind, row.kind)
+    return f"{kind} {_fmt(row.element)}"
+
+
+def format_value(value: Any) -> str:
+    """A before/after value as text (``—`` for none, floats to 6 significant digits)."""
+    return _fmt(value)
+
+
+def format_change(row: PatchChange) -> str:
+    """One row as text: ``edge 1→2#0 文阳路  lanes: 2 → 3``."""
+    road = f" {row.road}" if row.road else ""
+    change = f"{row.attribute}: {_fmt(row.before)} → {_fmt(row.after)}"
+    return f"{element_label(row)}{road}  {change}"
+
+
+# --- applying ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Context:
+    """State shared by the patches of one application (one working copy of the graph)."""
+
+    G: nx.MultiDiGraph
+    report: PatchReport
+    index: int = 0
+    patch_type: str = ""
+    road_class_overrides: dict[str, roadclass.RoadClass] | None = None
+    baseline_link_flows: dict[EdgeKey, float] | None = None
+    defer_webster: bool = False
+    closed: dict[str, int] = field(default_factory=dict)
+
+
+def apply_patches(
+    G: nx.MultiDiGraph,
+    patches: Sequence[PatchBase],
+    *,
+    baseline_link_flows: dict[EdgeKey, float] | None = None,
+    scenario_file: str | Path | None = None,
+    road_class_overrides: dict[str, dict[str, float]] | None = None,
+    defer_webster: bool = False,
+) -> tuple[nx.MultiDiGraph, PatchReport]:
+    """Apply the graph patches of a scenario in order.
+
+    ``demand_shift`` patches are not graph changes: they are listed with a note and applied to
+    the trips by :func:`apply_demand_patches`.
+
+    Parameters
+    ----------
+    G
+        The network (never modified).
+    patches
+        Patch models, e.g. ``Scenario.patches``.
+    baseline_link_flows
+        Hourly flow per edge of the baseline, for ``signal_timing`` with ``optimize: webster``.
+    scenario_file
+        Used in error messages for patches built in Python (loaded patches know their file).
+    road_class_overrides
+        The scenario's ``network.road_classes``, used when capacities are recomputed.
+    defer_webster
+        Without flows, leave Webster plans to run time (noted in the report) instead of
+        raising; ``cysim validate`` uses this when it cannot compute flows itself.
+
+    Returns
+    -------
+    (G2, PatchReport)
+
+    Raises
+    ------
+    PatchError
+        On the first patch that cannot be applied; the message names file, line and key.
+    """
+    # Attribute values are immutable (numbers, strings, shapely geometries) and patches replace
+    # them rather than mutate them, so one copy of the attribute dicts isolates the input.
+    working = G.copy()
+    context = _Context(
+        G=working,
+        report=PatchReport(),
+        road_class_overrides=roadclass.road_class_table(road_class_overrides),
+        baseline_link_flows=baseline_link_flows,
+        defer_webster=defer_webster,
+    )
+    for index, patch in enumerate(patches):
+        context.index = index
+        context.patch_type = patch.type
+        context.report.headers[index] = describe(patch)
+        if isinstance(patch, DemandShift):
+            context.report.notes.setdefault(index, []).append("applies to the trips at run time")
+            continue
+        apply_one = _GRAPH_PATCHES.get(type(patch))
+        if apply_one is None:
+            raise PatchError(f"unknown patch model {type(patch).__name__}")
+        try:
+            apply_one(context, patch)
+        except CysimError as error:
+            raise locate_error(error, patch, index, scenario_file) from None
+    return working, context.report
+
+
+def locate_error(
+    error: CysimError, patch: PatchBase, index: int, scenario_file: str | Path | None
+) -> PatchError:
+    """Return ``error`` as a PatchError pointing at the patch's file, line and key."""
+    origin = patch.origin
+    local_key = error.key or ""
+    field_name = local_key.split(".")[0].split("[")[0]
+    position = origin.index if origin is not None else index
+    line = None
+    if origin is not None:
+        line = origin.key_lines.get(field_name, origin.line)
+    return PatchError(
+        error.message,
+        file=origin.file if origin is not None else scenario_file,
+        line=line,
+        key=f"patches[{position}]" + (f".{local_key}" if local_key else ""),
+        hint=error.hint,
+    )
+
+
+def describe(patch: PatchBase) -> str:
+    """A header for the change log: type, the patch's description or a generated summary."""
+    text = patch.description
+    if not text:
+        if isinstance(patch, OpenRoad):
+            text = f"new {patch.name or 'road'} {list(patch.from_)} → {list(patch.to)}"
+        elif isinstance(patch, WidenRoad):
+            lanes = patch.lanes_per_direction or f"+{patch.add_lanes}"
+            text = f"{patch.road}: {lanes} lanes per direction"
+        elif isinstance(patch, SetSpeed):
+            text = f"{patch.road}: {patch.speed_kph:g} km/h"
+        elif isinstance(patch, RoadSelection):
+            text = patch.road
+        elif isinstance(patch, Channelize):
+            text = f"junction {list(patch.junction)}"
+        elif isinstance(patch, SignalTiming):
+            text = "all signals" if patch.all_signals else "signal plans"
+        elif isinstance(patch, AddParking):
+            text = f"{patch.name or 'lot'}: {patch.spaces} spaces"
+        elif isinstance(patch, RemoveOnStreetParking):
+            text = ", ".join(patch.roads)
+        elif isinstance(patch, DemandShift):
+            where = patch.zones or (patch.corridor.roads if patch.corridor else [])
+            text = f"car trips × {patch.factor:g} ({', '.join(where)})"
+    where = ""
+    if patch.origin is not None:
+        where = f" ({patch.origin.file.name}:{patch.origin.line})"
+    return f"{patch.type}: {text}{where}"
+
+
+def _road_of(G: nx.MultiDiGraph, element: EdgeKey) -> str:
+    return ";".join(locate.edge_names(G.edges[element]))
+
+
+def _record(
+    ctx: _Context, element: Any, attribute: str, before: Any, after: Any, *, kind: str, road: str
+) -> None:
+    ctx.report.add(
+        PatchChange(ctx.index, _current_type(ctx), element, road, attribute, before, after, kind)
+    )
+
+
+def _current_type(ctx: _Context) -> str:
+    return ctx.patch_type
+
+
+def _set_node(ctx: _Context, node: int, attribute: str, value: Any) -> None:
+    before = ctx.G.nodes[node].get(attribute)
+    if before != value:
+        ctx.G.nodes[node][attribute] = value
+        road = "/".join(locate.roads_at_node(ctx.G, node))
+        _record(ctx, node, attribute, before, value, kind="node", road=road)
+
+
+def _update_edge(ctx: _Context, edge: EdgeKey, changes: dict[str, Any]) -> None:
+    """Set attributes of an edge, recompute capacity/saturation/storage, log what changed."""
+    # Imported here so the patch functions work as soon as cysim.network exists (helper A).
+    from . import network
+
+    data = ctx.G.edges[edge]
+    new = {**data, **changes}
+    derived = network.link_attributes(
+        new["highway"],
+        int(new["lanes"]),
+        float(new["length_m"]),
+        float(new["speed_kph"]),
+        bool(new.get("curb_parking", False)),
+        int(new.get("pocket_left", 0) or 0),
+        int(new.get("pocket_right", 0) or 0),
+        float(new.get("pocket_length_m", 0.0) or 0.0),
+        overrides=ctx.road_class_overrides,
+    )
+    new.update(derived)
+    explicit = {_DEFAULT_TOKENS.get(name, name) for name in changes}
+    tokens = [t for t in str(data.get("defaults_applied", "") or "").split(",") if t]
+    if any(t in explicit for t in tokens):
+        new["defaults_applied"] = ",".join(t for t in tokens if t not in explicit)
+    road = _road_of(ctx.G, edge)
+    for attribute in [*changes, *derived, "defaults_applied"]:
+        if attribute in new and data.get(attribute) != new[attribute]:
+            _record(
+                ctx, edge, attribute, data.get(attribute), new[attribute], kind="edge", road=road
+            )
+            data[attribute] = new[attribute]
+
+
+#: Names used in ``defaults_applied`` for attributes a patch may set explicitly.
+_DEFAULT_TOKENS = {"speed_kph": "speed", "lanes": "lanes", "highway": "highway"}
+
+
+# --- road selections -----------------------------------------------------------------------
+
+
+def _select_road(ctx: _Context, patch: RoadSelection) -> list[EdgeKey]:
+    """Edges of the patch's road (or stretch, or one direction of it)."""
+    try:
+        if patch.between is None:
+            return locate.find_road_edges(ctx.G, patch.road, key="road")
+        edges, path = locate.road_stretch(
+            ctx.G,
+            patch.road,
+            patch.between[0],
+            patch.between[1],
+            snap_m=patch.snap_m,
+            key="between",
+        )
+    except PatchError as error:
+        raise _conflict_or(ctx, patch.road, error) from None
+    if patch.direction == "both":
+        return edges
+    forward = set(itertools.pairwise(path))
+    wanted = forward if patch.direction == "forward" else {(v, u) for u, v in forward}
+    chosen = [e for e in edges if (e[0], e[1]) in wanted]
+    if not chosen:
+        raise PatchError(
+            f"'{patch.road}' carries no traffic {patch.direction} along the stretch (one-way road)",
+            key="direction",
+        )
+    return chosen
+
+
+def _conflict_or(ctx: _Context, road: str, error: PatchError) -> PatchError:
+    """Explain a lookup failure caused by an earlier close_road patch (conflicting patches)."""
+    closer = ctx.closed.get(locate.normalise_road_name(road))
+    if closer is None:
+        return error
+    return PatchError(
+        f"road '{road}' was closed by an earlier patch ({ctx.report.headers.get(closer, closer)}), "
+        f"so this {_current_type(ctx)} cannot apply to it",
+        key=error.key,
+        hint="remove one of the two conflicting patches or reorder them",
+    )
+
+
+# --- one function per patch type (in-place on the working copy) ----------------------------
+
+
+def _open_road(ctx: _Context, patch: OpenRoad) -> None:
+    G = ctx.G
+    if patch.highway not in roadclass.ROAD_CLASSES:
+        close = difflib.get_close_matches(patch.highway, list(roadclass.ROAD_CLASSES), n=3)
+        raise PatchError(
+            f"unknown road class '{patch.highway}'",
+            key="highway",
+            hint=f"did you mean {', '.join(close)}?" if close else "see cysim.roadclass",
+        )
+    ends = []
+    for name, place in (("from", patch.from_), ("to", patch.to)):
+        ends.append(locate.locate_junction(G, place, snap_m=patch.snap_m, key=name))
+    u, v = ends
+    if u == v:
+        raise PatchError(
+            f"both ends snap to the same junction (node {u})",
+            key="to",
+            hint="put the two ends farther apart or lower snap_m",
+        )
+    points = [(G.nodes[u]["x"], G.nodes[u]["y"])]
+    for index, (lon, lat) in enumerate(patch.via):
+        points.append(locate.check_point(G, lon, lat, margin_m=1000.0, key=f"via[{index}]"))
+    points.append((G.nodes[v]["x"], G.nodes[v]["y"]))
+    line = LineString(points)
+    directions = [(u, v, line)] if patch.oneway else [(u, v, line), (v, u, line.reverse())]
+    for a, b, geometry in directions:
+        if G.has_edge(a, b):
+            ctx.report.warnings.append(
+                f"{describe(patch)}: junctions {a} and {b} were already linked; a parallel link "
+                "was added"
+            )
+        key = G.new_edge_key(a, b)
+        G.add_edge(
+            a,
+            b,
+            key,
+            length_m=float(geometry.length),
+            lanes=patch.lanes_per_direction,
+            speed_kph=float(patch.speed_kph),
+            highway=patch.highway,
+            name=patch.name,
+            osmid="",
+            oneway=patch.oneway,
+            curb_parking=False,
+            pocket_left=0,
+            pocket_right=0,
+            pocket_length_m=0.0,
+            defaults_applied="",
+            geometry=geometry,
+            capacity_vph=0.0,
+            saturation_flow_vphpl=0.0,
+            storage_veh=0.0,
+        )
+        _record(ctx, (a, b, key), "edge", None, "added", kind="edge", road=patch.name)
+        _update_edge(ctx, (a, b, key), {})
+    for node in (u, v):
+        _set_node(ctx, node, "street_count", int(G.nodes[node].get("street_count", 0) or 0) + 1)
+    _check_signal_plans(ctx, (u, v))
+
+
+def _close_road(ctx: _Context, patch: CloseRoad) -> None:
+    G = ctx.G
+    edges = _select_road(ctx, patch)
+    main_before = max(nx.strongly_connected_components(G), key=len)
+    touched = {n for u, v, _ in edges for n in (u, v)}
+    removed_roads = {n: locate.roads_at_node(G, n) for n in touched}
+    for edge in edges:
+        _record(ctx, edge, "edge", "present", None, kind="edge", road=_road_of(G, edge))
+    G.remove_edges_from(edges)
+    main_after = max(nx.strongly_connected_components(G), key=len) if len(G) else set()
+    lost = sorted(set(main_before) - set(main_after))
+    if lost:
+        roads = sorted(
+            {r for n in lost for r in [*locate.roads_at_node(G, n), *removed_roads.get(n, [])]}
+        )
+        message = (
+            f"closing '{patch.road}' cuts {len(lost)} junction{'s' if len(lost) != 1 else ''} "
+            f"off the rest of the network (nodes {', '.join(map(str, lost[:8]))}"
+            f"{', …' if len(lost) > 8 else ''}; roads losing access: {', '.join(roads) or 'none'})"
+        )
+        if not patch.allow_disconnect:
+            raise PatchError(
+                message,
+                key="road",
+                hint="close a shorter stretch, open a detour first, or set allow_disconnect: true",
+            )
+        ctx.report.warnings.append(f"{describe(patch)}: {message}")
+    for node in sorted(touched):
+        if G.degree(node) == 0:
+            _record(ctx, node, "node", "present", None, kind="node", road="")
+            G.remove_node(node)
+    if patch.between is None:
+        ctx.closed[locate.normalise_road_name(patch.road)] = ctx.index
+    _check_signal_plans(ctx, [n for n in touched if n in G])
+
+
+def _widen_road(ctx: _Context, patch: WidenRoad) -> None:
+    for edge in _select_road(ctx, patch):
+        data = ctx.G.edges[edge]
+        lanes = patch.lanes_per_direction or int(data["lanes"]) + int(patch.add_lanes or 0)
+        if lanes < int(data["lanes"]):
+            ctx.report.warnings.append(
+                f"{describe(patch)}: edge {_fmt(edge)} had {data['lanes']} lanes; now {lanes}"
+            )
+        changes: dict[str, Any] = {"lanes": lanes}
+        if patch.highway is not None:
+            changes["highway"] = patch.highway
+        if patch.speed_kph is not None:
+            changes["speed_kph"] = float(patch.speed_kph)
+        _update_edge(ctx, edge, changes)
+
+
+def _set_speed(ctx: _Context, patch: SetSpeed) -> None:
+    for edge in _select_road(ctx, patch):
+        _update_edge(ctx, edge, {"speed_kph": float(patch.speed_kph)})
+
+
+def _channelize(ctx: _Context, patch: Channelize) -> None:
+    G = ctx.G
+    node = _junction(ctx, patch.junction, patch.near, patch.snap_m, "junction")
+    approaches = sorted((u, v, k) for u, v, k in G.in_edges(node, keys=True) if u != node)
+    if patch.approach != "all":
+        names = [patch.approach] if isinstance(patch.approach, str) else patch.approach
+        wanted: set[EdgeKey] = set()
+        for name in names:
+            try:
+                wanted |= set(locate.find_road_edges(G, name, key="approach"))
+            except PatchError as error:
+                raise _conflict_or(ctx, name, error) from None
+        approaches = [e for e in approaches if e in wanted]
+        if not approaches:
+            raise PatchError(
+                f"no approach of junction {node} belongs to {', '.join(names)}",
+                key="approach",
+                hint=f"roads at this junction: {', '.join(locate.roads_at_node(G, node))}",
+            )
+    for edge in approaches:
+        data = G.edges[edge]
+        pocket = float(patch.pocket_length_m)
+        if pocket > 0.9 * float(data["length_m"]):
+            pocket = round(0.9 * float(data["length_m"]), 1)
+            ctx.report.warnings.append(
+                f"{describe(patch)}: approach {_fmt(edge)} is {data['length_m']:.0f} m long; "
+                f"pocket shortened to {pocket:g} m"
+            )
+        changes = {
+            "pocket_left": int(data.get("pocket_left", 0) or 0) + patch.add_turn_lanes.left,
+            "pocket_right": int(data.get("pocket_right", 0) or 0) + patch.add_turn_lanes.right,
+            "pocket_length_m": pocket,
+        }
+        _update_edge(ctx, edge, changes)
+
+
+def _junction(
+    ctx: _Context, place: Sequence, near: Sequence[float] | None, snap_m: float, key: str
+) -> int:
+    try:
+        return locate.locate_junction(ctx.G, place, near=near, snap_m=snap_m, key=key)
+    except PatchError as error:
+        if locate.is_lonlat(place):
+            raise
+        for road in place:
+            conflict = _conflict_or(ctx, str(road), error)
+            if conflict is not error:
+                raise conflict from None
+        raise
+
+
+def _signal_timing(ctx: _Context, patch: SignalTiming) -> None:
+    G = ctx.G
+    if patch.all_signals:
+        nodes = sorted(n for n, signal in G.nodes(data="signal") if signal)
+        if not nodes:
+            raise PatchError("the network has no signal-controlled junctions", key="all_signals")
+        keys = ["all_signals"] * len(nodes)
+    else:
+        places = [patch.junction] if patch.junction is not None else list(patch.junctions or [])
+        keys = (
+            ["junction"]
+            if patch.junction is not None
+            else [f"junctions[{i}]" for i in range(len(places))]
+        )
+        nodes = [
+            _junction(ctx, p, patch.near, patch.snap_m, k)
+            for p, k in zip(places, keys, strict=True)
+        ]
+    for node, key in zip(nodes, keys, strict=True):
+        if not G.nodes[node].get("signal", False):
+            if not patch.install:
+                raise PatchError(
+                    f"junction {node} ({'/'.join(locate.roads_at_node(G, node))}) has no signal",
+                    key=key,
+                    hint="add 'install: true' to make it signal-controlled",
+                )
+            _set_node(ctx, node, "signal", True)
+        _time_one_signal(ctx, patch, node, key)
+
+
+def _time_one_signal(ctx: _Context, patch: SignalTiming, node: int, key: str) -> None:
+    G = ctx.G
+    phases = signals.phase_groups(G, node)
+    n_phases = len(phases)
+    per_phase = (
+        patch.lost_time_per_phase_s
+        if patch.lost_time_per_phase_s is not None
+        else signals.lost_time_per_phase_s
+    )
+    lost = per_phase * n_phases
+    cycle: float | None = patch.cycle_s
+    splits: list[float] | None = None
+    if patch.optimize == "webster" and ctx.baseline_link_flows is None and ctx.defer_webster:
+        ctx.report.notes.setdefault(ctx.index, []).append(
+            f"junction {node}: Webster plan computed from the baseline flows at run time"
+        )
+    elif patch.optimize == "webster":
+        cycle, greens = _webster(ctx, node, phases, lost)
+        splits = [g / cycle for g in greens]
+    elif patch.splits is not None or patch.greens_s is not None:
+        given = patch.splits if patch.splits is not None else patch.greens_s
+        name = "splits" if patch.splits is not None else "greens_s"
+        if len(given or []) != n_phases:
+            raise PatchError(
+                f"junction {node} has {n_phases} phases but {len(given or [])} {name} were given",
+                key=name,
+                hint="give one value per phase (phases as in cysim.signals.phase_groups)",
+            )
+        assert cycle is not None  # the model requires cycle_s with splits/greens_s
+        splits = list(patch.splits) if patch.splits else [g / cycle for g in patch.greens_s or []]
+    if cycle is not None:
+        if cycle <= lost:
+            raise PatchError(
+                f"cycle {cycle:g} s leaves no green after {lost:g} s lost time ({n_phases} phases)",
+                key="cycle_s",
+                hint="use a longer cycle",
+            )
+        _set_node(ctx, node, "signal_cycle_s", round(float(cycle), 3))
+    if splits is not None:
+        _set_node(ctx, node, "signal_splits", json.dumps([round(s, 4) for s in splits]))
+    if patch.offset_s is not None:
+        current = cycle or float(G.nodes[node].get("signal_cycle_s", 0) or 0)
+        if current and patch.offset_s >= current:
+            raise PatchError(
+                f"offset {patch.offset_s:g} s is not less than the cycle ({current:g} s)",
+                key="offset_s",
+            )
+        _set_node(ctx, node, "signal_offset_s", float(patch.offset_s))
+
+
+def _webster(
+    ctx: _Context, node: int, phases: list[list[EdgeKey]], lost_time_s: float
+) -> tuple[float, list[float]]:
+    """Webster's plan from baseline hourly flows: y = flow / (saturation flow × stop-line lanes)."""
+    flows = ctx.baseline_link_flows
+    if flows is None:
+        raise PatchError(
+            "webster needs baseline flows: run the baseline first or give cycle_s and splits",
+            key="optimize",
+            hint="`cysim run scenarios/baseline.yaml` computes them; or set an explicit plan",
+        )
+    ratios = []
+    for phase in phases:
+        worst = 0.0
+        for edge in phase:
+            data = ctx.G.edges[edge]
+            if edge not in flows:
+                ctx.report.warnings.append(
+                    f"junction {node}: no baseline flow for approach {_fmt(edge)} (new link?); "
+                    "taken as 0"
+                )
+            lanes = int(data["lanes"]) + int(data.get("pocket_left", 0) or 0)
+            lanes += int(data.get("pocket_right", 0) or 0)
+            saturation = float(data["saturation_flow_vphpl"]) * lanes
+            worst = max(worst, float(flows.get(edge, 0.0)) / saturation)
+        ratios.append(worst)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cycle, greens = signals.webster_plan(ratios, lost_time_s)
+    ctx.report.warnings.extend(f"junction {node}: {w.message}" for w in caught)
+    return cycle, greens
+
+
+def _check_signal_plans(ctx: _Context, nodes: Iterable[int]) -> None:
+    """Reset explicit splits whose phase count no longer matches a junction's approaches."""
+    for node in nodes:
+        data = ctx.G.nodes[node]
+        text = data.get("signal_splits", "") or ""
+        if not data.get("signal", False) or not text:
+            continue
+        phases = len(signals.phase_groups(ctx.G, node))
+        if len(json.loads(text)) != phases:
+            _set_node(ctx, node, "signal_splits", "")
+            ctx.report.warnings.append(
+                f"junction {node}: its approaches changed to {phases} phases; explicit splits "
+                "were reset to the default plan"
+            )
+
+
+def _add_parking(ctx: _Context, patch: AddParking) -> None:
+    node = _junction(ctx, patch.location, patch.near, patch.snap_m, "location")
+    data = ctx.G.nodes[node]
+    _set_node(ctx, node, "parking_spaces", int(data.get("parking_spaces", 0) or 0) + patch.spaces)
+    _set_node(ctx, node, "parking_guidance", bool(data.get("parking_guidance")) or patch.guidance)
+
+
+def _remove_on_street_parking(ctx: _Context, patch: RemoveOnStreetParking) -> None:
+    for index, road in enumerate(patch.roads):
+        try:
+            edges = locate.find_road_edges(ctx.G, road, key=f"roads[{index}]")
+        except PatchError as error:
+            raise _conflict_or(ctx, road, error) from None
+        parked = [e for e in edges if ctx.G.edges[e].get("curb_parking", False)]
+        if not parked:
+            ctx.report.warnings.append(f"{describe(patch)}: '{road}' has no curb parking")
+        for edge in parked:
+            _update_edge(ctx, edge, {"curb_parking": False})
+
+
+_GRAPH_PATCHES: dict[type, Callable[[_Context, Any], None]] = {
+    OpenRoad: _open_road,
+    CloseRoad: _close_road,
+    WidenRoad: _widen_road,
+    SetSpeed: _set_speed,
+    Channelize: _channelize,
+    SignalTiming: _signal_timing,
+    AddParking: _add_parking,
+    RemoveOnStreetParking: _remove_on_street_parking,
+}
+
+
+# --- public one-patch functions ------------------------------------------------------------
+
+
+def _single(
+    G: nx.MultiDiGraph, patch: PatchBase, **kwargs: Any
+) -> tuple[nx.MultiDiGraph, PatchReport]:
+    return apply_patches(G, [patch], **kwargs)
+
+
+def open_road(
+    G: nx.MultiDiGraph, patch: OpenRoad, **kwargs: Any
+) -> tuple[nx.MultiDiGraph, PatchReport]:
+    """Add a new road between two junctions (see :class:`cysim.scenario.OpenRoad`).
+
+    Returns a new graph and the change log; ``G`` is untouched. Keyword arguments are those of
+    :func:`apply_patches`. The same holds for every patch function below.
+    """
+    return _single(G, patch, **kwargs)
+
+
+def close_road(
+    G: nx.MultiDiGraph, patch: CloseRoad, **kwargs: Any
+) -> tuple[nx.MultiDiGraph, PatchReport]:
+    """Remove a road or stretch; refuses to disconnect junctions unless ``allow_disconnect``."""
+    return _single(G, patch, **kwargs)
+
+
+def widen_road(
+    G: nx.MultiDiGraph, patch: WidenRoad, **kwargs: Any
+) -> tuple[nx.MultiDiGraph, PatchReport]:
+    """Set or add lanes; capacity and storage recomputed by ``cysim.network.link_attributes``."""
+    return _single(G, patch, **kwargs)
+
+
+def set_speed(
+    G: nx.MultiDiGraph, patch: SetSpeed, **kwargs: Any
+) -> tuple[nx.MultiDiGraph, PatchReport]:
+    """Set the free-flow speed of a road (capacity recomputed, it depends on speed)."""
+    return _single(G, patch, **kwargs)
+
+
+def channelize(
+    G: nx.MultiDiGraph, patch: Channelize, **kwargs: Any
+) -> tuple[nx.MultiDiGraph, PatchReport]:
+    """Add turn pockets on a junction's approaches (storage recomputed)."""
+    return _single(G, patch, **kwargs)
+
+
+def signal_timing(
+    G: nx.MultiDiGraph, patch: SignalTiming, **kwargs: Any
+) -> tuple[nx.MultiDiGraph, PatchReport]:
+    """Set signal plans (explicit, or Webster from ``baseline_link_flows``), or install signals."""
+    return _single(G, patch, **kwargs)
+
+
+def add_parking(
+    G: nx.MultiDiGraph, patch: AddParking, **kwargs: Any
+) -> tuple[nx.MultiDiGraph, PatchReport]:
+    """Add an off-street lot at the nearest junction (spaces add up; guidance is kept if set)."""
+    return _single(G, patch, **kwargs)
+
+
+def remove_on_street_parking(
+    G: nx.MultiDiGraph, patch: RemoveOnStreetParking, **kwargs: Any
+) -> tuple[nx.MultiDiGraph, PatchReport]:
+    """Clear ``curb_parking`` on named roads, restoring their capacity."""
+    return _single(G, patch, **kwargs)
+
+
+# --- demand --------------------------------------------------------------------------------
+
+
+def demand_shift(
+    trips: pd.DataFrame, patch: DemandShift, G: nx.MultiDiGraph, *, index: int = 0
+) -> tuple[pd.DataFrame, PatchReport]:
+    """Scale the car trips with an end in the patch's zones or corridor.
+
+    Scaling down keeps a seeded random ``round(n × scale)`` of the ``n`` selected trips; scaling up
+    copies whole trips (``floor`` copies each, plus a seeded sample for the fraction). The result
+    is sorted by ``departure_s`` and renumbered ``trip_id`` 0..n-1; ``trips`` is untouched.
+
+    Parameters
+    ----------
+    trips
+        The trips table (docs/data-model.md §3).
+    patch
+        The demand_shift patch.
+    G
+        The (patched) network, for corridor lookups.
+    index
+        The patch's position in the scenario (seeds the sampling together with ``patch.seed``).
+
+    Returns
+    -------
+    (trips2, PatchReport)
+
+    Raises
+    ------
+    PatchError
+        Unknown roads, zones that occur in no trip, or a trips table without the needed columns.
+    """
+    report = PatchReport(headers={index: describe(patch)})
+    ends = {
+        "origin": ["origin"],
+        "destination": ["destination"],
+        "either": ["origin", "destination"],
+        "both": ["origin", "destination"],
+    }[patch.ends]
+    if patch.zones is not None:
+        columns = [f"{end}_zone" for end in ends]
+        _require_columns(trips, columns, "zones")
+        known = set(trips[columns].astype(str).to_numpy().ravel())
+        missing = [z for z in patch.zones if z not in known]
+        if len(missing) == len(patch.zones):
+            raise PatchError(
+                f"none of the zones {patch.zones} occurs in the trips",
+                key="zones",
+                hint=f"zone ids look like: {', '.join(sorted(known - {''})[:8])}",
+            )
+        if missing:
+            report.warnings.append(f"{describe(patch)}: zones without trips: {', '.join(missing)}")
+        masks = [trips[c].astype(str).isin(patch.zones).to_numpy() for c in columns]
+        label = ",".join(patch.zones)
+    else:
+        assert patch.corridor is not None
+        columns = [f"{end}_node" for end in ends]
+        _require_columns(trips, columns, "corridor")
+        edges: list[EdgeKey] = []
+        for i, road in enumerate(patch.corridor.roads):
+            edges += locate.find_road_edges(G, road, key=f"corridor.roads[{i}]")
+        nodes = locate.nodes_within(G, edges, patch.corridor.within_m)
+        masks = [trips[c].isin(nodes).to_numpy() for c in columns]
+        label = f"within {patch.corridor.within_m:g} m of {', '.join(patch.corridor.roads)}"
+    selected = np.logical_and.reduce(masks) if patch.ends == "both" else np.logical_or.reduce(masks)
+    rows = np.flatnonzero(selected)
+    rng = np.random.default_rng([patch.seed, index])
+    factor = patch.factor
+    if factor <= 1.0:
+        keep = rng.choice(rows, size=round(len(rows) * factor), replace=False)
+        drop = np.setdiff1d(rows, keep)
+        result = trips.drop(index=trips.index[drop])
+    else:
+        whole = math.floor(factor - 1.0)
+        extra = rng.choice(rows, size=round(len(rows) * (factor - 1.0 - whole)), replace=False)
+        copies = np.concatenate([np.tile(rows, whole), np.sort(extra)])
+        result = pd.concat([trips, trips.iloc[copies]], ignore_index=True)
+    result = result.sort_values("departure_s", kind="stable").reset_index(drop=True)
+    result["trip_id"] = np.arange(len(result), dtype="int64")
+    result.attrs = dict(trips.attrs)
+    after = len(rows) + (len(result) - len(trips))
+    report.add(
+        PatchChange(index, "demand_shift", label, "", "car_trips", len(rows), after, "trips")
+    )
+    report.add(
+        PatchChange(index, "demand_shift", "all", "", "car_trips", len(trips), len(result), "trips")
+    )
+    return result, report
+
+
+def _require_columns(trips: pd.DataFrame, columns: list[str], key: str) -> None:
+    missing = [c for c in columns if c not in trips.columns]
+    if missing:
+        raise PatchError(f"the trips table has no column(s) {', '.join(missing)}", key=key)
+
+
+def apply_demand_patches(
+    trips: pd.DataFrame,
+    patches: Sequence[PatchBase],
+    G: nx.MultiDiGraph,
+    *,
+    scenario_file: str | Path | None = None,
+) -> tuple[pd.DataFrame, PatchReport]:
+    """Apply the scenario's ``demand_shift`` patches, in order, to a trips table.
+
+    Parameters
+    ----------
+    trips
+        The trips table (not modified).
+    patches
+        All patches of the scenario (graph patches are skipped; indices stay those of the list).
+    G
+        The patched network.
+    scenario_file
+        For errors of patches built in Python.
+
+    Returns
+    -------
+    (trips2, PatchReport)
+    """
+    report = PatchReport()
+    for index, patch in enumerate(patches):
+        if not isinstance(patch, DemandShift):
+            continue
+        try:
+            trips, one = demand_shift(trips, patch, G, index=index)
+        except CysimError as error:
+            raise locate_error(error, patch, index, scenario_file) from None
+        report = report.merge(one)
+    return trips, report
