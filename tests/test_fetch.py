@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import osmnx as ox
 import pytest
@@ -47,7 +48,7 @@ def _nominatim_result() -> list[dict]:
 class _Recorded(BaseHTTPRequestHandler):
     """Serves the recorded answers and logs every request path."""
 
-    requests: list[str] = []
+    requests: ClassVar[list[str]] = []
 
     def log_message(self, *args: object) -> None:  # keep test output clean
         pass
