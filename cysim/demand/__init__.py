@@ -1,5 +1,7 @@
 """Travel demand: zones, synthetic OD (gravity), OD and trip-list imports, departure profiles."""
 
+from .build import build_trips, plan_demand, realise_trips
+from .calibrate import calibrate_trips
 from .spec import (
     CalibrationSpec,
     DemandSpec,
@@ -12,6 +14,7 @@ from .spec import (
     TripsCsvSpec,
     ZonesSpec,
 )
+from .zones import zone_table
 
 __all__ = [
     "CalibrationSpec",
@@ -24,4 +27,9 @@ __all__ = [
     "TntpTripsSpec",
     "TripsCsvSpec",
     "ZonesSpec",
+    "build_trips",
+    "calibrate_trips",
+    "plan_demand",
+    "realise_trips",
+    "zone_table",
 ]

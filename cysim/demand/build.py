@@ -31,6 +31,39 @@ TRIP_COLUMNS = (
 )
 
 
+#: Starting total when ``target_tti`` is set without ``trips``: car trips per lane-km of
+#: non-motorway road per hour of the period. About a third of an effective signalised lane
+#: capacity (≈ 900 veh/h) spread over trips of ≈ 5 km: a lightly loaded start that the search
+#: scales up (docs/demand.md).
+START_TRIPS_PER_LANE_KM_HOUR = 30.0
+
+
+def initial_trips_guess(G: nx.MultiDiGraph, duration_s: float) -> int:
+    """A lightly loaded starting total for calibration, from the network's lane-km.
+
+    Parameters
+    ----------
+    G
+        The road graph.
+    duration_s
+        Length of the demand period, seconds.
+
+    Returns
+    -------
+    int
+        ``START_TRIPS_PER_LANE_KM_HOUR × lane-km × hours`` (at least 100).
+    """
+    lane_km = 0.0
+    for _, _, data in G.edges(data=True):
+        highway = data.get("highway", "")
+        if isinstance(highway, list):
+            highway = highway[0] if highway else ""
+        if highway in ("motorway", "motorway_link"):
+            continue
+        lane_km += float(data.get("lanes", 1) or 1) * float(data.get("length_m", 0.0)) / 1000.0
+    return max(100, round(START_TRIPS_PER_LANE_KM_HOUR * lane_km * duration_s / 3600.0))
+
+
 @dataclass
 class DemandPlan:
     """Everything about a demand that does not depend on the seed or the total.
@@ -134,7 +167,7 @@ def plan_demand(
                 hint="use smaller grid cells or more junction clusters",
             )
         time_min, length_km = zone_times(arrays, table)
-        base_total = float(spec.trips or 10_000)
+        base_total = float(spec.trips or initial_trips_guess(G, duration_s))
         result = gravity_od(
             table["production_weight"].to_numpy(),
             table["attraction_weight"].to_numpy(),
