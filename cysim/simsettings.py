@@ -12,9 +12,15 @@ class RouteChoiceSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    iterations: int = Field(5, ge=1, le=100, description="equilibration iterations (1 = free-flow routes)")
-    relative_gap_tolerance: float = Field(0.02, gt=0, description="stop when the relative gap is below")
-    time_bin_s: float = Field(settings.route_time_bin_s, gt=0, description="travel-time bin width, s")
+    iterations: int = Field(
+        5, ge=1, le=100, description="equilibration iterations (1 = free-flow routes)"
+    )
+    relative_gap_tolerance: float = Field(
+        0.02, gt=0, description="stop when the relative gap is below"
+    )
+    time_bin_s: float = Field(
+        settings.route_time_bin_s, gt=0, description="travel-time bin width, s"
+    )
 
 
 class ParkingSettings(BaseModel):
@@ -22,8 +28,18 @@ class ParkingSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool = Field(True, description="trips end at parking facilities; full ones cause cruising")
-    search_radius_m: float = Field(800.0, gt=0, description="lots farther than this are not considered")
+    enabled: bool = Field(
+        True, description="trips end at parking facilities; full ones cause cruising"
+    )
+    search_radius_m: float = Field(
+        800.0, gt=0, description="lots farther than this are not considered"
+    )
+    spaces_per_arrival: float = Field(
+        1.2, ge=0, description="street spaces at each trip-end node per trip ending there"
+    )
+    initial_occupancy: float = Field(
+        0.2, ge=0, le=1, description="share of every facility occupied at the start"
+    )
 
 
 class SimSettings(BaseModel):
@@ -41,3 +57,12 @@ class SimSettings(BaseModel):
     gridlock_timeout_s: float = Field(settings.gridlock_timeout_s, gt=0)
     sample_interval_s: float = Field(settings.sample_interval_s, gt=0)
     parking: ParkingSettings = Field(default_factory=ParkingSettings)
+    sample_factor: float = Field(
+        1.0, gt=0, le=1, description="share of vehicles simulated (trips.attrs overrides)"
+    )
+    critical_gap_s: float = Field(
+        6.0, gt=0, description="critical gap of minor-road movements at unsignalised junctions"
+    )
+    follow_up_s: float = Field(
+        3.5, gt=0, description="follow-up headway of minor-road movements at unsignalised junctions"
+    )

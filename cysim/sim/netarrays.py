@@ -1,0 +1,265 @@
+"""The network as integer-indexed arrays for the engine: links, turn movements, lane groups, control."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from .. import signals
+from .._errors import SimulationError
+
+#: Movement kinds by the change of bearing at the junction.
+THROUGH, LEFT, RIGHT = 0, 1, 2
+#: Turns sharper than this (degrees) count as left/right, else through.
+turn_threshold_deg: float = 45.0
+#: Road-class rank for priority at unsignalised junctions (higher = major road).
+class_rank: dict[str, int] = {
+    "motorway": 7,
+    "trunk": 6,
+    "motorway_link": 5,
+    "trunk_link": 5,
+    "primary": 5,
+    "primary_link": 4,
+    "secondary": 4,
+    "secondary_link": 3,
+    "tertiary": 3,
+    "tertiary_link": 2,
+    "unclassified": 1,
+    "residential": 1,
+    "living_street": 0,
+    "service": 0,
+}
+
+
+@dataclass
+class NetArrays:
+    """Integer-indexed network for the event loop (plain lists for fast scalar access).
+
+    Attributes
+    ----------
+    nodes
+        Graph node id per node index.
+    node_index
+        Graph node id → node index.
+    link_u, link_v
+        Node index at each end of each link.
+    links
+        The links frame of :class:`~cysim.sim.result.SimResult` (one row per link index).
+    length_m, freeflow_s
+        Per link.
+    storage_cap
+        Vehicles a link holds (scaled by the sample factor, at least 1).
+    inflow_headway_s
+        ``3600 / (capacity_vph × sample_factor)``: mid-block capacity limit on link entries.
+    wave_delay_s
+        ``length / backward wave speed``: freed space reappears upstream after this (0 = at once).
+    out_links
+        Outgoing link indices per node index.
+    group_of
+        Per link, ``{next link: lane group}``; ``-1`` key is the exit to a trip end.
+    movement_kind
+        Per link, ``{next link: THROUGH | LEFT | RIGHT}``.
+    group_link, group_headway_s, group_node, group_phase, group_minor, group_lanes
+        Per lane group: its link, discharge headway ``3600 / (s × lanes × f)``, junction node index,
+        signal phase (-1 = unsignalised), whether it yields to a major road, lanes.
+    plans
+        Per node index: ``(cycle_s, [(start_s, green_s), ...])`` for signalised nodes, else None.
+    node_major_rank
+        Per node index: the highest road-class rank among its approaches.
+    """
+
+    nodes: list[int]
+    node_index: dict[int, int]
+    link_u: list[int]
+    link_v: list[int]
+    links: pd.DataFrame
+    length_m: list[float]
+    freeflow_s: list[float]
+    storage_cap: list[int]
+    inflow_headway_s: list[float]
+    wave_delay_s: list[float]
+    out_links: list[list[int]]
+    group_of: list[dict[int, int]]
+    movement_kind: list[dict[int, int]]
+    group_link: list[int]
+    group_headway_s: list[float]
+    group_node: list[int]
+    group_phase: list[int]
+    group_minor: list[bool]
+    group_lanes: list[int]
+    plans: list[tuple[float, list[tuple[float, float]]] | None]
+
+    @property
+    def n_links(self) -> int:
+        """Number of links."""
+        return len(self.link_u)
+
+
+def _edge_number(data: dict, key: str, u: int, v: int, k: int) -> float:
+    try:
+        value = float(data[key])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SimulationError(
+            f"edge ({u}, {v}, {k}) has no valid {key!r}",
+            key=key,
+            hint="load the map with cysim.network.load_network, which sets every link attribute",
+        ) from exc
+    if not math.isfinite(value) or (value <= 0 and key != "pocket_length_m"):
+        raise SimulationError(
+            f"edge ({u}, {v}, {k}) has {key}={value}",
+            key=key,
+            hint="link lengths, lanes, speeds, capacities and storage must be positive",
+        )
+    return value
+
+
+def turn_kind(G: nx.MultiDiGraph, e_in: tuple[int, int, int], e_out: tuple[int, int, int]) -> int:
+    """Classify the movement from ``e_in`` into ``e_out`` by bearing change (U-turns count as left)."""
+    change = signals.departure_bearing(G, *e_out) - signals.approach_bearing(G, *e_in)
+    change = (change + 180.0) % 360.0 - 180.0
+    if e_out[1] == e_in[0] or abs(change) > 150.0:
+        return LEFT
+    if change > turn_threshold_deg:
+        return RIGHT
+    if change < -turn_threshold_deg:
+        return LEFT
+    return THROUGH
+
+
+def build(G: nx.MultiDiGraph, sample_factor: float, backward_wave_kph: float) -> NetArrays:
+    """Turn the graph into :class:`NetArrays`.
+
+    Parameters
+    ----------
+    G
+        Network with the attributes of docs/data-model.md §1.
+    sample_factor
+        Share of vehicles simulated; capacities, saturation flows and storage are scaled by it.
+    backward_wave_kph
+        Jam-wave speed; 0 makes freed space usable at once.
+
+    Returns
+    -------
+    NetArrays
+
+    Raises
+    ------
+    SimulationError
+        The graph is empty or a link lacks a valid attribute.
+    """
+    if G.number_of_edges() == 0:
+        raise SimulationError("the network has no links", hint="check the map and the patches")
+    f = float(sample_factor)
+    nodes = sorted(G.nodes)
+    node_index = {n: i for i, n in enumerate(nodes)}
+    edges = sorted(G.edges(keys=True))
+    link_of = {e: i for i, e in enumerate(edges)}
+    rows = []
+    length_m, freeflow_s, storage_cap, inflow_h, wave = [], [], [], [], []
+    for u, v, k in edges:
+        d = G.edges[u, v, k]
+        length = _edge_number(d, "length_m", u, v, k)
+        speed = _edge_number(d, "speed_kph", u, v, k)
+        cap = _edge_number(d, "capacity_vph", u, v, k)
+        storage = _edge_number(d, "storage_veh", u, v, k)
+        lanes = int(_edge_number(d, "lanes", u, v, k))
+        ff = length / (speed / 3.6)
+        length_m.append(length)
+        freeflow_s.append(ff)
+        storage_cap.append(max(1, round(storage * f)))
+        inflow_h.append(3600.0 / (cap * f))
+        wave.append(length / (backward_wave_kph / 3.6) if backward_wave_kph > 0 else 0.0)
+        rows.append(
+            (u, v, k, length, lanes, speed, cap, storage, ff, str(d.get("name", "") or ""),
+             str(d.get("highway", "") or ""))
+        )  # fmt: skip
+    links = pd.DataFrame(
+        rows,
+        columns=["u", "v", "key", "length_m", "lanes", "speed_kph", "capacity_vph",
+                 "storage_veh", "freeflow_s", "name", "highway"],
+    )  # fmt: skip
+    links.index.name = "link"
+    links.insert(0, "link", np.arange(len(edges), dtype=np.int64))
+
+    out_links: list[list[int]] = [[] for _ in nodes]
+    for i, (u, _v, _k) in enumerate(edges):
+        out_links[node_index[u]].append(i)
+
+    plans: list[tuple[float, list[tuple[float, float]]] | None] = [None] * len(nodes)
+    phase_of_link: dict[int, int] = {}
+    node_rank = [0] * len(nodes)
+    for n in nodes:
+        ni = node_index[n]
+        incoming = [e for e in G.in_edges(n, keys=True)]
+        node_rank[ni] = max(
+            (class_rank.get(str(G.edges[e].get("highway", "")), 1) for e in incoming), default=0
+        )
+        if bool(G.nodes[n].get("signal", False)) and incoming:
+            plan = signals.plan_for_node(G, n)
+            plans[ni] = (plan.cycle_s, plan.green_windows())
+            for p, approaches in enumerate(plan.phases):
+                for e in approaches:
+                    phase_of_link[link_of[e]] = p
+
+    group_of: list[dict[int, int]] = []
+    movement_kind: list[dict[int, int]] = []
+    g_link, g_h, g_node, g_phase, g_minor, g_lanes = [], [], [], [], [], []
+
+    def new_group(link: int, lanes: int, sat: float, node: int, phase: int, minor: bool) -> int:
+        g_link.append(link)
+        g_h.append(3600.0 / (sat * lanes * f) if sat > 0 else 0.0)
+        g_node.append(node)
+        g_phase.append(phase)
+        g_minor.append(minor)
+        g_lanes.append(lanes)
+        return len(g_link) - 1
+
+    for i, (u, v, k) in enumerate(edges):
+        d = G.edges[u, v, k]
+        vi = node_index[v]
+        lanes = int(d["lanes"])
+        sat = float(d.get("saturation_flow_vphpl", 1800.0) or 1800.0)
+        phase = phase_of_link.get(i, -1) if plans[vi] is not None else -1
+        rank = class_rank.get(str(d.get("highway", "")), 1)
+        minor = plans[vi] is None and rank < node_rank[vi]
+        kinds: dict[int, int] = {}
+        for j in out_links[vi]:
+            u2, v2, k2 = edges[j]
+            kinds[j] = turn_kind(G, (u, v, k), (u2, v2, k2))
+        movement_kind.append(kinds)
+        groups: dict[int, int] = {-1: new_group(i, 1, 0.0, vi, -1, False)}  # exit to a trip end
+        main = new_group(i, lanes, sat, vi, phase, minor)
+        pocket_left = int(d.get("pocket_left", 0) or 0)
+        pocket_right = int(d.get("pocket_right", 0) or 0)
+        left = new_group(i, pocket_left, sat, vi, phase, minor) if pocket_left > 0 else main
+        right = new_group(i, pocket_right, sat, vi, phase, minor) if pocket_right > 0 else main
+        for j, kind in kinds.items():
+            groups[j] = left if kind == LEFT else right if kind == RIGHT else main
+        group_of.append(groups)
+
+    return NetArrays(
+        nodes=nodes,
+        node_index=node_index,
+        link_u=[node_index[u] for u, _, _ in edges],
+        link_v=[node_index[v] for _, v, _ in edges],
+        links=links.reset_index(drop=True),
+        length_m=length_m,
+        freeflow_s=freeflow_s,
+        storage_cap=storage_cap,
+        inflow_headway_s=inflow_h,
+        wave_delay_s=wave,
+        out_links=out_links,
+        group_of=group_of,
+        movement_kind=movement_kind,
+        group_link=g_link,
+        group_headway_s=g_h,
+        group_node=g_node,
+        group_phase=g_phase,
+        group_minor=g_minor,
+        group_lanes=g_lanes,
+        plans=plans,
+    )

@@ -1,0 +1,151 @@
+"""Bulk time-dependent shortest paths on binned link travel times (scipy.sparse.csgraph)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
+
+from .netarrays import NetArrays
+
+#: Origins per Dijkstra call (bounds the distance-matrix memory: chunk × nodes × 16 bytes).
+origins_per_call: int = 256
+
+
+class Router:
+    """Shortest paths over one set of link costs, on the node graph (parallel links: cheapest wins).
+
+    Parameters
+    ----------
+    net
+        Network arrays.
+    link_cost
+        Cost per link (seconds), all > 0.
+    """
+
+    def __init__(self, net: NetArrays, link_cost: np.ndarray) -> None:
+        self.net = net
+        n = len(net.nodes)
+        u = np.asarray(net.link_u, dtype=np.int64)
+        v = np.asarray(net.link_v, dtype=np.int64)
+        cost = np.asarray(link_cost, dtype=float)
+        keep = u != v  # self-loops never help a shortest path
+        idx = np.flatnonzero(keep)
+        # cheapest link per (u, v) pair, ties by link index, so csr_matrix never sums duplicates
+        order = idx[np.lexsort((idx, cost[idx], v[idx], u[idx]))]
+        pair = u[order] * n + v[order]
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = pair[1:] != pair[:-1]
+        best = order[first]
+        self.pair_link = dict(zip((u[best] * n + v[best]).tolist(), best.tolist(), strict=True))
+        self.matrix = csr_matrix((cost[best], (u[best], v[best])), shape=(n, n))
+        self.n = n
+
+    def tree(self, origins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Distances and predecessors from each origin node index (rows follow ``origins``)."""
+        return dijkstra(self.matrix, directed=True, indices=origins, return_predecessors=True)
+
+    def path_links(self, pred_row: np.ndarray, origin: int, dest: int) -> list[int]:
+        """Links of the tree path origin → dest (empty when equal)."""
+        n = self.n
+        nodes = []
+        node = dest
+        while node != origin:
+            nodes.append(node)
+            node = int(pred_row[node])
+            if node < 0:
+                raise ValueError("unreachable")
+        nodes.append(origin)
+        nodes.reverse()
+        pair_link = self.pair_link
+        return [pair_link[a * n + b] for a, b in zip(nodes[:-1], nodes[1:], strict=False)]
+
+
+def route_trips(
+    net: NetArrays,
+    origin: np.ndarray,
+    destination: np.ndarray,
+    departure_s: np.ndarray,
+    link_time_by_bin: np.ndarray,
+    time_bin_s: float,
+) -> tuple[list[list[int] | None], np.ndarray]:
+    """Best path per trip on the link travel times of its departure bin (a snapshot per bin).
+
+    Parameters
+    ----------
+    net
+        Network arrays.
+    origin, destination
+        Node indices per trip.
+    departure_s
+        Departure times.
+    link_time_by_bin
+        Link travel time per bin, shape ``(B, L)``; a trip departing in bin ``b`` (clipped to
+        ``B − 1``) uses row ``b``.
+    time_bin_s
+        Bin width.
+
+    Returns
+    -------
+    tuple[list[list[int] | None], numpy.ndarray]
+        Link path per trip (None when the destination is unreachable) and its cost (inf then).
+    """
+    n_trips = len(origin)
+    paths: list[list[int] | None] = [None] * n_trips
+    cost = np.full(n_trips, np.inf)
+    n_bins = link_time_by_bin.shape[0]
+    bins = np.minimum((departure_s // time_bin_s).astype(np.int64), n_bins - 1)
+    bins = np.maximum(bins, 0)
+    for b in np.unique(bins):
+        in_bin = np.flatnonzero(bins == b)
+        router = Router(net, link_time_by_bin[b])
+        origins = np.unique(origin[in_bin])
+        for start in range(0, len(origins), origins_per_call):
+            chunk = origins[start : start + origins_per_call]
+            dist, pred = router.tree(chunk)
+            row_of = {int(o): r for r, o in enumerate(chunk)}
+            trips = in_bin[np.isin(origin[in_bin], chunk)]
+            cache: dict[tuple[int, int], list[int] | None] = {}
+            for t in trips.tolist():
+                o, d = int(origin[t]), int(destination[t])
+                r = row_of[o]
+                c = dist[r, d]
+                cost[t] = c
+                if not math.isfinite(c):
+                    continue
+                key = (o, d)
+                path = cache.get(key)
+                if path is None:
+                    path = cache[key] = router.path_links(pred[r], o, d)
+                paths[t] = path
+    return paths, cost
+
+
+def link_time_profile(
+    net: NetArrays,
+    trav_link: np.ndarray,
+    trav_entry_s: np.ndarray,
+    trav_exit_s: np.ndarray,
+    end_s: float,
+    time_bin_s: float,
+    n_bins: int,
+) -> np.ndarray:
+    """Mean experienced link travel time by entry bin, shape ``(n_bins, L)``.
+
+    Traversals still on the link at the end count with ``end − entry`` (a lower bound); bins in
+    which nobody entered a link take its free-flow time.
+    """
+    n_links = net.n_links
+    ff = np.asarray(net.freeflow_s, dtype=float)
+    exit_s = np.where(np.isnan(trav_exit_s), end_s, trav_exit_s)
+    duration = np.maximum(exit_s - trav_entry_s, 0.0)
+    b = np.minimum((trav_entry_s // time_bin_s).astype(np.int64), n_bins - 1)
+    flat = b * n_links + trav_link
+    total = np.bincount(flat, weights=duration, minlength=n_bins * n_links)
+    count = np.bincount(flat, minlength=n_bins * n_links)
+    mean = np.divide(total, count, out=np.zeros_like(total), where=count > 0)
+    mean = mean.reshape(n_bins, n_links)
+    seen = (count > 0).reshape(n_bins, n_links)
+    return np.where(seen, np.maximum(mean, ff), ff)
