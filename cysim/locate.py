@@ -28,6 +28,8 @@ _DIRECTIONS = "东西南北中"
 N_SUGGESTIONS = 5
 #: Default radius within which a lon/lat point snaps to a junction, metres.
 DEFAULT_SNAP_M = 100.0
+#: A point farther than this beyond the map's extent is reported as outside the map, metres.
+OUTSIDE_MARGIN_M = 2000.0
 
 
 # --- names ---------------------------------------------------------------------------------
@@ -247,7 +249,8 @@ def nearest_node(
     PatchError
         When the point is outside the map or the nearest node is farther than ``snap_m``.
     """
-    x, y = check_point(G, lon, lat, margin_m=max(snap_m, 1.0), key=key)
+    # Points a little outside the map get the more useful "nearest is N m away" message.
+    x, y = check_point(G, lon, lat, margin_m=max(snap_m, OUTSIDE_MARGIN_M), key=key)
     candidates = list(G.nodes) if nodes is None else list(nodes)
     if not candidates:
         raise PatchError("no candidate junctions to snap to", key=key)
