@@ -63,10 +63,15 @@ def every_patch_type() -> list:
         WidenRoad(type="widen_road", road="文阳路", lanes_per_direction=3),
         SetSpeed(type="set_speed", road="长城路", speed_kph=50),
         Channelize(type="channelize", junction=("正阳中路", "长城路"), add_turn_lanes={"left": 1}),
-        SignalTiming(type="signal_timing", junction=("正阳中路", "长城路"), cycle_s=100, splits=[0.5, 0.4]),
+        SignalTiming(
+            type="signal_timing", junction=("正阳中路", "长城路"), cycle_s=100, splits=[0.5, 0.4]
+        ),
         AddParking(type="add_parking", location=lonlat(5), spaces=300, guidance=True),
         RemoveOnStreetParking(type="remove_on_street_parking", roads=["正阳中路"]),
-        OpenRoad(type="open_road", **{"from": lonlat(9)}, to=lonlat(10), lanes_per_direction=1, speed_kph=30),
+        OpenRoad(
+            type="open_road", **{"from": lonlat(9)}, to=lonlat(10), lanes_per_direction=1,
+            speed_kph=30,
+        ),
         CloseRoad(type="close_road", road="春阳路"),
         DemandShift(type="demand_shift", scale=0.9, zones=["A"]),
     ]  # fmt: skip
@@ -338,7 +343,7 @@ def test_patch_errors_name_file_line_and_key(G, tmp_path):
 
 
 def test_report_views(G):
-    G2, report = apply_patches(G, every_patch_type()[:5])
+    _, report = apply_patches(G, every_patch_type()[:5])
     frame = report.to_frame()
     assert list(frame.columns[:7]) == [
         "patch_index",
