@@ -1,9 +1,110 @@
-"""CLI commands: placeholder until the owning module lands (no commands registered yet)."""
+"""CLI commands ``cysim map info|plot|fetch``: inspect, draw and download road networks."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import typer
+
+map_app = typer.Typer(
+    name="map",
+    help="Road network maps: summary, plot, download from OpenStreetMap.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_FILE_HELP = "Map file: .osm, .osm.bz2, .osm.pbf or a .graphml saved by cysim."
+_TOL_HELP = "Junction consolidation radius in metres (default cysim.settings; 0 = off)."
+
+
+@map_app.command("info")
+def info(
+    file: Path = typer.Argument(..., help=_FILE_HELP),
+    tolerance: float | None = typer.Option(None, "--tolerance", help=_TOL_HELP),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the summary and load report as JSON."
+    ),
+) -> None:
+    """Print nodes, junctions, signalised junctions, km and links by class, defaults, bounds."""
+    from .. import network
+
+    G = network.load_network(file, consolidation_tolerance_m=tolerance)
+    summary = network.network_summary(G)
+    if as_json:
+        report = json.loads(G.graph["load_report"])
+        typer.echo(json.dumps({"summary": summary, "load_report": report}, ensure_ascii=False))
+        return
+    typer.echo(network.format_summary(summary))
+    report = json.loads(G.graph["load_report"])
+    scc = report.get("largest_scc", {})
+    if scc.get("nodes_dropped"):
+        typer.echo(
+            f"  dropped outside the largest strongly connected part: {scc['nodes_dropped']} nodes, "
+            f"{scc['edges_dropped']} links, {scc['km_dropped']:.1f} km"
+        )
+    if report.get("crs_note"):
+        typer.echo(f"  note: {report['crs_note']}")
+    if report.get("tag_warnings"):
+        typer.echo(
+            f"  {sum(report['tag_warnings'].values())} OSM tag values not understood "
+            "(class defaults used; see --json)"
+        )
+
+
+@map_app.command("plot")
+def plot(
+    file: Path = typer.Argument(..., help=_FILE_HELP),
+    output: Path = typer.Option(..., "-o", "--output", help="PNG file to write."),
+    title: str | None = typer.Option(None, "--title", help="Figure title (default: map name)."),
+    labels: int = typer.Option(8, "--labels", help="Label this many longest named roads."),
+    tolerance: float | None = typer.Option(None, "--tolerance", help=_TOL_HELP),
+) -> None:
+    """Draw the network: roads coloured by class, width by lanes, signals as dots."""
+    from .. import mapview, network
+
+    G = network.load_network(file, consolidation_tolerance_m=tolerance)
+    written = mapview.plot_network(G, output, title=title, label_roads=labels)
+    typer.echo(f"wrote {written}")
+
+
+@map_app.command("fetch")
+def fetch_cmd(
+    place: str | None = typer.Option(
+        None, "--place", help='Nominatim place query (default "城阳区, 青岛市").'
+    ),
+    polygon: Path | None = typer.Option(
+        None, "--polygon", help="Boundary GeoJSON to fetch instead of a place."
+    ),
+    output: Path | None = typer.Option(
+        None,
+        "-o",
+        "--output",
+        help="Output .graphml (processed) or .osm (raw); default maps/NAME.graphml.",
+    ),
+    overpass_url: str | None = typer.Option(None, "--overpass-url", help="Overpass API base URL."),
+    nominatim_url: str | None = typer.Option(None, "--nominatim-url", help="Nominatim base URL."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not use osmnx's HTTP cache."),
+) -> None:
+    """Download the real drive network with osmnx (needs internet) and save it under maps/."""
+    from .. import fetch, network
+
+    if place is not None and polygon is not None:
+        raise typer.BadParameter("give --place or --polygon, not both")
+    written = fetch.fetch_network(
+        place=place,
+        polygon_path=polygon,
+        output=output,
+        overpass_url=overpass_url,
+        nominatim_url=nominatim_url,
+        use_cache=False if no_cache else None,
+    )
+    G = network.load_network(written)
+    typer.echo(f"wrote {written}")
+    typer.echo(network.format_summary(network.network_summary(G)))
 
 
 def register(app: typer.Typer) -> None:
-    """Register this module's commands on app."""
+    """Register the ``map`` command group on the root app."""
+    app.add_typer(map_app, name="map")
