@@ -114,11 +114,12 @@ def plot_network(
     )
     ax.text(
         0.01,
-        0.01,
+        0.99,
         f"{G.graph.get('crs', '')}; width ∝ lanes; © OpenStreetMap contributors",
         transform=ax.transAxes,
         fontsize=7,
         color="#555555",
+        va="top",
     )
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
     os.close(fd)
