@@ -21,7 +21,7 @@ from ._errors import PatchError
 EdgeKey = tuple[int, int, int]
 
 #: Road-type words at the end of a Chinese road name, longest first.
-_ROAD_TYPES = ("大道", "大街", "公路", "路", "街", "线", "道")
+_ROAD_TYPES = ("大道", "大街", "公路", "路", "街", "线")
 #: Direction / section characters that distinguish 正阳中路 from 正阳东路.
 _DIRECTIONS = "东西南北中"
 #: How many closest names an error lists.
