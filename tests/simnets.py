@@ -123,3 +123,25 @@ def t_junction() -> nx.MultiDiGraph:
         add_link(G, n, 0, lanes=2 if n != 3 else 1)
         add_link(G, 0, n, lanes=2 if n != 3 else 1)
     return G
+
+
+def settings_for(duration_s: float, cooldown_s: float = 1800.0, **overrides):
+    """SimSettings for a test: no parking, one route iteration, immediate freed space."""
+    from cysim.simsettings import SimSettings
+
+    base = dict(
+        duration_s=duration_s,
+        cooldown_s=cooldown_s,
+        parking={"enabled": False},
+        route_choice={"iterations": 1},
+        backward_wave_kph=0.0,
+    )
+    base.update(overrides)
+    return SimSettings(**base)
+
+
+def next_links(traversals: pd.DataFrame) -> pd.Series:
+    """The link each traversal continues onto (-1 at the trip's last traversal)."""
+    t = traversals.sort_values(["trip_id", "entry_s"], kind="stable")
+    nxt = t.groupby("trip_id")["link"].shift(-1).fillna(-1).astype("int64")
+    return nxt.reindex(traversals.index)
