@@ -564,6 +564,8 @@ def _to_scenario_error(
     first = error.errors(include_url=False)[0]
     kind = first["type"]
     path = _clean_loc(first["loc"], data, keep_last=kind in ("missing", "extra_forbidden"))
+    if kind == "union_tag_invalid":
+        path = (*path, "type")
     # The deepest resolved path with a recorded source gives file and line.
     probe = path
     while probe and probe not in sources:
