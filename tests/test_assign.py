@@ -264,3 +264,15 @@ def test_graph_and_trips_table_assign_end_to_end() -> None:
     assert min(via_20, direct, direct_slow) > 100
     route_costs = [result.cost[0] + result.cost[3], result.cost[1], result.cost[2]]
     assert route_costs == pytest.approx([route_costs[1]] * 3, rel=1e-5)
+
+
+def test_origins_loaded_in_chunks_give_the_same_flows(monkeypatch: pytest.MonkeyPatch) -> None:
+    grid = nx.grid_2d_graph(4, 4).to_directed()
+    ids = {node: i + 1 for i, node in enumerate(sorted(grid.nodes))}
+    network = _links([(ids[u], ids[v], 1.0 + (ids[u] % 3), 0.15, 30.0, 4.0) for u, v in grid.edges])
+    trips = _od([(o, d, 5.0 + o) for o in range(1, 17, 3) for d in range(2, 17, 4) if o != d])
+    whole = assign.assign(network, trips, relative_gap=1e-6)
+    monkeypatch.setattr(assign, "_SHORTEST_PATH_ENTRIES", 20)  # one origin per chunk
+    chunked = assign.assign(network, trips, relative_gap=1e-6)
+    np.testing.assert_allclose(chunked.flow, whole.flow, rtol=1e-12, atol=1e-9)
+    assert len(chunked.iterations) == len(whole.iterations)
