@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import networkx as nx
 import numpy as np
 import pandas as pd
@@ -276,3 +278,49 @@ def test_origins_loaded_in_chunks_give_the_same_flows(monkeypatch: pytest.Monkey
     chunked = assign.assign(network, trips, relative_gap=1e-6)
     np.testing.assert_allclose(chunked.flow, whole.flow, rtol=1e-12, atol=1e-9)
     assert len(chunked.iterations) == len(whole.iterations)
+
+
+TWO_ROUTE_NET = """<NUMBER OF ZONES> 2
+<NUMBER OF NODES> 2
+<FIRST THRU NODE> 1
+<NUMBER OF LINKS> 2
+<END OF METADATA>
+~ init term capacity length fft b power speed toll type ;
+1 2 100 1 10 1 1 0 0 1 ;
+1 2 100 1 15 0.3333333333333333 1 0 0 1 ;
+"""
+TWO_ROUTE_TRIPS = """<NUMBER OF ZONES> 2
+<TOTAL OD FLOW> 200
+<END OF METADATA>
+Origin 1
+  2 : 200.0;
+"""
+
+
+def test_cli_assign_writes_link_flows(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cysim.cli import app
+
+    net = tmp_path / "net.tntp"
+    net.write_text(TWO_ROUTE_NET, encoding="utf-8")
+    trips = tmp_path / "trips.tntp"
+    trips.write_text(TWO_ROUTE_TRIPS, encoding="utf-8")
+    out = tmp_path / "out" / "flows.csv"
+    arguments = ["assign", "--tntp-net", str(net), "--tntp-trips", str(trips), "--gap", "1e-9"]
+    result = CliRunner().invoke(app, [*arguments, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "converged" in result.output
+    flows = pd.read_csv(out)
+    assert flows["flow"].tolist() == pytest.approx([100.0, 100.0], abs=1e-5)
+    assert flows["cost"].tolist() == pytest.approx([20.0, 20.0], abs=1e-6)
+    assert [p.name for p in out.parent.iterdir()] == ["flows.csv"]  # no temporary file left
+
+    missing = CliRunner().invoke(app, ["assign", "--tntp-net", str(net)])
+    assert missing.exit_code == 2
+    bad = CliRunner().invoke(app, [*arguments, "-o", str(tmp_path / "flows.txt")])
+    assert isinstance(bad.exception, SimulationError)
+    trips.write_text(TWO_ROUTE_TRIPS.replace("200.0", "lots"), encoding="utf-8")
+    broken = CliRunner().invoke(app, arguments)
+    assert isinstance(broken.exception, DemandError)
+    assert broken.exception.line == 5
