@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,14 @@ def format_key_path(path: KeyPath) -> str:
         else:
             text += f".{part}" if text else str(part)
     return text
+
+
+def parse_key_path(text: str) -> KeyPath:
+    """Parse ``patches[2].road`` back into ``("patches", 2, "road")``."""
+    path: list[str | int] = []
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", text):
+        path.append(int(part[1:-1]) if part.startswith("[") else part)
+    return tuple(path)
 
 
 def _construct(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], file: Path | None) -> Any:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from shapely.geometry import LineString
 
-from . import locate, roadclass, signals
+from . import locate, network, roadclass, signals
 from ._errors import CysimError, PatchError
 from .locate import EdgeKey
 from .scenario import (
@@ -149,6 +149,8 @@ class PatchReport:
 def _fmt(value: Any) -> str:
     if value is None:
         return "—"
+    if value == "":
+        return '""'
     if isinstance(value, float):
         return f"{value:.6g}"
     if isinstance(value, tuple):
@@ -331,14 +333,17 @@ def _set_node(ctx: _Context, node: int, attribute: str, value: Any) -> None:
         _record(ctx, node, attribute, before, value, kind="node", road=road)
 
 
+def _link_attributes(ctx: _Context, *args: Any) -> dict[str, float]:
+    """Capacity, saturation flow and storage from the one formula in :mod:`cysim.network`."""
+    return network.link_attributes(*args, overrides=ctx.road_class_overrides)
+
+
 def _update_edge(ctx: _Context, edge: EdgeKey, changes: dict[str, Any]) -> None:
     """Set attributes of an edge, recompute capacity/saturation/storage, log what changed."""
-    # Imported here so the patch functions work as soon as cysim.network exists (helper A).
-    from . import network
-
     data = ctx.G.edges[edge]
     new = {**data, **changes}
-    derived = network.link_attributes(
+    derived = _link_attributes(
+        ctx,
         new["highway"],
         int(new["lanes"]),
         float(new["length_m"]),
@@ -347,7 +352,6 @@ def _update_edge(ctx: _Context, edge: EdgeKey, changes: dict[str, Any]) -> None:
         int(new.get("pocket_left", 0) or 0),
         int(new.get("pocket_right", 0) or 0),
         float(new.get("pocket_length_m", 0.0) or 0.0),
-        overrides=ctx.road_class_overrides,
     )
     new.update(derived)
     explicit = {_DEFAULT_TOKENS.get(name, name) for name in changes}
@@ -446,11 +450,15 @@ def _open_road(ctx: _Context, patch: OpenRoad) -> None:
                 "was added"
             )
         key = G.new_edge_key(a, b)
+        length = float(geometry.length)
+        derived = _link_attributes(
+            ctx, patch.highway, patch.lanes_per_direction, length, float(patch.speed_kph), False
+        )
         G.add_edge(
             a,
             b,
             key,
-            length_m=float(geometry.length),
+            length_m=length,
             lanes=patch.lanes_per_direction,
             speed_kph=float(patch.speed_kph),
             highway=patch.highway,
@@ -463,12 +471,13 @@ def _open_road(ctx: _Context, patch: OpenRoad) -> None:
             pocket_length_m=0.0,
             defaults_applied="",
             geometry=geometry,
-            capacity_vph=0.0,
-            saturation_flow_vphpl=0.0,
-            storage_veh=0.0,
+            **derived,
         )
-        _record(ctx, (a, b, key), "edge", None, "added", kind="edge", road=patch.name)
-        _update_edge(ctx, (a, b, key), {})
+        summary = (
+            f"{patch.highway}, {patch.lanes_per_direction} lane(s), {patch.speed_kph:g} km/h, "
+            f"{length:.0f} m, {derived['capacity_vph']:.0f} veh/h"
+        )
+        _record(ctx, (a, b, key), "edge", None, summary, kind="edge", road=patch.name)
     for node in (u, v):
         _set_node(ctx, node, "street_count", int(G.nodes[node].get("street_count", 0) or 0) + 1)
     _check_signal_plans(ctx, (u, v))

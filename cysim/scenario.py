@@ -13,10 +13,11 @@ from typing import Annotated, Any, Literal, Union
 
 import pydantic
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from . import roadclass
 from ._errors import ScenarioError
-from ._yaml import KeyPath, format_key_path, load_yaml
+from ._yaml import KeyPath, format_key_path, load_yaml, parse_key_path
 from .demand import DemandSpec
 from .simsettings import SimSettings
 
@@ -299,6 +300,25 @@ class NetworkSettings(_Model):
         default_factory=dict, description="overrides of cysim.roadclass defaults per OSM class"
     )
 
+    @field_validator("road_classes")
+    @classmethod
+    def _known_classes(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        try:
+            roadclass.road_class_table(value)
+        except ScenarioError as error:
+            message = f"{error.message} ({error.hint})" if error.hint else error.message
+            raise ValueError(message) from None
+        return value
+
+
+@dataclass
+class _Source:
+    """Where a resolved key path was written: file, line and the key path inside that file."""
+
+    file: Path
+    line: int | None
+    local: KeyPath
+
 
 #: Keys describing one file; never inherited through ``base:``.
 OWN_KEYS = ("name", "title", "description", "report_quote", "assumptions")
@@ -320,6 +340,21 @@ class Scenario(_Model):
     outputs: dict[str, Any] = Field(default_factory=dict)
     source_file: Path
     base_chain: list[Path] = Field(default_factory=list)
+    _sources: dict[KeyPath, _Source] = PrivateAttr(default_factory=dict)
+
+    def where(self, key: str) -> tuple[Path, int | None]:
+        """Return the file and line that declare ``key`` (``demand.trips``, ``patches[2].road``).
+
+        Useful for errors found after loading (e.g. by the demand builder). Falls back to the
+        deepest declared parent key, then to the scenario file itself.
+        """
+        path = parse_key_path(key)
+        while path and path not in self._sources:
+            path = path[:-1]
+        source = self._sources.get(path)
+        if source is None:
+            return self.source_file, None
+        return source.file, source.line
 
     def content(self) -> dict[str, Any]:
         """The resolved scenario as plain data, as a scenario file would spell it."""
@@ -366,15 +401,6 @@ def file_sha256(path: Path) -> str:
 # --- loading -------------------------------------------------------------------------------
 
 
-@dataclass
-class _Source:
-    """Where a resolved key path was written: file, line and the key path inside that file."""
-
-    file: Path
-    line: int | None
-    local: KeyPath
-
-
 def load_scenario(path: str | Path) -> Scenario:
     """Load a scenario file, resolve its ``base:`` chain and validate it.
 
@@ -414,6 +440,7 @@ def load_scenario(path: str | Path) -> Scenario:
     except pydantic.ValidationError as error:
         raise _to_scenario_error(error, merged, sources, top) from None
     _attach_origins(scenario, sources)
+    scenario._sources = sources
     return scenario
 
 

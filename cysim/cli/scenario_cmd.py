@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import networkx as nx
@@ -11,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .. import patches as patch_module
+from .._errors import CysimError
 from ..locate import EdgeKey
 from ..patches import PatchReport, element_label, format_value
 from ..scenario import Scenario, SignalTiming, load_scenario
@@ -43,18 +46,20 @@ def validate(
     console.print(f"[bold]{resolved.name}[/bold]  {resolved.title}")
     console.print(f"  files: {chain}")
     console.print(f"  map: {resolved.map}")
-    G = network.load_network(
-        resolved.map,
-        road_class_overrides=resolved.network.road_classes or None,
-        consolidation_tolerance_m=resolved.network.consolidation_tolerance_m,
-    )
+    with _pointing_into(resolved):
+        G = network.load_network(
+            resolved.map,
+            road_class_overrides=resolved.network.road_classes or None,
+            consolidation_tolerance_m=resolved.network.consolidation_tolerance_m,
+        )
     console.print(f"  network: {G.number_of_nodes()} junctions, {G.number_of_edges()} links")
     baseline_flows = None
     needs_webster = any(
         isinstance(p, SignalTiming) and p.optimize == "webster" for p in resolved.patches
     )
     if needs_webster and flows:
-        baseline_flows = static_baseline_flows(G, resolved, console)
+        with _pointing_into(resolved):
+            baseline_flows = static_baseline_flows(G, resolved, console)
     G2, report = patch_module.apply_patches(
         G,
         resolved.patches,
@@ -63,12 +68,27 @@ def validate(
         road_class_overrides=resolved.network.road_classes or None,
         defer_webster=True,
     )
-    report = report.merge(_demand_report(G2, resolved, console))
+    with _pointing_into(resolved):
+        report = report.merge(_demand_report(G2, resolved, console))
     print_report(console, report, rows)
     console.print(
         f"[green]ok[/green]: {len(resolved.patches)} patches apply; patched network has "
         f"{G2.number_of_nodes()} junctions, {G2.number_of_edges()} links"
     )
+
+
+@contextlib.contextmanager
+def _pointing_into(resolved: Scenario) -> Iterator[None]:
+    """Give errors raised by later stages (demand, network) the scenario's file and line."""
+    try:
+        yield
+    except CysimError as error:
+        if error.file is not None or not error.key:
+            raise
+        file, line = resolved.where(error.key)
+        raise type(error)(
+            error.message, file=file, line=line, key=error.key, hint=error.hint
+        ) from None
 
 
 def _build_trips_function():  # type: ignore[no-untyped-def]
