@@ -119,6 +119,7 @@ def plot_desire_lines(
     *,
     title: str = "",
     min_trips: int = 1,
+    max_lines: int = 400,
     G: nx.MultiDiGraph | None = None,
 ) -> Path:
     """Draw desire lines between zone centroids, width proportional to trips; save a PNG.
@@ -134,7 +135,9 @@ def plot_desire_lines(
     title
         Figure title (may be Chinese).
     min_trips
-        Pairs with fewer trips are not drawn.
+        Zone pairs with fewer trips (both directions together) are not drawn.
+    max_lines
+        Draw at most this many pairs, the largest.
     G
         Optional road graph drawn underneath in grey.
 
@@ -152,26 +155,31 @@ def plot_desire_lines(
     from .._fonts import use_cjk_font
 
     use_cjk_font()
+    zoned = trips[(trips["origin_zone"] != "") & (trips["destination_zone"] != "")]
+    # Both directions of a pair share one line: the morning's flows are mostly one-way anyway,
+    # and overlapping lines would hide each other.
+    a = zoned["origin_zone"].to_numpy(dtype=object)
+    b = zoned["destination_zone"].to_numpy(dtype=object)
+    first = a < b
     pairs = (
-        trips[(trips["origin_zone"] != "") & (trips["destination_zone"] != "")]
-        .groupby(["origin_zone", "destination_zone"])
-        .size()
+        pd.DataFrame({"zone_a": np.where(first, a, b), "zone_b": np.where(first, b, a)})
+        .value_counts()
         .rename("trips")
         .reset_index()
     )
-    pairs = pairs[pairs["trips"] >= min_trips].sort_values("trips")
+    pairs = pairs[pairs["trips"] >= min_trips].nlargest(max_lines, "trips").sort_values("trips")
     xy = zones.set_index("zone")[["centroid_x", "centroid_y"]]
     fig, ax = plt.subplots(figsize=(9, 9), dpi=120)
-    zones.boundary.plot(ax=ax, color="#bbbbbb", linewidth=0.5)
+    zones.boundary.plot(ax=ax, color="#9db4d0", linewidth=0.4, linestyle="--")
     if G is not None:
         segments = [
             ((G.nodes[u]["x"], G.nodes[u]["y"]), (G.nodes[v]["x"], G.nodes[v]["y"]))
             for u, v in G.edges()
         ]
-        ax.add_collection(LineCollection(segments, colors="#999999", linewidths=0.4))
+        ax.add_collection(LineCollection(segments, colors="#b0b0b0", linewidths=0.5))
     if len(pairs):
-        start = xy.loc[pairs["origin_zone"]].to_numpy()
-        end = xy.loc[pairs["destination_zone"]].to_numpy()
+        start = xy.loc[pairs["zone_a"]].to_numpy()
+        end = xy.loc[pairs["zone_b"]].to_numpy()
         widths = 0.3 + 6.0 * pairs["trips"].to_numpy() / pairs["trips"].max()
         lines = LineCollection(
             np.stack([start, end], axis=1), linewidths=widths, colors="#c0392b", alpha=0.45
@@ -182,7 +190,11 @@ def plot_desire_lines(
     ax.autoscale_view()
     ax.set_axis_off()
     total = int(pairs["trips"].sum()) if len(pairs) else 0
-    ax.set_title(title or f"Desire lines: {total:,} zone-to-zone trips (width ∝ trips)")
+    ax.set_title(
+        (title or "Desire lines")
+        + f"\n{total:,} trips on the {len(pairs)} drawn zone pairs, both directions; width ∝ trips",
+        fontsize=11,
+    )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.stem}.tmp{path.suffix}")
