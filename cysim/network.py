@@ -217,7 +217,7 @@ def link_attributes(
     pocket_left: int = 0,
     pocket_right: int = 0,
     pocket_length_m: float = 0.0,
-    overrides: Mapping[str, Mapping[str, float]] | dict[str, roadclass.RoadClass] | None = None,
+    overrides: Mapping[str, Mapping[str, float]] | Mapping[str, roadclass.RoadClass] | None = None,
 ) -> dict[str, float]:
     """Capacity, saturation flow and storage of one directed link: the ONE formula cysim uses.
 
@@ -245,7 +245,7 @@ def link_attributes(
         ``capacity_vph`` (all lanes), ``saturation_flow_vphpl``, ``storage_veh``
         (lanes × length / jam spacing + pockets, at least one vehicle).
     """
-    table = overrides if _is_table(overrides) else roadclass.road_class_table(overrides)
+    table = roadclass.road_class_table(overrides)
     rc = table[highway] if highway in table else table[roadclass.resolve_road_class(highway)]
     lanes = max(1, int(lanes))
     parking_factor = rc.curb_parking_factor if curb_parking else 1.0
@@ -263,7 +263,9 @@ def link_attributes(
 
 def derive_link_attributes(
     G: nx.MultiDiGraph,
-    road_class_overrides: Mapping[str, Mapping[str, float]] | None = None,
+    road_class_overrides: Mapping[str, Mapping[str, float]]
+    | Mapping[str, roadclass.RoadClass]
+    | None = None,
 ) -> nx.MultiDiGraph:
     """Re-derive ``capacity_vph``, ``saturation_flow_vphpl``, ``storage_veh`` on every edge.
 
@@ -274,7 +276,7 @@ def derive_link_attributes(
     G
         A cysim network.
     road_class_overrides
-        As in :func:`load_network`.
+        As in :func:`load_network`, or a table from :func:`cysim.roadclass.road_class_table`.
 
     Returns
     -------
@@ -707,14 +709,6 @@ def _reapply_class_defaults(G: nx.MultiDiGraph, table: Mapping[str, roadclass.Ro
             data["lanes"] = int(rc.lanes)
         if "speed" in data["defaults_applied"]:
             data["speed_kph"] = float(rc.speed_kph)
-
-
-def _is_table(value: object) -> bool:
-    return (
-        isinstance(value, dict)
-        and all(isinstance(v, roadclass.RoadClass) for v in value.values())
-        and bool(value)
-    )
 
 
 # --- GraphML ------------------------------------------------------------------------------

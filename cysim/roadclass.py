@@ -195,7 +195,8 @@ def road_class_table(
     Parameters
     ----------
     overrides
-        ``{osm_class: {key: value}}`` with keys from ``OVERRIDABLE_KEYS``.
+        ``{osm_class: {key: value}}`` with keys from ``OVERRIDABLE_KEYS``, or a table this
+        function returned before (passed through unchanged).
 
     Returns
     -------
@@ -210,6 +211,8 @@ def road_class_table(
     table = dict(ROAD_CLASSES)
     if not overrides:
         return table
+    if isinstance(overrides, Mapping) and all(isinstance(v, RoadClass) for v in overrides.values()):
+        return {**table, **overrides}
     if not isinstance(overrides, Mapping):
         raise ScenarioError(
             "road-class overrides must be a mapping of class to settings",
