@@ -25,7 +25,7 @@ def signal_approach():
 
 
 def discrete_signal_delays(arrivals, cycle, start, green, headway):
-    """Stop-line departures of a FIFO queue served at ``headway`` during ``[start, start+green)``."""
+    """Stop-line departures of a FIFO queue served at ``headway`` in ``[start, start+green)``."""
     out, last = [], -np.inf
     for a in arrivals:
         t = max(a, last + headway)

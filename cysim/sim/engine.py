@@ -446,7 +446,7 @@ def run(
         waiting=np.array(
             [departed[v] and not first_entered[v] and math.isnan(arrival[v]) for v in range(n_veh)],
             dtype=bool,
-        ),  # fmt: skip
+        ),
         departed=np.array(departed, dtype=bool),
         sample_time_s=np.array(sample_times, dtype=float),
         queue_veh=np.array(queue_rows, dtype=np.int32).reshape(-1, n_links),

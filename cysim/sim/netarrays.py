@@ -1,4 +1,4 @@
-"""The network as integer-indexed arrays for the engine: links, turn movements, lane groups, control."""
+"""The network as integer-indexed arrays for the engine: links, movements, lane groups."""
 
 from __future__ import annotations
 
@@ -118,7 +118,7 @@ def _edge_number(data: dict, key: str, u: int, v: int, k: int) -> float:
 
 
 def turn_kind(G: nx.MultiDiGraph, e_in: tuple[int, int, int], e_out: tuple[int, int, int]) -> int:
-    """Classify the movement from ``e_in`` into ``e_out`` by bearing change (U-turns count as left)."""
+    """Classify ``e_in`` → ``e_out`` by bearing change (U-turns count as left)."""
     change = signals.departure_bearing(G, *e_out) - signals.approach_bearing(G, *e_in)
     change = (change + 180.0) % 360.0 - 180.0
     if e_out[1] == e_in[0] or abs(change) > 150.0:

@@ -105,7 +105,7 @@ class ParkingModel(ParkingHook):
         return float(sum(self.net.length_m[i] for i in path))
 
     def on_departure(self, vehicle: int, time_s: float) -> list[int] | None:
-        """Guided vehicles go straight to the nearest facility with space; others keep their route."""
+        """Guided vehicles go straight to the nearest facility with space; others keep theirs."""
         dest = int(self.destination[vehicle])
         has = self._has_guidance.get(dest)
         if has is None:

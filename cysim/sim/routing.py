@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -42,6 +43,22 @@ class Router:
         self.pair_link = dict(zip((u[best] * n + v[best]).tolist(), best.tolist(), strict=True))
         self.matrix = csr_matrix((cost[best], (u[best], v[best])), shape=(n, n))
         self.n = n
+        # csr keeps the (row, column) order of unique pairs: remember which link each entry is
+        coo = self.matrix.tocoo()
+        self.best = np.array(
+            [
+                self.pair_link[a * n + c]
+                for a, c in zip(coo.row.tolist(), coo.col.tolist(), strict=True)
+            ],
+            dtype=np.int64,
+        )
+        self.best_u = coo.row.astype(np.int64)
+        self._coo = coo
+
+    def with_costs(self, costs_in_entry_order: np.ndarray) -> csr_matrix:
+        """The same graph with new costs, given per stored entry (order of ``self.best``)."""
+        coo = self._coo
+        return csr_matrix((costs_in_entry_order, (coo.row, coo.col)), shape=(self.n, self.n))
 
     def tree(self, origins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Distances and predecessors from each origin node index (rows follow ``origins``)."""
@@ -60,7 +77,7 @@ class Router:
         nodes.append(origin)
         nodes.reverse()
         pair_link = self.pair_link
-        return [pair_link[a * n + b] for a, b in zip(nodes[:-1], nodes[1:], strict=False)]
+        return [pair_link[a * n + b] for a, b in itertools.pairwise(nodes)]
 
 
 def route_trips(
@@ -105,6 +122,10 @@ def route_trips(
         for start in range(0, len(origins), origins_per_call):
             chunk = origins[start : start + origins_per_call]
             dist, pred = router.tree(chunk)
+            if n_bins > 1:
+                dist, pred = _time_dependent_trees(
+                    router, chunk, dist, link_time_by_bin, int(b), time_bin_s
+                )
             row_of = {int(o): r for r, o in enumerate(chunk)}
             trips = in_bin[np.isin(origin[in_bin], chunk)]
             cache: dict[tuple[int, int], list[int] | None] = {}
@@ -121,6 +142,35 @@ def route_trips(
                     path = cache[key] = router.path_links(pred[r], o, d)
                 paths[t] = path
     return paths, cost
+
+
+def _time_dependent_trees(
+    router: Router,
+    origins: np.ndarray,
+    snapshot_dist: np.ndarray,
+    link_time_by_bin: np.ndarray,
+    departure_bin: int,
+    time_bin_s: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Re-run each origin's Dijkstra with every link costed in the bin the vehicle reaches it.
+
+    The bin a link is reached in is estimated from the departure-bin snapshot distance to the
+    link's upstream node (one correction step of a time-dependent label-setting search).
+    """
+    n_bins, n_links = link_time_by_bin.shape
+    u = router.best_u
+    cols = np.arange(n_links)[router.best]
+    dist = np.empty_like(snapshot_dist)
+    pred = np.empty(snapshot_dist.shape, dtype=np.int32)
+    for r, o in enumerate(origins.tolist()):
+        reach = snapshot_dist[r, u]
+        reach = np.where(np.isfinite(reach), reach, 0.0)
+        b = np.minimum(departure_bin + (reach // time_bin_s).astype(np.int64), n_bins - 1)
+        matrix = router.with_costs(link_time_by_bin[b, cols])
+        d, p = dijkstra(matrix, directed=True, indices=o, return_predecessors=True)
+        dist[r] = d
+        pred[r] = p
+    return dist, pred
 
 
 def link_time_profile(

@@ -24,11 +24,40 @@ def _node_indices(net: netarrays.NetArrays, nodes: np.ndarray, column: str) -> n
     missing = sorted({int(n) for n in nodes.tolist() if int(n) not in index})
     if missing:
         raise SimulationError(
-            f"{len(missing)} trip {column} value(s) are not nodes of the network, e.g. {missing[:5]}",
+            f"{len(missing)} trip {column} value(s) are not network nodes, e.g. {missing[:5]}",
             key=column,
             hint="build the trips on the same (patched) network you simulate",
         )
     return np.array([index[int(n)] for n in nodes.tolist()], dtype=np.int64)
+
+
+def _profile(
+    net: netarrays.NetArrays,
+    rec: engine.RunRecords,
+    paths: list[list[int] | None],
+    departure: np.ndarray,
+    time_bin_s: float,
+    n_bins: int,
+) -> np.ndarray:
+    """Binned link times, counting the wait to enter a first link as time on that link.
+
+    A trip's first traversal starts at its departure (the entry wait is caused by that link's
+    storage or capacity); trips still waiting at the end count on their first link until the end.
+    """
+    start = rec.trav_entry_s.copy()
+    _, first = np.unique(rec.trav_trip, return_index=True)
+    start[first] = departure[rec.trav_trip[first]]
+    waiting = np.flatnonzero(rec.waiting)
+    links = np.array([paths[i][0] for i in waiting.tolist()], dtype=np.int64)
+    return routing.link_time_profile(
+        net,
+        np.concatenate([rec.trav_link, links]),
+        np.concatenate([start, departure[waiting]]),
+        np.concatenate([rec.trav_exit_s, np.full(len(waiting), np.nan)]),
+        rec.end_s,
+        time_bin_s,
+        n_bins,
+    )
 
 
 def simulate(
@@ -135,9 +164,7 @@ def simulate(
             parking=parking,
             progress=report,
         )
-        profile = routing.link_time_profile(
-            net, rec.trav_link, rec.trav_entry_s, rec.trav_exit_s, rec.end_s, rc.time_bin_s, n_bins
-        )
+        profile = _profile(net, rec, paths, departure, rc.time_bin_s, n_bins)
         best_paths, best_cost = routing.route_trips(
             net, origin, destination, departure, profile, rc.time_bin_s
         )
