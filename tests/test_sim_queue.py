@@ -174,7 +174,7 @@ def test_unrouted_trips_counted_not_dropped():
 
 def test_bad_trips_raise_simulation_error():
     G = chain()
-    with pytest.raises(SimulationError, match="not nodes"):
+    with pytest.raises(SimulationError, match="not network nodes"):
         simulate(G, trips_frame([(0, 77, 0.0)]), settings_for(300), seed=0)
     with pytest.raises(SimulationError, match="lacks"):
         simulate(G, pd.DataFrame({"trip_id": [0]}), settings_for(300), seed=0)
