@@ -24,7 +24,8 @@ class ParkingModel(ParkingHook):
     of its destination (straight-line distance) it has not tried; when none is left it parks at the
     last one tried as overflow (illegal parking), counted. A vehicle whose destination has a
     guided lot within the radius is sent at departure straight to the nearest facility (its own
-    street facility first, then guided lots) with a free space at that moment.
+    street facility first, then guided lots) expected to have a space: free spaces minus the
+    vehicles already heading there (the guidance system's prediction).
 
     Parameters
     ----------
@@ -75,6 +76,8 @@ class ParkingModel(ParkingHook):
         self.parking_node = np.full(n_veh, -1, dtype=np.int64)
         self.overflow = np.zeros(n_veh, dtype=bool)
         self.guided_to = np.full(n_veh, -1, dtype=np.int64)
+        self.heading = np.zeros(n_nodes, dtype=np.int64)
+        self.target = destination.astype(np.int64).copy()
         self._tried: dict[int, list[int]] = {}
         self._leg_m: dict[int, float] = {}
         self._router = Router(net, np.asarray(net.freeflow_s))
@@ -107,6 +110,7 @@ class ParkingModel(ParkingHook):
     def on_departure(self, vehicle: int, time_s: float) -> list[int] | None:
         """Guided vehicles go straight to the nearest facility with space; others keep theirs."""
         dest = int(self.destination[vehicle])
+        self.heading[dest] += 1
         has = self._has_guidance.get(dest)
         if has is None:
             has = self._has_guidance[dest] = bool(self.guided[dest]) or any(
@@ -116,18 +120,23 @@ class ParkingModel(ParkingHook):
             return None
         options = [dest] + [c for c in self.candidates(dest) if self.guided[c]]
         for node in options:
-            if self.occupied[node] < self.capacity[node]:
+            expected = self.occupied[node] + self.heading[node] - (node == dest)
+            if expected < self.capacity[node]:
                 if node == dest:
                     return None
                 path = self._path(int(self.origin[vehicle]), node)
                 if path is None:
                     continue
                 self.guided_to[vehicle] = node
+                self._retarget(vehicle, node)
                 return path
         return None
 
     def on_arrival(self, vehicle: int, node: int, time_s: float) -> list[int] | None:
         """Park at ``node`` if it has space, else return the links to the next facility to try."""
+        if self.target[vehicle] == node:
+            self.heading[node] -= 1
+            self.target[vehicle] = -1
         if vehicle in self._leg_m:
             self.cruise_distance_m[vehicle] += self._leg_m.pop(vehicle)
         if math.isnan(self.first_arrival_s[vehicle]):
@@ -146,10 +155,18 @@ class ParkingModel(ParkingHook):
             if not path:
                 continue
             self._leg_m[vehicle] = self._length(path)
+            self._retarget(vehicle, cand)
             return path
         self.overflow[vehicle] = True
         self._park(vehicle, node, time_s)
         return None
+
+    def _retarget(self, vehicle: int, node: int) -> None:
+        old = self.target[vehicle]
+        if old >= 0:
+            self.heading[old] -= 1
+        self.target[vehicle] = node
+        self.heading[node] += 1
 
     def _park(self, vehicle: int, node: int, time_s: float) -> None:
         self.occupied[node] += 1

@@ -1,0 +1,87 @@
+"""Parking at trip ends: cruising distance to the next facility, overflow, guidance."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from simnets import add_link, add_node, new_graph, settings_for, trips_frame
+from test_sim_queue import check_invariants
+
+from cysim.sim import simulate
+
+
+def parking_net(guidance: bool):
+    """Origin 0, destination 1 (1000 m east); a 5-space lot at 2, 360.6 m from 1, 854.4 m from 0."""
+    G = new_graph()
+    for n, xy in {0: (0, 0), 1: (1000, 0), 2: (800, 300), 3: (1000, -500)}.items():
+        add_node(G, n, *xy)
+    for a, b in [(0, 1), (1, 2), (0, 2), (1, 3)]:
+        add_link(G, a, b)
+        add_link(G, b, a)
+    G.nodes[2].update(parking_spaces=5, parking_guidance=guidance)
+    return G
+
+
+PARKING = {"enabled": True, "spaces_per_arrival": 0.5, "initial_occupancy": 0.0}
+
+
+def run(guidance: bool):
+    rows = [(0, 1, 10.0 * i) for i in range(12)]
+    res = simulate(parking_net(guidance), trips_frame(rows), settings_for(600, parking=PARKING),
+                   seed=0)  # fmt: skip
+    check_invariants(res)
+    return res.trips
+
+
+def test_full_facility_cruises_to_next_one():
+    t = run(guidance=False)
+    assert (t["status"] == "arrived").all()
+    # the street facility at 1 holds ceil(0.5 × 12) = 6: the first six park there
+    first = t.iloc[:6]
+    assert (first["parking_node"] == 1).all() and (first["cruise_distance_m"] == 0).all()
+    # the next five find it full and drive on to the lot at 2
+    leg = math.hypot(200, 300)
+    cruisers = t.iloc[6:11]
+    assert (cruisers["parking_node"] == 2).all()
+    np.testing.assert_allclose(cruisers["cruise_distance_m"], leg)
+    np.testing.assert_allclose(cruisers["cruise_s"], leg / 10.0)
+    np.testing.assert_allclose(cruisers["distance_m"], 1000.0 + leg)
+    # the last finds both full: overflow (illegal) parking at the last facility tried
+    last = t.iloc[11]
+    assert last["parking_overflow"] and last["parking_node"] == 2
+    assert not t.iloc[:11]["parking_overflow"].any()
+
+
+def test_guidance_removes_cruising():
+    t = run(guidance=True)
+    guided = t.iloc[6:11]
+    assert (guided["parking_node"] == 2).all()
+    assert (guided["cruise_distance_m"] == 0).all() and (guided["cruise_s"] == 0).all()
+    # straight from the origin to the lot: 854.4 m instead of 1000 + 360.6 m
+    np.testing.assert_allclose(guided["distance_m"], math.hypot(800, 300))
+    np.testing.assert_allclose(
+        guided["arrival_s"] - guided["departure_s"], math.hypot(800, 300) / 10.0
+    )
+    assert t.iloc[11]["parking_overflow"]
+
+
+def test_initial_occupancy_and_radius():
+    rows = [(0, 1, 10.0 * i) for i in range(12)]
+    G = parking_net(False)
+    # 50 % of the 6 street spaces occupied at the start: only 3 park at 1
+    half = dict(PARKING, initial_occupancy=0.5)
+    t = simulate(G, trips_frame(rows), settings_for(600, parking=half), seed=0).trips
+    assert (t["parking_node"] == 1).sum() == 3
+    # a search radius shorter than the lot's distance: no cruising, overflow at the destination
+    near = dict(PARKING, search_radius_m=300.0)
+    t = simulate(G, trips_frame(rows), settings_for(600, parking=near), seed=0).trips
+    assert (t["cruise_distance_m"] == 0).all()
+    assert t["parking_overflow"].sum() == 6
+    assert (t["parking_node"] == 1).all()
+
+
+def test_parking_disabled_ends_at_destination():
+    rows = [(0, 1, 10.0 * i) for i in range(12)]
+    t = simulate(parking_net(False), trips_frame(rows), settings_for(600), seed=0).trips
+    assert (t["parking_node"] == 1).all() and (t["cruise_distance_m"] == 0).all()
