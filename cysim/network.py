@@ -553,30 +553,38 @@ def _merge_short_links(G: nx.MultiDiGraph, min_length_m: float) -> int:
     """
     removed = 0
     while True:
-        short = next(
-            (
-                (u, v)
-                for u, v, d in G.edges(data=True)
-                if u != v and d["geometry"].length < min_length_m
-            ),
-            None,
-        )
-        if short is None:
+        short = [
+            (u, v)
+            for u, v, d in G.edges(data=True)
+            if u != v and d["geometry"].length < min_length_m
+        ]
+        if not short:
             return removed
-        keep, gone = short
-        point = (G.nodes[keep]["x"], G.nodes[keep]["y"])
-        for u, v, data in list(G.out_edges(gone, data=True)) + list(G.in_edges(gone, data=True)):
-            if {u, v} <= {keep, gone}:
-                removed += 1
-                continue
-            coords = list(data["geometry"].coords)
-            if u == gone:
-                coords[0] = point
-                G.add_edge(keep, v, **{**data, "geometry": LineString(coords)})
-            else:
-                coords[-1] = point
-                G.add_edge(u, keep, **{**data, "geometry": LineString(coords)})
-        G.remove_node(gone)
+        touched: set[Any] = set()
+        for keep, gone in short:
+            if keep in touched or gone in touched or not G.has_edge(keep, gone):
+                continue  # merged into a neighbour this round; re-checked next round
+            touched.update((keep, gone))
+            removed += _merge_node_into(G, gone, keep)
+
+
+def _merge_node_into(G: nx.MultiDiGraph, gone: Any, keep: Any) -> int:
+    """Re-attach ``gone``'s links to ``keep`` and delete it; returns links between the two."""
+    between = 0
+    point = (G.nodes[keep]["x"], G.nodes[keep]["y"])
+    for u, v, data in list(G.out_edges(gone, data=True)) + list(G.in_edges(gone, data=True)):
+        if {u, v} <= {keep, gone}:
+            between += 1
+            continue
+        coords = list(data["geometry"].coords)
+        if u == gone:
+            coords[0] = point
+            G.add_edge(keep, v, **{**data, "geometry": LineString(coords)})
+        else:
+            coords[-1] = point
+            G.add_edge(u, keep, **{**data, "geometry": LineString(coords)})
+    G.remove_node(gone)
+    return between
 
 
 def _keep_largest_scc(G: nx.MultiDiGraph, report: dict[str, Any]) -> nx.MultiDiGraph:
@@ -855,18 +863,21 @@ def network_summary(G: nx.MultiDiGraph) -> dict[str, Any]:
     -------
     dict
         ``name``, ``crs``, ``nodes``, ``edges``, ``junctions`` (nodes where ≥ 3 roads meet),
-        ``signalised_junctions``, ``km`` (directed lane-independent road length),
-        ``by_class`` (``{class: {"edges", "km"}}``), ``lanes_defaulted_share``,
+        ``signalised_junctions``, ``km`` (length of all directed links), ``road_km`` (centre-line
+        length: a two-way road counted once, each carriageway of a dual one counted),
+        ``by_class`` (``{class: {"edges", "km", "road_km"}}``), ``lanes_defaulted_share``,
         ``speed_defaulted_share``, ``bbox`` (``[west, south, east, north]`` in degrees).
     """
     by_class: dict[str, dict[str, float]] = {}
     for _, _, data in G.edges(data=True):
-        entry = by_class.setdefault(data["highway"], {"edges": 0, "km": 0.0})
+        entry = by_class.setdefault(data["highway"], {"edges": 0, "km": 0.0, "road_km": 0.0})
         entry["edges"] += 1
         entry["km"] += data["length_m"] / 1000
+        # a two-way road is two directed links over one centre line
+        entry["road_km"] += data["length_m"] / 1000 * (1.0 if data["oneway"] else 0.5)
     order = {c: i for i, c in enumerate(roadclass.CLASS_ORDER)}
     by_class = {
-        c: {"edges": int(v["edges"]), "km": round(v["km"], 3)}
+        c: {"edges": int(v["edges"]), "km": round(v["km"], 3), "road_km": round(v["road_km"], 3)}
         for c, v in sorted(by_class.items(), key=lambda kv: (order.get(kv[0], 99), kv[0]))
     }
     edges = G.number_of_edges()
@@ -881,6 +892,7 @@ def network_summary(G: nx.MultiDiGraph) -> dict[str, Any]:
         "junctions": sum(1 for _, c in G.nodes(data="street_count") if c >= 3),
         "signalised_junctions": sum(1 for _, s in G.nodes(data="signal") if s),
         "km": round(sum(d for *_, d in G.edges(data="length_m")) / 1000, 3),
+        "road_km": round(sum(v["road_km"] for v in by_class.values()), 3),
         "by_class": by_class,
         "lanes_defaulted_share": defaults["lanes_defaulted"] / edges if edges else 0.0,
         "speed_defaulted_share": defaults["speed_defaulted"] / edges if edges else 0.0,
@@ -894,15 +906,16 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     lines = [
         f"map {summary['name']} ({summary['crs']})",
         f"  nodes {summary['nodes']}, directed links {summary['edges']}, "
-        f"road length {summary['km']:.1f} km (per direction)",
+        f"roads {summary['road_km']:.1f} km (links {summary['km']:.1f} km)",
         f"  junctions {summary['junctions']}, signalised {summary['signalised_junctions']}",
         f"  defaulted: lanes {summary['lanes_defaulted_share']:.0%} of links, "
         f"speed {summary['speed_defaulted_share']:.0%} of links",
         f"  bounding box lon {west:.5f}..{east:.5f}, lat {south:.5f}..{north:.5f}",
-        "  by class:            links        km",
+        "  by class:            links  road km  link km",
     ]
     for osm_class, values in summary["by_class"].items():
-        lines.append(f"    {osm_class:<16} {values['edges']:>8} {values['km']:>9.2f}")
+        road_km, link_km = values["road_km"], values["km"]
+        lines.append(f"    {osm_class:<16} {values['edges']:>8} {road_km:>8.2f} {link_km:>8.2f}")
     return "\n".join(lines)
 
 

@@ -256,6 +256,9 @@ def test_overrides_change_defaulted_speeds(tmp_path) -> None:
     assert all(d["speed_kph"] == 20.0 and d["lanes"] == 2 for d in residential)
     primary = [d for *_, d in G.edges(data=True) if d["highway"] == "primary"]
     assert all(d["speed_kph"] == 50.0 and d["lanes"] == 2 for d in primary)  # from tags
+    summary = network.network_summary(G)
+    assert summary["road_km"] == pytest.approx(summary["km"] / 2, abs=2e-3)  # two-way streets
+    assert summary["road_km"] == pytest.approx(0.8, rel=0.01)  # 2×2 grid, 200 m blocks
 
 
 def test_graphml_round_trip_keeps_values_and_types(real_networks, dual, tmp_path) -> None:
@@ -387,6 +390,7 @@ def test_summary_of_the_dual_crossing(dual) -> None:
     assert summary["by_class"]["primary"]["edges"] == 4
     assert summary["by_class"]["secondary"]["edges"] == 4
     assert summary["km"] == pytest.approx(2.49, abs=0.1)
+    assert summary["road_km"] == summary["km"]  # every carriageway is one-way
     assert summary["lanes_defaulted_share"] == 0.0
     assert summary["speed_defaulted_share"] == 1.0
     west, south, east, north = summary["bbox"]
