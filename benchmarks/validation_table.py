@@ -2,8 +2,12 @@
 
 Usage (from the repository root)::
 
-    .venv/bin/python benchmarks/validation_table.py            # the validation table
+    .venv/bin/python benchmarks/validation_table.py            # print the validation table
     .venv/bin/python benchmarks/validation_table.py --timing   # plus iterations and wall times
+    .venv/bin/python benchmarks/validation_table.py --timing --write docs/validation.md
+
+``--write`` replaces the text between the ``<!-- BEGIN GENERATED -->`` and
+``<!-- END GENERATED -->`` markers of the given file (atomically) with what would be printed.
 
 The reference data is read in place from ``../shared/data/tntp`` (``--data`` to point elsewhere);
 cases whose data is absent are reported as skipped. The exit status is 1 when any case fails.
@@ -14,6 +18,7 @@ and the test suite check the same thing.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -272,10 +277,8 @@ def markdown_table(rows: list[CaseRow]) -> str:
     ]
     for row in rows:
         verdict = "skipped (data absent)" if row.passed is None else ("✅" if row.passed else "❌")
-        lines.append(
-            f"| {row.case} | {row.checks} | {row.expected} | {row.source} | {row.value} "
-            f"| {row.tolerance} | {verdict} |"
-        )
+        cells = [row.case, row.checks, row.expected, row.source, row.value, row.tolerance, verdict]
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines)
 
 
@@ -306,19 +309,44 @@ def timing_table(data: Path) -> str:
     return "\n".join(lines)
 
 
+BEGIN_MARKER = "<!-- BEGIN GENERATED -->"
+END_MARKER = "<!-- END GENERATED -->"
+
+
+def write_generated(path: Path, text: str) -> None:
+    """Replace the generated block of ``path`` with ``text``, atomically."""
+    document = path.read_text(encoding="utf-8")
+    start, end = document.find(BEGIN_MARKER), document.find(END_MARKER)
+    if start < 0 or end < start:
+        raise SystemExit(f"{path}: no {BEGIN_MARKER} … {END_MARKER} block to replace")
+    document = f"{document[: start + len(BEGIN_MARKER)]}\n{text}\n{document[end:]}"
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(document, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Print the tables; return 1 if any case failed."""
+    """Print (or write) the tables; return 1 if any case failed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
     parser.add_argument("--timing", action="store_true", help="also print the timing table")
+    parser.add_argument("--write", type=Path, help="update the generated block of this file")
     args = parser.parse_args(argv)
     failed = 0
+    sections = []
     for title, build in CASE_GROUPS:
         rows = build(args.data)
         failed += sum(row.passed is False for row in rows)
-        print(f"### {title}\n\n{markdown_table(rows)}\n")
+        sections.append(f"### {title}\n\n{markdown_table(rows)}\n")
     if args.timing:
-        print(f"### Convergence and wall time (this machine)\n\n{timing_table(args.data)}\n")
+        sections.append(
+            f"### Convergence and wall time (this machine)\n\n{timing_table(args.data)}\n"
+        )
+    text = "\n".join(sections)
+    if args.write is not None:
+        write_generated(args.write, text)
+    else:
+        print(text)
     print(f"{'all cases pass' if failed == 0 else f'{failed} case(s) FAIL'}")
     return 1 if failed else 0
 
