@@ -1,9 +1,172 @@
-"""CLI commands: placeholder until the owning module lands (no commands registered yet)."""
+"""CLI commands ``cysim run`` and ``cysim compare``: simulate scenarios and write results."""
 
 from __future__ import annotations
 
+import contextlib
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
 import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from .. import pipeline
+
+Replications = Annotated[
+    int | None,
+    typer.Option("--replications", "-n", min=1, help="replications (default: the scenario's)"),
+]
+Seed = Annotated[
+    int | None, typer.Option("--seed", min=0, help="first seed; replications use seed, seed+1, …")
+]
+Workers = Annotated[
+    int, typer.Option("--workers", "-w", min=1, help="parallel processes for replications")
+]
+Force = Annotated[bool, typer.Option("--force", help="rerun even if an identical run finished")]
+ResultsDir = Annotated[
+    Path | None,
+    typer.Option("--results", help="results folder (default: ./results)", file_okay=False),
+]
+
+
+@contextlib.contextmanager
+def _progress(console: Console) -> Iterator[pipeline.ProgressFn | None]:
+    """A rich progress bar with ETA per scenario; yields a factory of per-scenario callbacks."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("replications"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+
+        def for_scenario(name: str) -> pipeline.ProgressFn:
+            task = progress.add_task(escape(name), total=None)
+
+            def update(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            return update
+
+        yield for_scenario
+
+
+def _fmt(value: float) -> str:
+    """A KPI value for the terminal."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    magnitude = abs(value)
+    return f"{value:,.0f}" if magnitude >= 100 else f"{value:,.3g}"
+
+
+def _summary_table(kpis: list[dict[str, float]], title: str) -> Table:
+    """KPI mean and 95 % CI over replications, as a rich table."""
+    from .. import metrics, stats
+
+    summary = stats.summarize(kpis)
+    meta = metrics.kpi_metadata()
+    table = Table(title=escape(title))
+    for column in ("KPI", "unit", "mean", "95 % CI"):
+        table.add_column(column, justify="left" if column in ("KPI", "unit") else "right")
+    for kpi, row in summary.iterrows():
+        label = meta.loc[kpi, "label_en"] if kpi in meta.index else kpi
+        unit = meta.loc[kpi, "unit"] if kpi in meta.index else ""
+        ci = f"{_fmt(row['ci_low'])} … {_fmt(row['ci_high'])}" if row["n"] > 1 else "–"
+        table.add_row(escape(str(label)), escape(str(unit)), _fmt(row["mean"]), ci)
+    return table
+
+
+def _comparison_table(frame: pd.DataFrame, labels: tuple[str, str]) -> Table:
+    """The comparison of two scenarios as a rich table."""
+    table = Table(title=escape(f"{labels[1]} vs {labels[0]}"))
+    for column in ("KPI", "unit", labels[0], labels[1], "Δ", "Δ %", "95 % CI of Δ", "verdict"):
+        table.add_column(escape(column), justify="left" if column in ("KPI", "unit") else "right")
+    for _, row in frame.iterrows():
+        pct = row["pct_change"]
+        table.add_row(
+            escape(str(row["label_en"])),
+            escape(str(row["unit"])),
+            _fmt(row["mean_a"]),
+            _fmt(row["mean_b"]),
+            _fmt(row["difference"]),
+            "–" if pd.isna(pct) else f"{pct:+.1f}",
+            f"{_fmt(row['ci_low'])} … {_fmt(row['ci_high'])}",
+            escape(str(row["verdict"])),
+        )
+    return table
+
+
+def run(
+    scenario: Annotated[Path, typer.Argument(help="scenario YAML file", dir_okay=False)],
+    replications: Replications = None,
+    seed: Seed = None,
+    workers: Workers = 1,
+    force: Force = False,
+    results: ResultsDir = None,
+) -> None:
+    """Run a scenario's replications and write results/<scenario>/<run-id>/."""
+    console = Console(stderr=True)
+    with _progress(console) as progress_for:
+        outcome = pipeline.run_scenario(
+            scenario,
+            replications=replications,
+            seed=seed,
+            workers=workers,
+            force=force,
+            results_root=results,
+            progress=progress_for(scenario.stem) if progress_for else None,
+        )
+    out = Console()
+    out.print(_summary_table(outcome.kpis, outcome.scenario_name))
+    verb = "reused finished run" if outcome.reused else "results written to"
+    out.print(f"{verb}: {escape(str(outcome.run_dir))}", highlight=False)
+
+
+def compare(
+    a: Annotated[Path, typer.Argument(help="before: scenario YAML or finished run folder")],
+    b: Annotated[Path, typer.Argument(help="after: scenario YAML or finished run folder")],
+    replications: Replications = None,
+    seed: Seed = None,
+    workers: Workers = 1,
+    force: Force = False,
+    results: ResultsDir = None,
+) -> None:
+    """Compare scenario B against A: run what is missing, write tables, figures and report.html."""
+    console = Console(stderr=True)
+    with _progress(console) as progress_for:
+        outcome = pipeline.compare_scenarios(
+            a,
+            b,
+            replications=replications,
+            seed=seed,
+            workers=workers,
+            force=force,
+            results_root=results,
+            progress_for=progress_for,
+        )
+    out = Console()
+    out.print(_comparison_table(outcome.table, (outcome.a.name, outcome.b.name)))
+    out.print(f"comparison written to: {escape(str(outcome.out_dir))}", highlight=False)
+    out.print(f"report: {escape(str(outcome.report))}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
-    """Register this module's commands on app."""
+    """Register ``run`` and ``compare`` on ``app``."""
+    app.command("run")(run)
+    app.command("compare")(compare)

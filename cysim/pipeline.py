@@ -1,0 +1,662 @@
+"""Run a scenario end to end: network → patches → demand → replications → results folder."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import multiprocessing
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import networkx as nx
+import pandas as pd
+
+from . import compare, demand, io, metrics, network, patches, plot, scenario, sim, stats
+from ._errors import ResultsError, SimulationError
+from ._version import __version__
+
+#: Called as ``progress(done_replications, total_replications)`` while a scenario runs.
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass
+class PreparedScenario:
+    """A scenario with its patched network, ready to simulate (plain data, picklable).
+
+    Attributes
+    ----------
+    scenario
+        The resolved scenario.
+    graph
+        The patched network.
+    base_graph
+        The network before the scenario's patches (the baseline network), for calibration and
+        for Webster's baseline flows.
+    patch_report
+        What the patches changed.
+    """
+
+    scenario: scenario.Scenario
+    graph: nx.MultiDiGraph
+    base_graph: nx.MultiDiGraph
+    patch_report: patches.PatchReport
+
+
+@dataclass
+class ReplicationOutput:
+    """What one replication returns to the parent process: KPIs and frames, no engine state."""
+
+    seed: int
+    kpis: dict[str, float]
+    links: gpd.GeoDataFrame
+    junctions: gpd.GeoDataFrame
+    timeseries: pd.DataFrame
+    trips: pd.DataFrame
+    route_choice: pd.DataFrame
+    gridlock: dict
+    demand_log: str
+    wall_s: float
+
+
+@dataclass
+class RunOutcome:
+    """A finished (or reused) run of one scenario."""
+
+    run_dir: Path
+    reused: bool
+    scenario_name: str
+    seeds: list[int]
+    kpis: list[dict[str, float]]
+    log_lines: list[str] = field(default_factory=list)
+
+
+def _has_webster(patch_list: Sequence[patches.PatchBase]) -> bool:
+    """Whether any signal_timing patch asks for Webster optimisation from baseline flows."""
+    return any(getattr(p, "optimize", None) == "webster" for p in patch_list)
+
+
+def baseline_link_flows(
+    G: nx.MultiDiGraph, trips: pd.DataFrame, duration_s: float
+) -> dict[tuple[int, int, int], float]:
+    """Hourly flow per edge of the baseline network from a static user-equilibrium assignment.
+
+    Webster's method needs the baseline's approach flows. A static assignment of the scenario's
+    own demand on the unpatched network gives them deterministically and in seconds, without
+    depending on an earlier simulation run being present.
+
+    Parameters
+    ----------
+    G
+        The baseline (unpatched) network.
+    trips
+        The trips table of the demand period.
+    duration_s
+        Length of the demand period, to turn vehicles into vehicles per hour.
+
+    Returns
+    -------
+    dict
+        ``{(u, v, key): veh/h}``.
+    """
+    from . import assign
+
+    links = assign.network_from_graph(G)
+    # Demand in veh/h so that it matches capacity_vph in the BPR costs.
+    od = assign.trips_from_table(trips, period_s=duration_s)
+    result = assign.assign(links, od, method="bfw", max_iterations=50, relative_gap=1e-3)
+    edge_keys = zip(links["init_node"], links["term_node"], links["key"], strict=True)
+    return {
+        (int(u), int(v), int(k)): float(flow)
+        for (u, v, k), flow in zip(edge_keys, result.flow, strict=True)
+    }
+
+
+def prepare_scenario(path: str | Path) -> PreparedScenario:
+    """Load a scenario, its map and apply its network patches.
+
+    Parameters
+    ----------
+    path
+        Scenario YAML file.
+
+    Returns
+    -------
+    PreparedScenario
+
+    Raises
+    ------
+    CysimError
+        Any problem with the scenario, the map or a patch (the message names file and key).
+    """
+    resolved = scenario.load_scenario(path)
+    road_classes = resolved.network.road_classes or None
+    base_graph = network.load_network(
+        resolved.map,
+        road_class_overrides=road_classes,
+        consolidation_tolerance_m=resolved.network.consolidation_tolerance_m,
+    )
+    flows = None
+    if _has_webster(resolved.patches):
+        base_trips = _build_trips(resolved, base_graph, resolved.simulation.seed)
+        flows = baseline_link_flows(base_graph, base_trips, resolved.simulation.duration_s)
+    graph, report = patches.apply_patches(
+        base_graph,
+        resolved.patches,
+        baseline_link_flows=flows,
+        scenario_file=resolved.source_file,
+        road_class_overrides=road_classes,
+    )
+    return PreparedScenario(resolved, graph, base_graph, report)
+
+
+def _build_trips(resolved: scenario.Scenario, G: nx.MultiDiGraph, seed: int) -> pd.DataFrame:
+    """The scenario's demand for one seed, before demand patches."""
+    return demand.build_trips(
+        G,
+        resolved.demand,
+        seed=seed,
+        base_dir=resolved.source_file.parent,
+        duration_s=resolved.simulation.duration_s,
+        start_time=resolved.simulation.start_time,
+    )
+
+
+def run_replication(prepared: PreparedScenario, seed: int) -> ReplicationOutput:
+    """Build the demand for ``seed``, simulate it and reduce the records to metric frames.
+
+    Parameters
+    ----------
+    prepared
+        From :func:`prepare_scenario`.
+    seed
+        Seed of the demand draws and the engine.
+
+    Returns
+    -------
+    ReplicationOutput
+    """
+    started = time.perf_counter()
+    resolved = prepared.scenario
+    trips = _build_trips(resolved, prepared.graph, seed)
+    trips, demand_report = patches.apply_demand_patches(
+        trips, resolved.patches, prepared.graph, scenario_file=resolved.source_file
+    )
+    if trips.empty:
+        raise SimulationError(
+            "the demand is empty: no car trips to simulate",
+            file=resolved.source_file,
+            key="demand",
+            hint="raise demand.trips or check the OD input and demand_shift patches",
+        )
+    result = sim.simulate(prepared.graph, trips, resolved.simulation, seed=seed)
+    return ReplicationOutput(
+        seed=seed,
+        kpis=metrics.network_kpis(result, prepared.graph),
+        links=metrics.link_table(result, prepared.graph),
+        junctions=metrics.junction_table(result, prepared.graph),
+        timeseries=metrics.timeseries(result),
+        trips=metrics.trip_table(result),
+        route_choice=result.route_choice,
+        gridlock=result.gridlock,
+        demand_log=demand_report.to_text() if demand_report.entries else "",
+        wall_s=time.perf_counter() - started,
+    )
+
+
+def run_replications(
+    prepared: PreparedScenario,
+    seeds: Sequence[int],
+    *,
+    workers: int = 1,
+    progress: ProgressFn | None = None,
+) -> list[ReplicationOutput]:
+    """Run replications, in parallel processes when ``workers > 1``; results in seed order.
+
+    Each replication is independent and seeded, so the outputs do not depend on ``workers``.
+    """
+    outputs: dict[int, ReplicationOutput] = {}
+    if progress:
+        progress(0, len(seeds))
+    if workers <= 1 or len(seeds) == 1:
+        for seed in seeds:
+            outputs[seed] = run_replication(prepared, seed)
+            if progress:
+                progress(len(outputs), len(seeds))
+    else:
+        # fork keeps start-up cheap (no re-import); the prepared scenario is pickled per task.
+        context = multiprocessing.get_context("fork")
+        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures = {pool.submit(run_replication, prepared, seed): seed for seed in seeds}
+            try:
+                for future in cf.as_completed(futures):
+                    outputs[futures[future]] = future.result()
+                    if progress:
+                        progress(len(outputs), len(seeds))
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+    return [outputs[seed] for seed in seeds]
+
+
+def _run_key(prepared: PreparedScenario, replications: int) -> str:
+    """Fingerprint of what a run depends on: resolved scenario (with map hash) and replications."""
+    return f"{prepared.scenario.fingerprint()}-r{replications}"
+
+
+def _patch_marks(report: patches.PatchReport) -> dict:
+    """The patched edges and nodes with a label, JSON-ready (for the difference map)."""
+    edges = [[int(u), int(v), int(k)] for (u, v, k) in report.patched_edges()]
+    nodes = [int(n) for n in report.patched_nodes()]
+    return {"edges": edges, "nodes": nodes}
+
+
+def write_run(
+    prepared: PreparedScenario,
+    outputs: Sequence[ReplicationOutput],
+    partial_dir: Path,
+    *,
+    log_lines: list[str],
+) -> None:
+    """Write every file of a run folder (DESIGN §6) into ``partial_dir``.
+
+    Files: ``scenario.yaml`` (resolved), ``summary.json`` (per-replication KPIs with mean and CI),
+    ``links.parquet`` (every replication), ``links.gpkg`` (mean over replications, WGS84 and UTM
+    layers), ``junctions.parquet``, ``trips.parquet``, ``timeseries.csv``, ``route_choice.csv``,
+    ``patches.txt`` and ``patches.json`` (change log and patched elements), ``figures/*.png``.
+    """
+    resolved = prepared.scenario
+    io.write_text(partial_dir / "scenario.yaml", resolved.resolved_yaml())
+    kpis = [o.kpis for o in outputs]
+    summary_table = stats.summarize(kpis)
+    sample_factor = float(outputs[0].trips.attrs.get("sample_factor", 1.0)) if outputs else 1.0
+    summary = {
+        "scenario": resolved.name,
+        "title": resolved.title,
+        "cysim_version": __version__,
+        "seeds": [o.seed for o in outputs],
+        "replications": [dict(seed=o.seed, **o.kpis) for o in outputs],
+        "kpis": {
+            kpi: {
+                "mean": row["mean"],
+                "sd": row["sd"],
+                "ci95_low": row["ci_low"],
+                "ci95_high": row["ci_high"],
+                "n": int(row["n"]),
+            }
+            for kpi, row in summary_table.iterrows()
+        },
+        "gridlock": [o.gridlock for o in outputs],
+        "sample_factor": sample_factor,
+        "map": str(resolved.map.name),
+    }
+    io.write_json(partial_dir / "summary.json", summary)
+
+    def stacked(frames: list[pd.DataFrame]) -> pd.DataFrame:
+        parts = [
+            pd.DataFrame(f).assign(replication=i + 1, seed=o.seed)
+            for i, (f, o) in enumerate(zip(frames, outputs, strict=True))
+        ]
+        return pd.concat(parts, ignore_index=True)
+
+    links_all = stacked([o.links.drop(columns="geometry") for o in outputs])
+    io.write_parquet(partial_dir / "links.parquet", links_all)
+    links_mean = compare.mean_link_table([o.links for o in outputs])
+    io.write_links_gpkg(partial_dir / "links.gpkg", links_mean)
+    io.write_parquet(
+        partial_dir / "junctions.parquet",
+        stacked([o.junctions.drop(columns="geometry") for o in outputs]),
+    )
+    io.write_parquet(partial_dir / "trips.parquet", stacked([o.trips for o in outputs]))
+    io.write_csv(partial_dir / "timeseries.csv", stacked([o.timeseries for o in outputs]))
+    io.write_csv(partial_dir / "route_choice.csv", stacked([o.route_choice for o in outputs]))
+    io.write_text(partial_dir / "patches.txt", prepared.patch_report.to_text())
+    io.write_json(partial_dir / "patches.json", _patch_marks(prepared.patch_report))
+    marks = _patch_marks(prepared.patch_report)
+    patched = plot.patched_features(
+        prepared.graph, [tuple(e) for e in marks["edges"]], marks["nodes"]
+    )
+    if not patched.empty:
+        io.write_gpkg(partial_dir / "patched.gpkg", {"patched": patched})
+    figures = partial_dir / "figures"
+    figures.mkdir(exist_ok=True)
+    plot.congestion_map(
+        links_mean, figures / "congestion.png", title=f"{resolved.title or resolved.name}"
+    )
+    for o in outputs:
+        if o.demand_log:
+            log_lines.append(f"seed {o.seed} demand patches:\n{o.demand_log}")
+    io.write_text(partial_dir / "log.txt", "\n".join(log_lines) + "\n")
+
+
+def run_scenario(
+    path: str | Path,
+    *,
+    replications: int | None = None,
+    seed: int | None = None,
+    workers: int = 1,
+    force: bool = False,
+    results_root: Path | None = None,
+    progress: ProgressFn | None = None,
+    prepared: PreparedScenario | None = None,
+) -> RunOutcome:
+    """Run a scenario's replications and write its results folder, or reuse a finished one.
+
+    A finished run with the same resolved scenario (incl. the map file's hash), seed,
+    replications and cysim version is reused unless ``force``. The folder is written under a
+    temporary name and renamed when complete, under a per-scenario lock, so an interrupted or
+    concurrent run never leaves a folder that looks complete.
+
+    Parameters
+    ----------
+    path
+        Scenario YAML file.
+    replications, seed
+        Override ``simulation.replications`` / ``simulation.seed``; seeds are ``seed, seed+1, …``.
+    workers
+        Parallel processes for the replications.
+    force
+        Run even if a finished identical run exists.
+    results_root
+        Where results go (``results/`` in the working directory by default).
+    progress
+        Called as ``progress(done, total)`` replications.
+    prepared
+        An already prepared scenario (saves loading the map twice).
+
+    Returns
+    -------
+    RunOutcome
+    """
+    log_lines = [f"cysim {__version__}", f"scenario file: {path}"]
+    started = time.perf_counter()
+    prepared = prepared or prepare_scenario(path)
+    resolved = prepared.scenario
+    n_reps = replications or resolved.simulation.replications
+    first_seed = resolved.simulation.seed if seed is None else seed
+    seeds = [first_seed + i for i in range(n_reps)]
+    key = _run_key(prepared, n_reps)
+    log_lines.append(f"fingerprint: {key}; seeds: {seeds}; workers: {workers}")
+    log_lines.append(f"map: {resolved.map} ({prepared.graph.number_of_nodes()} junctions)")
+    if not force:
+        existing = io.find_complete_run(resolved.name, key, first_seed, __version__, results_root)
+        if existing is not None:
+            done = json.loads((existing / "summary.json").read_text(encoding="utf-8"))
+            kpis = [{k: v for k, v in rep.items() if k != "seed"} for rep in done["replications"]]
+            return RunOutcome(existing, True, resolved.name, seeds, kpis, log_lines)
+    with io.scenario_lock(resolved.name, results_root):
+        outputs = run_replications(prepared, seeds, workers=workers, progress=progress)
+        for o in outputs:
+            log_lines.append(f"seed {o.seed}: {o.wall_s:.1f} s, gridlock={o.gridlock}")
+        log_lines.append(f"total wall time {time.perf_counter() - started:.1f} s")
+        run_id = io.make_run_id(first_seed, key)
+        partial = io.new_run_dir(resolved.name, run_id, results_root)
+        try:
+            write_run(prepared, outputs, partial, log_lines=log_lines)
+            final = io.finalize(
+                partial,
+                fingerprint=key,
+                seed=first_seed,
+                version=__version__,
+                extra={"replications": n_reps, "seeds": seeds, "workers": workers},
+            )
+        except BaseException:
+            io.discard(partial)
+            raise
+    return RunOutcome(final, False, resolved.name, seeds, [o.kpis for o in outputs], log_lines)
+
+
+# --- comparison ------------------------------------------------------------------------------
+
+
+@dataclass
+class RunResults:
+    """A finished run folder read back: what a comparison needs."""
+
+    run_dir: Path
+    name: str
+    meta: dict
+    summary: dict
+    links: gpd.GeoDataFrame
+    timeseries: list[pd.DataFrame]
+    patched: gpd.GeoDataFrame | None
+    patch_log: str
+
+    @property
+    def seeds(self) -> list[int]:
+        """Seeds of the replications, in order."""
+        return [int(s) for s in self.summary["seeds"]]
+
+    @property
+    def kpis(self) -> list[dict[str, float]]:
+        """KPI dict per replication, in seed order."""
+        return [{k: v for k, v in r.items() if k != "seed"} for r in self.summary["replications"]]
+
+
+def load_run(run_dir: str | Path) -> RunResults:
+    """Read a finished run folder (one with a ``COMPLETE`` marker).
+
+    Raises
+    ------
+    ResultsError
+        The folder is missing, incomplete (no marker: interrupted or still running) or lacks a file.
+    """
+    import yaml
+
+    run_dir = Path(run_dir)
+    if io.read_marker(run_dir) is None:
+        raise ResultsError(
+            f"{run_dir} is not a complete cysim run folder (no COMPLETE marker)",
+            hint="pass a scenario YAML, or a finished folder under results/<scenario>/",
+        )
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+        meta = yaml.safe_load((run_dir / "scenario.yaml").read_text(encoding="utf-8")) or {}
+        links = gpd.read_file(run_dir / "links.gpkg", layer="links_utm", engine="pyogrio")
+        series = pd.read_csv(run_dir / "timeseries.csv")
+        patched_path = run_dir / "patched.gpkg"
+        patched = gpd.read_file(patched_path, engine="pyogrio") if patched_path.exists() else None
+        patch_log = (run_dir / "patches.txt").read_text(encoding="utf-8")
+    except (OSError, ValueError, KeyError) as error:
+        raise ResultsError(
+            f"cannot read run folder {run_dir}: {error}", hint="rerun the scenario with --force"
+        ) from error
+    timeseries = [g.drop(columns=["replication", "seed"]) for _, g in series.groupby("replication")]
+    return RunResults(
+        run_dir, str(summary["scenario"]), meta, summary, links, timeseries, patched, patch_log
+    )
+
+
+@dataclass
+class CompareOutcome:
+    """A written comparison."""
+
+    out_dir: Path
+    table: pd.DataFrame
+    a: RunResults
+    b: RunResults
+
+    @property
+    def report(self) -> Path:
+        """The HTML report."""
+        return self.out_dir / "report.html"
+
+
+def _scenario_card(results: RunResults) -> dict:
+    """Title, report quote, assumptions and description of a run, for the report."""
+    meta = results.meta
+    return {
+        "title": meta.get("title") or results.name,
+        "report_quote": meta.get("report_quote", ""),
+        "assumptions": meta.get("assumptions", []),
+        "description": meta.get("description", ""),
+    }
+
+
+def _resolve_side(
+    target: str | Path,
+    *,
+    replications: int | None,
+    seed: int | None,
+    workers: int,
+    force: bool,
+    results_root: Path | None,
+    progress_for: Callable[[str], ProgressFn | None] | None,
+) -> RunResults:
+    """A comparison side: a finished run folder as is, or a scenario file run (or reused)."""
+    target = Path(target)
+    if target.is_dir():
+        return load_run(target)
+    progress = progress_for(target.stem) if progress_for else None
+    outcome = run_scenario(
+        target,
+        replications=replications,
+        seed=seed,
+        workers=workers,
+        force=force,
+        results_root=results_root,
+        progress=progress,
+    )
+    return load_run(outcome.run_dir)
+
+
+def compare_scenarios(
+    a: str | Path,
+    b: str | Path,
+    *,
+    replications: int | None = None,
+    seed: int | None = None,
+    workers: int = 1,
+    force: bool = False,
+    results_root: Path | None = None,
+    progress_for: Callable[[str], ProgressFn | None] | None = None,
+) -> CompareOutcome:
+    """Compare scenario A (before) with B (after): run what is missing, write tables and report.
+
+    Writes ``results/compare/<a>__<b>/``: ``comparison.csv``, ``link_deltas.gpkg``,
+    ``figures/*.png``, ``link_deltas_map.html`` and ``report.html``. The folder is written under
+    a temporary name and swapped in when complete.
+
+    Parameters
+    ----------
+    a, b
+        Scenario YAML files or finished run folders.
+    replications, seed, workers, force, results_root
+        As :func:`run_scenario` (for sides given as scenario files).
+    progress_for
+        ``progress_for(name)`` returns the progress callback of one side's run.
+
+    Returns
+    -------
+    CompareOutcome
+    """
+    side = dict(
+        replications=replications,
+        seed=seed,
+        workers=workers,
+        force=force,
+        results_root=results_root,
+        progress_for=progress_for,
+    )
+    run_a = _resolve_side(a, **side)
+    run_b = _resolve_side(b, **side)
+    table = compare.compare_kpis(run_a.kpis, run_b.kpis, run_a.seeds, run_b.seeds)
+    deltas = compare.link_deltas(run_a.links, run_b.links)
+
+    final = io.compare_dir(run_a.name, run_b.name, results_root)
+    partial = final.with_name(f".{final.name}{io.PARTIAL_SUFFIX}")
+    if partial.exists():
+        io.discard(partial)
+    partial.mkdir(parents=True)
+    try:
+        _write_comparison(partial, run_a, run_b, table, deltas)
+        _swap_in(partial, final)
+    except BaseException:
+        io.discard(partial)
+        raise
+    return CompareOutcome(final, table, run_a, run_b)
+
+
+def _swap_in(partial: Path, final: Path) -> None:
+    """Replace ``final`` by the finished ``partial`` folder; the old one is removed only after."""
+    import shutil
+
+    old = final.with_name(f".{final.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if final.exists():
+        final.rename(old)
+    partial.rename(final)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def _write_comparison(
+    out: Path,
+    run_a: RunResults,
+    run_b: RunResults,
+    table: pd.DataFrame,
+    deltas: gpd.GeoDataFrame,
+) -> None:
+    """Write every file of a comparison folder into ``out``."""
+    from . import report
+
+    labels = (run_a.name, run_b.name)
+    io.write_csv(out / "comparison.csv", table, index=True)
+    io.write_gpkg(
+        out / "link_deltas.gpkg",
+        {
+            "link_deltas_wgs84": deltas.to_crs(io.GPKG_LAYERS["links_wgs84"]),
+            "link_deltas_utm": deltas.to_crs(io.GPKG_LAYERS["links_utm"]),
+        },
+    )
+    fig = out / "figures"
+    fig.mkdir()
+    title_a = _scenario_card(run_a)["title"]
+    title_b = _scenario_card(run_b)["title"]
+    figures = {
+        "kpi_bars": plot.kpi_bars(table, fig / "kpi_bars.png", labels=labels),
+        "congestion_a": plot.congestion_map(run_a.links, fig / "congestion_a.png", title=title_a),
+        "congestion_b": plot.congestion_map(run_b.links, fig / "congestion_b.png", title=title_b),
+        "difference": plot.difference_map(
+            deltas,
+            fig / "difference.png",
+            title=f"{title_b} − {title_a}",
+            patched=run_b.patched,
+        ),
+        "timeseries": plot.timeseries_chart(
+            run_a.timeseries, run_b.timeseries, fig / "timeseries.png", labels=labels
+        ),
+        "top_links": plot.top_links_chart(deltas, fig / "top_links.png"),
+        "interactive": plot.interactive_map(deltas, out / "link_deltas_map.html", labels=labels),
+    }
+    patch_log = run_b.patch_log
+    if run_a.patch_log.strip() and "no patches" not in run_a.patch_log:
+        patch_log = f"A ({run_a.name}):\n{run_a.patch_log}\n\nB ({run_b.name}):\n{run_b.patch_log}"
+    sample_factor = float(run_b.summary.get("sample_factor", 1.0))
+    schematic = "chengyang-arterials" in str(run_b.summary.get("map", ""))
+    caveats = report.standard_caveats(
+        sample_factor, schematic_map=schematic, replications=len(run_b.seeds)
+    )
+    run_info = {
+        "cysim version": __version__,
+        "A run folder": str(run_a.run_dir),
+        "B run folder": str(run_b.run_dir),
+        "seeds": ", ".join(str(s) for s in run_b.seeds),
+        "map": str(run_b.summary.get("map", "")),
+    }
+    report.write_report(
+        out / "report.html",
+        title_a=title_a,
+        title_b=title_b,
+        scenario_a=_scenario_card(run_a),
+        scenario_b=_scenario_card(run_b),
+        patch_log_text=patch_log,
+        kpi_table=table,
+        figures=figures,
+        caveats=caveats,
+        run_info=run_info,
+    )
