@@ -112,13 +112,13 @@ def test_grid_zones_drop_empty_cells_and_weigh_roads() -> None:
     zones = zone_table(G, ZonesSpec(grid_m=1000))
     # Node columns 0..5 at 500 m fall in cells 0..2; rows 0..4 in cells 0..2.
     assert len(zones) == 9
-    assert zones["zone"].tolist()[0] == "r00c00"
+    assert zones["zone"].tolist()[0] == "E265N4018"
     assert zones["population"].isna().all()
     # Rows 0, 2, 4 are primary (attractions), 1, 3 residential (productions): cell row 0
     # (node rows 0-1) has both, so both weights are positive.
     assert (zones["production_weight"] > 0).all() and (zones["attraction_weight"] > 0).all()
     # Row 2 of cells holds only node row 4 (primary): more attraction than production.
-    top = zones[zones["zone"].str.startswith("r02")]
+    top = zones[zones["zone"].str.endswith("N4020")]
     assert (top["attraction_weight"] > top["production_weight"]).all()
 
 

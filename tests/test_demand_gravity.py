@@ -87,7 +87,7 @@ def test_gravity_od_on_lattice_keeps_total_and_excludes_intrazonal() -> None:
     P = zones["production_weight"].to_numpy()
     np.testing.assert_allclose(result.matrix.sum(axis=1), P / P.sum() * 12_345.0, rtol=1e-6)
     # Nearer zones get more trips: from the corner zone, its neighbour beats the far corner.
-    first = zones.index[zones["zone"] == "r00c00"][0]
-    near = zones.index[zones["zone"] == "r00c01"][0]
+    first = zones.index[zones["zone"] == "E265N4018"][0]
+    near = zones.index[zones["zone"] == "E266N4018"][0]
     far = zones.index[zones["zone"] == zones["zone"].max()][0]
     assert result.matrix[first, near] > result.matrix[first, far]

@@ -22,19 +22,19 @@ def test_od_csv_with_slices_and_profile(tmp_path: Path) -> None:
     G = lattice_graph(6, 5)
     (tmp_path / "od.csv").write_text(
         "origin,destination,trips,slice\n"
-        "r00c00,r02c02,10.4,07:00-07:30\n"
-        "r00c00,r02c02,5,07:30-08:00\n"
-        "r02c02,r00c00,84.6,\n"
+        "E265N4018,E267N4020,10.4,07:00-07:30\n"
+        "E265N4018,E267N4020,5,07:30-08:00\n"
+        "E267N4020,E265N4018,84.6,\n"
     )
     trips = build_trips(G, _spec({"od_csv": "od.csv"}), seed=1, base_dir=tmp_path)
     assert len(trips) == 100  # 10.4 + 5 + 84.6, rounded preserving the total
-    ab = trips[trips["origin_zone"] == "r00c00"]
+    ab = trips[trips["origin_zone"] == "E265N4018"]
     first = ab[ab["departure_s"] < 1800]
     assert len(first) in (10, 11)
     assert ab["departure_s"].between(0, 3600, inclusive="left").all()
     assert len(ab[ab["departure_s"] >= 1800]) == 5
     # The unsliced row follows the morning peak over 07:00-09:00.
-    ba = trips[trips["origin_zone"] == "r02c02"]
+    ba = trips[trips["origin_zone"] == "E267N4020"]
     assert len(ba) in (84, 85)
     assert ba["departure_s"].max() > 5400
     assert trips.attrs["source"].startswith("od_csv")
@@ -42,22 +42,24 @@ def test_od_csv_with_slices_and_profile(tmp_path: Path) -> None:
 
 def test_od_csv_total_rescaled_by_trips(tmp_path: Path) -> None:
     G = lattice_graph(6, 5)
-    (tmp_path / "od.csv").write_text("origin,destination,trips\nr00c00,r02c02,3\nr02c02,r00c00,1\n")
+    (tmp_path / "od.csv").write_text(
+        "origin,destination,trips\nE265N4018,E267N4020,3\nE267N4020,E265N4018,1\n"
+    )
     trips = build_trips(G, _spec({"od_csv": "od.csv"}, trips=400), seed=1, base_dir=tmp_path)
     assert len(trips) == 400
-    assert (trips["origin_zone"] == "r00c00").sum() == 300
+    assert (trips["origin_zone"] == "E265N4018").sum() == 300
 
 
 def test_od_csv_unknown_zone_names_the_line(tmp_path: Path) -> None:
     G = lattice_graph(6, 5)
     path = tmp_path / "od.csv"
-    path.write_text("origin,destination,trips\nr00c00,r02c02,3\nr00c00,nowhere,1\n")
+    path.write_text("origin,destination,trips\nE265N4018,E267N4020,3\nE265N4018,nowhere,1\n")
     with pytest.raises(DemandError) as error:
         build_trips(G, _spec({"od_csv": str(path)}), seed=1)
     message = str(error.value)
     assert f"{path}:3" in message
     assert "unknown destination zone 'nowhere'" in message
-    assert "r00c00" in message  # the fix lists real zone ids
+    assert "E265N4018" in message  # the fix lists real zone ids
 
 
 def test_trip_list_with_zones_nodes_and_coordinates(tmp_path: Path) -> None:
@@ -65,13 +67,13 @@ def test_trip_list_with_zones_nodes_and_coordinates(tmp_path: Path) -> None:
     lon, lat = G.nodes[305]["lon"], G.nodes[305]["lat"]
     (tmp_path / "trips.csv").write_text(
         "origin_zone,origin_node,origin_lon,origin_lat,destination_node,departure\n"
-        f"r00c00,,,,402,07:05\n"
+        f"E265N4018,,,,402,07:05\n"
         f",101,,,5,600\n"
         f",,{lon + 0.0005},{lat},1,07:10:30\n"
     )
     trips = build_trips(G, _spec({"trips_csv": "trips.csv"}), seed=1, base_dir=tmp_path)
     assert trips["departure_s"].tolist() == [300.0, 600.0, 630.0]
-    assert trips["origin_zone"].tolist() == ["r00c00", "", ""]
+    assert trips["origin_zone"].tolist() == ["E265N4018", "", ""]
     assert trips["destination_zone"].tolist() == ["", "", ""]
     assert trips["origin_node"].iloc[0] in (1, 2, 101, 102)
     assert trips["origin_node"].tolist()[1:] == [101, 305]  # coordinates snap to node 305
@@ -98,7 +100,7 @@ def test_trip_list_unknown_zone_and_bad_departure_name_the_row(tmp_path: Path) -
     G = lattice_graph(6, 5)
     path = tmp_path / "trips.csv"
     path.write_text(
-        "origin_zone,destination_zone,departure\nr00c00,r01c01,07:00\nr00c00,x9,07:01\n"
+        "origin_zone,destination_zone,departure\nE265N4018,E266N4019,07:00\nE265N4018,x9,07:01\n"
     )
     where = re.escape(str(path))
     with pytest.raises(DemandError, match=rf"{where}:3.*unknown destination zone 'x9'"):

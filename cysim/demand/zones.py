@@ -206,22 +206,33 @@ def _optional_numeric(raw: pd.DataFrame, column: str, path: Path) -> np.ndarray:
 def _zones_from_grid(
     size_m: float, arrays: GraphArrays, crs: str
 ) -> tuple[gpd.GeoDataFrame, np.ndarray]:
-    """Square cells over the network extent; cells without a trip-end junction are dropped."""
-    x0, y0 = arrays.x.min(), arrays.y.min()
-    col = np.floor((arrays.x - x0) / size_m).astype(np.int64)
-    row = np.floor((arrays.y - y0) / size_m).astype(np.int64)
-    width = int(max(len(str(int(col.max()))), len(str(int(row.max()))), 2))
-    labels = np.array([f"r{r:0{width}d}c{c:0{width}d}" for r, c in zip(row, col, strict=True)])
-    used = sorted({(int(r), int(c)) for r, c, a in zip(row, col, arrays.access, strict=True) if a})
-    names = [f"r{r:0{width}d}c{c:0{width}d}" for r, c in used]
+    """Square cells; cells without a trip-end junction are dropped.
+
+    Cells are anchored at multiples of ``size_m`` in the projected CRS, not at the network's
+    extent, so a patch that adds a road beyond the map's edge does not renumber every zone. A
+    cell's id is its south-west corner in km: ``E266N4018`` (easting 266 km, northing 4018 km).
+    """
+    col = np.floor(arrays.x / size_m).astype(np.int64)
+    row = np.floor(arrays.y / size_m).astype(np.int64)
+
+    def name(r: int, c: int) -> str:
+        return f"E{c * size_m / 1000:g}N{r * size_m / 1000:g}"
+
+    cells = sorted({(int(r), int(c)) for r, c, a in zip(row, col, arrays.access, strict=True) if a})
+    names = [name(r, c) for r, c in cells]
     boxes = [
-        shapely.box(x0 + c * size_m, y0 + r * size_m, x0 + (c + 1) * size_m, y0 + (r + 1) * size_m)
-        for r, c in used
+        shapely.box(c * size_m, r * size_m, (c + 1) * size_m, (r + 1) * size_m) for r, c in cells
     ]
     zones = gpd.GeoDataFrame(
         {"zone": names, "population": np.nan, "jobs": np.nan}, geometry=boxes, crs=crs
     )
-    node_zone = np.where(np.isin(labels, names), labels, "")
+    kept = set(cells)
+    node_zone = np.array(
+        [
+            name(int(r), int(c)) if (int(r), int(c)) in kept else ""
+            for r, c in zip(row, col, strict=True)
+        ]
+    )
     return zones, node_zone
 
 
