@@ -56,9 +56,10 @@ class AssignmentResult:
     Attributes
     ----------
     links
-        One row per input link (same index and order): ``init_node``, ``term_node``, ``flow``,
-        ``cost`` (BPR time at that flow, in the network's time unit), ``free_flow_time``,
-        ``capacity`` and ``voc`` (flow / capacity).
+        One row per input link (same index and order): ``init_node``, ``term_node`` (and
+        ``key`` when the input has it, as from :func:`network_from_graph`), ``flow``, ``cost``
+        (BPR time at that flow, in the network's time unit), ``free_flow_time``, ``capacity``
+        and ``voc`` (flow / capacity).
     flow
         Link flows as an array, in link order.
     cost
@@ -245,10 +246,14 @@ def assign(
             older_target = None  # conjugacy restarts after a plain FW step
 
     cost = bpr.cost(flow)
+    ends = (
+        ["init_node", "term_node", "key"]
+        if "key" in network.columns
+        else ["init_node", "term_node"]
+    )
     links = pd.DataFrame(
         {
-            "init_node": network["init_node"].to_numpy(),
-            "term_node": network["term_node"].to_numpy(),
+            **{column: network[column].to_numpy() for column in ends},
             "flow": flow,
             "cost": cost,
             "free_flow_time": bpr.free_flow_time,
@@ -328,7 +333,8 @@ def network_from_graph(
     links["toll"] = 0.0
     links["link_type"] = 0
     links = links.astype({"init_node": np.int64, "term_node": np.int64, "key": np.int64})
-    links.attrs.update(first_thru_node=None, time_unit="s", source=str(G.graph.get("name", "")))
+    source = G.graph.get("source") or G.graph.get("name") or ""
+    links.attrs.update(first_thru_node=None, time_unit="s", source=str(source))
     return links
 
 

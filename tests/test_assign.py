@@ -260,6 +260,12 @@ def test_graph_and_trips_table_assign_end_to_end() -> None:
     )
     assert result.converged
     via_20, direct, direct_slow, onward = result.flow
+    assert result.links[["init_node", "term_node", "key"]].values.tolist() == [
+        [10, 20, 0],
+        [10, 30, 0],
+        [10, 30, 1],
+        [20, 30, 0],
+    ]
     assert via_20 == pytest.approx(onward)
     assert via_20 + direct + direct_slow == pytest.approx(3000.0)
     # 3000 veh/h overloads the 200 s route via node 20, so all three routes are used at one cost
