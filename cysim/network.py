@@ -76,6 +76,8 @@ DRIVABLE_CLASSES: frozenset[str] = frozenset(roadclass.ROAD_CLASSES) - {"service
 # motorway diverge never swallows a surface junction beside it (see _consolidate).
 _GRADE_SEPARATED = frozenset({"motorway", "motorway_link"})
 _OSM_SUFFIXES = {".osm": "osm", ".xml": "osm", ".bz2": "osm.bz2", ".gz": "osm.gz", ".pbf": "pbf"}
+# Ids for the pieces of ways split at missing nodes: above any OSM way id for decades to come.
+_SPLIT_WAY_ID_BASE = 10**15
 _MAP_HINT = "give an OpenStreetMap .osm, .osm.bz2 or .osm.pbf file, or a GraphML saved by cysim"
 
 
@@ -342,11 +344,16 @@ def is_drivable(tags: Mapping[str, str]) -> bool:
 
 
 def _extract_drivable(path: Path, fmt: str, out_path: Path) -> dict[str, int]:
-    """Copy the drivable ways of an OSM file and their nodes into an OSM XML file (osmium)."""
+    """Copy the drivable ways of an OSM file and their nodes into an OSM XML file (osmium).
+
+    Ways whose nodes are partly missing (an extract cut at its bounding box) keep their runs of
+    consecutive nodes that are present; extra runs get new ids above any real OSM id.
+    """
     source = osmium.io.File(str(path), fmt)
     way_ids: set[int] = set()
     node_ids: set[int] = set()
-    counts = Counter()
+    present: set[int] = set()
+    counts: Counter[str] = Counter()
     try:
         for way in osmium.FileProcessor(source, osmium.osm.WAY):
             counts["osm_ways"] += 1
@@ -358,9 +365,23 @@ def _extract_drivable(path: Path, fmt: str, out_path: Path) -> dict[str, int]:
                 if obj.is_node():
                     counts["osm_nodes"] += 1
                     if obj.id in node_ids:
+                        present.add(obj.id)
                         writer.add_node(obj)
                 elif obj.id in way_ids:
-                    writer.add_way(obj)
+                    refs = [node.ref for node in obj.nodes]
+                    runs = _present_runs(refs, present)
+                    if len(runs) == 1 and len(runs[0]) == len(refs):
+                        writer.add_way(obj)
+                        counts["ways_written"] += 1
+                        continue
+                    counts["ways_cut"] += 1
+                    for k, run in enumerate(runs):
+                        new_id = obj.id
+                        if k > 0:
+                            counts["ways_split"] += 1
+                            new_id = _SPLIT_WAY_ID_BASE + counts["ways_split"]
+                        writer.add_way(osmium.osm.mutable.Way(base=obj, id=new_id, nodes=run))
+                        counts["ways_written"] += 1
     except (RuntimeError, ValueError, OSError) as error:
         reason = str(error).split("\n")[0]
         raise MapError(
@@ -378,10 +399,10 @@ def _extract_drivable(path: Path, fmt: str, out_path: Path) -> dict[str, int]:
             file=path,
             hint="extract a larger area or one with roads for cars",
         )
-    missing = len(node_ids) - counts["osm_nodes"]
-    if missing > 0 and counts["osm_nodes"] < len(node_ids) * 0.5:
+    if counts["ways_written"] == 0:
         raise MapError(
-            f"{missing} of the {len(node_ids)} nodes of drivable ways are missing from the file",
+            f"{len(node_ids) - len(present)} of the {len(node_ids)} nodes of drivable ways are "
+            "missing from the file",
             file=path,
             hint="the extract is cut or corrupt; export it again with complete ways",
         )
@@ -389,7 +410,20 @@ def _extract_drivable(path: Path, fmt: str, out_path: Path) -> dict[str, int]:
         "osm_nodes": counts["osm_nodes"],
         "osm_ways": counts["osm_ways"],
         "drivable_ways": len(way_ids),
+        "way_nodes_missing": len(node_ids) - len(present),
+        "ways_cut_at_missing_nodes": counts["ways_cut"],
     }
+
+
+def _present_runs(refs: list[int], present: set[int]) -> list[list[int]]:
+    """Runs of consecutive node ids that are present, each at least two nodes long."""
+    runs: list[list[int]] = [[]]
+    for ref in refs:
+        if ref in present:
+            runs[-1].append(ref)
+        elif runs[-1]:
+            runs.append([])
+    return [run for run in runs if len(run) >= 2]
 
 
 def _map_name(path: Path) -> str:
@@ -422,7 +456,8 @@ def _derive_segment_attributes(
             if key not in class_of:
                 class_of[key] = roadclass.resolve_road_class(highway)
             rc = table[class_of[key]]
-            oneway = bool(tags.get("oneway", False))
+            # osmnx stores a bool; a graph built with all_oneway keeps the raw tag string
+            oneway = _osm_tags.parse_oneway(tags.get("oneway")) != 0
             reverse = bool(tags.get("reversed", False)) and not oneway
             lanes, lanes_defaulted = _osm_tags.lanes_per_direction(tags, oneway, reverse, rc.lanes)
             speed = _osm_tags.parse_maxspeed(_osm_tags.maxspeed_for_direction(tags, reverse))

@@ -177,6 +177,23 @@ def test_short_links_are_merged_and_reported(tmp_path) -> None:
     assert_contract(G)
 
 
+def test_ways_with_missing_nodes_are_cut_not_fatal(tmp_path) -> None:
+    """An extract cut at its bounding box: a way refers to nodes the file lacks."""
+    ways = grid(3, 200.0)
+    ways.append(Way({"highway": "primary", "name": "出界路"}, [(400, 200), (600, 200), (800, 200)]))
+    path = write_osm(tmp_path / "cut.osm", ways)
+    lines = path.read_text().splitlines()
+    node_ids = [line.split('"')[1] for line in lines if line.strip().startswith("<node")]
+    last = node_ids[-1]  # (800, 200): the way's far end lies outside the extract
+    path.write_text("\n".join(line for line in lines if f'node id="{last}"' not in line))
+    G = network.load_network(path)
+    report = json.loads(G.graph["load_report"])
+    assert report["way_nodes_missing"] == 1
+    assert report["ways_cut_at_missing_nodes"] == 1
+    assert any(d["name"] == "出界路" for *_, d in G.edges(data=True))
+    assert_contract(G)
+
+
 def test_scc_keeps_largest_component_and_reports_the_rest(tmp_path) -> None:
     ways = grid(3, 200.0)
     # a one-way spur leading out of the grid cannot come back: dropped and reported
