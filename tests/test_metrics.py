@@ -187,9 +187,17 @@ def test_junction_delay_and_hcm_los():
 
 @pytest.mark.parametrize(
     ("delay", "signalised", "letter"),
-    [(10, True, "A"), (10.1, True, "B"), (80, True, "E"), (80.1, True, "F"), (15, False, "B"),
-     (25.5, False, "D"), (50.1, False, "F"), (NAN, True, "")],
-)  # fmt: skip
+    [
+        (10, True, "A"),
+        (10.1, True, "B"),
+        (80, True, "E"),
+        (80.1, True, "F"),
+        (15, False, "B"),
+        (25.5, False, "D"),
+        (50.1, False, "F"),
+        (NAN, True, ""),
+    ],
+)
 def test_level_of_service_thresholds(delay, signalised, letter):
     assert metrics.level_of_service(delay, signalised) == letter
 

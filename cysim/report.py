@@ -1,0 +1,441 @@
+"""The one-page before/after HTML report: scenarios, KPI table, figures, change log and caveats.
+
+The page is self-contained (figures embedded as base64 PNG data URIs, CSS inline, no scripts), so
+it can be mailed or archived as one file. Every text that comes from OSM or a scenario YAML is
+HTML-escaped; the template is a :class:`string.Template` with no logic of its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import os
+import string
+from collections.abc import Mapping, Sequence
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import io
+from .metrics import KPI_META
+
+#: Captions of the figures the pipeline makes, by key; other keys are shown with their key.
+FIGURE_CAPTIONS: dict[str, str] = {
+    "kpi_bars": "主要指标对比（均值与 95 % 置信区间） · Headline KPIs, mean with 95 % CI",
+    "congestion_a": "现状拥堵图 · Congestion before (colour: speed ÷ free-flow speed; width: flow)",
+    "congestion_b": "方案拥堵图 · Congestion after",
+    "difference": "车速变化图（标出改造路段与路口） · Change in mean speed; patched roads marked",
+    "timeseries": "路网车速与在网车辆随时间变化 · Network speed and vehicles over time",
+    "top_links": "改善与恶化最大的路段 · Links that improved or worsened most",
+}
+
+_VERDICT_TEXT = {
+    "better": "改善 better",
+    "worse": "恶化 worse",
+    "no significant change": "无显著变化 n.s.",
+    "neutral": "—",
+}
+
+_TEMPLATE = string.Template(
+    """<!DOCTYPE html>
+<html lang="zh-CN">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>$page_title</title>
+<style>
+/*FONT_FACE*/
+  :root { --ink:#1f2933; --muted:#616e7c; --line:#d9dee4; --a:#5b6c8f; --b:#e07a1f;
+          --good:#2b8a3e; --bad:#c92a2a; --bg:#f5f7fa; }
+  * { box-sizing: border-box; }
+  body { margin:0; background:var(--bg); color:var(--ink);
+         font: 15px/1.55 "cysim CJK","Noto Sans CJK SC","Source Han Sans SC","PingFang SC",
+               "Microsoft YaHei",sans-serif; }
+  main { max-width:1100px; margin:0 auto; padding:28px 32px 48px; background:#fff;
+         box-shadow:0 0 0 1px var(--line); }
+  header { border-bottom:3px solid var(--ink); padding-bottom:14px; margin-bottom:22px; }
+  .kicker { color:var(--muted); font-size:13px; letter-spacing:.04em; text-transform:uppercase; }
+  h1 { font-size:26px; margin:6px 0 6px; line-height:1.3; }
+  h1 .arrow { color:var(--muted); font-weight:400; padding:0 .3em; }
+  h2 { font-size:19px; margin:30px 0 10px; padding-bottom:4px;
+       border-bottom:1px solid var(--line); }
+  .meta { color:var(--muted); font-size:13px; margin:0; }
+  .cards { display:grid; grid-template-columns:1fr 1fr; gap:16px; }
+  .card { border:1px solid var(--line); border-radius:6px; padding:12px 16px;
+          border-top:5px solid var(--a); }
+  .card.b { border-top-color:var(--b); }
+  .card h3 { margin:2px 0 6px; font-size:16px; }
+  .tag { display:inline-block; font-size:12px; color:#fff; background:var(--a); border-radius:3px;
+         padding:0 6px; margin-right:6px; vertical-align:2px; }
+  .card.b .tag { background:var(--b); }
+  blockquote { margin:8px 0; padding:6px 12px; border-left:3px solid var(--line);
+               color:#3e4c59; background:#fafbfc; }
+  .card ul { margin:6px 0 0; padding-left:20px; font-size:14px; }
+  .findings li { margin:3px 0; }
+  table.kpi { width:100%; border-collapse:collapse; font-size:13.5px; }
+  table.kpi th, table.kpi td { padding:6px 8px; border-bottom:1px solid var(--line); }
+  table.kpi th { text-align:left; background:#eef1f5; font-weight:600; }
+  table.kpi td.num { text-align:right; font-variant-numeric:tabular-nums; white-space:nowrap; }
+  table.kpi td .en { color:var(--muted); font-size:12px; }
+  tr.better td.verdict { color:var(--good); font-weight:600; }
+  tr.worse td.verdict { color:var(--bad); font-weight:600; }
+  tr.sub td:first-child { padding-left:22px; }
+  figure { margin:18px 0; }
+  figure img { width:100%; height:auto; border:1px solid var(--line); }
+  figcaption { color:var(--muted); font-size:13px; margin-top:4px; }
+  pre { background:#f6f8fa; border:1px solid var(--line); border-radius:4px; padding:10px 12px;
+        font-size:12.5px; white-space:pre-wrap; word-break:break-word; }
+  .caveats li { margin:4px 0; }
+  footer { margin-top:32px; color:var(--muted); font-size:12px; border-top:1px solid var(--line);
+           padding-top:8px; }
+  @media print { body { background:#fff; } main { box-shadow:none; }
+                 figure { break-inside:avoid; } }
+</style>
+</head>
+<body>
+<main>
+<header>
+  <div class="kicker">城阳区交通治堵方案仿真评估 · cysim before/after report</div>
+  <h1>$title_a<span class="arrow">→</span>$title_b</h1>
+  <p class="meta">$run_info</p>
+</header>
+
+<section class="cards">
+$card_a
+$card_b
+</section>
+
+<h2>主要结论 · Key findings</h2>
+<ul class="findings">
+$findings
+</ul>
+
+<h2>指标对比 · KPI comparison</h2>
+$kpi_table
+
+<h2>图表 · Figures</h2>
+$figures
+
+<h2>方案改动记录 · Patch change log</h2>
+<pre>$patch_log</pre>
+
+<h2>说明与局限 · Caveats</h2>
+<ul class="caveats">
+$caveats
+</ul>
+
+<footer>$footer</footer>
+</main>
+</body>
+</html>
+"""
+)
+
+
+def _e(value: Any) -> str:
+    """HTML-escape any value as text."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _number(value: float, decimals: int, signed: bool = False) -> str:
+    """Format a number with thousands separators; en dash when missing."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    text = f"{value:+,.{decimals}f}" if signed else f"{value:,.{decimals}f}"
+    return text.replace("-", "−")
+
+
+def _scenario_card(side: str, css: str, scenario: Mapping[str, Any]) -> str:
+    """One scenario's title, report quote, description and assumptions."""
+    quote = scenario.get("report_quote") or ""
+    if isinstance(quote, Sequence) and not isinstance(quote, str):
+        quote = "\n".join(str(q) for q in quote)
+    parts = [
+        f'<div class="card {css}"><h3><span class="tag">{_e(side)}</span>'
+        f"{_e(scenario.get('title') or scenario.get('name') or '')}</h3>"
+    ]
+    if quote:
+        parts.append("<blockquote>" + _e(quote).replace("\n", "<br>") + "</blockquote>")
+    if scenario.get("description"):
+        parts.append(f"<p>{_e(scenario['description'])}</p>")
+    assumptions = [a for a in scenario.get("assumptions") or [] if a]
+    if assumptions:
+        items = "".join(f"<li>{_e(a)}</li>" for a in assumptions)
+        parts.append(f"<div><b>假设 Assumptions</b><ul>{items}</ul></div>")
+    parts.append("</div>")
+    return "\n".join(parts)
+
+
+def kpi_table_html(kpi_table: pd.DataFrame) -> str:
+    """The comparison table (:func:`cysim.compare.compare_kpis`) as an HTML table.
+
+    Parameters
+    ----------
+    kpi_table
+        Index ``kpi``; the columns of :func:`cysim.compare.compare_kpis`.
+
+    Returns
+    -------
+    str
+        ``<table class="kpi">…</table>`` with escaped labels.
+    """
+    head = (
+        "<tr><th>指标 KPI</th><th>单位</th><th>A 均值 [95 % CI]</th><th>B 均值 [95 % CI]</th>"
+        "<th>差值 B − A</th><th>变化</th><th>差值 95 % CI</th><th>检验</th><th>评价</th></tr>"
+    )
+    rows = []
+    for key, row in kpi_table.iterrows():
+        info = KPI_META.get(str(key))
+        decimals = info.decimals if info else 2
+        sub = " sub" if str(row.get("label_en", "")).startswith("…") else ""
+
+        def with_ci(mean: float, low: float, high: float, d: int = decimals) -> str:
+            if not (math.isfinite(low) and math.isfinite(high)):
+                return _number(mean, d)
+            interval = f"[{_number(low, d)}, {_number(high, d)}]"
+            return f"{_number(mean, d)} <span class='en'>{interval}</span>"
+
+        ci = (
+            f"[{_number(row['ci_low'], decimals, True)}, {_number(row['ci_high'], decimals, True)}]"
+            if math.isfinite(row["ci_low"])
+            else "–"
+        )
+        pct = (
+            _number(row["pct_change"], 1, True) + " %" if math.isfinite(row["pct_change"]) else "–"
+        )
+        rows.append(
+            f'<tr class="{_e(row["verdict"]).replace(" ", "-")}{sub}">'
+            f"<td>{_e(row['label_zh'])}<br><span class='en'>{_e(row['label_en'])}</span></td>"
+            f"<td>{_e(row['unit'])}</td>"
+            f"<td class='num'>{with_ci(row['mean_a'], row['a_ci_low'], row['a_ci_high'])}</td>"
+            f"<td class='num'>{with_ci(row['mean_b'], row['b_ci_low'], row['b_ci_high'])}</td>"
+            f"<td class='num'>{_number(row['difference'], decimals, True)}</td>"
+            f"<td class='num'>{pct}</td><td class='num'>{ci}</td>"
+            f"<td>{_e(row['method'])}</td>"
+            f"<td class='verdict'>{_e(_VERDICT_TEXT.get(row['verdict'], row['verdict']))}</td></tr>"
+        )
+    return (
+        f'<table class="kpi">\n<thead>{head}</thead>\n<tbody>\n'
+        + "\n".join(rows)
+        + "\n</tbody></table>"
+    )
+
+
+def key_findings(kpi_table: pd.DataFrame, limit: int = 6) -> list[str]:
+    """Plain-language sentences for the significant changes of headline KPIs.
+
+    Parameters
+    ----------
+    kpi_table
+        Output of :func:`cysim.compare.compare_kpis`.
+    limit
+        Most sentences.
+
+    Returns
+    -------
+    list of str
+        E.g. ``"平均延误 Mean delay per trip: 312 → 274 s (−12.1 %, 95 % CI of the change
+        −45 to −31 s) — better."``; one sentence saying nothing changed significantly if so.
+    """
+    sentences = []
+    for key, row in kpi_table.iterrows():
+        info = KPI_META.get(str(key))
+        if info is None or not info.headline or not row["excludes_zero"]:
+            continue
+        if row["verdict"] not in ("better", "worse"):
+            continue
+        d = info.decimals
+        unit = f" {info.unit}" if info.unit else ""
+        sentences.append(
+            f"{info.label_zh} {info.label_en}: {_number(row['mean_a'], d)} → "
+            f"{_number(row['mean_b'], d)}{unit} ({_number(row['pct_change'], 1, True)} %, "
+            f"95 % CI of the change {_number(row['ci_low'], d, True)} to "
+            f"{_number(row['ci_high'], d, True)}{unit}) — {row['verdict']}."
+        )
+    if not sentences:
+        return [
+            "没有主要指标出现统计显著的变化 · No headline KPI changed significantly "
+            "(every 95 % CI of the difference includes 0)."
+        ]
+    return sentences[:limit]
+
+
+def standard_caveats(
+    sample_factor: float, schematic_map: bool, calibrated: bool = False, replications: int = 0
+) -> list[str]:
+    """The caveats every report should carry, worded for planners.
+
+    Parameters
+    ----------
+    sample_factor
+        Fraction of vehicles simulated (1.0 = all).
+    schematic_map
+        The network is the bundled schematic map, not real OSM data.
+    calibrated
+        Demand and capacities were calibrated against counts.
+    replications
+        Replications per scenario.
+
+    Returns
+    -------
+    list of str
+    """
+    caveats = []
+    if sample_factor < 1:
+        caveats.append(
+            f"抽样 Sampling: {sample_factor:.0%} of the vehicles were simulated with capacities "
+            f"scaled alike; counts and totals are scaled back by 1/{sample_factor:g} to the full "
+            "demand, which adds noise to link-level values."
+        )
+    if schematic_map:
+        caveats.append(
+            "示意路网 Schematic map: the bundled map draws Chengyang's arterial skeleton with "
+            "approximate geometry; run `cysim map fetch` for the real OpenStreetMap network before "
+            "relying on link-level numbers."
+        )
+    if not calibrated:
+        caveats.append(
+            "未标定 Not calibrated: demand (synthetic OD) and road-class capacities are defaults, "
+            "not fitted to traffic counts; compare scenarios with each other, not with observed "
+            "travel times."
+        )
+    if replications and replications < 5:
+        caveats.append(
+            f"重复次数 Replications: {replications} per scenario; confidence intervals are wide "
+            "with few replications — rerun with more (`--replications`) for firmer conclusions."
+        )
+    caveats.append(
+        "CO₂ 估算 CO₂ is an estimate from a COPERT speed curve for a petrol car (EMEP/EEA "
+        "Guidebook); it ignores the fleet mix, cold starts and gradients."
+    )
+    return caveats
+
+
+def _font_face_css(text: str) -> str:
+    """An ``@font-face`` with the project's CJK font cut down to the characters of ``text``.
+
+    Embedding the subset (some tens of kB) makes the page render Chinese on machines without a
+    CJK font; the full font (16 MB) would be far too big. The subset holds every character of
+    the page (Latin too), so the browser never needs per-character font fallback, which some
+    headless browsers get wrong for web fonts. Returns ``""`` when fontTools (a matplotlib
+    dependency) or the font is unavailable: browsers then use the system fonts that follow.
+    """
+    characters = {ch for ch in text if ch.isprintable()} | {chr(c) for c in range(32, 127)}
+    try:
+        from fontTools import subset
+        from matplotlib import font_manager
+
+        from ._fonts import cjk_font_family
+
+        font_path = font_manager.findfont(
+            font_manager.FontProperties(family=cjk_font_family()), fallback_to_default=False
+        )
+        options = subset.Options()
+        options.name_IDs = ["*"]
+        options.hinting = False
+        font = subset.load_font(font_path, options)
+        subsetter = subset.Subsetter(options)
+        subsetter.populate(text="".join(sorted(characters)))
+        subsetter.subset(font)
+        buffer = BytesIO()
+        subset.save_font(font, buffer, options)
+    except (ImportError, RuntimeError, ValueError, OSError):
+        return ""
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    # Only a regular cut exists; browsers synthesise bold from it.
+    return (
+        "@font-face { font-family: 'cysim CJK'; font-display: block; "
+        f"src: url(data:font/otf;base64,{data}) format('opentype'); }}"
+    )
+
+
+def _embed_png(path: Path) -> str:
+    """A PNG as a data URI."""
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+def _figures_html(figures: Mapping[str, str | os.PathLike], report_dir: Path) -> str:
+    """Figures embedded in order; HTML files (the folium map) linked relative to the report."""
+    parts = []
+    for key, value in figures.items():
+        path = Path(value)
+        caption = _e(FIGURE_CAPTIONS.get(key, key))
+        if path.suffix.lower() == ".html":
+            href = os.path.relpath(path, report_dir)
+            parts.append(
+                f'<p>🗺 <a href="{_e(href)}">交互地图 Interactive map of link changes '
+                f"({_e(href)})</a></p>"
+            )
+            continue
+        parts.append(
+            f'<figure><img alt="{caption}" src="{_embed_png(path)}">'
+            f"<figcaption>{caption}</figcaption></figure>"
+        )
+    return "\n".join(parts)
+
+
+def write_report(
+    path: str | os.PathLike,
+    *,
+    title_a: str,
+    title_b: str,
+    scenario_a: Mapping[str, Any],
+    scenario_b: Mapping[str, Any],
+    patch_log_text: str,
+    kpi_table: pd.DataFrame,
+    figures: Mapping[str, str | os.PathLike],
+    caveats: Sequence[str],
+    run_info: Mapping[str, Any],
+) -> Path:
+    """Write the self-contained before/after report as one HTML file (atomically).
+
+    Parameters
+    ----------
+    path
+        ``report.html`` to write.
+    title_a, title_b
+        Scenario titles for the heading.
+    scenario_a, scenario_b
+        ``{"title", "report_quote", "assumptions", "description"}`` of each scenario (missing keys
+        are left out).
+    patch_log_text
+        The patch change log of B relative to A, as plain text.
+    kpi_table
+        Output of :func:`cysim.compare.compare_kpis`.
+    figures
+        ``{key: path}`` in display order: PNGs are embedded (captions from
+        :data:`FIGURE_CAPTIONS`); ``.html`` files are linked relative to the report.
+    caveats
+        Sentences for the caveats section (see :func:`standard_caveats`).
+    run_info
+        Facts for the header line, e.g. ``{"cysim": "0.1.0", "replications": 5, "seeds": "1–5",
+        "sample_factor": 0.25, "map": "chengyang-arterials.osm", "date": "2026-11-26"}``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    target = Path(path)
+    info = " · ".join(f"{_e(k)}: {_e(v)}" for k, v in run_info.items())
+    findings = "\n".join(f"<li>{_e(s)}</li>" for s in key_findings(kpi_table))
+    page = _TEMPLATE.substitute(
+        page_title=_e(f"{title_a} → {title_b}"),
+        title_a=_e(title_a),
+        title_b=_e(title_b),
+        run_info=info,
+        card_a=_scenario_card("A 现状/前", "a", scenario_a),
+        card_b=_scenario_card("B 方案/后", "b", scenario_b),
+        findings=findings,
+        kpi_table=kpi_table_html(kpi_table),
+        figures=_figures_html(figures, target.parent.resolve()),
+        patch_log=_e(patch_log_text or "(no patches)"),
+        caveats="\n".join(f"<li>{_e(c)}</li>" for c in caveats),
+        footer="Generated by cysim. Differences are B − A; intervals are 95 % Student-t "
+        "(paired over common seeds, Welch otherwise). Definitions: docs/metrics.md.",
+    )
+    page = page.replace("/*FONT_FACE*/", _font_face_css(page), 1)
+    return io.write_text(target, page)

@@ -1,0 +1,130 @@
+"""Results folders: atomic writes, COMPLETE markers, reuse, locks, safe names, GeoPackage layers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+from test_metrics import toy_graph, toy_result
+
+from cysim import io, metrics
+from cysim._errors import ResultsError
+
+
+def test_atomic_write_leaves_no_partial_file_when_writer_fails(tmp_path):
+    target = tmp_path / "summary.json"
+    io.write_json(target, {"old": 1})
+    with pytest.raises(RuntimeError), io.atomic_path(target) as tmp:
+        tmp.write_text('{"half": ', encoding="utf-8")
+        raise RuntimeError("writer died mid-way")
+    assert json.loads(target.read_text(encoding="utf-8")) == {"old": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["summary.json"]
+
+    class Broken:
+        def to_parquet(self, path, index=False):
+            path.write_bytes(b"PAR1 partial")
+            raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        io.write_parquet(tmp_path / "links.parquet", Broken())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["summary.json"]
+
+
+def test_json_is_strict_and_unicode(tmp_path):
+    import numpy as np
+
+    path = io.write_json(
+        tmp_path / "a.json", {"x": np.float64("nan"), "n": np.int64(3), "名": "路"}
+    )
+    text = path.read_text(encoding="utf-8")
+    assert json.loads(text) == {"x": None, "n": 3, "名": "路"} and "路" in text
+
+
+def test_run_folder_lifecycle_and_reuse(tmp_path):
+    partial = io.new_run_dir("baseline", "run-1", root=tmp_path)
+    assert partial.name == ".run-1.partial" and partial.parent == tmp_path / "baseline"
+    io.write_csv(partial / "timeseries.csv", pd.DataFrame({"a": [1]}))
+    # not complete yet: never reused
+    assert io.find_complete_run("baseline", "fp", 1, "0.1.0", root=tmp_path) is None
+    final = io.finalize(partial, fingerprint="fp", seed=1, version="0.1.0", extra={"reps": 3})
+    assert final == tmp_path / "baseline" / "run-1" and not partial.exists()
+    assert io.read_marker(final)["reps"] == 3
+    assert io.find_complete_run("baseline", "fp", 1, "0.1.0", root=tmp_path) == final
+    assert io.find_complete_run("baseline", "fp", 2, "0.1.0", root=tmp_path) is None
+    assert io.find_complete_run("baseline", "other", 1, "0.1.0", root=tmp_path) is None
+    assert io.find_complete_run("baseline", "fp", 1, "0.2.0", root=tmp_path) is None
+    # a folder that looks finished but lacks the marker (crash after rename of a copy) is ignored
+    fake = tmp_path / "baseline" / "run-2"
+    fake.mkdir()
+    (fake / "summary.json").write_text("{}", encoding="utf-8")
+    assert io.find_complete_run("baseline", "fp", 1, "0.1.0", root=tmp_path) == final
+    with pytest.raises(ResultsError, match="already exists"):
+        io.new_run_dir("baseline", "run-1", root=tmp_path)
+
+
+@pytest.mark.parametrize("bad", ["../evil", "a/b", "..", ".hidden", "x\\y", "", "a\nb"])
+def test_names_cannot_escape_results(tmp_path, bad):
+    with pytest.raises(ResultsError):
+        io.scenario_dir(bad, root=tmp_path)
+
+
+def test_safe_name_keeps_chinese_and_replaces_odd_characters():
+    assert io.safe_name("文阳路 改建") == "文阳路_改建"
+    assert io.safe_name("wenyang-rebuild") == "wenyang-rebuild"
+    assert io.make_run_id(7, "abcdef123456").endswith("-s7-abcdef12")
+
+
+def test_lock_excludes_a_second_writer_and_takes_over_stale_locks(tmp_path):
+    with io.scenario_lock("baseline", root=tmp_path) as lock:
+        assert json.loads(lock.read_text())["pid"] == os.getpid()
+        with (
+            pytest.raises(ResultsError, match="another cysim process"),
+            io.scenario_lock("baseline", root=tmp_path),
+        ):
+            pass
+    assert not lock.exists()
+    # a lock left by a process that has exited is stale
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    import socket
+
+    lock.write_text(json.dumps({"pid": int(dead.stdout), "host": socket.gethostname()}))
+    with io.scenario_lock("baseline", root=tmp_path):
+        assert json.loads(lock.read_text())["pid"] == os.getpid()
+
+
+def test_links_gpkg_has_two_layers_with_crs_and_columns(tmp_path):
+    links = metrics.link_table(toy_result(), toy_graph())
+    path = io.write_links_gpkg(tmp_path / "links.gpkg", links)
+    import pyogrio
+
+    layers = {name for name, _ in pyogrio.list_layers(path)}
+    assert layers == {"links_wgs84", "links_utm"}
+    wgs = gpd.read_file(path, layer="links_wgs84")
+    utm = gpd.read_file(path, layer="links_utm")
+    assert wgs.crs.to_epsg() == 4326 and utm.crs.to_epsg() == 32651
+    for column in ("u", "v", "key", "name", "flow_vph", "v_c", "mean_speed_kph", "spillback_min"):
+        assert column in wgs.columns and column in utm.columns
+    assert list(wgs["name"]) == ["正阳路", "长城路"]
+    assert 120.0 < wgs.geometry.iloc[0].coords[0][0] < 121.0  # longitude near Qingdao
+    assert utm.geometry.iloc[1].length == pytest.approx(500.0)
+    assert [p.name for p in tmp_path.iterdir()] == ["links.gpkg"]
+
+
+def test_parquet_and_csv_round_trip(tmp_path):
+    links = metrics.link_table(toy_result(), toy_graph())
+    io.write_parquet(tmp_path / "links.parquet", links)
+    back = gpd.read_parquet(tmp_path / "links.parquet")
+    assert back.crs.to_epsg() == 32651 and list(back["flow_veh"]) == [4, 3]
+    io.write_csv(tmp_path / "links.csv", links)
+    csv = pd.read_csv(tmp_path / "links.csv", encoding="utf-8-sig")
+    assert csv["geometry"].iloc[0].startswith("LINESTRING") and csv["name"].iloc[1] == "长城路"

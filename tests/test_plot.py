@@ -1,0 +1,206 @@
+"""Figures: files are written, Chinese labels use a font with the glyphs, the web map escapes."""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib import font_manager
+from matplotlib.ft2font import FT2Font
+from shapely.geometry import LineString
+
+from cysim import _fonts, compare, plot
+from cysim.metrics import KPI_META
+
+EVIL = "<script>alert(1)</script>"
+ROADS_EW = ["正阳路", "长城路", "文阳路", "春阳路", EVIL]
+ROADS_NS = ["黑龙江路", "双元路", "仙山路", "城阳路", "明阳路", "青威路"]
+
+
+def grid_graph(rows: int = 5, cols: int = 6, spacing_m: float = 900.0) -> nx.MultiDiGraph:
+    """A two-way grid of named roads in EPSG:32651 near Chengyang."""
+    G = nx.MultiDiGraph(crs="EPSG:32651")
+    x0, y0 = 262000.0, 4015000.0
+    for r in range(rows):
+        for c in range(cols):
+            G.add_node(
+                r * cols + c, x=x0 + c * spacing_m, y=y0 + r * spacing_m, signal=(r + c) % 2 == 0
+            )
+    for r in range(rows):
+        for c in range(cols):
+            n = r * cols + c
+            for m, name, highway in (
+                (n + 1 if c + 1 < cols else None, ROADS_EW[r % len(ROADS_EW)], "primary"),
+                (n + cols if r + 1 < rows else None, ROADS_NS[c % len(ROADS_NS)], "secondary"),
+            ):
+                if m is None:
+                    continue
+                a, b = G.nodes[n], G.nodes[m]
+                line = LineString([(a["x"], a["y"]), (b["x"], b["y"])])
+                G.add_edge(n, m, 0, name=name, highway=highway, geometry=line)
+                G.add_edge(
+                    m, n, 0, name=name, highway=highway, geometry=LineString(line.coords[::-1])
+                )
+    return G
+
+
+def synthetic_links(G: nx.MultiDiGraph, seed: int, boost: float = 0.0):
+    """A link table shaped like metrics.link_table, with random but plausible values."""
+    import geopandas as gpd
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i, (u, v, k, d) in enumerate(G.edges(keys=True, data=True)):
+        capacity = 3600.0 if d["highway"] == "primary" else 1800.0
+        flow = capacity * rng.uniform(0.1, 1.05)
+        ratio = float(
+            np.clip(
+                1.1 - flow / capacity + rng.normal(0, 0.1) + boost * (d["name"] == "正阳路"), 0.1, 1
+            )
+        )
+        rows.append(
+            {
+                "link": i,
+                "u": u,
+                "v": v,
+                "key": k,
+                "name": d["name"],
+                "highway": d["highway"],
+                "lanes": 3,
+                "length_m": 900.0,
+                "speed_kph": 50.0,
+                "capacity_vph": capacity,
+                "flow_veh": flow * 2,
+                "flow_vph": flow,
+                "mean_speed_kph": 50 * ratio,
+                "speed_ratio": ratio,
+                "v_c": flow / capacity,
+                "mean_delay_s": 900 / (50 * ratio / 3.6) - 64.8,
+                "total_delay_vh": 0.0,
+                "queue_max_veh": 10.0,
+                "spillback_min": 0.0,
+                "co2_kg": 1.0,
+                "geometry": d["geometry"],
+            }
+        )
+    frame = gpd.GeoDataFrame(rows, geometry="geometry", crs=G.graph["crs"])
+    frame["total_delay_vh"] = frame["flow_veh"] * frame["mean_delay_s"] / 3600
+    return frame
+
+
+def synthetic_case():
+    """Everything the figures and the report need, without running the engine."""
+    G = grid_graph()
+    links_a, links_b = synthetic_links(G, 1), synthetic_links(G, 2, boost=0.35)
+    deltas = compare.link_deltas(links_a, links_b)
+    rng = np.random.default_rng(3)
+    kpis_a = [{k: 100.0 + rng.normal(0, 3) for k in KPI_META} for _ in range(3)]
+    kpis_b = [{k: 92.0 + rng.normal(0, 3) for k in KPI_META} for _ in range(3)]
+    comparison = compare.compare_kpis(kpis_a, kpis_b, [1, 2, 3], [1, 2, 3])
+    t = np.arange(0, 9000, 300.0)
+    clock = [f"{7 + int(s // 3600):02d}:{int(s % 3600) // 60:02d}" for s in t]
+
+    def series(depth):
+        load = 800 * np.exp(-(((t - 3600) / 2000) ** 2))
+        return pd.DataFrame(
+            {
+                "time_s": t,
+                "clock": clock,
+                "vehicles_in_network": load,
+                "mean_speed_kph": 45 - depth * load / 800,
+                "departures": 0.0,
+                "arrivals": 0.0,
+                "vehicles_waiting": 0.0,
+            }
+        )
+
+    patched = plot.patched_features(G, edges=[(0, 1, 0), (1, 2, 0)], nodes=[8])
+    return {
+        "G": G,
+        "links_a": links_a,
+        "links_b": links_b,
+        "deltas": deltas,
+        "comparison": comparison,
+        "ts_a": [series(20), series(22)],
+        "ts_b": [series(12)],
+        "patched": patched,
+    }
+
+
+@pytest.fixture(scope="module")
+def case():
+    return synthetic_case()
+
+
+def _is_png(path) -> bool:
+    return path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cjk_font_has_the_glyphs_of_road_names():
+    family = _fonts.cjk_font_family()
+    font_path = font_manager.findfont(
+        font_manager.FontProperties(family=family), fallback_to_default=False
+    )
+    charmap = FT2Font(font_path).get_charmap()
+    for ch in "".join(ROADS_EW[:4] + ROADS_NS) + "拥堵畅通缓行路口":
+        assert ord(ch) in charmap, ch
+
+
+def test_static_figures_are_written(tmp_path, case):
+    paths = [
+        plot.congestion_map(case["links_a"], tmp_path / "a.png", title="现状 baseline"),
+        plot.congestion_map(case["links_b"], tmp_path / "b_vc.png", title="方案", color_by="v_c"),
+        plot.difference_map(
+            case["deltas"], tmp_path / "d.png", title="差异", patched=case["patched"]
+        ),
+        plot.kpi_bars(case["comparison"], tmp_path / "k.png", labels=("现状", "2021 治堵方案")),
+        plot.timeseries_chart(case["ts_a"], case["ts_b"], tmp_path / "t.png", labels=("A", "B")),
+        plot.top_links_chart(case["deltas"], tmp_path / "top.png"),
+    ]
+    for path in paths:
+        assert path.exists() and _is_png(path) and path.stat().st_size > 20_000, path
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)
+    with pytest.raises(ValueError, match="color_by"):
+        plot.congestion_map(case["links_a"], tmp_path / "x.png", title="x", color_by="speed")
+
+
+def test_rendered_chinese_text_uses_the_cjk_font(case, tmp_path):
+    """Every text artist with Chinese characters resolves to a font file that has them."""
+    from matplotlib.figure import Figure
+
+    captured = {}
+    original = Figure.savefig
+
+    def spy(fig, *args, **kwargs):
+        captured["fig"] = fig
+        return original(fig, *args, **kwargs)
+
+    Figure.savefig = spy
+    try:
+        plot.top_links_chart(case["deltas"], tmp_path / "top.png")
+    finally:
+        Figure.savefig = original
+    fig = captured["fig"]
+    labels = [t for ax in fig.axes for t in ax.get_yticklabels() if "路" in t.get_text()]
+    assert labels, "the chart should show road names"
+    for text in labels:
+        path = font_manager.findfont(text.get_fontproperties())
+        charmap = FT2Font(path).get_charmap()
+        assert all(ord(ch) in charmap for ch in text.get_text() if ord(ch) > 0x2E80), path
+
+
+def test_interactive_map_escapes_names(tmp_path, case):
+    path = plot.interactive_map(case["deltas"], tmp_path / "map.html", labels=("A", "B`${x}"))
+    text = path.read_text(encoding="utf-8")
+    assert EVIL not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert "正阳路" in text and "leaflet" in text.lower()
+    assert "${x}" not in text  # no template-literal injection through labels
+
+
+def test_patched_features_labels_from_names(case):
+    marks = case["patched"]
+    assert list(marks["kind"]) == ["edge", "edge", "node"]
+    assert marks["label"].iloc[0] == "正阳路"
+    assert "×" in marks["label"].iloc[2]

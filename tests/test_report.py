@@ -1,0 +1,140 @@
+"""HTML report: parses, has the KPI table, escapes names, embeds figures, renders in Chromium."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+from test_plot import EVIL, synthetic_case
+
+from cysim import plot, report
+
+
+class _Collector(HTMLParser):
+    """Collects tags, table cells and images of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.cells: list[str] = []
+        self.images: list[str] = []
+        self._in_cell = False
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        if tag in ("td", "th"):
+            self._in_cell = True
+            self.cells.append("")
+        if tag == "img":
+            self.images.append(dict(attrs).get("src", ""))
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th"):
+            self._in_cell = False
+
+    def handle_data(self, data):
+        if self._in_cell:
+            self.cells[-1] += data
+
+
+@pytest.fixture(scope="module")
+def written_report(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("compare")
+    case = synthetic_case()
+    figures = {
+        "kpi_bars": plot.kpi_bars(case["comparison"], folder / "figures" / "kpi.png"),
+        "difference": plot.difference_map(
+            case["deltas"], folder / "figures" / "d.png", title="Δ", patched=case["patched"]
+        ),
+        "interactive_map": plot.interactive_map(case["deltas"], folder / "link_deltas.html"),
+    }
+    path = report.write_report(
+        folder / "report.html",
+        title_a="现状 baseline",
+        title_b=f"2021 治堵方案 {EVIL}",
+        scenario_a={"title": "现状", "description": "morning peak"},
+        scenario_b={
+            "title": "2021",
+            "report_quote": "打通断头路。",
+            "assumptions": [f"closes {EVIL}"],
+        },
+        patch_log_text=f"close_road {EVIL}: 2 edges removed",
+        kpi_table=case["comparison"],
+        figures=figures,
+        caveats=report.standard_caveats(0.25, schematic_map=True, replications=3),
+        run_info={"cysim": "0.1.0", "replications": 3},
+    )
+    return path, case
+
+
+def test_report_parses_and_contains_the_kpi_table(written_report):
+    path, case = written_report
+    text = path.read_text(encoding="utf-8")
+    parser = _Collector()
+    parser.feed(text)
+    assert parser.tags.count("table") == 1 and "script" not in parser.tags
+    cells = parser.cells
+    assert "指标 KPI" in cells
+    comparison = case["comparison"]
+    # every KPI row is there with its label and its mean of A as printed
+    for key, row in comparison.iterrows():
+        assert any(row["label_en"] in c for c in cells), key
+    vht = comparison.loc["vht_h"]
+    assert any(c.startswith(f"{vht['mean_a']:,.0f}") for c in cells)
+    assert any(c == "paired t" for c in cells)
+    # figures embedded as data URIs, the interactive map linked relatively
+    assert len(parser.images) == 2 and all(
+        s.startswith("data:image/png;base64,") for s in parser.images
+    )
+    assert 'href="link_deltas.html"' in text
+    assert "示意路网 Schematic map" in text and "抽样 Sampling" in text
+
+
+def test_names_from_yaml_and_osm_are_escaped(written_report):
+    text = written_report[0].read_text(encoding="utf-8")
+    assert EVIL not in text
+    assert text.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 4  # title ×2, assumption, log
+
+
+def test_key_findings_only_claim_significant_changes():
+    case = synthetic_case()
+    table = case["comparison"].copy()
+    table["excludes_zero"] = False
+    sentences = report.key_findings(table)
+    assert len(sentences) == 1 and "No headline KPI changed significantly" in sentences[0]
+    better = report.key_findings(case["comparison"])
+    assert all(s.endswith(("better.", "worse.")) for s in better)
+
+
+def test_report_renders_in_headless_chromium(written_report, tmp_path):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (CI's .ci/run installs Debian's chromium package)")
+    shot = tmp_path / "shot.png"
+    command = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        f"--screenshot={shot}",
+        "--window-size=1200,2000",
+        written_report[0].as_uri(),
+    ]
+    subprocess.run(command, capture_output=True, timeout=120, check=False)
+    assert shot.exists(), "chromium wrote no screenshot"
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
+    assert pixels.shape == (2000, 1200)
+    assert pixels.std() > 20  # a blank page has no variance
+    # the top band (title, cards) has dark text on white, not a uniform error page
+    assert (pixels[:400] < 100).mean() > 0.005 and (pixels[:400] > 240).mean() > 0.5

@@ -1,0 +1,97 @@
+"""Confidence intervals of replication means and before/after differences, checked with scipy."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from cysim import compare, stats
+
+A = np.array([812.0, 790.5, 845.2, 801.3, 830.9])
+B = np.array([760.1, 751.0, 799.8, 770.4, 781.2])
+
+
+def test_mean_ci_matches_scipy_t_interval():
+    interval = stats.mean_ci(A)
+    low, high = sps.t.interval(0.95, len(A) - 1, loc=A.mean(), scale=sps.sem(A))
+    assert interval.estimate == pytest.approx(A.mean())
+    assert (interval.low, interval.high) == pytest.approx((low, high))
+    assert interval.sd == pytest.approx(A.std(ddof=1))
+    ninety = stats.mean_ci(A, confidence=0.90)
+    assert ninety.high - ninety.low < interval.high - interval.low
+
+
+def test_paired_difference_matches_ttest_rel():
+    interval = stats.paired_difference_ci(A, B)
+    ci = sps.ttest_rel(B, A).confidence_interval(0.95)
+    assert interval.estimate == pytest.approx((B - A).mean())
+    assert (interval.low, interval.high) == pytest.approx((ci.low, ci.high))
+    assert interval.method == "paired t" and interval.excludes_zero
+
+
+def test_welch_difference_matches_ttest_ind_unequal_var():
+    b = np.array([700.0, 770.0, 820.0, 690.0])  # different n and spread
+    interval = stats.welch_difference_ci(A, b)
+    result = sps.ttest_ind(b, A, equal_var=False)
+    ci = result.confidence_interval(0.95)
+    assert (interval.low, interval.high) == pytest.approx((ci.low, ci.high))
+    assert interval.df == pytest.approx(result.df)
+    assert interval.method == "Welch t"
+
+
+def test_degenerate_cases():
+    one = stats.mean_ci([5.0])
+    assert one.estimate == 5.0 and math.isnan(one.low) and not one.excludes_zero
+    flat = stats.mean_ci([2.0, 2.0, 2.0])
+    assert (flat.low, flat.high) == (2.0, 2.0)
+    assert stats.mean_ci([1.0, np.nan, 3.0]).estimate == 2.0
+    with pytest.raises(ValueError, match="equal lengths"):
+        stats.paired_difference_ci([1, 2], [1, 2, 3])
+
+
+def test_summarize_per_kpi():
+    reps = [{"vht_h": a, "gridlock": 0.0} for a in A]
+    table = stats.summarize(reps)
+    assert table.loc["vht_h", "n"] == 5
+    assert table.loc["vht_h", "mean"] == pytest.approx(A.mean())
+    low, high = sps.t.interval(0.95, 4, loc=A.mean(), scale=sps.sem(A))
+    assert table.loc["vht_h", "ci_low"] == pytest.approx(low)
+    assert table.loc["vht_h", "ci_high"] == pytest.approx(high)
+    assert table.loc["vht_h", "rep_3"] == A[2]
+
+
+def test_compare_kpis_pairs_common_seeds_and_judges_direction():
+    kpis_a = [{"vht_h": a, "mean_speed_kph": 30.0 + i, "vkt_km": 100.0} for i, a in enumerate(A)]
+    kpis_b = [{"vht_h": b, "mean_speed_kph": 30.0 + i, "vkt_km": 101.0} for i, b in enumerate(B)]
+    seeds = [1, 2, 3, 4, 5]
+    table = compare.compare_kpis(kpis_a, kpis_b, seeds, seeds)
+    row = table.loc["vht_h"]
+    ci = sps.ttest_rel(B, A).confidence_interval(0.95)
+    assert row["method"] == "paired t"
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((ci.low, ci.high))
+    assert row["difference"] == pytest.approx(B.mean() - A.mean())
+    assert row["pct_change"] == pytest.approx(100 * (B.mean() - A.mean()) / A.mean())
+    assert row["excludes_zero"] and row["verdict"] == "better"  # fewer vehicle-hours
+    assert table.loc["mean_speed_kph", "verdict"] == "no significant change"
+    assert table.loc["vkt_km", "verdict"] == "neutral"
+    assert "co2_t" not in table.index  # only KPIs present on both sides
+
+    # the same seeds in another order are still paired, by seed
+    shuffled = compare.compare_kpis(kpis_a, kpis_b[::-1], seeds, seeds[::-1])
+    assert shuffled.loc["vht_h", "ci_low"] == pytest.approx(ci.low)
+
+    # different seeds: Welch
+    welch = compare.compare_kpis(kpis_a, kpis_b, seeds, [11, 12, 13, 14, 15])
+    ci_w = sps.ttest_ind(B, A, equal_var=False).confidence_interval(0.95)
+    assert welch.loc["vht_h", "method"] == "Welch t"
+    assert welch.loc["vht_h", "ci_low"] == pytest.approx(ci_w.low)
+
+
+def test_worse_verdict_when_speed_falls():
+    kpis_a = [{"mean_speed_kph": v} for v in (30.0, 31.0, 29.5)]
+    kpis_b = [{"mean_speed_kph": v} for v in (25.0, 26.5, 24.0)]
+    table = compare.compare_kpis(kpis_a, kpis_b, [1, 2, 3], [1, 2, 3])
+    assert table.loc["mean_speed_kph", "verdict"] == "worse"
