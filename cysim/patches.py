@@ -8,7 +8,7 @@ import json
 import math
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 from shapely.geometry import LineString
 
-from . import locate, network, roadclass, signals
+from . import locate, network, patchreport, roadclass, signals
 from ._errors import CysimError, PatchError
 from .locate import EdgeKey
+from .patchreport import PatchChange, PatchReport
 from .scenario import (
     AddParking,
     Channelize,
@@ -34,146 +35,9 @@ from .scenario import (
     WidenRoad,
 )
 
-# --- the change log ------------------------------------------------------------------------
 
-
-@dataclass
-class PatchChange:
-    """One changed attribute of one element.
-
-    Attributes
-    ----------
-    patch_index
-        Position of the patch in the resolved scenario's list.
-    patch_type
-        ``widen_road``, ``close_road``, …
-    element
-        The edge ``(u, v, key)``, the node id, or the zone / corridor for demand patches.
-    road
-        The road name(s) of the element, ``""`` when unnamed.
-    attribute
-        The attribute changed (``lanes``, ``capacity_vph``, ``signal``, ``edge`` for an edge
-        added or removed, ``node`` for a node removed, ``car_trips`` for demand).
-    before, after
-        Values before and after (``None`` where the element did not / no longer exists).
-    kind
-        ``edge``, ``node`` or ``trips``.
-    """
-
-    patch_index: int
-    patch_type: str
-    element: Any
-    road: str
-    attribute: str
-    before: Any
-    after: Any
-    kind: str = "edge"
-
-
-@dataclass
-class PatchReport:
-    """What a list of patches changed: rows, per-patch headers and notes, warnings."""
-
-    entries: list[PatchChange] = field(default_factory=list)
-    headers: dict[int, str] = field(default_factory=dict)
-    notes: dict[int, list[str]] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-
-    def add(self, change: PatchChange) -> None:
-        """Append one row."""
-        self.entries.append(change)
-
-    def merge(self, other: PatchReport) -> PatchReport:
-        """Return a new report with this report's content followed by ``other``'s."""
-        notes = {k: list(v) for k, v in self.notes.items()}
-        for index, items in other.notes.items():
-            notes.setdefault(index, []).extend(items)
-        return PatchReport(
-            entries=[*self.entries, *other.entries],
-            headers={**self.headers, **other.headers},
-            notes=notes,
-            warnings=[*self.warnings, *other.warnings],
-        )
-
-    def for_patch(self, index: int) -> list[PatchChange]:
-        """Rows of one patch."""
-        return [e for e in self.entries if e.patch_index == index]
-
-    def patched_edges(self) -> set[EdgeKey]:
-        """Edges changed, added or removed."""
-        return {tuple(e.element) for e in self.entries if e.kind == "edge"}  # type: ignore[misc]
-
-    def patched_nodes(self) -> set[int]:
-        """Nodes changed (signals, parking, removed isolated nodes)."""
-        return {int(e.element) for e in self.entries if e.kind == "node"}
-
-    def to_frame(self) -> pd.DataFrame:
-        """All rows as a DataFrame (values as text where types differ)."""
-        columns = [f for f in PatchChange.__dataclass_fields__]
-        frame = pd.DataFrame([asdict(e) for e in self.entries], columns=columns)
-        for column in ("element", "before", "after"):
-            frame[column] = frame[column].map(_fmt)
-        return frame
-
-    def summary(self, index: int) -> str:
-        """One line counting what patch ``index`` changed, e.g. ``8 edges, 1 node``."""
-        rows = self.for_patch(index)
-        edges = {tuple(e.element) for e in rows if e.kind == "edge"}
-        nodes = {e.element for e in rows if e.kind == "node"}
-        parts = []
-        if edges:
-            parts.append(f"{len(edges)} edge{'s' if len(edges) != 1 else ''}")
-        if nodes:
-            parts.append(f"{len(nodes)} junction{'s' if len(nodes) != 1 else ''}")
-        trips = [e for e in rows if e.kind == "trips"]
-        if trips:
-            parts.append(f"{len(trips)} trip group{'s' if len(trips) != 1 else ''}")
-        return ", ".join(parts) if parts else "no changes"
-
-    def to_text(self, max_rows_per_patch: int = 40) -> str:
-        """A readable change log, grouped per patch with counts (long groups are cut short)."""
-        lines: list[str] = []
-        for index in sorted(set(self.headers) | {e.patch_index for e in self.entries}):
-            lines.append(f"[{index}] {self.headers.get(index, '')}")
-            lines.append(f"    changed: {self.summary(index)}")
-            lines.extend(f"    note: {note}" for note in self.notes.get(index, []))
-            rows = self.for_patch(index)
-            for row in rows[:max_rows_per_patch]:
-                lines.append("    " + format_change(row))
-            if len(rows) > max_rows_per_patch:
-                lines.append(f"    … {len(rows) - max_rows_per_patch} more rows (see to_frame())")
-        lines.extend(f"warning: {w}" for w in self.warnings)
-        return "\n".join(lines)
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "—"
-    if value == "":
-        return '""'
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, tuple):
-        return "→".join(str(v) for v in value[:2]) + (f"#{value[2]}" if len(value) > 2 else "")
-    return str(value)
-
-
-def element_label(row: PatchChange) -> str:
-    """The changed element as text: ``edge 1→2#0``, ``junction 5``, ``trips all``."""
-    kind = {"node": "junction"}.get(row.kind, row.kind)
-    return f"{kind} {_fmt(row.element)}"
-
-
-def format_value(value: Any) -> str:
-    """A before/after value as text (``—`` for none, floats to 6 significant digits)."""
-    return _fmt(value)
-
-
-def format_change(row: PatchChange) -> str:
-    """One row as text: ``edge 1→2#0 文阳路  lanes: 2 → 3``."""
-    road = f" {row.road}" if row.road else ""
-    change = f"{row.attribute}: {_fmt(row.before)} → {_fmt(row.after)}"
-    return f"{element_label(row)}{road}  {change}"
+def _edge_text(edge: EdgeKey) -> str:
+    return patchreport.format_value(edge)
 
 
 # --- applying ------------------------------------------------------------------------------
@@ -525,7 +389,7 @@ def _widen_road(ctx: _Context, patch: WidenRoad) -> None:
         lanes = patch.lanes_per_direction or int(data["lanes"]) + int(patch.add_lanes or 0)
         if lanes < int(data["lanes"]):
             ctx.report.warnings.append(
-                f"{describe(patch)}: edge {_fmt(edge)} had {data['lanes']} lanes; now {lanes}"
+                f"{describe(patch)}: edge {_edge_text(edge)} had {data['lanes']} lanes; now {lanes}"
             )
         changes: dict[str, Any] = {"lanes": lanes}
         if patch.highway is not None:
@@ -565,7 +429,7 @@ def _channelize(ctx: _Context, patch: Channelize) -> None:
         if pocket > 0.9 * float(data["length_m"]):
             pocket = round(0.9 * float(data["length_m"]), 1)
             ctx.report.warnings.append(
-                f"{describe(patch)}: approach {_fmt(edge)} is {data['length_m']:.0f} m long; "
+                f"{describe(patch)}: approach {_edge_text(edge)} is {data['length_m']:.0f} m long; "
                 f"pocket shortened to {pocket:g} m"
             )
         changes = {
@@ -689,8 +553,8 @@ def _webster(
             data = ctx.G.edges[edge]
             if edge not in flows:
                 ctx.report.warnings.append(
-                    f"junction {node}: no baseline flow for approach {_fmt(edge)} (new link?); "
-                    "taken as 0"
+                    f"junction {node}: approach {_edge_text(edge)} has no baseline flow "
+                    "(a new link?); taken as 0"
                 )
             lanes = int(data["lanes"]) + int(data.get("pocket_left", 0) or 0)
             lanes += int(data.get("pocket_right", 0) or 0)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import networkx as nx
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -15,7 +16,7 @@ from rich.table import Table
 from .. import patches as patch_module
 from .._errors import CysimError
 from ..locate import EdgeKey
-from ..patches import PatchReport, element_label, format_value
+from ..patchreport import PatchReport, element_label, format_value
 from ..scenario import Scenario, SignalTiming, load_scenario
 
 
@@ -91,10 +92,24 @@ def _pointing_into(resolved: Scenario) -> Iterator[None]:
         ) from None
 
 
-def _build_trips_function():  # type: ignore[no-untyped-def]
+def _build_trips_function() -> Callable[..., pd.DataFrame] | None:
     """``cysim.demand.build_trips`` when the demand module provides it, else None."""
     demand = importlib.import_module("cysim.demand")
     return getattr(demand, "build_trips", None)
+
+
+def _trips(
+    build_trips: Callable[..., pd.DataFrame], G: nx.MultiDiGraph, resolved: Scenario
+) -> pd.DataFrame:
+    """The scenario's car trips, built as ``cysim run`` builds them."""
+    return build_trips(
+        G,
+        resolved.demand,
+        seed=resolved.simulation.seed,
+        base_dir=resolved.source_file.parent,
+        duration_s=resolved.simulation.duration_s,
+        start_time=resolved.simulation.start_time,
+    )
 
 
 def _demand_report(G: nx.MultiDiGraph, resolved: Scenario, console: Console) -> PatchReport:
@@ -103,7 +118,7 @@ def _demand_report(G: nx.MultiDiGraph, resolved: Scenario, console: Console) -> 
     build_trips = _build_trips_function()
     if not shifts or build_trips is None:
         return PatchReport()
-    trips = build_trips(G, resolved.demand, seed=resolved.simulation.seed)
+    trips = _trips(build_trips, G, resolved)
     console.print(f"  demand: {len(trips)} car trips built to check demand_shift patches")
     _, report = patch_module.apply_demand_patches(
         trips, resolved.patches, G, scenario_file=resolved.source_file
@@ -125,7 +140,7 @@ def static_baseline_flows(
     build_trips = _build_trips_function()
     if build_trips is None:
         return None
-    trips = build_trips(G, resolved.demand, seed=resolved.simulation.seed)
+    trips = _trips(build_trips, G, resolved)
     links = assign.network_from_graph(G)
     od = assign.trips_from_table(trips, period_s=resolved.simulation.duration_s)
     result = assign.assign(links, od, max_iterations=50, relative_gap=1e-3)
