@@ -167,6 +167,39 @@ def to_graph_xy(G: nx.MultiDiGraph, lon: float, lat: float) -> tuple[float, floa
     return float(x), float(y)
 
 
+@functools.lru_cache(maxsize=8)
+def _inverse_transformer(crs: str) -> pyproj.Transformer:
+    return pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+
+
+def to_lonlat(G: nx.MultiDiGraph, x: float, y: float) -> tuple[float, float]:
+    """Return the WGS84 lon/lat of a point in the graph's CRS."""
+    lon, lat = _inverse_transformer(str(G.graph["crs"])).transform(float(x), float(y))
+    return float(lon), float(lat)
+
+
+def nearest_edge(
+    G: nx.MultiDiGraph, x: float, y: float, *, max_m: float, key: str | None = None
+) -> tuple[EdgeKey, float]:
+    """Return the edge whose geometry passes nearest the projected point, and the distance.
+
+    Raises
+    ------
+    PatchError
+        When no edge passes within ``max_m`` metres.
+    """
+    point = Point(x, y)
+    best: tuple[float, EdgeKey] | None = None
+    for u, v, k in G.edges(keys=True):
+        distance = edge_geometry(G, u, v, k).distance(point)
+        if best is None or (distance, (u, v, k)) < best:
+            best = (distance, (u, v, k))
+    if best is None or best[0] > max_m:
+        nearest = f"; the nearest road is {best[0]:.0f} m away" if best else ""
+        raise PatchError(f"no road within {max_m:g} m of the point{nearest}", key=key)
+    return best[1], best[0]
+
+
 def check_point(
     G: nx.MultiDiGraph, lon: float, lat: float, *, margin_m: float, key: str | None = None
 ) -> tuple[float, float]:

@@ -15,7 +15,8 @@ from typing import Any
 import networkx as nx
 import numpy as np
 import pandas as pd
-from shapely.geometry import LineString
+from shapely.geometry import LineString, Point
+from shapely.ops import substring
 
 from . import locate, network, patchreport, roadclass, signals
 from ._errors import CysimError, PatchError
@@ -202,21 +203,26 @@ def _link_attributes(ctx: _Context, *args: Any) -> dict[str, float]:
     return network.link_attributes(*args, overrides=ctx.road_class_overrides)
 
 
+def _derived(ctx: _Context, data: dict[str, Any]) -> dict[str, float]:
+    """Capacity, saturation flow and storage of an edge's attribute dict."""
+    return _link_attributes(
+        ctx,
+        data["highway"],
+        int(data["lanes"]),
+        float(data["length_m"]),
+        float(data["speed_kph"]),
+        bool(data.get("curb_parking", False)),
+        int(data.get("pocket_left", 0) or 0),
+        int(data.get("pocket_right", 0) or 0),
+        float(data.get("pocket_length_m", 0.0) or 0.0),
+    )
+
+
 def _update_edge(ctx: _Context, edge: EdgeKey, changes: dict[str, Any]) -> None:
     """Set attributes of an edge, recompute capacity/saturation/storage, log what changed."""
     data = ctx.G.edges[edge]
     new = {**data, **changes}
-    derived = _link_attributes(
-        ctx,
-        new["highway"],
-        int(new["lanes"]),
-        float(new["length_m"]),
-        float(new["speed_kph"]),
-        bool(new.get("curb_parking", False)),
-        int(new.get("pocket_left", 0) or 0),
-        int(new.get("pocket_right", 0) or 0),
-        float(new.get("pocket_length_m", 0.0) or 0.0),
-    )
+    derived = _derived(ctx, new)
     new.update(derived)
     explicit = {_DEFAULT_TOKENS.get(name, name) for name in changes}
     tokens = [t for t in str(data.get("defaults_applied", "") or "").split(",") if t]
@@ -291,10 +297,7 @@ def _open_road(ctx: _Context, patch: OpenRoad) -> None:
             key="highway",
             hint=f"did you mean {', '.join(close)}?" if close else "see cysim.roadclass",
         )
-    ends = []
-    for name, place in (("from", patch.from_), ("to", patch.to)):
-        ends.append(locate.locate_junction(G, place, snap_m=patch.snap_m, key=name))
-    u, v = ends
+    u, v = (_open_road_end(ctx, patch, place, key) for key, place in _ends(patch))
     if u == v:
         raise PatchError(
             f"both ends snap to the same junction (node {u})",
@@ -345,6 +348,67 @@ def _open_road(ctx: _Context, patch: OpenRoad) -> None:
     for node in (u, v):
         _set_node(ctx, node, "street_count", int(G.nodes[node].get("street_count", 0) or 0) + 1)
     _check_signal_plans(ctx, (u, v))
+
+
+def _ends(patch: OpenRoad) -> list[tuple[str, Sequence]]:
+    return [("from", patch.from_), ("to", patch.to)]
+
+
+def _open_road_end(ctx: _Context, patch: OpenRoad, place: Sequence, key: str) -> int:
+    """The junction at one end of a new road; with ``split_edges``, maybe a new mid-block one."""
+    try:
+        return locate.locate_junction(ctx.G, place, snap_m=patch.snap_m, key=key)
+    except PatchError:
+        if not (patch.split_edges and locate.is_lonlat(place)):
+            raise
+    x, y = locate.check_point(ctx.G, place[0], place[1], margin_m=patch.snap_m, key=key)
+    edge, _ = locate.nearest_edge(ctx.G, x, y, max_m=patch.snap_m, key=key)
+    return _split_edge(ctx, edge, x, y)
+
+
+def _split_edge(ctx: _Context, edge: EdgeKey, x: float, y: float) -> int:
+    """Split an edge and its opposite-direction twin at the point nearest (x, y).
+
+    The new junction is unsignalised. Both pieces copy the edge's attributes; lengths are shared in
+    proportion to the geometry; turn pockets stay on the downstream piece.
+    """
+    G = ctx.G
+    u, v, _ = edge
+    line = locate.edge_geometry(G, *edge)
+    at = line.project(Point(x, y))
+    if at < 1.0 or at > line.length - 1.0:  # at an end already: use that junction
+        return u if at < 1.0 else v
+    node = max(G.nodes) + 1
+    point = line.interpolate(at)
+    lon, lat = locate.to_lonlat(G, point.x, point.y)
+    G.add_node(
+        node, x=point.x, y=point.y, lon=lon, lat=lat, signal=False, junction_id=node,
+        street_count=2, signal_cycle_s=0.0, signal_offset_s=0.0, signal_splits="",
+        parking_spaces=0, parking_guidance=False,
+    )  # fmt: skip
+    _record(ctx, node, "node", None, "added (split)", kind="node", road=_road_of(G, edge))
+    names = locate.edge_names(G.edges[edge])
+    twins = [(v, u, k) for k in G[v].get(u, {}) if locate.edge_names(G.edges[v, u, k]) == names]
+    for a, b, k in [edge, *twins[:1]]:
+        geometry = locate.edge_geometry(G, a, b, k)
+        cut = geometry.project(point)
+        data = dict(G.edges[a, b, k])
+        _record(ctx, (a, b, k), "edge", "present", None, kind="edge", road=_road_of(G, (a, b, k)))
+        G.remove_edge(a, b, k)
+        upstream = {"pocket_left": 0, "pocket_right": 0, "pocket_length_m": 0.0}
+        pieces = [
+            (a, node, substring(geometry, 0, cut), upstream),
+            (node, b, substring(geometry, cut, geometry.length), {}),
+        ]
+        for start, end, piece, overrides in pieces:
+            share = piece.length / geometry.length
+            attrs = {**data, **overrides, "geometry": piece, "length_m": data["length_m"] * share}
+            attrs.update(_derived(ctx, attrs))
+            new_key = G.new_edge_key(start, end)
+            G.add_edge(start, end, new_key, **attrs)
+            _record(ctx, (start, end, new_key), "edge", None, "added (split)", kind="edge",
+                    road=_road_of(G, (start, end, new_key)))  # fmt: skip
+    return node
 
 
 def _close_road(ctx: _Context, patch: CloseRoad) -> None:

@@ -96,6 +96,11 @@ class OpenRoad(PatchBase):
     speed_kph: float = Field(gt=0, le=130)
     oneway: bool = Field(False, description="only from → to")
     snap_m: float = Field(100.0, gt=0)
+    split_edges: bool = Field(
+        False,
+        description="a [lon, lat] end with no junction within snap_m joins the nearest road "
+        "mid-block instead (its link is split at a new, unsignalised junction)",
+    )
 
 
 class CloseRoad(RoadSelection):

@@ -421,3 +421,32 @@ def test_apply_demand_patches_errors_and_skips_graph_patches(G):
     out, report = apply_demand_patches(trips, patches, G)
     assert [e.patch_index for e in report.entries] == [2, 2]
     assert len(out) < len(trips)
+
+
+def test_open_road_can_split_a_link_mid_block(G):
+    patch = OpenRoad(
+        type="open_road", **{"from": lonlat(9)}, to=offset_lonlat(1490, 250),
+        lanes_per_direction=1, speed_kph=30, name="打通路",
+    )  # fmt: skip
+    with pytest.raises(PatchError, match="no junction within 100 m"):
+        open_road(G, patch)
+    G.edges[8, 10, 0].update(pocket_left=1, pocket_length_m=40.0)
+    G2, report = open_road(G, patch.model_copy(update={"split_edges": True}))
+    new = 11
+    assert G2.nodes[new]["x"] == pytest.approx(G.nodes[8]["x"], abs=1e-6)
+    assert G2.nodes[new]["signal"] is False and G2.nodes[new]["street_count"] == 3
+    assert not G2.has_edge(8, 10) and not G2.has_edge(10, 8)
+    pieces = [(8, new, 0), (new, 10, 0), (10, new, 0), (new, 8, 0)]
+    for edge in pieces:
+        data = G2.edges[edge]
+        assert data["length_m"] == pytest.approx(250.0)
+        assert (
+            data["name"] == "银河路" and data["capacity_vph"] == G.edges[8, 10, 0]["capacity_vph"]
+        )
+    assert G2.edges[new, 10, 0]["pocket_left"] == 1  # pockets stay at the downstream end
+    assert G2.edges[8, new, 0]["pocket_left"] == 0
+    assert G2.edges[8, new, 0]["storage_veh"] == pytest.approx(250 / 7.5)
+    assert G2.edges[9, new, 0]["length_m"] == pytest.approx(np.hypot(500, 750))
+    assert report.patched_nodes() == {9, new}
+    assert {(8, 10, 0), (10, 8, 0)} <= report.patched_edges()
+    assert snapshot(G)[2][(8, 10, 0)]["pocket_left"] == 1  # input untouched
