@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import networkx as nx
 import numpy as np
 from pyproj import Transformer
@@ -69,3 +71,20 @@ def test_motorway_only_nodes_are_not_trip_ends() -> None:
     access = dict(zip(arrays.nodes.tolist(), arrays.access.tolist(), strict=True))
     assert access[102] is False
     assert access[101] is True  # motorway end, but it also has its column road
+
+
+def test_freeflow_lengths_follow_the_fastest_paths() -> None:
+    G = lattice_graph(columns=7, rows=5)
+    for _, _, data in G.edges(data=True):
+        data["time_s"] = data["length_m"] / (data["speed_kph"] / 3.6)
+    arrays = graph_arrays(G)
+    index = arrays.index_of()
+    sources = [1, 203, 407]
+    time_s, length_m = freeflow_paths(arrays, np.array([index[s] for s in sources]), chunk=2)
+    for row, source in enumerate(sources):
+        times, paths = nx.single_source_dijkstra(G, source, weight="time_s")
+        for target, path in paths.items():
+            assert np.isclose(time_s[row, index[target]], times[target])
+            # The length of the fastest path, edge by edge.
+            hops = sum(G[u][v][0]["length_m"] for u, v in itertools.pairwise(path))
+            assert length_m[row, index[target]] == hops

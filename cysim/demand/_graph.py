@@ -154,8 +154,14 @@ def _paired_matrix(
     return sp.csr_matrix((v[first], (r[first], c[first])), shape=(n, n))
 
 
-def freeflow_paths(arrays: GraphArrays, sources: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Free-flow times and lengths of the fastest paths from each source index to every node.
+def freeflow_paths(
+    arrays: GraphArrays,
+    sources: np.ndarray,
+    targets: np.ndarray | None = None,
+    *,
+    chunk: int = 256,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Free-flow times and lengths of the fastest paths from each source to each target.
 
     Parameters
     ----------
@@ -163,47 +169,59 @@ def freeflow_paths(arrays: GraphArrays, sources: np.ndarray) -> tuple[np.ndarray
         The graph arrays.
     sources
         Array indices of the source nodes.
+    targets
+        Array indices of the target nodes; None = every node.
+    chunk
+        Sources per Dijkstra batch (bounds memory to ``chunk × n`` per array).
 
     Returns
     -------
     (time_s, length_m)
-        Arrays of shape ``(len(sources), n)``; ``inf`` where a node is unreachable.
+        Arrays of shape ``(len(sources), len(targets))``; ``inf`` where unreachable.
     """
     sources = np.asarray(sources, dtype=np.int64)
-    if len(sources) == 0:
-        n = len(arrays.nodes)
-        return np.zeros((0, n)), np.zeros((0, n))
-    time_s, predecessors = dijkstra(
-        arrays.time_s, directed=True, indices=sources, return_predecessors=True
-    )
-    length_m = _path_lengths(arrays.length_m, predecessors, sources)
-    return time_s, length_m
+    n = len(arrays.nodes)
+    targets = np.arange(n) if targets is None else np.asarray(targets, dtype=np.int64)
+    time_out = np.empty((len(sources), len(targets)))
+    length_out = np.empty((len(sources), len(targets)))
+    for begin in range(0, len(sources), chunk):
+        batch = sources[begin : begin + chunk]
+        time_s, predecessors = dijkstra(
+            arrays.time_s, directed=True, indices=batch, return_predecessors=True
+        )
+        length_m = _path_lengths(arrays.length_m, predecessors, batch)
+        time_out[begin : begin + len(batch)] = time_s[:, targets]
+        length_out[begin : begin + len(batch)] = length_m[:, targets]
+    return time_out, length_out
 
 
 def _path_lengths(
     length_matrix: sp.csr_matrix, predecessors: np.ndarray, sources: np.ndarray
 ) -> np.ndarray:
-    """Lengths along shortest-path trees given by ``predecessors`` (one row per source)."""
-    n = predecessors.shape[1]
-    out = np.full(predecessors.shape, np.inf)
-    dense_lookup = length_matrix.tocsr()
-    for row, source in enumerate(sources):
-        pred = predecessors[row]
-        dist = out[row]
-        dist[source] = 0.0
-        # Visit nodes in order of tree depth so each predecessor is settled first.
-        depth = np.full(n, -1, dtype=np.int64)
-        depth[source] = 0
-        reachable = np.flatnonzero(pred >= 0)
-        pending = reachable
-        while len(pending):
-            parents = pred[pending]
-            ready = depth[parents] >= 0
-            settled = pending[ready]
-            par = parents[ready]
-            depth[settled] = depth[par] + 1
-            dist[settled] = dist[par] + np.asarray(dense_lookup[par, settled]).ravel()
-            if not ready.any():  # pragma: no cover - a predecessor tree always resolves
-                break
-            pending = pending[~ready]
-    return out
+    """Lengths along shortest-path trees given by ``predecessors`` (one row per source).
+
+    Pointer jumping: every node starts with the length of the edge from its predecessor and
+    repeatedly adds its ancestor's partial sum while jumping to the ancestor's ancestor, so a
+    tree of depth d is summed in log2(d) vectorised steps for all sources at once.
+    """
+    S, n = predecessors.shape
+    rows = np.arange(S)
+    pred = predecessors.astype(np.int64)
+    reachable = pred >= 0
+    columns = np.broadcast_to(np.arange(n), (S, n))
+    edge = np.full((S, n), np.inf)
+    if reachable.any():
+        edge[reachable] = np.asarray(length_matrix[pred[reachable], columns[reachable]]).ravel()
+    edge[rows, sources] = 0.0
+    ancestor = np.where(reachable, pred, columns)  # roots and unreachable nodes point to themselves
+    ancestor[rows, sources] = sources
+    total = edge
+    while True:
+        next_ancestor = np.take_along_axis(ancestor, ancestor, axis=1)
+        total = total + np.where(
+            ancestor != columns, np.take_along_axis(total, ancestor, axis=1), 0.0
+        )
+        if np.array_equal(next_ancestor, ancestor):
+            break
+        ancestor = next_ancestor
+    return total

@@ -153,19 +153,20 @@ def zone_times(arrays: GraphArrays, zones: pd.DataFrame) -> tuple[np.ndarray, np
     """
     index = arrays.index_of()
     connector_idx = [np.array([index[n] for n in c], dtype=np.int64) for c in zones["connectors"]]
-    sources = np.unique(np.concatenate(connector_idx))
-    time_s, length_m = freeflow_paths(arrays, sources)
-    row_of = {int(s): r for r, s in enumerate(sources)}
-    Z = len(connector_idx)
-    time_min = np.empty((Z, Z))
-    length_km = np.empty((Z, Z))
-    for i, origins in enumerate(connector_idx):
-        rows = [row_of[int(o)] for o in origins]
-        for j, destinations in enumerate(connector_idx):
-            t = time_s[np.ix_(rows, destinations)]
-            d = length_m[np.ix_(rows, destinations)]
-            time_min[i, j] = t.mean() / 60.0
-            length_km[i, j] = d.mean() / 1000.0
+    nodes = np.unique(np.concatenate(connector_idx))
+    time_s, length_m = freeflow_paths(arrays, nodes, nodes)
+    # Averaging matrix: zone z's row holds 1/k at the positions of its k connectors, so
+    # W @ M @ W.T is the mean over connector pairs of zone-to-zone entries.
+    position = {int(node): i for i, node in enumerate(nodes)}
+    W = np.zeros((len(connector_idx), len(nodes)))
+    for z, members in enumerate(connector_idx):
+        for node in members:
+            W[z, position[int(node)]] += 1.0 / len(members)
+    unreachable = W @ np.isinf(time_s).astype(float) @ W.T > 0
+    time_min = W @ np.where(np.isinf(time_s), 0.0, time_s) @ W.T / 60.0
+    length_km = W @ np.where(np.isinf(length_m), 0.0, length_m) @ W.T / 1000.0
+    time_min[unreachable] = np.inf
+    length_km[unreachable] = np.inf
     return time_min, length_km
 
 

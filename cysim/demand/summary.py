@@ -101,9 +101,10 @@ def freeflow_trip_stats(G: nx.MultiDiGraph, trips: pd.DataFrame) -> dict[str, fl
     origin = np.array([index[int(n)] for n in trips["origin_node"]], dtype=np.int64)
     destination = np.array([index[int(n)] for n in trips["destination_node"]], dtype=np.int64)
     sources, row = np.unique(origin, return_inverse=True)
-    time_s, length_m = freeflow_paths(arrays, sources)
-    t = time_s[row, destination]
-    d = length_m[row, destination]
+    targets, column = np.unique(destination, return_inverse=True)
+    time_s, length_m = freeflow_paths(arrays, sources, targets)
+    t = time_s[row, column]
+    d = length_m[row, column]
     ok = np.isfinite(t)
     return {
         "mean_km": float(d[ok].mean() / 1000.0) if ok.any() else float("nan"),
