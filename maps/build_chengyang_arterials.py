@@ -47,6 +47,7 @@ M_PER_DEG_LON = 111_320.0 * math.cos(math.radians(LAT0))
 
 DUAL_OFFSET_M = 9.0  # half the distance between the two carriageways of a dual road
 TAPER_M = 60.0  # the carriageways converge over this distance at a dual road's ends
+TAIL_M = 40.0  # two-way tail beyond a dual road's open end
 CUT_WINDOW_M = 40.0  # a crossing this close to a road's drawn end becomes the end junction
 SAME_NODE_M = 0.5  # points closer than this are one node
 
@@ -201,7 +202,7 @@ def chengyang_roads() -> list[Road]:
         [(120.3490, 36.2268), (120.3487, 36.2350), (120.3485, 36.2420), (120.3430, 36.2620),
          (120.3330, 36.2850), (120.3250, 36.3100), (120.3180, 36.3390)],
         lanes=3, maxspeed="120", ref="G15", dual=True, separated=True,
-        pieces=[Piece(2, True, T(name="胶州湾高速", name__en="Jiaozhou Bay Expressway")),
+        pieces=[Piece(2, True, T(name="胶州湾高速", name__en="Jiaozhou Bay Expressway", ref="")),
                 Piece(6, True)],
     ))
     # 胶州湾高速 along the north shore of Jiaozhou Bay, from 流亭立交 west past 红岛 and 河套.
@@ -375,16 +376,16 @@ def chengyang_roads() -> list[Road]:
         "jingcheng", "靖城路", "Jingcheng Road", "secondary",
         [(120.4040, 36.2550), (120.4040, 36.3295)], lanes=4, maxspeed=p50,
     ))
-    # 银河路 (two-lane before its 2021 rebuild) from 黑龙江路 to 王沙路, with an unopened stretch
-    # east of 204国道.
+    # 银河路 (two lanes before its 2021 rebuild) from 黑龙江路 to 王沙路; the stretch from
+    # 夏庄八号支路 to 青威路 is not open.
     R.append(road(
         "yinhe-w", "银河路", "Yinhe Road", "secondary",
-        [(120.3935, 36.2700), (120.4040, 36.2700), (120.4355, 36.2700), (120.4445, 36.2700)],
+        [(120.3935, 36.2700), (120.4040, 36.2700), (120.4355, 36.2700), (120.4460, 36.2700)],
         lanes=2, maxspeed=p40,
     ))
     R.append(road(
         "yinhe-e", "银河路", "Yinhe Road", "secondary",
-        [(120.4520, 36.2700), (120.4600, 36.2700), (120.4700, 36.2700)],
+        [(120.4600, 36.2700), (120.4700, 36.2700)],
         lanes=2, maxspeed=p40,
     ))
     R.append(road(
@@ -619,7 +620,7 @@ class Way:
 def _merge_tags(base: Iterable[tuple[str, str]], over: Iterable[tuple[str, str]]) -> tuple:
     merged = dict(base)
     merged.update(dict(over))
-    return tuple(merged.items())
+    return tuple((k, v) for k, v in merged.items() if v)  # an empty override removes the tag
 
 
 def build_ways(roads: Sequence[Road]) -> tuple[list[Way], dict[str, dict[str, LineString]]]:
@@ -756,6 +757,39 @@ def liuting_hub_ramps(lines: dict[str, dict[str, LineString]]) -> list[Way]:
         )
         out.append(_ramp(f"流亭立交-{cw}-on", "motorway_link", [hub, (on.x, on.y)]))
     return out
+
+
+def open_end_tails(
+    roads: Sequence[Road], ways: Sequence[Way], lines: dict[str, dict[str, LineString]]
+) -> list[Way]:
+    """A short two-way tail where a dual road ends in open country (at the district boundary).
+
+    Without it the two carriageways would meet in a node with one neighbour on each side, which
+    graph simplification turns into a self-loop and drops; the tail makes the meeting point a
+    junction and the tail's tip a dead end, like a clipped real extract.
+    """
+    tails: list[Way] = []
+    for r in roads:
+        if not r.dual:
+            continue
+        centre = list(lines[r.key]["centre"].coords)
+        pieces = r.piece_list()
+        for end, inner, piece in (
+            (centre[0], centre[1], pieces[0]),
+            (centre[-1], centre[-2], pieces[-1]),
+        ):
+            pt = Point(end)
+            touching = [w for w in ways if w.road.key != r.key and w.line.distance(pt) < 1.0]
+            if touching:
+                continue
+            u = _unit(end[0] - inner[0], end[1] - inner[1])
+            tip = (end[0] + u[0] * TAIL_M, end[1] + u[1] * TAIL_M)
+            tags = dict(_merge_tags(r.tags, piece.tags))
+            tags.pop("oneway", None)
+            if "lanes" in tags:
+                tags["lanes"] = str(2 * int(tags["lanes"]))
+            tails.append(Way(r, tuple(tags.items()), LineString([end, tip]), separated=True))
+    return tails
 
 
 def _points_of(geom) -> list[XY]:
@@ -916,14 +950,18 @@ def place_signals(net: Network) -> None:
     """Tag ``highway=traffic_signals`` on junctions of main roads inside the signal areas."""
     meets: dict[int, dict[str, str]] = {}  # node -> road key -> highway class
     elevated: set[int] = set()
+    neighbours: dict[int, set[int]] = {}
     for (ids, tags), key, sep in zip(net.ways, net.road_keys, net.main_separated, strict=True):
         hw = dict(tags)["highway"]
-        for k in ids:
+        for i, k in enumerate(ids):
             meets.setdefault(k, {})[key] = hw
+            neighbours.setdefault(k, set()).update(ids[max(0, i - 1) : i] + ids[i + 1 : i + 2])
             if sep:
                 elevated.add(k)
     for k, here in meets.items():
-        if len(here) < 2 or k in net.node_tags or k in elevated:
+        # A junction: two roads or more and three approaches or more (not a bend where one
+        # road's name changes).
+        if len(here) < 2 or len(neighbours[k]) < 3 or k in net.node_tags or k in elevated:
             continue
         lon, lat = to_lonlat(net.nodes[k])
         if not any(a <= lon <= c and b <= lat <= d for a, b, c, d in SIGNAL_AREAS):
@@ -980,6 +1018,7 @@ def build() -> Network:
     for ic in INTERCHANGES:
         ways += interchange_ramps(ic, lines)
     ways += liuting_hub_ramps(lines)
+    ways += open_end_tails(roads, ways, lines)
     resolve_topology(ways)
     net = assemble(ways)
     place_signals(net)
