@@ -21,7 +21,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 from matplotlib import patheffects
-from matplotlib.colors import TwoSlopeNorm
+from matplotlib.colors import TwoSlopeNorm, to_rgba
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -375,10 +375,11 @@ def difference_map(
             roads.plot(ax=ax, color="#ffd400", linewidth=9, alpha=0.55, capstyle="round", zorder=1)
     xmin, _, xmax, _ = frame.total_bounds
     lines = gpd.GeoSeries(_offset_lines(frame.geometry, 0.0025 * max(xmax - xmin, 1.0)))
-    colours = [
-        _UNUSED_COLOUR if math.isnan(v) else cmap(norm(v))
-        for v in np.nan_to_num(values, nan=np.nan)
-    ]
+    # One RGBA row per link (not a mix of hex strings and tuples): geopandas indexes the colour
+    # array per part when a geometry is multi-part.
+    colours = np.array(
+        [to_rgba(_UNUSED_COLOUR) if math.isnan(v) else cmap(norm(v)) for v in values]
+    )
     gpd.GeoDataFrame(geometry=lines).plot(
         ax=ax, color=colours, linewidth=_widths(flow, float(np.nanmax(flow, initial=0))), zorder=2
     )
