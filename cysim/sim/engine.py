@@ -1,4 +1,4 @@
-"""One simulation run: SimPy processes per lane group moving vehicle ids through link queues."""
+"""One simulation run: SimPy-driven lane-group servers moving vehicle ids through link queues."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import simpy
+from simpy.events import NORMAL
 
 from .netarrays import NetArrays
 
@@ -17,6 +18,21 @@ from .netarrays import NetArrays
 EPS = 1e-9
 #: Time constant of the major-road flow estimate at unsignalised junctions, seconds.
 major_flow_window_s: float = 300.0
+
+
+class _Wake(simpy.Event):
+    """A triggered event that calls one server ``delay`` seconds from now (a light Timeout).
+
+    Servers are callbacks of these events rather than generator processes: the environment
+    still orders every event, but a wake costs no process resumption.
+    """
+
+    def __init__(self, env: simpy.Environment, callback: Callable, delay: float) -> None:
+        self.env = env
+        self.callbacks = [callback]
+        self._ok = True
+        self._value = None
+        env.schedule(self, NORMAL, delay)
 
 
 class ParkingHook:
@@ -40,7 +56,6 @@ class RunRecords:
     trav_entry_s: np.ndarray
     trav_exit_s: np.ndarray
     arrival_s: np.ndarray
-    on_link: np.ndarray  # link a vehicle is on at the end (-1 none)
     waiting: np.ndarray  # waiting to enter its first link at the end
     departed: np.ndarray
     sample_time_s: np.ndarray
@@ -111,12 +126,14 @@ def run(
     onlink = [0] * n_links
     pending: list[deque[float]] = [deque() for _ in range(n_links)]
     next_in = [0.0] * n_links
-    space_waiters: list[list[simpy.Event]] = [[] for _ in range(n_links)]
+    space_waiters: list[list[Callable]] = [[] for _ in range(n_links)]
     queues: list[deque[int]] = [deque() for _ in range(n_groups)]
-    wake: list[simpy.Event | None] = [None] * n_groups
+    armed = [False] * n_groups  # the server has a wake scheduled or waits for space
+    callbacks: list[Callable] = [None] * n_groups  # type: ignore[list-item]
     next_free = [0.0] * n_groups
     source_q: dict[int, deque[int]] = {}
-    source_wake: dict[int, simpy.Event | None] = {}
+    source_cb: dict[int, Callable] = {}
+    source_armed: dict[int, bool] = {}
     n_nodes = len(net.nodes)
     has_minor = [False] * n_nodes
     for g in range(n_groups):
@@ -127,17 +144,18 @@ def run(
 
     pos = [0] * n_veh
     entry = [0.0] * n_veh
-    cur_link = [-1] * n_veh
     cur_rec = [-1] * n_veh
     arrival = [math.nan] * n_veh
     departed = [False] * n_veh
     first_entered = [False] * n_veh
-    paths = list(paths)
+    # a -1 sentinel after the last link marks the exit to the trip end
+    paths = [None if path is None else [*path, -1] for path in paths]
     rec_trip = array("q")
     rec_link = array("q")
     rec_entry = array("d")
     rec_exit = array("d")
-    state = {"last_move": 0.0, "in_net": 0, "waiting": 0, "arrived": 0, "departed": 0}
+    # counters: [last movement time, in network, waiting to enter, arrived, departed]
+    state = [0.0, 0, 0, 0, 0]
     nan = math.nan
 
     def free_space(link: int, now: float) -> bool:
@@ -149,13 +167,13 @@ def run(
             used[link] -= 1
         return used[link] < cap[link]
 
-    def wait_space(link: int, now: float) -> simpy.Event:
+    def wait_space(link: int, now: float, callback: Callable) -> None:
+        """Call ``callback`` when freed space on ``link`` becomes usable (fair: first come first)."""
         pend = pending[link]
         if pend:
-            return env.timeout(pend[0] - now)
-        ev = env.event()
-        space_waiters[link].append(ev)
-        return ev
+            _Wake(env, callback, pend[0] - now)
+        else:
+            space_waiters[link].append(callback)
 
     def leave(v: int, link: int, now: float) -> None:
         onlink[link] -= 1
@@ -167,29 +185,26 @@ def run(
         waiters = space_waiters[link]
         if waiters:
             space_waiters[link] = []
-            for ev in waiters:
-                ev.succeed()
+            for callback in waiters:
+                _Wake(env, callback, 0.0)
 
     def enter(v: int, link: int, now: float) -> None:
         used[link] += 1
         onlink[link] += 1
         next_in[link] = now + inflow_h[link]
         entry[v] = now
-        cur_link[v] = link
         cur_rec[v] = len(rec_trip)
         rec_trip.append(v)
         rec_link.append(link)
         rec_entry.append(now)
         rec_exit.append(nan)
-        state["last_move"] = now
-        path = paths[v]
-        p = pos[v] + 1
-        g = group_of[link][path[p] if p < len(path) else -1]
+        state[0] = now
+        g = group_of[link][paths[v][pos[v] + 1]]
         queues[g].append(v)
-        ev = wake[g]
-        if ev is not None:
-            wake[g] = None
-            ev.succeed()
+        if not armed[g]:
+            # the server sleeps on an empty queue: wake it when this vehicle reaches the stop line
+            armed[g] = True
+            _Wake(env, callbacks[g], ff[link])
 
     def green_wait(node: int, phase: int, now: float) -> float:
         cycle, windows = net.plans[node]
@@ -208,7 +223,8 @@ def run(
             cp = 1.0 / follow_up_s
         return max(base_h, 1.0 / (cp * lanes * sample_factor))
 
-    def server(g: int):
+    def make_server(g: int) -> Callable:
+        """The discharge logic of lane group ``g``, run whenever its wake event fires."""
         q = queues[g]
         link = net.group_link[g]
         f = ff[link]
@@ -218,116 +234,141 @@ def run(
         minor = net.group_minor[g]
         lanes = net.group_lanes[g]
         track_major = has_minor[node] and not minor
-        while True:
-            if not q:
-                ev = env.event()
-                wake[g] = ev
-                yield ev
-                continue
-            v = q[0]
-            now = env.now
-            t = entry[v] + f
-            if now < t - EPS:
-                yield env.timeout(t - now)
-                continue
-            t = next_free[g]
-            if now < t - EPS:
-                yield env.timeout(t - now)
-                continue
-            if phase >= 0:
-                w = green_wait(node, phase, now)
-                if w > 0:
-                    yield env.timeout(w)
-                    continue
-            path = paths[v]
-            nxt = path[pos[v] + 1]
-            if not free_space(nxt, now):
-                yield wait_space(nxt, now)
-                continue
-            t = next_in[nxt]
-            if now < t - EPS:
-                yield env.timeout(t - now)
-                continue
-            q.popleft()
-            leave(v, link, now)
-            pos[v] += 1
-            enter(v, nxt, now)
-            if minor:
-                next_free[g] = now + minor_headway(node, h, lanes, now)
-            else:
-                next_free[g] = now + h
-                if track_major:
-                    major_rate[node] = (
-                        major_rate[node] * math.exp(-(now - major_t[node]) / major_flow_window_s)
-                        + 1.0 / major_flow_window_s
-                    )
-                    major_t[node] = now
+        wave_delay = wave[link]
 
-    def exit_server(g: int):
+        def serve(_event: simpy.Event | None = None) -> None:
+            while q:
+                v = q[0]
+                now = env.now
+                t = entry[v] + f
+                if now < t - EPS:
+                    _Wake(env, serve, t - now)
+                    return
+                t = next_free[g]
+                if now < t - EPS:
+                    _Wake(env, serve, t - now)
+                    return
+                if phase >= 0:
+                    w = green_wait(node, phase, now)
+                    if w > 0:
+                        _Wake(env, serve, w)
+                        return
+                nxt = paths[v][pos[v] + 1]
+                if used[nxt] >= cap[nxt] and not free_space(nxt, now):
+                    wait_space(nxt, now, serve)
+                    return
+                t = next_in[nxt]
+                if now < t - EPS:
+                    _Wake(env, serve, t - now)
+                    return
+                q.popleft()
+                # leave(v, link, now) and enter(v, nxt, now), inlined: this is the hot path
+                onlink[link] -= 1
+                rec_exit[cur_rec[v]] = now
+                if wave_delay > 0:
+                    pending[link].append(now + wave_delay)
+                else:
+                    used[link] -= 1
+                if space_waiters[link]:
+                    waiters = space_waiters[link]
+                    space_waiters[link] = []
+                    for callback in waiters:
+                        _Wake(env, callback, 0.0)
+                p = pos[v] = pos[v] + 1
+                used[nxt] += 1
+                onlink[nxt] += 1
+                next_in[nxt] = now + inflow_h[nxt]
+                entry[v] = now
+                cur_rec[v] = len(rec_trip)
+                rec_trip.append(v)
+                rec_link.append(nxt)
+                rec_entry.append(now)
+                rec_exit.append(nan)
+                state[0] = now
+                g2 = group_of[nxt][paths[v][p + 1]]
+                queues[g2].append(v)
+                if not armed[g2]:
+                    armed[g2] = True
+                    _Wake(env, callbacks[g2], ff[nxt])
+                if minor:
+                    next_free[g] = now + minor_headway(node, h, lanes, now)
+                else:
+                    next_free[g] = now + h
+                    if track_major:
+                        major_rate[node] = (
+                            major_rate[node]
+                            * math.exp(-(now - major_t[node]) / major_flow_window_s)
+                            + 1.0 / major_flow_window_s
+                        )
+                        major_t[node] = now
+            armed[g] = False
+
+        return serve
+
+    def make_exit_server(g: int) -> Callable:
+        """Vehicles ending their trip (or a cruise leg) at the link's downstream node."""
         q = queues[g]
         link = net.group_link[g]
         f = ff[link]
         node = link_v[link]
-        while True:
-            if not q:
-                ev = env.event()
-                wake[g] = ev
-                yield ev
-                continue
-            v = q[0]
-            now = env.now
-            t = entry[v] + f
-            if now < t - EPS:
-                yield env.timeout(t - now)
-                continue
-            q.popleft()
-            leave(v, link, now)
-            state["last_move"] = now
-            cruise = parking.on_arrival(v, node, now) if parking is not None else None
-            if cruise:
-                paths[v] = cruise
-                pos[v] = 0
-                cur_link[v] = -1
-                to_source(v, cruise[0])
-            else:
-                arrival[v] = now
-                cur_link[v] = -1
-                state["in_net"] -= 1
-                state["arrived"] += 1
+
+        def serve(_event: simpy.Event | None = None) -> None:
+            while q:
+                v = q[0]
+                now = env.now
+                t = entry[v] + f
+                if now < t - EPS:
+                    _Wake(env, serve, t - now)
+                    return
+                q.popleft()
+                leave(v, link, now)
+                state[0] = now
+                cruise = parking.on_arrival(v, node, now) if parking is not None else None
+                if cruise:
+                    paths[v] = [*cruise, -1]
+                    pos[v] = 0
+                    to_source(v, cruise[0])
+                else:
+                    arrival[v] = now
+                    state[1] -= 1
+                    state[3] += 1
+            armed[g] = False
+
+        return serve
 
     def to_source(v: int, link: int) -> None:
         sq = source_q.get(link)
         if sq is None:
             sq = source_q[link] = deque()
-            source_wake[link] = None
-            env.process(source_server(link, sq))
+            source_cb[link] = make_source_server(link, sq)
+            source_armed[link] = False
         sq.append(v)
-        ev = source_wake[link]
-        if ev is not None:
-            source_wake[link] = None
-            ev.succeed()
+        if not source_armed[link]:
+            source_armed[link] = True
+            _Wake(env, source_cb[link], 0.0)
 
-    def source_server(link: int, sq: deque[int]):
-        while True:
-            if not sq:
-                ev = env.event()
-                source_wake[link] = ev
-                yield ev
-                continue
-            now = env.now
-            if not free_space(link, now):
-                yield wait_space(link, now)
-                continue
-            t = next_in[link]
-            if now < t - EPS:
-                yield env.timeout(t - now)
-                continue
-            v = sq.popleft()
-            if not first_entered[v]:
-                first_entered[v] = True
-                state["waiting"] -= 1
-                state["in_net"] += 1
-            enter(v, link, now)
+    def make_source_server(link: int, sq: deque[int]) -> Callable:
+        """Vehicles entering their first link (or a cruise leg) from the node."""
+
+        def serve(_event: simpy.Event | None = None) -> None:
+            while sq:
+                now = env.now
+                if used[link] >= cap[link] and not free_space(link, now):
+                    wait_space(link, now, serve)
+                    return
+                t = next_in[link]
+                if now < t - EPS:
+                    _Wake(env, serve, t - now)
+                    return
+                v = sq.popleft()
+                if not first_entered[v]:
+                    first_entered[v] = True
+                    state[2] -= 1
+                    state[1] += 1
+                enter(v, link, now)
+            source_armed[link] = False
+
+        return serve
 
     order = sorted(range(n_veh), key=lambda i: (departure_s[i], i))
 
@@ -341,23 +382,23 @@ def run(
                 yield env.timeout(t - now)
                 now = env.now
             departed[v] = True
-            state["departed"] += 1
+            state[4] += 1
             if parking is not None:
                 guided = parking.on_departure(v, now)
                 if guided is not None:
-                    paths[v] = guided
+                    paths[v] = [*guided, -1]
             path = paths[v]
-            if not path:
+            if path[0] < 0:
                 arrival[v] = now
-                state["arrived"] += 1
+                state[3] += 1
                 continue
-            state["waiting"] += 1
+            state[2] += 1
             to_source(v, path[0])
 
     sample_times: list[float] = []
-    queue_rows: list[list[int]] = []
-    occ_rows: list[list[int]] = []
-    blocked_rows: list[list[bool]] = []
+    queue_rows: list[np.ndarray] = []
+    occ_rows: list[np.ndarray] = []
+    blocked_rows: list[np.ndarray] = []
     net_rows: list[tuple[float, int, int, int, int]] = []
     link_groups: list[list[int]] = [[] for _ in range(n_links)]
     for g in range(n_groups):
@@ -365,24 +406,28 @@ def run(
     gridlock: dict = {"detected": False, "time_s": None, "links": []}
     stop = env.event()
 
-    def queued_on(link: int, now: float) -> int:
-        count = 0
-        f = ff[link]
-        for g in link_groups[link]:
-            for v in queues[g]:
-                if entry[v] + f > now + EPS:
-                    break
-                count += 1
-        return count
+    group_link = net.group_link
+    cap_arr = np.asarray(cap)
 
     def sample(now: float) -> None:
         sample_times.append(now)
-        queue_rows.append([queued_on(link, now) for link in range(n_links)])
-        occ_rows.append(list(onlink))
-        blocked_rows.append([not free_space(link, now) for link in range(n_links)])
-        net_rows.append(
-            (now, state["in_net"], state["waiting"], state["departed"], state["arrived"])
-        )
+        queued = np.zeros(n_links, dtype=np.int32)
+        for g, q in enumerate(queues):
+            if q:
+                f = ff[group_link[g]]
+                count = 0
+                for v in q:
+                    if entry[v] + f > now + EPS:
+                        break
+                    count += 1
+                queued[group_link[g]] += count
+        queue_rows.append(queued)
+        occ_rows.append(np.array(onlink, dtype=np.int32))
+        full = np.flatnonzero(np.array(used) >= cap_arr)
+        blocked = np.zeros(n_links, dtype=bool)
+        blocked[full] = [not free_space(link, now) for link in full.tolist()]
+        blocked_rows.append(blocked)
+        net_rows.append((now, state[1], state[2], state[4], state[3]))
 
     def find_gridlock_links(now: float) -> list[int]:
         points_to: dict[int, int] = {}
@@ -395,7 +440,7 @@ def run(
                     continue
                 v = q[0]
                 p = pos[v] + 1
-                if p < len(paths[v]) and not free_space(paths[v][p], now):
+                if paths[v][p] >= 0 and not free_space(paths[v][p], now):
                     points_to[link] = paths[v][p]
                     break
         for start in sorted(points_to):
@@ -415,8 +460,8 @@ def run(
             sample(now)
             if progress is not None:
                 progress("simulate", min(now / end_s, 1.0))
-            busy = state["in_net"] > 0
-            if busy and now - state["last_move"] >= gridlock_timeout_s - EPS:
+            busy = state[1] > 0
+            if busy and now - state[0] >= gridlock_timeout_s - EPS:
                 gridlock.update(detected=True, time_s=now, links=find_gridlock_links(now))
                 stop.succeed()
                 return
@@ -427,10 +472,7 @@ def run(
 
     exit_groups = {groups[-1] for groups in net.group_of}
     for g in range(n_groups):
-        if g in exit_groups:
-            env.process(exit_server(g))
-        else:
-            env.process(server(g))
+        callbacks[g] = make_exit_server(g) if g in exit_groups else make_server(g)
     env.process(departures())
     env.process(monitor())
     env.run(until=stop)
@@ -442,7 +484,6 @@ def run(
         trav_entry_s=np.frombuffer(rec_entry, dtype=np.float64).copy(),
         trav_exit_s=np.frombuffer(rec_exit, dtype=np.float64).copy(),
         arrival_s=np.array(arrival, dtype=float),
-        on_link=np.array(cur_link, dtype=np.int64),
         waiting=np.array(
             [departed[v] and not first_entered[v] and math.isnan(arrival[v]) for v in range(n_veh)],
             dtype=bool,

@@ -1,0 +1,92 @@
+"""Engine throughput: vehicle-link traversals per second, wall time and peak memory on a grid.
+
+Run: ``.venv/bin/python benchmarks/engine_throughput.py [--trips 10000 30000 100000] [--size 20]``
+
+Throughput is reported per wall second and per CPU second of the engine run (the machine may be
+shared; CPU time is the fairer figure). Peak memory is traced (tracemalloc) in a second run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from grid import grid_network, random_trips
+
+from cysim.sim import engine, netarrays, routing
+
+
+def measure(size: int, n_trips: int, duration_s: float, seed: int) -> dict:
+    """Route on free-flow times, then time one engine run (tracemalloc off) and its memory."""
+    G = grid_network(size)
+    trips = random_trips(G, n_trips, duration_s, seed)
+    net = netarrays.build(G, 1.0, 18.0)
+    o = np.array([net.node_index[n] for n in trips["origin_node"]], dtype=np.int64)
+    d = np.array([net.node_index[n] for n in trips["destination_node"]], dtype=np.int64)
+    ff = np.asarray(net.freeflow_s)[None, :]
+    t0 = time.perf_counter()
+    paths, _ = routing.route_trips(net, o, d, np.zeros(n_trips), ff, 300.0)
+    route_s = time.perf_counter() - t0
+    kwargs = dict(
+        end_s=duration_s + 3600.0, sample_interval_s=60.0, gridlock_timeout_s=600.0,
+        critical_gap_s=6.0, follow_up_s=3.5,
+    )  # fmt: skip
+    dep = trips["departure_s"].tolist()
+    t0, c0 = time.perf_counter(), time.process_time()
+    rec = engine.run(net, paths, dep, **kwargs)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    tracemalloc.start()
+    engine.run(net, paths, dep, **kwargs)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    traversals = len(rec.trav_link)
+    return {
+        "grid": f"{size}x{size}",
+        "links": net.n_links,
+        "trips": n_trips,
+        "arrived": int((~np.isnan(rec.arrival_s)).sum()),
+        "traversals": traversals,
+        "route_s": route_s,
+        "engine_s": wall,
+        "cpu_s": cpu,
+        "trav_per_s": traversals / wall,
+        "trav_per_cpu_s": traversals / cpu,
+        "peak_mb": peak / 2**20,
+        "gridlock": rec.gridlock["detected"],
+    }
+
+
+def main() -> None:
+    """Print one table row per trip count."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--trips", type=int, nargs="+", default=[10_000, 30_000, 100_000])
+    parser.add_argument("--size", type=int, default=20, help="grid nodes per side")
+    parser.add_argument("--duration", type=float, default=3600.0, help="departure period, s")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    header = (
+        f"{'grid':>7} {'links':>6} {'trips':>7} {'arrived':>7} {'traversals':>10} "
+        f"{'route s':>8} {'wall s':>8} {'cpu s':>8} {'trav/wall s':>11} {'trav/cpu s':>10} "
+        f"{'peak MB':>8} gridlock"
+    )
+    print(header)
+    for n in args.trips:
+        r = measure(args.size, n, args.duration, args.seed)
+        print(
+            f"{r['grid']:>7} {r['links']:>6} {r['trips']:>7} {r['arrived']:>7} "
+            f"{r['traversals']:>10} {r['route_s']:>8.2f} {r['engine_s']:>8.2f} {r['cpu_s']:>8.2f} "
+            f"{r['trav_per_s']:>11.0f} {r['trav_per_cpu_s']:>10.0f} {r['peak_mb']:>8.1f} "
+            f"{r['gridlock']}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
