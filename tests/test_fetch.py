@@ -12,9 +12,11 @@ from typing import ClassVar
 import osmnx as ox
 import pytest
 from fixtures_osm import grid, lonlat, overpass_json
+from typer.testing import CliRunner
 
 from cysim import fetch, network
 from cysim._errors import MapError
+from cysim.cli import app
 
 
 def _nominatim_result() -> list[dict]:
@@ -45,6 +47,17 @@ def _nominatim_result() -> list[dict]:
     ]
 
 
+#: Overpass ``/status`` text as the server sends it (osmnx reads the slots line to pace queries).
+OVERPASS_STATUS = (
+    "Connected as: 2130706433\n"
+    "Current time: 2026-01-01T00:00:00Z\n"
+    "Announced endpoint: none\n"
+    "Rate limit: 2\n"
+    "2 slots available now.\n"
+    "Currently running queries (pid, space limit, time limit, start time):\n"
+)
+
+
 class _Recorded(BaseHTTPRequestHandler):
     """Serves the recorded answers and logs every request path."""
 
@@ -65,6 +78,13 @@ class _Recorded(BaseHTTPRequestHandler):
         type(self).requests.append(f"GET {self.path}")
         if self.path.startswith("/nominatim/search"):
             self._send(_nominatim_result())
+        elif self.path.startswith("/api/status"):
+            text = OVERPASS_STATUS.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(text)))
+            self.end_headers()
+            self.wfile.write(text)
         else:
             self._send({"error": "not recorded"}, status=404)
 
@@ -176,6 +196,31 @@ def test_fetch_rejects_bad_output_and_polygon(tmp_path: Path) -> None:
     bad.write_text('{"type": "FeatureCollection", "features": []}')
     with pytest.raises(MapError, match="no polygon"):
         fetch.fetch_network(polygon_path=bad, output=tmp_path / "x.graphml")
+
+
+def test_cli_fetch_with_rate_limit_status(server: str, tmp_path: Path) -> None:
+    out = tmp_path / "maps" / "cy.graphml"
+    result = CliRunner().invoke(
+        app,
+        [
+            "map",
+            "fetch",
+            "--place",
+            "城阳区, 青岛市",
+            "-o",
+            str(out),
+            "--no-cache",
+            "--overpass-url",
+            f"{server}/api",
+            "--nominatim-url",
+            f"{server}/nominatim/",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "GET /api/status" in _Recorded.requests  # osmnx asked for a slot first
+    assert f"wrote {out}" in result.output
+    assert "junctions 5" in result.output  # the 3×3 grid: 5 nodes where ≥ 3 streets meet
+    assert network.load_network(out).number_of_edges() == 24
 
 
 def test_default_output_names() -> None:

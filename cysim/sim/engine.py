@@ -168,7 +168,7 @@ def run(
         return used[link] < cap[link]
 
     def wait_space(link: int, now: float, callback: Callable) -> None:
-        """Call ``callback`` when freed space on ``link`` becomes usable (fair: first come first)."""
+        """Call ``callback`` once freed space on ``link`` is usable (waiters served in order)."""
         pend = pending[link]
         if pend:
             _Wake(env, callback, pend[0] - now)
