@@ -79,7 +79,8 @@ def load_network(
     Returns
     -------
     networkx.MultiDiGraph
-        Projected (``settings.projected_crs``), drivable roads only, junctions consolidated,
+        Projected to ``settings.projected_crs`` (a map lying far outside that UTM zone gets its
+        own zone, noted in the load report), drivable roads only, junctions consolidated, the
         largest strongly connected component; what was dropped is in ``G.graph["load_report"]``.
 
     Raises
@@ -89,6 +90,18 @@ def load_network(
         contract's attributes.
     ScenarioError
         Invalid ``road_class_overrides``.
+
+    Notes
+    -----
+    The OSM pipeline: osmium copies the drivable ways (:func:`is_drivable`) and their nodes to
+    a temporary OSM XML, which osmnx reads unsimplified. Each OSM segment gets lanes, speed,
+    class, name and curb parking from its own tags (:mod:`cysim._osm_tags`, class defaults
+    recorded in ``defaults_applied``); osmnx then simplifies, keeping ways with different tags
+    apart; the graph is projected and junctions consolidated (:func:`_consolidate` explains the
+    ramp and bridge rules); self-loops are dropped, links shorter than
+    ``settings.min_link_length_m`` merged; the largest strongly connected component is kept;
+    signal nodes are snapped to the nearest junction within twice the tolerance; capacities
+    come from :func:`link_attributes`. ``consolidation_tolerance_m`` is ignored for GraphML.
     """
     path = Path(path)
     kind = _map_kind(path)
