@@ -241,18 +241,22 @@ def plan_demand(
             key="demand.trips",
             hint="remove demand.trips/target_tti, or use sample_factor to simulate a share",
         )
-    header = pd.read_csv(path, nrows=0).columns if path.is_file() else []
-    needs_zones = any(str(c).strip().endswith("_zone") for c in header)
-    table = zones() if needs_zones else None
+    built: list[gpd.GeoDataFrame] = []
+
+    def zone_ids() -> set[str]:
+        built.append(zones())
+        return set(built[0]["zone"])
+
     trip_list = read_trip_list(
         path,
-        zone_ids=set(table["zone"]) if table is not None else set(),
+        zone_ids=zone_ids,
         arrays=arrays,
         crs=crs,
         start_time=start_time,
         duration_s=duration_s,
         max_snap_m=trips_spec.max_snap_m,
     )
+    table = built[0] if built else None
     if trip_list.empty:
         raise DemandError("the trip list has no trips", file=path)
     return DemandPlan(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,9 @@ def _read_csv(path: Path, what: str) -> pd.DataFrame:
     if not path.is_file():
         raise DemandError(f"{what} not found", file=path, hint="check the path in demand.od")
     try:
-        raw = pd.read_csv(path, dtype=str, skipinitialspace=True, skip_blank_lines=False)
+        raw = pd.read_csv(
+            path, dtype=str, skipinitialspace=True, skip_blank_lines=False, encoding="utf-8-sig"
+        )
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
         raise DemandError(f"cannot read the {what}: {error}", file=path) from error
     raw.columns = [str(c).strip() for c in raw.columns]
@@ -123,7 +126,7 @@ def _zone_hint(zone_ids: set[str]) -> str:
 def read_trip_list(
     path: Path,
     *,
-    zone_ids: set[str],
+    zone_ids: Callable[[], set[str]],
     arrays: GraphArrays,
     crs: str,
     start_time: str,
@@ -141,7 +144,8 @@ def read_trip_list(
     path
         The CSV file.
     zone_ids
-        Ids of the scenario's zones (empty when the scenario has none).
+        Returns the ids of the scenario's zones; called only when the list names zones, so a
+        node- or coordinate-level list needs no zone system.
     arrays
         Graph arrays; coordinates snap to the nearest trip-end junction.
     crs
@@ -183,6 +187,8 @@ def read_trip_list(
                 line=1,
                 hint=f"give {end}_zone, {end}_node or {end}_lon and {end}_lat",
             )
+    uses_zones = any(f"{end}_zone" in raw.columns for end in ("origin", "destination"))
+    known_zones = zone_ids() if uses_zones else set()
     node_ids = set(arrays.nodes.tolist())
     tree, tree_index = arrays.access_tree()
     to_projected = Transformer.from_crs(settings.geographic_crs, crs, always_xy=True)
@@ -196,12 +202,12 @@ def read_trip_list(
             node_text = _text(row.get(f"{end}_node"))
             lon_text, lat_text = _text(row.get(f"{end}_lon")), _text(row.get(f"{end}_lat"))
             if zone:
-                if zone not in zone_ids:
+                if zone not in known_zones:
                     raise DemandError(
                         f"unknown {end} zone {zone!r}",
                         file=path,
                         line=line,
-                        hint=_zone_hint(zone_ids) if zone_ids else "the scenario has no zones",
+                        hint=_zone_hint(known_zones),
                     )
                 ends.append((zone, -1))
             elif node_text:

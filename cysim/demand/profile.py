@@ -126,7 +126,7 @@ def _read_profile_csv(path: Path, origin_s: float) -> pd.DataFrame:
     if not path.is_file():
         raise DemandError("profile CSV not found", file=path, key="demand.profile.csv")
     try:
-        raw = pd.read_csv(path, dtype=str, skipinitialspace=True)
+        raw = pd.read_csv(path, dtype=str, skipinitialspace=True, encoding="utf-8-sig")
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
         raise DemandError(f"cannot read the profile CSV: {error}", file=path) from error
     missing = {"start", "end", "share"} - set(raw.columns)
