@@ -785,7 +785,7 @@ def open_end_tails(
             u = _unit(end[0] - inner[0], end[1] - inner[1])
             tip = (end[0] + u[0] * TAIL_M, end[1] + u[1] * TAIL_M)
             tags = dict(_merge_tags(r.tags, piece.tags))
-            tags.pop("oneway", None)
+            tags["oneway"] = "no"
             if "lanes" in tags:
                 tags["lanes"] = str(2 * int(tags["lanes"]))
             tails.append(Way(r, tuple(tags.items()), LineString([end, tip]), separated=True))
