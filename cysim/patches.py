@@ -104,7 +104,8 @@ def apply_patches(
         G=working,
         report=PatchReport(),
         road_class_overrides=roadclass.road_class_table(road_class_overrides),
-        baseline_link_flows=baseline_link_flows,
+        # Copied: links split by open_road inherit their parent's flow in this copy.
+        baseline_link_flows=dict(baseline_link_flows) if baseline_link_flows is not None else None,
         defer_webster=defer_webster,
     )
     for index, patch in enumerate(patches):
@@ -406,6 +407,9 @@ def _split_edge(ctx: _Context, edge: EdgeKey, x: float, y: float) -> int:
             attrs.update(_derived(ctx, attrs))
             new_key = G.new_edge_key(start, end)
             G.add_edge(start, end, new_key, **attrs)
+            flows = ctx.baseline_link_flows
+            if flows is not None and (a, b, k) in flows:
+                flows[(start, end, new_key)] = flows[(a, b, k)]
             _record(ctx, (start, end, new_key), "edge", None, "added (split)", kind="edge",
                     road=_road_of(G, (start, end, new_key)))  # fmt: skip
     return node
