@@ -67,3 +67,15 @@ def test_calibration_needs_a_target() -> None:
     spec = DemandSpec.model_validate({"zones": {"grid_m": 1000}, "trips": 100})
     with pytest.raises(DemandError, match="target_tti"):
         calibrate_trips(G, spec, seed=1, tti_of_trips=_bpr_like_tti)
+
+
+def test_build_trips_refuses_an_uncalibrated_target() -> None:
+    from cysim.demand import build_trips
+
+    G = lattice_graph(4, 4)
+    spec = DemandSpec.model_validate({"zones": {"grid_m": 1000}, "target_tti": 1.5})
+    with pytest.raises(DemandError, match="calibrate_trips"):
+        build_trips(G, spec, seed=1)
+    trips, log = calibrate_trips(G, spec, seed=1, tti_of_trips=_bpr_like_tti)
+    fixed = spec.model_copy(update={"trips": log.attrs["chosen_trips"], "target_tti": None})
+    pd.testing.assert_frame_equal(build_trips(G, fixed, seed=1), trips)

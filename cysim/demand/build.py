@@ -456,8 +456,9 @@ def build_trips(
     G
         The (patched) road graph (docs/data-model.md §1).
     spec
-        The scenario's ``demand:`` section. With ``target_tti`` set this builds the starting
-        total only; use :func:`cysim.demand.calibrate_trips` to calibrate.
+        The scenario's ``demand:`` section. ``target_tti`` must be resolved first: run
+        :func:`cysim.demand.calibrate_trips` once, then build every replication from
+        ``spec.model_copy(update={"trips": log.attrs["chosen_trips"], "target_tti": None})``.
     seed
         Seed of every random draw: same inputs and seed give an identical table.
     base_dir
@@ -477,8 +478,16 @@ def build_trips(
     Raises
     ------
     DemandError
-        Invalid demand input (the message names the file, row and fix).
+        Invalid demand input (the message names the file, row and fix), or ``target_tti`` is
+        set (the total is not known until calibrated).
     """
+    if spec.target_tti is not None:
+        raise DemandError(
+            f"demand.target_tti={spec.target_tti} must be calibrated before trips can be built",
+            key="demand.target_tti",
+            hint="call cysim.demand.calibrate_trips (it runs the engine), then build with the "
+            "chosen total as demand.trips; or replace target_tti by trips",
+        )
     plan = plan_demand(G, spec, base_dir=base_dir, duration_s=duration_s, start_time=start_time)
     total = spec.trips if plan.cells is not None else None
     return realise_trips(plan, total_trips=total, seed=seed, sample_factor=spec.sample_factor)
