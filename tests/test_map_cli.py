@@ -79,12 +79,6 @@ def test_every_map_command_has_help(args: list[str]) -> None:
     assert "Usage" in result.output
 
 
-def _cysim(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cysim", *args], capture_output=True, text=True, timeout=120
-    )
-
-
 def test_bad_files_give_one_line_errors_and_exit_2(tmp_path: Path, shared_data: Path) -> None:
     empty = tmp_path / "empty.osm"
     empty.write_text("")
@@ -119,13 +113,6 @@ def test_bad_files_give_one_line_errors_and_exit_2(tmp_path: Path, shared_data: 
         cases, errors, ["not found", "empty", "truncated", "not OSM"], strict=True
     ):
         assert str(path) in line and words in line and "fix:" in line
-
-
-def test_cysim_module_exit_code_for_missing_map(tmp_path: Path) -> None:
-    result = _cysim("map", "info", str(tmp_path / "nope.osm.pbf"))
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr
-    assert "map file not found" in result.stderr
 
 
 def test_bundled_map_info(project_root: Path) -> None:
