@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 import itertools
 import json
-import math
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -13,15 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
-import numpy as np
-import pandas as pd
 from shapely.geometry import LineString, Point
 from shapely.ops import substring
 
 from . import locate, network, patchreport, roadclass, signals
 from ._errors import CysimError, PatchError
+
+# The demand patch works on the trips table; it lives in its own module, re-exported here.
+from .demandpatch import apply_demand_patches, demand_shift
 from .locate import EdgeKey
-from .patchreport import PatchChange, PatchReport
+from .patchreport import PatchChange, PatchReport, describe, locate_error
 from .scenario import (
     AddParking,
     Channelize,
@@ -112,9 +112,6 @@ def apply_patches(
         context.index = index
         context.patch_type = patch.type
         context.report.headers[index] = describe(patch)
-        if isinstance(patch, DemandShift):
-            context.report.notes.setdefault(index, []).append("applies to the trips at run time")
-            continue
         apply_one = _GRAPH_PATCHES.get(type(patch))
         if apply_one is None:
             raise PatchError(f"unknown patch model {type(patch).__name__}")
@@ -123,56 +120,6 @@ def apply_patches(
         except CysimError as error:
             raise locate_error(error, patch, index, scenario_file) from None
     return working, context.report
-
-
-def locate_error(
-    error: CysimError, patch: PatchBase, index: int, scenario_file: str | Path | None
-) -> PatchError:
-    """Return ``error`` as a PatchError pointing at the patch's file, line and key."""
-    origin = patch.origin
-    local_key = error.key or ""
-    field_name = local_key.split(".")[0].split("[")[0]
-    position = origin.index if origin is not None else index
-    line = None
-    if origin is not None:
-        line = origin.key_lines.get(field_name, origin.line)
-    return PatchError(
-        error.message,
-        file=origin.file if origin is not None else scenario_file,
-        line=line,
-        key=f"patches[{position}]" + (f".{local_key}" if local_key else ""),
-        hint=error.hint,
-    )
-
-
-def describe(patch: PatchBase) -> str:
-    """A header for the change log: type, the patch's description or a generated summary."""
-    text = patch.description
-    if not text:
-        if isinstance(patch, OpenRoad):
-            text = f"new {patch.name or 'road'} {list(patch.from_)} → {list(patch.to)}"
-        elif isinstance(patch, WidenRoad):
-            lanes = patch.lanes_per_direction or f"+{patch.add_lanes}"
-            text = f"{patch.road}: {lanes} lanes per direction"
-        elif isinstance(patch, SetSpeed):
-            text = f"{patch.road}: {patch.speed_kph:g} km/h"
-        elif isinstance(patch, RoadSelection):
-            text = patch.road
-        elif isinstance(patch, Channelize):
-            text = f"junction {list(patch.junction)}"
-        elif isinstance(patch, SignalTiming):
-            text = "all signals" if patch.all_signals else "signal plans"
-        elif isinstance(patch, AddParking):
-            text = f"{patch.name or 'lot'}: {patch.spaces} spaces"
-        elif isinstance(patch, RemoveOnStreetParking):
-            text = ", ".join(patch.roads)
-        elif isinstance(patch, DemandShift):
-            where = patch.zones or (patch.corridor.roads if patch.corridor else [])
-            text = f"car trips × {patch.factor:g} ({', '.join(where)})"
-    where = ""
-    if patch.origin is not None:
-        where = f" ({patch.origin.file.name}:{patch.origin.line})"
-    return f"{patch.type}: {text}{where}"
 
 
 def _road_of(G: nx.MultiDiGraph, element: EdgeKey) -> str:
@@ -659,6 +606,16 @@ def _add_parking(ctx: _Context, patch: AddParking) -> None:
     _set_node(ctx, node, "parking_guidance", bool(data.get("parking_guidance")) or patch.guidance)
 
 
+def _check_demand_shift(ctx: _Context, patch: DemandShift) -> None:
+    """Trips change at run time; here only check that the corridor's roads exist."""
+    ctx.report.notes.setdefault(ctx.index, []).append("applies to the trips at run time")
+    for index, road in enumerate(patch.corridor.roads if patch.corridor else []):
+        try:
+            locate.find_road_edges(ctx.G, road, key=f"corridor.roads[{index}]")
+        except PatchError as error:
+            raise _conflict_or(ctx, road, error) from None
+
+
 def _remove_on_street_parking(ctx: _Context, patch: RemoveOnStreetParking) -> None:
     for index, road in enumerate(patch.roads):
         try:
@@ -681,6 +638,7 @@ _GRAPH_PATCHES: dict[type, Callable[[_Context, Any], None]] = {
     SignalTiming: _signal_timing,
     AddParking: _add_parking,
     RemoveOnStreetParking: _remove_on_street_parking,
+    DemandShift: _check_demand_shift,
 }
 
 
@@ -753,133 +711,20 @@ def remove_on_street_parking(
     return _single(G, patch, **kwargs)
 
 
-# --- demand --------------------------------------------------------------------------------
-
-
-def demand_shift(
-    trips: pd.DataFrame, patch: DemandShift, G: nx.MultiDiGraph, *, index: int = 0
-) -> tuple[pd.DataFrame, PatchReport]:
-    """Scale the car trips with an end in the patch's zones or corridor.
-
-    Scaling down keeps a seeded random ``round(n × scale)`` of the ``n`` selected trips; scaling up
-    copies whole trips (``floor`` copies each, plus a seeded sample for the fraction). The result
-    is sorted by ``departure_s`` and renumbered ``trip_id`` 0..n-1; ``trips`` is untouched.
-
-    Parameters
-    ----------
-    trips
-        The trips table (docs/data-model.md §3).
-    patch
-        The demand_shift patch.
-    G
-        The (patched) network, for corridor lookups.
-    index
-        The patch's position in the scenario (seeds the sampling together with ``patch.seed``).
-
-    Returns
-    -------
-    (trips2, PatchReport)
-
-    Raises
-    ------
-    PatchError
-        Unknown roads, zones that occur in no trip, or a trips table without the needed columns.
-    """
-    report = PatchReport(headers={index: describe(patch)})
-    ends = {
-        "origin": ["origin"],
-        "destination": ["destination"],
-        "either": ["origin", "destination"],
-        "both": ["origin", "destination"],
-    }[patch.ends]
-    if patch.zones is not None:
-        columns = [f"{end}_zone" for end in ends]
-        _require_columns(trips, columns, "zones")
-        known = set(trips[columns].astype(str).to_numpy().ravel())
-        missing = [z for z in patch.zones if z not in known]
-        if len(missing) == len(patch.zones):
-            raise PatchError(
-                f"none of the zones {patch.zones} occurs in the trips",
-                key="zones",
-                hint=f"zone ids look like: {', '.join(sorted(known - {''})[:8])}",
-            )
-        if missing:
-            report.warnings.append(f"{describe(patch)}: zones without trips: {', '.join(missing)}")
-        masks = [trips[c].astype(str).isin(patch.zones).to_numpy() for c in columns]
-        label = ",".join(patch.zones)
-    else:
-        assert patch.corridor is not None
-        columns = [f"{end}_node" for end in ends]
-        _require_columns(trips, columns, "corridor")
-        edges: list[EdgeKey] = []
-        for i, road in enumerate(patch.corridor.roads):
-            edges += locate.find_road_edges(G, road, key=f"corridor.roads[{i}]")
-        nodes = locate.nodes_within(G, edges, patch.corridor.within_m)
-        masks = [trips[c].isin(nodes).to_numpy() for c in columns]
-        label = f"within {patch.corridor.within_m:g} m of {', '.join(patch.corridor.roads)}"
-    selected = np.logical_and.reduce(masks) if patch.ends == "both" else np.logical_or.reduce(masks)
-    rows = np.flatnonzero(selected)
-    rng = np.random.default_rng([patch.seed, index])
-    factor = patch.factor
-    if factor <= 1.0:
-        keep = rng.choice(rows, size=round(len(rows) * factor), replace=False)
-        drop = np.setdiff1d(rows, keep)
-        result = trips.drop(index=trips.index[drop])
-    else:
-        whole = math.floor(factor - 1.0)
-        extra = rng.choice(rows, size=round(len(rows) * (factor - 1.0 - whole)), replace=False)
-        copies = np.concatenate([np.tile(rows, whole), np.sort(extra)])
-        result = pd.concat([trips, trips.iloc[copies]], ignore_index=True)
-    result = result.sort_values("departure_s", kind="stable").reset_index(drop=True)
-    result["trip_id"] = np.arange(len(result), dtype="int64")
-    result.attrs = dict(trips.attrs)
-    after = len(rows) + (len(result) - len(trips))
-    report.add(
-        PatchChange(index, "demand_shift", label, "", "car_trips", len(rows), after, "trips")
-    )
-    report.add(
-        PatchChange(index, "demand_shift", "all", "", "car_trips", len(trips), len(result), "trips")
-    )
-    return result, report
-
-
-def _require_columns(trips: pd.DataFrame, columns: list[str], key: str) -> None:
-    missing = [c for c in columns if c not in trips.columns]
-    if missing:
-        raise PatchError(f"the trips table has no column(s) {', '.join(missing)}", key=key)
-
-
-def apply_demand_patches(
-    trips: pd.DataFrame,
-    patches: Sequence[PatchBase],
-    G: nx.MultiDiGraph,
-    *,
-    scenario_file: str | Path | None = None,
-) -> tuple[pd.DataFrame, PatchReport]:
-    """Apply the scenario's ``demand_shift`` patches, in order, to a trips table.
-
-    Parameters
-    ----------
-    trips
-        The trips table (not modified).
-    patches
-        All patches of the scenario (graph patches are skipped; indices stay those of the list).
-    G
-        The patched network.
-    scenario_file
-        For errors of patches built in Python.
-
-    Returns
-    -------
-    (trips2, PatchReport)
-    """
-    report = PatchReport()
-    for index, patch in enumerate(patches):
-        if not isinstance(patch, DemandShift):
-            continue
-        try:
-            trips, one = demand_shift(trips, patch, G, index=index)
-        except CysimError as error:
-            raise locate_error(error, patch, index, scenario_file) from None
-        report = report.merge(one)
-    return trips, report
+__all__ = [
+    "PatchChange",
+    "PatchReport",
+    "add_parking",
+    "apply_demand_patches",
+    "apply_patches",
+    "channelize",
+    "close_road",
+    "demand_shift",
+    "describe",
+    "locate_error",
+    "open_road",
+    "remove_on_street_parking",
+    "set_speed",
+    "signal_timing",
+    "widen_road",
+]

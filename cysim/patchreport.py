@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from ._errors import CysimError, PatchError
+from .scenario import (
+    AddParking,
+    Channelize,
+    DemandShift,
+    OpenRoad,
+    PatchBase,
+    RemoveOnStreetParking,
+    RoadSelection,
+    SetSpeed,
+    SignalTiming,
+    WidenRoad,
+)
 
 #: A directed edge of a MultiDiGraph.
 EdgeKey = tuple[int, int, int]
@@ -148,3 +163,53 @@ def format_change(row: PatchChange) -> str:
     road = f" {row.road}" if row.road else ""
     change = f"{row.attribute}: {_fmt(row.before)} → {_fmt(row.after)}"
     return f"{element_label(row)}{road}  {change}"
+
+
+def locate_error(
+    error: CysimError, patch: PatchBase, index: int, scenario_file: str | Path | None
+) -> PatchError:
+    """Return ``error`` as a PatchError pointing at the patch's file, line and key."""
+    origin = patch.origin
+    local_key = error.key or ""
+    field_name = local_key.split(".")[0].split("[")[0]
+    position = origin.index if origin is not None else index
+    line = None
+    if origin is not None:
+        line = origin.key_lines.get(field_name, origin.line)
+    return PatchError(
+        error.message,
+        file=origin.file if origin is not None else scenario_file,
+        line=line,
+        key=f"patches[{position}]" + (f".{local_key}" if local_key else ""),
+        hint=error.hint,
+    )
+
+
+def describe(patch: PatchBase) -> str:
+    """A header for the change log: type, the patch's description or a generated summary."""
+    text = patch.description
+    if not text:
+        if isinstance(patch, OpenRoad):
+            text = f"new {patch.name or 'road'} {list(patch.from_)} → {list(patch.to)}"
+        elif isinstance(patch, WidenRoad):
+            lanes = patch.lanes_per_direction or f"+{patch.add_lanes}"
+            text = f"{patch.road}: {lanes} lanes per direction"
+        elif isinstance(patch, SetSpeed):
+            text = f"{patch.road}: {patch.speed_kph:g} km/h"
+        elif isinstance(patch, RoadSelection):
+            text = patch.road
+        elif isinstance(patch, Channelize):
+            text = f"junction {list(patch.junction)}"
+        elif isinstance(patch, SignalTiming):
+            text = "all signals" if patch.all_signals else "signal plans"
+        elif isinstance(patch, AddParking):
+            text = f"{patch.name or 'lot'}: {patch.spaces} spaces"
+        elif isinstance(patch, RemoveOnStreetParking):
+            text = ", ".join(patch.roads)
+        elif isinstance(patch, DemandShift):
+            where = patch.zones or (patch.corridor.roads if patch.corridor else [])
+            text = f"car trips × {patch.factor:g} ({', '.join(where)})"
+    where = ""
+    if patch.origin is not None:
+        where = f" ({patch.origin.file.name}:{patch.origin.line})"
+    return f"{patch.type}: {text}{where}"

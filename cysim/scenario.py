@@ -387,8 +387,20 @@ class Scenario(_Model):
         """
         content = self.content()
         content["map"] = {"name": self.map.name, "sha256": file_sha256(self.map)}
+        content["demand"] = _hash_files(content["demand"])
         text = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _hash_files(value: Any) -> Any:
+    """Replace absolute paths of existing files by their name and content hash (recursively)."""
+    if isinstance(value, dict):
+        return {key: _hash_files(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_hash_files(item) for item in value]
+    if isinstance(value, str) and Path(value).is_absolute() and Path(value).is_file():
+        return f"{Path(value).name}#sha256:{file_sha256(Path(value))}"
+    return value
 
 
 def file_sha256(path: Path) -> str:

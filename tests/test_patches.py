@@ -450,3 +450,21 @@ def test_open_road_can_split_a_link_mid_block(G):
     assert report.patched_nodes() == {9, new}
     assert {(8, 10, 0), (10, 8, 0)} <= report.patched_edges()
     assert snapshot(G)[2][(8, 10, 0)]["pocket_left"] == 1  # input untouched
+
+
+def test_demand_shift_corridor_roads_are_checked_with_the_graph(G):
+    typo = DemandShift(type="demand_shift", scale=0.9, corridor={"roads": ["长成路"]})
+    with pytest.raises(
+        PatchError, match="road '长成路' not found in the map; closest: 长城路"
+    ) as caught:
+        apply_patches(G, [typo])
+    assert caught.value.key == "patches[0].corridor.roads[0]"
+
+
+def test_close_one_direction_of_a_stretch(G):
+    patch = CloseRoad(
+        type="close_road", road="正阳路", between=(lonlat(4), lonlat(6)), direction="forward"
+    )
+    G2, _ = close_road(G, patch)
+    assert set(G.edges(keys=True)) - set(G2.edges(keys=True)) == {(4, 5, 0), (5, 6, 0)}
+    assert changed_edges(G, G2) == {(4, 5, 0), (5, 6, 0)}

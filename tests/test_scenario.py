@@ -227,3 +227,14 @@ def test_demand_paths_resolve_relative_to_the_declaring_file(tree):
 def test_patch_models_reject_unknown_keys_in_python():
     with pytest.raises(ValueError, match="lanes_per_directon"):
         WidenRoad(type="widen_road", road="x", lanes_per_directon=3)
+
+
+def test_fingerprint_hashes_demand_files_not_their_location(tree, tmp_path_factory):
+    write(tree, "od.csv", "origin,destination,trips\n1,2,10\n")
+    write(tree, "base.yaml", BASE + "demand:\n  od: {od_csv: od.csv}\n")
+    first = load_scenario(tree / "sub/child.yaml").fingerprint()
+    elsewhere = tmp_path_factory.mktemp("copy")
+    shutil.copytree(tree, elsewhere, dirs_exist_ok=True)
+    assert load_scenario(elsewhere / "sub/child.yaml").fingerprint() == first
+    write(elsewhere, "od.csv", "origin,destination,trips\n1,2,11\n")
+    assert load_scenario(elsewhere / "sub/child.yaml").fingerprint() != first
