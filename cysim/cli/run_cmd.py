@@ -35,6 +35,14 @@ Workers = Annotated[
     int, typer.Option("--workers", "-w", min=1, help="parallel processes for replications")
 ]
 Force = Annotated[bool, typer.Option("--force", help="rerun even if an identical run finished")]
+Scheduler = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="run the replications on this Dask cluster (needs the dist extra, see docs)",
+    ),
+]
 ResultsDir = Annotated[
     Path | None,
     typer.Option("--results", help="results folder (default: ./results)", file_okay=False),
@@ -93,23 +101,27 @@ def _summary_table(kpis: list[dict[str, float]], title: str) -> Table:
 
 
 def _comparison_table(frame: pd.DataFrame, labels: tuple[str, str]) -> Table:
-    """The comparison of two scenarios as a rich table."""
-    table = Table(title=escape(f"{labels[1]} vs {labels[0]}"))
-    for column in ("KPI", "unit", labels[0], labels[1], "Δ", "Δ %", "95 % CI of Δ", "verdict"):
-        table.add_column(escape(column), justify="left" if column in ("KPI", "unit") else "right")
+    """The comparison of two scenarios as a compact rich table (fits 80 columns)."""
+    table = Table(title=escape(f"B = {labels[1]}  vs  A = {labels[0]}"), show_lines=False)
+    table.add_column("KPI (unit)", justify="left", overflow="fold", ratio=3)
+    for column in ("A", "B", "Δ %", "95 % CI of Δ", "verdict"):
+        table.add_column(column, justify="right", overflow="fold")
     for _, row in frame.iterrows():
         pct = row["pct_change"]
+        unit = f" ({row['unit']})" if str(row["unit"]) else ""
         table.add_row(
-            escape(str(row["label_en"])),
-            escape(str(row["unit"])),
+            escape(f"{row['label_en']}{unit}"),
             _fmt(row["mean_a"]),
             _fmt(row["mean_b"]),
-            _fmt(row["difference"]),
             "–" if pd.isna(pct) else f"{pct:+.1f}",
-            f"{_fmt(row['ci_low'])} … {_fmt(row['ci_high'])}",
-            escape(str(row["verdict"])),
+            f"{_fmt(row['ci_low'])}…{_fmt(row['ci_high'])}",
+            escape(_VERDICT_SHORT.get(str(row["verdict"]), str(row["verdict"]))),
         )
     return table
+
+
+#: Short verdicts for the terminal; the report spells them out.
+_VERDICT_SHORT = {"better": "better", "worse": "worse", "no significant change": "n.s."}
 
 
 def run(
@@ -119,6 +131,7 @@ def run(
     workers: Workers = 1,
     force: Force = False,
     results: ResultsDir = None,
+    scheduler: Scheduler = None,
 ) -> None:
     """Run a scenario's replications and write results/<scenario>/<run-id>/."""
     console = Console(stderr=True)
@@ -131,6 +144,7 @@ def run(
             force=force,
             results_root=results,
             progress=progress_for(scenario.stem) if progress_for else None,
+            scheduler=scheduler,
         )
     out = Console()
     out.print(_summary_table(outcome.kpis, outcome.scenario_name))
@@ -146,6 +160,7 @@ def compare(
     workers: Workers = 1,
     force: Force = False,
     results: ResultsDir = None,
+    scheduler: Scheduler = None,
 ) -> None:
     """Compare scenario B against A: run what is missing, write tables, figures and report.html."""
     console = Console(stderr=True)
@@ -159,6 +174,7 @@ def compare(
             force=force,
             results_root=results,
             progress_for=progress_for,
+            scheduler=scheduler,
         )
     out = Console()
     out.print(_comparison_table(outcome.table, (outcome.a.name, outcome.b.name)))

@@ -1,0 +1,200 @@
+"""End to end on the bundled map: run two small scenarios, reuse, compare, report (DESIGN §6)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+
+from cysim import io, pipeline
+from cysim._errors import ResultsError
+
+from conftest import BUNDLED_MAP, PROJECT_ROOT
+
+pytestmark = pytest.mark.skipif(not BUNDLED_MAP.exists(), reason="bundled map not present")
+
+HOSTILE_TITLE = "Small <script>alert(1)</script>"
+
+
+@pytest.fixture(scope="module")
+def scenario_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A tiny baseline (few trips, short period) and a 文阳路 widening on top of it."""
+    folder = tmp_path_factory.mktemp("scenarios")
+    base = PROJECT_ROOT / "scenarios" / "baseline.yaml"
+    (folder / "small.yaml").write_text(
+        f"name: small-base\n"
+        f'title: "{HOSTILE_TITLE}"\n'
+        f"base: {base}\n"
+        "demand: {trips: 800, profile: uniform}\n"
+        "simulation: {duration_s: 1200, cooldown_s: 900, replications: 2, seed: 7,\n"
+        "             route_choice: {iterations: 1}}\n",
+        encoding="utf-8",
+    )
+    (folder / "small-wen.yaml").write_text(
+        "name: small-wen\n"
+        "title: 文阳路 widened\n"
+        "base: small.yaml\n"
+        "patches:\n"
+        "  - type: widen_road\n"
+        "    road: 文阳路\n"
+        "    lanes_per_direction: 3\n",
+        encoding="utf-8",
+    )
+    return {"a": folder / "small.yaml", "b": folder / "small-wen.yaml"}
+
+
+@pytest.fixture(scope="module")
+def results_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("results")
+
+
+@pytest.fixture(scope="module")
+def comparison(scenario_files, results_root) -> pipeline.CompareOutcome:
+    return pipeline.compare_scenarios(
+        scenario_files["a"], scenario_files["b"], results_root=results_root
+    )
+
+
+def test_run_folder_has_every_output(comparison: pipeline.CompareOutcome) -> None:
+    run_dir = comparison.a.run_dir
+    assert run_dir.parent.name == "small-base"
+    for name in (
+        "COMPLETE",
+        "scenario.yaml",
+        "summary.json",
+        "links.parquet",
+        "links.gpkg",
+        "junctions.parquet",
+        "trips.parquet",
+        "timeseries.csv",
+        "route_choice.csv",
+        "patches.txt",
+        "log.txt",
+        "figures/congestion.png",
+    ):
+        assert (run_dir / name).is_file(), name
+    # No partial folders are left behind.
+    assert not [p for p in run_dir.parent.iterdir() if p.name.endswith(io.PARTIAL_SUFFIX)]
+
+
+def test_summary_holds_replications_and_their_mean(comparison) -> None:
+    summary = json.loads((comparison.a.run_dir / "summary.json").read_text(encoding="utf-8"))
+    assert summary["seeds"] == [7, 8]
+    reps = summary["replications"]
+    assert len(reps) == 2
+    for kpi in ("vkt_km", "vht_h", "mean_trip_time_s", "travel_time_index"):
+        values = [r[kpi] for r in reps]
+        assert summary["kpis"][kpi]["mean"] == pytest.approx(np.mean(values))
+        low, high = summary["kpis"][kpi]["ci95_low"], summary["kpis"][kpi]["ci95_high"]
+        assert low <= np.mean(values) <= high
+    # Every vehicle is accounted for in every replication.
+    for rep in reps:
+        assert rep["trips_total"] == 800
+        assert rep["trips_completed"] + rep["trips_unfinished"] == rep["trips_total"]
+    assert reps[0] != reps[1], "different seeds must give different replications"
+
+
+def test_links_outputs_have_crs_and_replications(comparison) -> None:
+    run_dir = comparison.a.run_dir
+    layers = {name for name, _ in pyogrio.list_layers(run_dir / "links.gpkg")}
+    assert {"links_wgs84", "links_utm"} <= layers
+    wgs = gpd.read_file(run_dir / "links.gpkg", layer="links_wgs84")
+    utm = gpd.read_file(run_dir / "links.gpkg", layer="links_utm")
+    assert wgs.crs.to_epsg() == 4326 and utm.crs.to_epsg() == 32651
+    assert 120.0 < wgs.total_bounds[0] < 121.0 and 36.0 < wgs.total_bounds[1] < 37.0
+    links = pd.read_parquet(run_dir / "links.parquet")
+    assert set(links["seed"]) == {7, 8}
+    assert {"flow_vph", "mean_speed_kph", "v_c", "queue_max_veh", "spillback_min"} <= set(
+        links.columns
+    )
+    trips = pd.read_parquet(run_dir / "trips.parquet")
+    assert len(trips) == 1600  # 800 trips × 2 replications
+
+
+def test_patch_only_changes_the_widened_road(comparison) -> None:
+    log = (comparison.b.run_dir / "patches.txt").read_text(encoding="utf-8")
+    assert "文阳路" in log
+    assert comparison.b.patched is not None and not comparison.b.patched.empty
+    keys = ["u", "v", "key"]
+    merged = comparison.a.links.merge(comparison.b.links, on=keys, suffixes=("_a", "_b"))
+    assert len(merged) == len(comparison.a.links) == len(comparison.b.links)
+    changed = merged[merged["lanes_a"] != merged["lanes_b"]]
+    assert not changed.empty
+    assert all("文阳" in name for name in changed["name_a"])
+    assert (changed["lanes_b"] == 3).all()
+    assert np.allclose(
+        changed["capacity_vph_b"] / changed["capacity_vph_a"],
+        changed["lanes_b"] / changed["lanes_a"],
+    )
+    untouched = merged[merged["lanes_a"] == merged["lanes_b"]]
+    assert np.allclose(untouched["capacity_vph_a"], untouched["capacity_vph_b"])
+
+
+def test_comparison_outputs_and_escaped_report(comparison) -> None:
+    out = comparison.out_dir
+    table = pd.read_csv(out / "comparison.csv", index_col=0)
+    assert {"mean_a", "mean_b", "difference", "pct_change", "ci_low", "ci_high"} <= set(
+        table.columns
+    )
+    assert table.loc["vkt_km", "mean_a"] == pytest.approx(
+        np.mean([k["vkt_km"] for k in comparison.a.kpis])
+    )
+    for figure in ("kpi_bars", "congestion_a", "congestion_b", "difference", "timeseries"):
+        assert (out / "figures" / f"{figure}.png").stat().st_size > 10_000, figure
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "文阳路" in html
+
+
+def test_rerun_reuses_and_force_runs_again(scenario_files, results_root, comparison) -> None:
+    again = pipeline.run_scenario(scenario_files["a"], results_root=results_root)
+    assert again.reused and again.run_dir == comparison.a.run_dir
+    forced = pipeline.run_scenario(scenario_files["a"], results_root=results_root, force=True)
+    assert not forced.reused and forced.run_dir != comparison.a.run_dir
+    # Same scenario and seeds ⇒ identical results.
+    first = json.loads((comparison.a.run_dir / "summary.json").read_text(encoding="utf-8"))
+    second = json.loads((forced.run_dir / "summary.json").read_text(encoding="utf-8"))
+    assert first["replications"] == second["replications"]
+
+
+def test_compare_accepts_finished_run_folders(comparison, results_root) -> None:
+    outcome = pipeline.compare_scenarios(
+        comparison.a.run_dir, comparison.b.run_dir, results_root=results_root
+    )
+    assert outcome.table.loc["vkt_km", "mean_b"] == pytest.approx(
+        comparison.table.loc["vkt_km", "mean_b"]
+    )
+
+
+def test_incomplete_run_folder_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ResultsError, match="COMPLETE"):
+        pipeline.load_run(tmp_path)
+
+
+def test_cli_run_reuses_and_bad_path_is_one_line(scenario_files, results_root, comparison):
+    cysim = [sys.executable, "-m", "cysim"]
+    done = subprocess.run(
+        [*cysim, "run", str(scenario_files["a"]), "--results", str(results_root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "reused finished run" in done.stdout
+    bad = subprocess.run(
+        [*cysim, "run", str(results_root / "missing.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2
+    assert "Traceback" not in bad.stderr
+    assert "missing.yaml" in bad.stderr
