@@ -12,11 +12,10 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import pytest
+from conftest import BUNDLED_MAP, PROJECT_ROOT
 
 from cysim import io, pipeline
 from cysim._errors import ResultsError
-
-from conftest import BUNDLED_MAP, PROJECT_ROOT
 
 pytestmark = pytest.mark.skipif(not BUNDLED_MAP.exists(), reason="bundled map not present")
 
