@@ -1067,6 +1067,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"outside the district: {lon:.5f}, {lat:.5f}", file=sys.stderr)
             print(f"{len(outside)} node(s) outside {args.boundary}", file=sys.stderr)
             return 1
+    else:
+        print(f"note: {args.boundary} not found; boundary check skipped", file=sys.stderr)
     write_atomic(render(net), args.output)
     signals = sum(1 for t in net.node_tags.values() if ("highway", "traffic_signals") in t)
     print(
