@@ -365,19 +365,20 @@ class Scenario(_Model):
         """The resolved scenario as plain data, as a scenario file would spell it."""
         data = self.model_dump(mode="json", by_alias=True, exclude={"source_file", "base_chain"})
         data["patches"] = [
-            patch.model_dump(mode="json", by_alias=True, exclude_defaults=True)
-            | {"type": patch.type}
+            {"type": patch.type}
+            | patch.model_dump(mode="json", by_alias=True, exclude_defaults=True)
             for patch in self.patches
         ]
         return data
 
     def resolved_yaml(self) -> str:
         """Return the fully resolved scenario as YAML (loadable again; paths absolute)."""
-        chain = ", ".join(str(p) for p in [*self.base_chain, self.source_file])
-        header = f"# resolved scenario '{self.name}' from: {chain}\n"
-        return header + yaml.safe_dump(
-            self.content(), allow_unicode=True, sort_keys=False, default_flow_style=None
+        files = "".join(f"#   {p}\n" for p in [*self.base_chain, self.source_file])
+        header = f"# resolved scenario '{self.name}', from (bases first):\n{files}"
+        body = yaml.dump(
+            self.content(), Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=100
         )
+        return header + body
 
     def fingerprint(self) -> str:
         """Return a sha256 of the resolved content and the map file's bytes.
@@ -401,6 +402,19 @@ def _hash_files(value: Any) -> Any:
     if isinstance(value, str) and Path(value).is_absolute() and Path(value).is_file():
         return f"{Path(value).name}#sha256:{file_sha256(Path(value))}"
     return value
+
+
+class _Dumper(yaml.SafeDumper):
+    """Safe dumper writing short lists of scalars inline (``[lon, lat]``), the rest as blocks."""
+
+
+def _represent_list(dumper: yaml.SafeDumper, items: list) -> yaml.Node:
+    inline = len(items) <= 8 and all(isinstance(i, str | int | float | bool) for i in items)
+    inline = inline and sum(len(str(i)) for i in items) <= 60
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", items, flow_style=inline)
+
+
+_Dumper.add_representer(list, _represent_list)
 
 
 def file_sha256(path: Path) -> str:
