@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -32,7 +33,10 @@ Seed = Annotated[
     int | None, typer.Option("--seed", min=0, help="first seed; replications use seed, seed+1, …")
 ]
 Workers = Annotated[
-    int, typer.Option("--workers", "-w", min=1, help="parallel processes for replications")
+    int,
+    typer.Option(
+        "--workers", "-w", min=0, help="parallel processes for replications (0 = one per CPU core)"
+    ),
 ]
 Force = Annotated[bool, typer.Option("--force", help="rerun even if an identical run finished")]
 Scheduler = Annotated[
@@ -73,6 +77,11 @@ def _progress(console: Console) -> Iterator[pipeline.ProgressFn | None]:
             return update
 
         yield for_scenario
+
+
+def _cpu_count() -> int:
+    """CPU cores this process may use (the default number of workers)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _fmt(value: float) -> str:
@@ -128,13 +137,14 @@ def run(
     scenario: Annotated[Path, typer.Argument(help="scenario YAML file", dir_okay=False)],
     replications: Replications = None,
     seed: Seed = None,
-    workers: Workers = 1,
+    workers: Workers = 0,
     force: Force = False,
     results: ResultsDir = None,
     scheduler: Scheduler = None,
 ) -> None:
     """Run a scenario's replications and write results/<scenario>/<run-id>/."""
     console = Console(stderr=True)
+    workers = workers or _cpu_count()
     with _progress(console) as progress_for:
         outcome = pipeline.run_scenario(
             scenario,
@@ -157,13 +167,14 @@ def compare(
     b: Annotated[Path, typer.Argument(help="after: scenario YAML or finished run folder")],
     replications: Replications = None,
     seed: Seed = None,
-    workers: Workers = 1,
+    workers: Workers = 0,
     force: Force = False,
     results: ResultsDir = None,
     scheduler: Scheduler = None,
 ) -> None:
     """Compare scenario B against A: run what is missing, write tables, figures and report.html."""
     console = Console(stderr=True)
+    workers = workers or _cpu_count()
     with _progress(console) as progress_for:
         outcome = pipeline.compare_scenarios(
             a,
