@@ -14,7 +14,7 @@ import geopandas as gpd
 import networkx as nx
 import pandas as pd
 
-from . import compare, demand, io, metrics, network, patches, plot, scenario, sim, stats
+from . import assign, compare, demand, io, metrics, network, patches, plot, scenario, sim, stats
 from ._errors import ResultsError, SimulationError
 from ._version import __version__
 
@@ -78,42 +78,6 @@ def _has_webster(patch_list: Sequence[patches.PatchBase]) -> bool:
     return any(getattr(p, "optimize", None) == "webster" for p in patch_list)
 
 
-def baseline_link_flows(
-    G: nx.MultiDiGraph, trips: pd.DataFrame, duration_s: float
-) -> dict[tuple[int, int, int], float]:
-    """Hourly flow per edge of the baseline network from a static user-equilibrium assignment.
-
-    Webster's method needs the baseline's approach flows. A static assignment of the scenario's
-    own demand on the unpatched network gives them deterministically and in seconds, without
-    depending on an earlier simulation run being present.
-
-    Parameters
-    ----------
-    G
-        The baseline (unpatched) network.
-    trips
-        The trips table of the demand period.
-    duration_s
-        Length of the demand period, to turn vehicles into vehicles per hour.
-
-    Returns
-    -------
-    dict
-        ``{(u, v, key): veh/h}``.
-    """
-    from . import assign
-
-    links = assign.network_from_graph(G)
-    # Demand in veh/h so that it matches capacity_vph in the BPR costs.
-    od = assign.trips_from_table(trips, period_s=duration_s)
-    result = assign.assign(links, od, method="bfw", max_iterations=50, relative_gap=1e-3)
-    edge_keys = zip(links["init_node"], links["term_node"], links["key"], strict=True)
-    return {
-        (int(u), int(v), int(k)): float(flow)
-        for (u, v, k), flow in zip(edge_keys, result.flow, strict=True)
-    }
-
-
 def prepare_scenario(path: str | Path) -> PreparedScenario:
     """Load a scenario, its map and apply its network patches.
 
@@ -140,8 +104,12 @@ def prepare_scenario(path: str | Path) -> PreparedScenario:
     )
     flows = None
     if _has_webster(resolved.patches):
+        # Webster needs the baseline's approach flows: the static equilibrium of the scenario's
+        # demand on the unpatched network gives them deterministically, without an earlier run.
         base_trips = _build_trips(resolved, base_graph, resolved.simulation.seed)
-        flows = baseline_link_flows(base_graph, base_trips, resolved.simulation.duration_s)
+        flows, _ = assign.equilibrium_edge_flows(
+            base_graph, base_trips, resolved.simulation.duration_s
+        )
     graph, report = patches.apply_patches(
         base_graph,
         resolved.patches,
@@ -212,11 +180,18 @@ def run_replications(
     *,
     workers: int = 1,
     progress: ProgressFn | None = None,
+    scheduler: str | None = None,
 ) -> list[ReplicationOutput]:
     """Run replications, in parallel processes when ``workers > 1``; results in seed order.
 
     Each replication is independent and seeded, so the outputs do not depend on ``workers``.
+    With ``scheduler`` (``tcp://HOST:PORT``) they run on that Dask cluster instead
+    (:mod:`cysim.distributed`; ``workers`` is then ignored).
     """
+    if scheduler:
+        from . import distributed
+
+        return distributed.run_replications(prepared, seeds, scheduler=scheduler, progress=progress)
     outputs: dict[int, ReplicationOutput] = {}
     if progress:
         progress(0, len(seeds))
@@ -342,6 +317,7 @@ def run_scenario(
     results_root: Path | None = None,
     progress: ProgressFn | None = None,
     prepared: PreparedScenario | None = None,
+    scheduler: str | None = None,
 ) -> RunOutcome:
     """Run a scenario's replications and write its results folder, or reuse a finished one.
 
@@ -366,6 +342,8 @@ def run_scenario(
         Called as ``progress(done, total)`` replications.
     prepared
         An already prepared scenario (saves loading the map twice).
+    scheduler
+        Dask scheduler address (``tcp://HOST:PORT``): run the replications on that cluster.
 
     Returns
     -------
@@ -380,6 +358,8 @@ def run_scenario(
     seeds = [first_seed + i for i in range(n_reps)]
     key = _run_key(prepared, n_reps)
     log_lines.append(f"fingerprint: {key}; seeds: {seeds}; workers: {workers}")
+    if scheduler:
+        log_lines.append(f"dask scheduler: {scheduler}")
     log_lines.append(f"map: {resolved.map} ({prepared.graph.number_of_nodes()} junctions)")
     if not force:
         existing = io.find_complete_run(resolved.name, key, first_seed, __version__, results_root)
@@ -388,7 +368,9 @@ def run_scenario(
             kpis = [{k: v for k, v in rep.items() if k != "seed"} for rep in done["replications"]]
             return RunOutcome(existing, True, resolved.name, seeds, kpis, log_lines)
     with io.scenario_lock(resolved.name, results_root):
-        outputs = run_replications(prepared, seeds, workers=workers, progress=progress)
+        outputs = run_replications(
+            prepared, seeds, workers=workers, progress=progress, scheduler=scheduler
+        )
         for o in outputs:
             log_lines.append(f"seed {o.seed}: {o.wall_s:.1f} s, gridlock={o.gridlock}")
         log_lines.append(f"total wall time {time.perf_counter() - started:.1f} s")
@@ -505,6 +487,7 @@ def _resolve_side(
     force: bool,
     results_root: Path | None,
     progress_for: Callable[[str], ProgressFn | None] | None,
+    scheduler: str | None = None,
 ) -> RunResults:
     """A comparison side: a finished run folder as is, or a scenario file run (or reused)."""
     target = Path(target)
@@ -519,6 +502,7 @@ def _resolve_side(
         force=force,
         results_root=results_root,
         progress=progress,
+        scheduler=scheduler,
     )
     return load_run(outcome.run_dir)
 
@@ -533,6 +517,7 @@ def compare_scenarios(
     force: bool = False,
     results_root: Path | None = None,
     progress_for: Callable[[str], ProgressFn | None] | None = None,
+    scheduler: str | None = None,
 ) -> CompareOutcome:
     """Compare scenario A (before) with B (after): run what is missing, write tables and report.
 
@@ -548,6 +533,8 @@ def compare_scenarios(
         As :func:`run_scenario` (for sides given as scenario files).
     progress_for
         ``progress_for(name)`` returns the progress callback of one side's run.
+    scheduler
+        Dask scheduler address: both sides' replications run on that cluster.
 
     Returns
     -------
@@ -560,6 +547,7 @@ def compare_scenarios(
         force=force,
         results_root=results_root,
         progress_for=progress_for,
+        scheduler=scheduler,
     )
     run_a = _resolve_side(a, **side)
     run_b = _resolve_side(b, **side)
