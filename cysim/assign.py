@@ -581,6 +581,45 @@ class _Problem:
         return flow
 
 
+def equilibrium_edge_flows(
+    G: nx.MultiDiGraph,
+    trips: pd.DataFrame,
+    period_s: float,
+    *,
+    relative_gap: float = 1e-3,
+    max_iterations: int = 50,
+) -> tuple[dict[tuple[int, int, int], float], AssignmentResult]:
+    """Hourly flow on every edge of a cysim graph at static user equilibrium of a trips table.
+
+    The screening estimate of a network's flows: Webster signal timing uses it as the baseline's
+    approach flows (``cysim validate`` and ``cysim run`` alike), so it needs no earlier simulation.
+
+    Parameters
+    ----------
+    G
+        Road graph (docs/data-model.md §1).
+    trips
+        Trips table (docs/data-model.md §3) of the demand period.
+    period_s
+        Length of the demand period, to express flows in veh/h (the unit of ``capacity_vph``).
+    relative_gap, max_iterations
+        Stopping rule of the bi-conjugate Frank–Wolfe assignment.
+
+    Returns
+    -------
+    (flows, result)
+        ``{(u, v, key): veh/h}`` and the full :class:`AssignmentResult`.
+    """
+    links = network_from_graph(G)
+    od = trips_from_table(trips, period_s=period_s)
+    result = assign(links, od, max_iterations=max_iterations, relative_gap=relative_gap)
+    keys = zip(links["init_node"], links["term_node"], links["key"], strict=True)
+    flows = {
+        (int(u), int(v), int(k)): float(f) for (u, v, k), f in zip(keys, result.flow, strict=True)
+    }
+    return flows, result
+
+
 def _od_arrays(
     trips: pd.DataFrame, node_ids: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

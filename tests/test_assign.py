@@ -330,3 +330,25 @@ def test_cli_assign_writes_link_flows(tmp_path: Path) -> None:
     broken = CliRunner().invoke(app, arguments)
     assert isinstance(broken.exception, DemandError)
     assert broken.exception.line == 5
+
+
+def test_equilibrium_edge_flows_on_a_graph_match_the_two_route_split() -> None:
+    """Two parallel roads of equal cost split a demand evenly; flows come back per edge in veh/h."""
+    import networkx as nx
+    import pandas as pd
+
+    from cysim.assign import equilibrium_edge_flows
+
+    G = nx.MultiDiGraph(crs="EPSG:32651")
+    for node in (1, 2, 3):
+        G.add_node(node, x=float(node), y=0.0)
+    for u, v in ((1, 2), (2, 3)):
+        G.add_edge(u, v, 0, length_m=1000.0, speed_kph=36.0, capacity_vph=1000.0)
+    G.add_edge(1, 3, 0, length_m=2000.0, speed_kph=36.0, capacity_vph=1000.0)
+    trips = pd.DataFrame({"origin_node": [1] * 600, "destination_node": [3] * 600})
+    flows, result = equilibrium_edge_flows(G, trips, period_s=1800.0, relative_gap=1e-6)
+    # 600 trips in half an hour = 1200 veh/h, split evenly between two identical routes.
+    assert flows[(1, 2, 0)] == pytest.approx(600.0, rel=1e-3)
+    assert flows[(2, 3, 0)] == pytest.approx(600.0, rel=1e-3)
+    assert flows[(1, 3, 0)] == pytest.approx(600.0, rel=1e-3)
+    assert result.converged
