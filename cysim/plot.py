@@ -24,7 +24,7 @@ from matplotlib import patheffects
 from matplotlib.colors import TwoSlopeNorm, to_rgba
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
+from matplotlib.patches import Patch, Rectangle
 from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 from shapely.geometry import LineString, Point
 
@@ -128,12 +128,41 @@ def _nice_length_m(width_m: float) -> float:
     return 50000.0
 
 
-def _decorate_map(ax, frame: gpd.GeoDataFrame) -> None:
-    """Equal aspect, no axes, a scale bar and a north arrow."""
-    xmin, ymin, xmax, ymax = frame.total_bounds
-    pad = 0.03 * max(xmax - xmin, ymax - ymin, 1.0)
-    ax.set_xlim(xmin - pad, xmax + pad)
-    ax.set_ylim(ymin - 3 * pad, ymax + pad)  # room for the scale bar below the network
+Bounds = tuple[float, float, float, float]
+
+
+def _padded_bounds(bounds: Sequence[float], fraction: float = 0.03) -> Bounds:
+    """Map extent around ``(xmin, ymin, xmax, ymax)``, with extra room below for the scale bar."""
+    xmin, ymin, xmax, ymax = (float(b) for b in bounds)
+    pad = fraction * max(xmax - xmin, ymax - ymin, 1.0)
+    return xmin - pad, ymin - 3 * pad, xmax + pad, ymax + pad
+
+
+def _map_height_in(bounds: Bounds, width_in: float, extra_in: float) -> float:
+    """Figure height that fits a map of this extent at ``width_in`` plus title and legend."""
+    xmin, ymin, xmax, ymax = bounds
+    aspect = (ymax - ymin) / max(xmax - xmin, 1.0)
+    return float(np.clip(width_in * aspect + extra_in, 3.5, 10.0))
+
+
+def _wrap(title: str, width: int = 64) -> str:
+    """Break a long title into lines of about ``width`` columns (CJK characters count two)."""
+    lines, line, used = [], "", 0
+    for word in title.split(" "):
+        cost = sum(2 if ord(ch) >= 0x2E80 else 1 for ch in word) + 1
+        if line and used + cost > width:
+            lines.append(line)
+            line, used = word, cost
+        else:
+            line, used = (f"{line} {word}" if line else word), used + cost
+    return "\n".join([*lines, line])
+
+
+def _decorate_map(ax, bounds: Bounds) -> None:
+    """Extent, equal aspect, no axes, a scale bar and a north arrow."""
+    xmin, ymin, xmax, ymax = bounds
+    ax.set_xlim(xmin, xmax)
+    ax.set_ylim(ymin, ymax)
     ax.set_aspect("equal")
     ax.set_axis_off()
     length = _nice_length_m(xmax - xmin)
@@ -165,16 +194,25 @@ def _decorate_map(ax, frame: gpd.GeoDataFrame) -> None:
     )
 
 
-def _label_roads(ax, frame: gpd.GeoDataFrame, limit: int = 18) -> None:
-    """Write each major road's name once, on the middle of its longest link."""
+def _label_roads(
+    ax, frame: gpd.GeoDataFrame, weight: np.ndarray, limit: int = 14, within: Bounds | None = None
+) -> None:
+    """Name the most important roads once each, on the middle of their longest link in view.
+
+    Roads are ranked by ``weight`` (e.g. vehicle-km) summed over their links, so arterials
+    carrying traffic are named before long empty branch roads.
+    """
+    frame = frame.assign(_w=np.nan_to_num(np.asarray(weight, dtype=float)) * frame.geometry.length)
+    if within is not None:
+        frame = frame.cx[within[0] : within[2], within[1] : within[3]]
     named = frame[frame["name"].astype(str) != ""]
     if named.empty:
         return
-    lengths = named.geometry.length
-    best = named.assign(_len=lengths).sort_values("_len", ascending=False)
-    best = best.drop_duplicates("name").head(limit)
-    halo = [patheffects.withStroke(linewidth=2.2, foreground="white")]
-    for _, row in best.iterrows():
+    ranking = named.groupby("name")["_w"].sum().sort_values(ascending=False).head(limit)
+    longest = named.assign(_len=named.geometry.length).sort_values("_len", ascending=False)
+    best = longest.drop_duplicates("name").set_index("name").loc[ranking.index]
+    halo = [patheffects.withStroke(linewidth=2.4, foreground="white")]
+    for name, row in best.iterrows():
         line = row.geometry
         if line is None or line.is_empty:
             continue
@@ -185,7 +223,7 @@ def _label_roads(ax, frame: gpd.GeoDataFrame, limit: int = 18) -> None:
         ax.text(
             mid.x,
             mid.y,
-            str(row["name"]),
+            str(name),
             fontsize=6.5,
             rotation=angle,
             ha="center",
@@ -193,6 +231,7 @@ def _label_roads(ax, frame: gpd.GeoDataFrame, limit: int = 18) -> None:
             color="#222222",
             path_effects=halo,
             rotation_mode="anchor",
+            clip_on=True,
         )
 
 
@@ -240,13 +279,14 @@ def congestion_map(
     values = frame[color_by].to_numpy(dtype=float)
     if color_by == "v_c":
         values = np.where(frame["flow_veh"].to_numpy(dtype=float) > 0, values, np.nan)
-    reference = flow_reference_vph or float(np.nanmax(frame["flow_vph"].to_numpy(), initial=0))
-    fig = _new_figure(6.8)
+    flow = frame["flow_vph"].to_numpy(dtype=float)
+    reference = flow_reference_vph or float(np.nanmax(flow, initial=0))
+    bounds = _padded_bounds(frame.total_bounds)
+    fig = _new_figure(_map_height_in(bounds, FIGURE_WIDTH_IN, 1.6))
     ax = fig.add_subplot()
     if boundary is not None:
         _projected(boundary).boundary.plot(ax=ax, color="#9aa5b1", lw=0.8, ls="--")
-    xmin, _, xmax, _ = frame.total_bounds
-    offset = 0.0025 * max(xmax - xmin, 1.0)
+    offset = 0.0018 * max(bounds[2] - bounds[0], 1.0)
     lines = gpd.GeoSeries(_offset_lines(frame.geometry, offset), crs=frame.crs)
     order = np.argsort(np.nan_to_num(frame["flow_vph"].to_numpy(dtype=float)))
     gpd.GeoDataFrame(geometry=lines.iloc[order]).plot(
@@ -255,8 +295,8 @@ def congestion_map(
         linewidth=_widths(frame["flow_vph"].to_numpy(), reference)[order],
         capstyle="round",
     )
-    _label_roads(ax, frame)
-    _decorate_map(ax, frame)
+    _label_roads(ax, frame, flow)
+    _decorate_map(ax, bounds)
     handles = [Patch(color=colour, label=label) for _, colour, label in classes]
     handles.append(Patch(color=_UNUSED_COLOUR, label="无车 no traffic"))
     for flow in (reference / 4, reference):
@@ -278,7 +318,7 @@ def congestion_map(
         title=heading,
         title_fontsize=7.5,
     )
-    ax.set_title(title)
+    ax.set_title(_wrap(title))
     return _save(fig, path)
 
 
@@ -366,45 +406,89 @@ def difference_map(
     spread = spread if spread > 0 else 1.0
     cmap = mpl.colormaps["RdBu" if column != "d_flow_vph" else "PuOr_r"]
     norm = TwoSlopeNorm(vcenter=0.0, vmin=-spread, vmax=spread)
-    fig = _new_figure(6.8)
-    ax = fig.add_subplot()
-    if patched is not None and not patched.empty:
-        marks = _projected(patched)
-        roads = marks[marks["kind"] == "edge"]
-        if not roads.empty:
-            roads.plot(ax=ax, color="#ffd400", linewidth=9, alpha=0.55, capstyle="round", zorder=1)
-    xmin, _, xmax, _ = frame.total_bounds
-    lines = gpd.GeoSeries(_offset_lines(frame.geometry, 0.0025 * max(xmax - xmin, 1.0)))
+    marks = _projected(patched) if patched is not None and not patched.empty else None
+    overview = _padded_bounds(frame.total_bounds)
+    detail = _detail_bounds(marks, overview) if marks is not None else None
+    panels = [overview] if detail is None else [overview, detail]
+    aspects = [(b[3] - b[1]) / max(b[2] - b[0], 1.0) for b in panels]
+    map_width_in = FIGURE_WIDTH_IN - 0.3
+    fig = _new_figure(float(np.clip(map_width_in * sum(aspects) + 0.45 * len(panels) + 1.2, 4, 11)))
+    axes = fig.subplots(len(panels), 1, squeeze=False, height_ratios=aspects).ravel()
     # One RGBA row per link (not a mix of hex strings and tuples): geopandas indexes the colour
     # array per part when a geometry is multi-part.
     colours = np.array(
         [to_rgba(_UNUSED_COLOUR) if math.isnan(v) else cmap(norm(v)) for v in values]
     )
-    gpd.GeoDataFrame(geometry=lines).plot(
-        ax=ax, color=colours, linewidth=_widths(flow, float(np.nanmax(flow, initial=0))), zorder=2
-    )
+    widths = _widths(flow, float(np.nanmax(flow, initial=0)))
     only_b = frame["presence"] == "only_b"
-    if only_b.any():
-        frame[only_b].plot(ax=ax, color="black", linewidth=1.0, linestyle=(0, (3, 2)), zorder=3)
-    if patched is not None and not patched.empty:
-        _label_patches(ax, _projected(patched))
-    _label_roads(ax, frame, limit=10)
-    _decorate_map(ax, frame)
+    for ax, bounds in zip(axes, [overview, detail], strict=False):
+        if marks is not None:
+            roads = marks[marks["kind"] == "edge"]
+            if not roads.empty:
+                roads.plot(ax=ax, color="#ffd400", linewidth=9, alpha=0.55, zorder=1)
+        offset = 0.0018 * max(bounds[2] - bounds[0], 1.0)
+        lines = gpd.GeoSeries(_offset_lines(frame.geometry, offset))
+        gpd.GeoDataFrame(geometry=lines).plot(ax=ax, color=colours, linewidth=widths, zorder=2)
+        if only_b.any():
+            frame[only_b].plot(ax=ax, color="black", linewidth=1.0, linestyle=(0, (3, 2)), zorder=3)
+        _decorate_map(ax, bounds)
+    if detail is not None:
+        axes[0].add_patch(
+            Rectangle(
+                (detail[0], detail[1]),
+                detail[2] - detail[0],
+                detail[3] - detail[1],
+                fill=False,
+                ec="#d1006f",
+                lw=1.2,
+                zorder=6,
+            )
+        )
+        axes[0].set_title(_wrap(title))
+        axes[1].set_title(
+            "改造区域放大 · detail around the patched roads and junctions", fontsize=8.5
+        )
+        _label_roads(axes[1], frame, flow, limit=10, within=detail)
+        _label_patches(axes[1], marks)
+    else:
+        axes[0].set_title(_wrap(title))
+        _label_roads(axes[0], frame, flow, limit=10)
     sm = mpl.cm.ScalarMappable(norm=norm, cmap=cmap)
     unit = "km/h" if "speed" in column else "veh/h" if "flow" in column else ""
     name = {"d_mean_speed_kph": "Δ 平均车速 mean speed", "d_flow_vph": "Δ 流量 flow"}.get(
         column, column
     )
-    fig.colorbar(sm, ax=ax, shrink=0.55, pad=0.01, label=f"{name} (B − A), {unit}")
+    fig.colorbar(
+        sm,
+        ax=list(axes),
+        location="bottom",
+        shrink=0.55,
+        aspect=35,
+        pad=0.01,
+        label=f"{name} (B − A), {unit}",
+    )
     handles = [Patch(color="#ffd400", alpha=0.55, label="改造路段 patched road")]
     handles.append(
         Line2D([], [], marker="*", color="#d1006f", ls="", ms=10, label="改造路口 junction")
     )
     if only_b.any():
         handles.append(Line2D([], [], color="black", ls=(0, (3, 2)), label="新建道路 new road"))
-    fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=7)
-    ax.set_title(title)
+    handles.append(Patch(color=_UNUSED_COLOUR, label="无数据 no traffic"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=4, fontsize=7)
     return _save(fig, path)
+
+
+def _detail_bounds(marks: gpd.GeoDataFrame, overview: Bounds) -> Bounds | None:
+    """Extent around the patched features (≥ 3 km across); None when that is most of the map."""
+    xmin, ymin, xmax, ymax = marks.total_bounds
+    if not np.isfinite([xmin, ymin, xmax, ymax]).all():
+        return None
+    half = max(xmax - xmin, ymax - ymin, 3000.0) * 0.5 * 1.3
+    cx, cy = (xmin + xmax) / 2, (ymin + ymax) / 2
+    half_w, half_h = half * 1.8, half  # landscape detail panel
+    if 2 * half_w > 0.6 * (overview[2] - overview[0]):
+        return None
+    return cx - half_w, cy - half_h, cx + half_w, cy + half_h
 
 
 def _label_patches(ax, marks: gpd.GeoDataFrame) -> None:

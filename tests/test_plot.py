@@ -93,6 +93,8 @@ def synthetic_case():
     """Everything the figures and the report need, without running the engine."""
     G = grid_graph()
     links_a, links_b = synthetic_links(G, 1), synthetic_links(G, 2, boost=0.35)
+    links_a = links_a.iloc[1:]  # link 0 is new in B: NaN "before" values must plot too
+    links_b.loc[5, ["mean_speed_kph", "speed_ratio"]] = np.nan  # a link nobody completed
     deltas = compare.link_deltas(links_a, links_b)
     rng = np.random.default_rng(3)
     kpis_a = [{k: 100.0 + rng.normal(0, 3) for k in KPI_META} for _ in range(3)]
