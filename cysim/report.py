@@ -141,11 +141,25 @@ def _e(value: Any) -> str:
 
 
 def _number(value: float, decimals: int, signed: bool = False) -> str:
-    """Format a number with thousands separators; en dash when missing."""
+    """Format a number with thousands separators and a true minus; en dash when missing.
+
+    A value that rounds to zero prints as ``0`` without a sign.
+    """
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
+    if round(float(value), decimals) == 0:
+        return f"{0:.{decimals}f}"
     text = f"{value:+,.{decimals}f}" if signed else f"{value:,.{decimals}f}"
     return text.replace("-", "−")
+
+
+def _change_decimals(row: Mapping[str, Any], decimals: int) -> int:
+    """Decimals for a difference and its interval: enough to show two significant digits."""
+    sizes = [abs(float(row[c])) for c in ("difference", "ci_low", "ci_high")]
+    largest = max((x for x in sizes if math.isfinite(x)), default=0.0)
+    if largest <= 0:
+        return decimals
+    return int(min(4, max(decimals, 1 - math.floor(math.log10(largest)))))
 
 
 def _scenario_card(side: str, css: str, scenario: Mapping[str, Any]) -> str:
@@ -198,8 +212,9 @@ def kpi_table_html(kpi_table: pd.DataFrame) -> str:
             interval = f"[{_number(low, d)}, {_number(high, d)}]"
             return f"{_number(mean, d)} <span class='en'>{interval}</span>"
 
+        dd = _change_decimals(row, decimals)
         ci = (
-            f"[{_number(row['ci_low'], decimals, True)}, {_number(row['ci_high'], decimals, True)}]"
+            f"[{_number(row['ci_low'], dd, True)}, {_number(row['ci_high'], dd, True)}]"
             if math.isfinite(row["ci_low"])
             else "–"
         )
@@ -212,7 +227,7 @@ def kpi_table_html(kpi_table: pd.DataFrame) -> str:
             f"<td>{_e(row['unit'])}</td>"
             f"<td class='num'>{with_ci(row['mean_a'], row['a_ci_low'], row['a_ci_high'])}</td>"
             f"<td class='num'>{with_ci(row['mean_b'], row['b_ci_low'], row['b_ci_high'])}</td>"
-            f"<td class='num'>{_number(row['difference'], decimals, True)}</td>"
+            f"<td class='num'>{_number(row['difference'], dd, True)}</td>"
             f"<td class='num'>{pct}</td><td class='num'>{ci}</td>"
             f"<td>{_e(row['method'])}</td>"
             f"<td class='verdict'>{_e(_VERDICT_TEXT.get(row['verdict'], row['verdict']))}</td></tr>"
@@ -248,12 +263,13 @@ def key_findings(kpi_table: pd.DataFrame, limit: int = 6) -> list[str]:
         if row["verdict"] not in ("better", "worse"):
             continue
         d = info.decimals
+        dd = _change_decimals(row, d)
         unit = f" {info.unit}" if info.unit else ""
         sentences.append(
             f"{info.label_zh} {info.label_en}: {_number(row['mean_a'], d)} → "
             f"{_number(row['mean_b'], d)}{unit} ({_number(row['pct_change'], 1, True)} %, "
-            f"95 % CI of the change {_number(row['ci_low'], d, True)} to "
-            f"{_number(row['ci_high'], d, True)}{unit}) — {row['verdict']}."
+            f"95 % CI of the change {_number(row['ci_low'], dd, True)} to "
+            f"{_number(row['ci_high'], dd, True)}{unit}) — {row['verdict']}."
         )
     if not sentences:
         return [
