@@ -118,3 +118,22 @@ def test_minor_road_yields_to_major_flow():
     major = tr.loc[tr["link"] == 0]
     # major vehicles only wait for the merge headway on the downstream link (≤ 1 s)
     assert (major["exit_s"] - major["entry_s"]).max() < 61.0
+
+
+def test_fair_merge_no_starvation():
+    # two equal roads (1800 veh/h demand each) merge into one lane of 1800 veh/h capacity:
+    # the merge alternates, each approach gets 900 veh/h (200 in 800 s), neither starves
+    G = new_graph()
+    for n, xy in {0: (-600, 300), 1: (-600, -300), 2: (0, 0), 3: (600, 0)}.items():
+        add_node(G, n, *xy)
+    add_link(G, 0, 2, storage_veh=1000)
+    add_link(G, 1, 2, storage_veh=1000)
+    add_link(G, 2, 3)
+    rows = [(o, 3, 2.0 * i) for i in range(600) for o in (0, 1)]
+    res = simulate(G, trips_frame(rows), settings_for(1200, cooldown_s=1800), seed=0)
+    tr = res.traversals
+    exits = tr[tr["link"].isin([0, 1]) & (tr["exit_s"] > 200) & (tr["exit_s"] <= 1000)]
+    counts = exits.groupby("link").size()
+    assert counts[0] == pytest.approx(200, rel=0.02)
+    assert counts[1] == pytest.approx(200, rel=0.02)
+    check_invariants(res)

@@ -175,6 +175,52 @@ def run(
         else:
             space_waiters[link].append(callback)
 
+    merge_q: list[deque[Callable]] = [deque() for _ in range(n_links)]
+    registered: dict[Callable, int] = {}
+
+    def gate(link: int, now: float, server: Callable) -> bool:
+        """Whether ``server`` may move its head vehicle onto ``link`` now.
+
+        Servers blocked on a link (full, or its mid-block capacity used) queue for it first come,
+        first served: only the first of them waits actively (for space or for the next entry
+        slot); the others sleep until it has passed, so no approach starves at a merge.
+        """
+        mq = merge_q[link]
+        if mq and mq[0] is not server:
+            if server not in registered:
+                mq.append(server)
+                registered[server] = link
+            return False
+        if used[link] >= cap[link] and not free_space(link, now):
+            if not mq:
+                mq.append(server)
+                registered[server] = link
+            wait_space(link, now, server)
+            return False
+        t = next_in[link]
+        if now < t - EPS:
+            if not mq:
+                mq.append(server)
+                registered[server] = link
+            _Wake(env, server, t - now)
+            return False
+        if mq:
+            mq.popleft()
+            del registered[server]
+            if mq:
+                _Wake(env, mq[0], 0.0)
+        return True
+
+    def drop_out(server: Callable) -> None:
+        """``server`` waits for its own reason (red): let the next one in its merge queue go."""
+        link = registered.pop(server, None)
+        if link is not None:
+            mq = merge_q[link]
+            was_first = mq[0] is server
+            mq.remove(server)
+            if was_first and mq:
+                _Wake(env, mq[0], 0.0)
+
     def leave(v: int, link: int, now: float) -> None:
         onlink[link] -= 1
         rec_exit[cur_rec[v]] = now
@@ -251,15 +297,14 @@ def run(
                 if phase >= 0:
                     w = green_wait(node, phase, now)
                     if w > 0:
+                        if serve in registered:
+                            drop_out(serve)
                         _Wake(env, serve, w)
                         return
                 nxt = paths[v][pos[v] + 1]
-                if used[nxt] >= cap[nxt] and not free_space(nxt, now):
-                    wait_space(nxt, now, serve)
-                    return
-                t = next_in[nxt]
-                if now < t - EPS:
-                    _Wake(env, serve, t - now)
+                if (merge_q[nxt] or used[nxt] >= cap[nxt] or now < next_in[nxt] - EPS) and not gate(
+                    nxt, now, serve
+                ):
                     return
                 q.popleft()
                 # leave(v, link, now) and enter(v, nxt, now), inlined: this is the hot path
@@ -353,12 +398,7 @@ def run(
         def serve(_event: simpy.Event | None = None) -> None:
             while sq:
                 now = env.now
-                if used[link] >= cap[link] and not free_space(link, now):
-                    wait_space(link, now, serve)
-                    return
-                t = next_in[link]
-                if now < t - EPS:
-                    _Wake(env, serve, t - now)
+                if not gate(link, now, serve):
                     return
                 v = sq.popleft()
                 if not first_entered[v]:
