@@ -238,3 +238,11 @@ def test_fingerprint_hashes_demand_files_not_their_location(tree, tmp_path_facto
     assert load_scenario(elsewhere / "sub/child.yaml").fingerprint() == first
     write(elsewhere, "od.csv", "origin,destination,trips\n1,2,11\n")
     assert load_scenario(elsewhere / "sub/child.yaml").fingerprint() != first
+
+
+def test_where_finds_the_declaring_file_and_line(tree):
+    scenario = load_scenario(tree / "sub/child.yaml")
+    assert scenario.where("simulation.seed") == (tree / "sub/child.yaml", 4)
+    assert scenario.where("simulation.replications") == (tree / "base.yaml", 9)
+    assert scenario.where("patches[1].road") == (tree / "sub/child.yaml", 7)
+    assert scenario.where("demand.trips") == (tree / "sub/child.yaml", 1)  # not declared

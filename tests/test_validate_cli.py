@@ -111,4 +111,4 @@ def test_demand_errors_point_into_the_scenario(tmp_path, map_file, monkeypatch, 
     path = scenario(tmp_path, map_file, patches, extra="demand:\n  zones: {grid_m: 500}\n")
     code, _, err = run(monkeypatch, capsys, str(path))
     assert code == 2
-    assert err.startswith(f"error: {path}:3 [demand.trips]"), err
+    assert err.startswith(f"error: {path}:3 [demand"), err  # the line of the demand section

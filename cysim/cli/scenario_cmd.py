@@ -73,7 +73,8 @@ def validate(
         report = report.merge(_demand_report(G2, resolved, console))
     print_report(console, report, rows)
     console.print(
-        f"[green]ok[/green]: {len(resolved.patches)} patches apply; patched network has "
+        f"[green]ok[/green]: {len(resolved.patches)} patch"
+        f"{'es apply' if len(resolved.patches) != 1 else ' applies'}; patched network has "
         f"{G2.number_of_nodes()} junctions, {G2.number_of_edges()} links"
     )
 
