@@ -1,4 +1,5 @@
 """Each patch type changes exactly the intended elements by the intended amount."""
+# ruff: noqa: E501  (the table of failing patches reads best one case per line)
 
 from __future__ import annotations
 
@@ -468,3 +469,45 @@ def test_close_one_direction_of_a_stretch(G):
     G2, _ = close_road(G, patch)
     assert set(G.edges(keys=True)) - set(G2.edges(keys=True)) == {(4, 5, 0), (5, 6, 0)}
     assert changed_edges(G, G2) == {(4, 5, 0), (5, 6, 0)}
+
+
+def _lonlat_text(point: tuple[float, float]) -> str:
+    return f"[{point[0]:.6f}, {point[1]:.6f}]"
+
+
+FAILING_PATCHES = [
+    ("  - type: widen_road\n    road: 正阳道\n    add_lanes: 1\n", "road", "road '正阳道' not found in the map; closest: 正阳"),
+    ("  - type: channelize\n    add_turn_lanes: {left: 1}\n    junction: [文阳路, 正阳中路]\n", "junction", "do not meet"),
+    (f"  - type: add_parking\n    spaces: 5\n    location: {_lonlat_text(offset_lonlat(250, 250))}\n", "location", "is 354 m away"),
+    ("  - type: open_road\n    to: [120.4, 36.3]\n    lanes_per_direction: 1\n    speed_kph: 30\n    from: [121.5, 36.3]\n", "from", "lies outside the map"),
+    (f"  - type: set_speed\n    road: 文阳路\n    speed_kph: 30\n    between: [{_lonlat_text(offset_lonlat(0, 400))}, [文阳路, 长城路]]\n", "between", "is 400 m from '文阳路'"),
+    ("  - type: signal_timing\n    junction: [正阳中路, 长城路]\n    cycle_s: 90\n    splits: [0.3, 0.3, 0.3]\n", "splits", "has 2 phases but 3 splits"),
+    ("  - type: signal_timing\n    all_signals: true\n    optimize: webster\n", "optimize", "webster needs baseline flows"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("patch", "key", "text"), FAILING_PATCHES)
+def test_patch_failures_are_one_line_with_file_line_key(G, tmp_path, patch, key, text):
+    path = tmp_path / "s.yaml"
+    path.write_text("map: x.osm\npatches:\n" + patch, encoding="utf-8")
+    with pytest.raises(PatchError) as caught:
+        apply_patches(G, load_scenario(path).patches)
+    error = caught.value
+    line = 3 + [k.split(":")[0].strip() for k in patch.splitlines()[1:]].index(key) + 1
+    assert (error.file, error.line, error.key) == (str(path), line, f"patches[0].{key}")
+    assert text in str(error) and "\n" not in str(error)
+    assert str(error).startswith(f"{path}:{line} [patches[0].{key}]: ")
+
+
+def test_conflicting_patches_point_at_the_second_patch(G, tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "map: x.osm\npatches:\n  - {type: close_road, road: 黑龙江路}\n"
+        "  - type: widen_road\n    road: 黑龙江路\n    add_lanes: 1\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(PatchError) as caught:
+        apply_patches(G, load_scenario(path).patches)
+    assert str(caught.value).startswith(
+        f"{path}:5 [patches[1].road]: road '黑龙江路' was closed by an earlier patch"
+    )
