@@ -12,7 +12,8 @@ run used. Conventions shared by all functions:
   travel of the demand's trips. Link and junction statistics use the traversals that *entered* a
   link during the demand period ``[0, duration_s)``; flows per hour divide by its length.
 * **Vehicles still on a link at the end** (``exit_s`` NaN) count their time up to the end of the run
-  ``T = duration_s + cooldown_s`` and the distance ``min(length, elapsed · free-flow speed)``.
+  T (the engine's ``extra["end_s"]``, else ``duration_s + cooldown_s``) and the distance
+  ``min(length, elapsed · free-flow speed)``.
 """
 
 from __future__ import annotations
@@ -124,7 +125,11 @@ def _period_s(result: SimResult) -> float:
 
 
 def _end_s(result: SimResult) -> float:
-    """End of the simulated time: demand period + cool-down, s."""
+    """End of the simulated time, s: the engine's ``extra["end_s"]`` when it reports one (it may
+    stop early once every vehicle is done), else demand period + cool-down."""
+    end = result.extra.get("end_s") if result.extra else None
+    if end is not None and np.isfinite(end):
+        return float(end)
     return float(result.settings.duration_s + result.settings.cooldown_s)
 
 
@@ -250,7 +255,9 @@ def network_kpis(result: SimResult, G: nx.MultiDiGraph | None = None) -> dict[st
         "mean_delay_s": float((trip_time - freeflow_trip).mean()) if n_trips else float("nan"),
         "mean_speed_kph": vkt_km / vht_h if vht_h > 0 else float("nan"),
         "travel_time_index": (
-            float(trip_time.sum() / freeflow_trip.sum()) if n_trips else float("nan")
+            float(trip_time.sum() / freeflow_trip.sum())
+            if n_trips and freeflow_trip.sum() > 0
+            else float("nan")
         ),
         "congested_vkt_share_pct": 100.0 * congested_km / vkt_km if vkt_km > 0 else 0.0,
         "max_queue_veh": scale * float(queue.max()) if queue.size else 0.0,

@@ -135,6 +135,14 @@ def test_network_kpis_equal_hand_values():
     assert set(metrics.KPI_META) <= set(kpis)
 
 
+def test_run_end_from_engine_bounds_time_of_vehicles_still_on_links():
+    result = toy_result()
+    result.extra = {"end_s": 800.0}  # the engine stopped at 800 s, not 900 s
+    kpis = metrics.network_kpis(result)
+    assert kpis["vht_h"] == pytest.approx((1020 - 100) / 3600)
+    assert kpis["vkt_km"] == pytest.approx(6.0)  # 200 s at 10 m/s still covers the 500 m
+
+
 def test_sampled_run_scales_totals_not_means():
     full = metrics.network_kpis(toy_result(1.0))
     half = metrics.network_kpis(toy_result(0.5))
