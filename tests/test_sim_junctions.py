@@ -64,7 +64,7 @@ def test_fixed_time_signal_uniform_delay():
     check_invariants(res)
 
 
-def pocket_junction(pocket: bool):
+def pocket_junction(pocket_m: float):
     """Unsignalised crossroads, traffic from the south: left to the west, through to the north.
 
     The west exit admits 360 veh/h, so left-turners wait at the stop line; in a shared lane the
@@ -73,14 +73,14 @@ def pocket_junction(pocket: bool):
     G = crossroads(lanes_ns=1, lanes_ew=1)
     G.nodes[0]["signal"] = False
     G.edges[0, 4, 0]["capacity_vph"] = 360.0
-    if pocket:
-        G.edges[3, 0, 0].update(pocket_left=1, pocket_length_m=60.0)
+    if pocket_m:
+        G.edges[3, 0, 0].update(pocket_left=1, pocket_length_m=pocket_m)
     return G
 
 
-@pytest.mark.parametrize("pocket", [False, True])
-def test_left_pocket_removes_through_delay(pocket):
-    G = pocket_junction(pocket)
+@pytest.mark.parametrize("pocket_m", [0.0, 150.0])
+def test_left_pocket_removes_through_delay(pocket_m):
+    G = pocket_junction(pocket_m)
     rows = [(3, 4 if i % 2 == 0 else 1, 4.0 * i) for i in range(150)]
     res = simulate(G, trips_frame(rows), settings_for(600, cooldown_s=1200), seed=0)
     t = res.trips
@@ -88,13 +88,31 @@ def test_left_pocket_removes_through_delay(pocket):
     delay = t["arrival_s"] - t["departure_s"] - t["freeflow_s"]
     through = delay[t["destination_node"] == 1]
     left = delay[t["destination_node"] == 4]
-    if pocket:
+    if pocket_m:
+        # 75 left-turners at 450 veh/h, served at 360 veh/h: at most 15 queue, the 150 m pocket
+        # holds 20, so no overflow reaches the through lane
         assert through.max() == pytest.approx(0.0, abs=1e-9)
     else:
         assert through.mean() > 60.0
     # left-turners are limited by the west exit either way: 75 of them at 10 s headway
     assert left.max() > 100.0
     check_invariants(res)
+
+
+def test_short_pocket_overflow_blocks_through():
+    # a 30 m pocket holds 4 left-turners; once the left queue is longer, the overflowing
+    # left-turner stands in the through lane and through traffic behind it waits again
+    rows = [(3, 4 if i % 2 == 0 else 1, 4.0 * i) for i in range(150)]
+    delays = {}
+    for pocket_m in (0.0, 30.0, 150.0):
+        res = simulate(pocket_junction(pocket_m), trips_frame(rows),
+                       settings_for(600, cooldown_s=1200), seed=0)  # fmt: skip
+        t = res.trips
+        through = t["destination_node"] == 1
+        delays[pocket_m] = (t["arrival_s"] - t["departure_s"] - t["freeflow_s"])[through].mean()
+        check_invariants(res)
+    assert delays[150.0] == pytest.approx(0.0, abs=1e-9)
+    assert 1.0 < delays[30.0] < delays[0.0]
 
 
 def test_minor_road_yields_to_major_flow():

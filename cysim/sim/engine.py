@@ -269,6 +269,18 @@ def run(
             cp = 1.0 / follow_up_s
         return max(base_h, 1.0 / (cp * lanes * sample_factor))
 
+    pocket_waiters: dict[int, Callable] = {}
+
+    def pocket_overflow(pockets: list, t_ready: float, now: float) -> int:
+        """The pocket group whose overflow queue blocks a vehicle ready at ``t_ready``, or -1."""
+        for pq, pcap, pg in pockets:
+            if len(pq) > pcap:
+                u = pq[pcap]  # first vehicle that found no room in the pocket
+                tu = entry[u] + ff[net.group_link[pg]]
+                if tu <= now + EPS and tu <= t_ready + EPS:
+                    return pg
+        return -1
+
     def make_server(g: int) -> Callable:
         """The discharge logic of lane group ``g``, run whenever its wake event fires."""
         q = queues[g]
@@ -281,6 +293,8 @@ def run(
         lanes = net.group_lanes[g]
         track_major = has_minor[node] and not minor
         wave_delay = wave[link]
+        pockets = [(queues[pg], net.group_pocket_cap[pg], pg) for pg in net.group_pockets[g]]
+        is_pocket = net.group_pocket_cap[g] > 0
 
         def serve(_event: simpy.Event | None = None) -> None:
             while q:
@@ -300,6 +314,14 @@ def run(
                         if serve in registered:
                             drop_out(serve)
                         _Wake(env, serve, w)
+                        return
+                if pockets:
+                    # a turner that found its pocket full stands in these lanes ahead of v
+                    blocked_by = pocket_overflow(pockets, t_ready=entry[v] + f, now=now)
+                    if blocked_by >= 0:
+                        if serve in registered:
+                            drop_out(serve)
+                        pocket_waiters[blocked_by] = serve
                         return
                 nxt = paths[v][pos[v] + 1]
                 if (merge_q[nxt] or used[nxt] >= cap[nxt] or now < next_in[nxt] - EPS) and not gate(
@@ -335,6 +357,8 @@ def run(
                 if not armed[g2]:
                     armed[g2] = True
                     _Wake(env, callbacks[g2], ff[nxt])
+                if is_pocket and g in pocket_waiters:
+                    _Wake(env, pocket_waiters.pop(g), 0.0)
                 if minor:
                     next_free[g] = now + minor_headway(node, h, lanes, now)
                 else:

@@ -9,7 +9,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from .. import signals
+from .. import settings, signals
 from .._errors import SimulationError
 
 #: Movement kinds by the change of bearing at the junction.
@@ -66,6 +66,9 @@ class NetArrays:
     group_link, group_headway_s, group_node, group_phase, group_minor, group_lanes
         Per lane group: its link, discharge headway ``3600 / (s × lanes × f)``, junction node index,
         signal phase (-1 = unsignalised), whether it yields to a major road, lanes.
+    group_pockets, group_pocket_cap
+        Per lane group: the turn-pocket groups beside it (main groups only), and a pocket's
+        storage in vehicles ``lanes × pocket_length / jam spacing × f`` (0 = not a pocket).
     plans
         Per node index: ``(cycle_s, [(start_s, green_s), ...])`` for signalised nodes, else None.
     node_major_rank
@@ -91,6 +94,8 @@ class NetArrays:
     group_phase: list[int]
     group_minor: list[bool]
     group_lanes: list[int]
+    group_pockets: list[list[int]]
+    group_pocket_cap: list[int]
     plans: list[tuple[float, list[tuple[float, float]]] | None]
 
     @property
@@ -209,7 +214,12 @@ def build(G: nx.MultiDiGraph, sample_factor: float, backward_wave_kph: float) ->
     movement_kind: list[dict[int, int]] = []
     g_link, g_h, g_node, g_phase, g_minor, g_lanes = [], [], [], [], [], []
 
+    pocket_cap: dict[int, int] = {}
+    pockets_of: dict[int, list[int]] = {}
+    jam_spacing_m = settings.jam_spacing_m
+
     def new_group(link: int, lanes: int, sat: float, node: int, phase: int, minor: bool) -> int:
+        pockets_of[len(g_link)] = []
         g_link.append(link)
         g_h.append(3600.0 / (sat * lanes * f) if sat > 0 else 0.0)
         g_node.append(node)
@@ -235,8 +245,13 @@ def build(G: nx.MultiDiGraph, sample_factor: float, backward_wave_kph: float) ->
         main = new_group(i, lanes, sat, vi, phase, minor)
         pocket_left = int(d.get("pocket_left", 0) or 0)
         pocket_right = int(d.get("pocket_right", 0) or 0)
+        pocket_m = float(d.get("pocket_length_m", 0.0) or 0.0)
         left = new_group(i, pocket_left, sat, vi, phase, minor) if pocket_left > 0 else main
         right = new_group(i, pocket_right, sat, vi, phase, minor) if pocket_right > 0 else main
+        for pocket, pocket_lanes in ((left, pocket_left), (right, pocket_right)):
+            if pocket != main:
+                pocket_cap[pocket] = max(1, round(pocket_lanes * pocket_m / jam_spacing_m * f))
+                pockets_of[main].append(pocket)
         for j, kind in kinds.items():
             groups[j] = left if kind == LEFT else right if kind == RIGHT else main
         group_of.append(groups)
@@ -261,5 +276,7 @@ def build(G: nx.MultiDiGraph, sample_factor: float, backward_wave_kph: float) ->
         group_phase=g_phase,
         group_minor=g_minor,
         group_lanes=g_lanes,
+        group_pockets=[pockets_of[g] for g in range(len(g_link))],
+        group_pocket_cap=[pocket_cap.get(g, 0) for g in range(len(g_link))],
         plans=plans,
     )
