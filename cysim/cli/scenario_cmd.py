@@ -130,11 +130,10 @@ def _demand_report(G: nx.MultiDiGraph, resolved: Scenario, console: Console) -> 
 def static_baseline_flows(
     G: nx.MultiDiGraph, resolved: Scenario, console: Console | None = None
 ) -> dict[EdgeKey, float] | None:
-    """Hourly link flows of the scenario's demand on the unpatched map (static equilibrium).
+    """Hourly link flows for Webster: the static equilibrium of the demand on the unpatched map.
 
-    An approximation of the baseline run's flows, good enough to check that Webster plans can be
-    computed; ``cysim run`` uses the simulated baseline instead. Returns None when the demand
-    module cannot build trips yet.
+    The same estimate ``cysim run`` uses (:func:`cysim.assign.equilibrium_edge_flows`). Returns
+    None when the demand module cannot build trips.
     """
     from .. import assign
 
@@ -142,18 +141,13 @@ def static_baseline_flows(
     if build_trips is None:
         return None
     trips = _trips(build_trips, G, resolved)
-    links = assign.network_from_graph(G)
-    od = assign.trips_from_table(trips, period_s=resolved.simulation.duration_s)
-    result = assign.assign(links, od, max_iterations=50, relative_gap=1e-3)
+    flows, result = assign.equilibrium_edge_flows(G, trips, resolved.simulation.duration_s)
     if console is not None:
         console.print(
             f"  baseline flows: static assignment of {len(trips)} trips "
             f"(relative gap {result.relative_gap:.1e})"
         )
-    keys = zip(links["init_node"], links["term_node"], links["key"], strict=True)
-    return {
-        (int(u), int(v), int(k)): float(f) for (u, v, k), f in zip(keys, result.flow, strict=True)
-    }
+    return flows
 
 
 def print_report(console: Console, report: PatchReport, rows: int) -> None:
