@@ -206,3 +206,11 @@ def test_patched_features_labels_from_names(case):
     assert list(marks["kind"]) == ["edge", "edge", "node"]
     assert marks["label"].iloc[0] == "正阳路"
     assert "×" in marks["label"].iloc[2]
+
+
+def test_kpi_bars_with_one_replication(tmp_path):
+    table = compare.compare_kpis(
+        [{"vht_h": 100.0, "co2_t": 3.0}], [{"vht_h": 80.0, "co2_t": 2.5}], [1], [1]
+    )
+    path = plot.kpi_bars(table, tmp_path / "k.png")
+    assert _is_png(path)

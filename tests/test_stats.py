@@ -95,3 +95,11 @@ def test_worse_verdict_when_speed_falls():
     kpis_b = [{"mean_speed_kph": v} for v in (25.0, 26.5, 24.0)]
     table = compare.compare_kpis(kpis_a, kpis_b, [1, 2, 3], [1, 2, 3])
     assert table.loc["mean_speed_kph", "verdict"] == "worse"
+
+
+def test_single_replication_gives_no_interval_and_claims_nothing():
+    table = compare.compare_kpis([{"vht_h": 100.0}], [{"vht_h": 80.0}], [1], [1])
+    row = table.loc["vht_h"]
+    assert row["difference"] == -20.0 and row["pct_change"] == -20.0
+    assert math.isnan(row["ci_low"]) and not row["excludes_zero"]
+    assert row["verdict"] == "no significant change"
