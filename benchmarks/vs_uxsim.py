@@ -1,0 +1,453 @@
+"""cysim and UXsim side by side on the same network and demand: travel times, flows, time, memory.
+
+Run (needs the ``bench`` extra)::
+
+    .venv/bin/python benchmarks/vs_uxsim.py                       # Sioux Falls + grid 100k
+    .venv/bin/python benchmarks/vs_uxsim.py --cases grid1m         # the 1M-trip target (cysim)
+
+Every simulator run happens in its own spawned child process, one after the other, so wall time,
+CPU time and peak resident memory (``ru_maxrss``) belong to that simulator alone.
+
+Sioux Falls (``../shared/data/uxsim``): UXsim loads the CSVs with its own loader; cysim gets the
+same network converted with UXsim's own fundamental diagram (see :func:`sioux_falls_graph`) and
+the vehicles UXsim's ``adddemand`` generates at each ``deltan`` (one platoon of ``deltan`` becomes
+``deltan`` individual cysim trips at the same departure time, :func:`uxsim_departures`). The
+link-flow correlation (Pearson r) of cysim, UXsim and the TNTP user-equilibrium flows
+(``../shared/data/tntp``) is printed too.
+
+Grid (``benchmarks/grid.py``, unsignalised here so both simulators see the same junctions): random
+trips; UXsim gets every ``deltan``-th trip as a platoon of ``deltan``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import Column, check, pearson_r, print_table, run_measured
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+UXSIM_DIR = SHARED / "uxsim"
+TNTP_FLOW = SHARED / "tntp" / "SiouxFalls_flow.tntp"
+
+#: UXsim's default reaction time τ (s): backward wave w = 1 / (τ κ), capacity = u w κ / (u + w).
+UXSIM_REACTION_TIME_S = 1.0
+#: Sioux Falls: demand from t = 0 to 4800 s; UXsim's recommended horizon is 7200 s.
+SF_DEMAND_END_S = 4800.0
+SF_TMAX_S = 7200.0
+
+
+# --- inputs ----------------------------------------------------------------------------------
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def uxsim_link_capacity_vph(u_mps: float, kappa_vpm: float, lanes: int = 1) -> float:
+    """UXsim's link capacity (triangular fundamental diagram), veh/h.
+
+    UXsim sets ``τ = reaction_time / lanes``, ``w = 1 / (τ κ)`` and ``q* = u w κ / (u + w)``
+    (uxsim.Link.__init__), with ``κ`` the jam density of the whole link (veh/m).
+    """
+    tau = UXSIM_REACTION_TIME_S / lanes
+    w = 1.0 / (tau * kappa_vpm)
+    return 3600.0 * u_mps * w * kappa_vpm / (u_mps + w)
+
+
+def sioux_falls_graph(data_dir: Path = UXSIM_DIR):
+    """UXsim's Sioux Falls CSVs as a cysim network (docs/data-model.md §1).
+
+    Mapping (UXsim's CSV loader creates one-lane links): ``lanes`` = 1; ``speed_kph`` = 3.6 u;
+    ``capacity_vph`` and ``saturation_flow_vphpl`` = UXsim's link capacity ``u w κ / (u + w)``
+    with ``w = 1/(τ κ)``, τ = 1 s (0.375–0.78 veh/s); ``storage_veh`` = κ × length (κ = 0.2
+    veh/m, i.e. 5 m per vehicle); no signals; every road ``primary`` (equal priority: UXsim's
+    ``merge_priority`` has no cysim counterpart). With κ = 0.2 the jam wave is w = 5 m/s = 18
+    km/h, cysim's default ``backward_wave_kph``. Coordinates: lon/lat projected to metres with
+    a local equirectangular projection.
+    """
+    import networkx as nx
+    from shapely.geometry import LineString
+
+    nodes = _read_csv(data_dir / "siouxfalls_nodes.csv")
+    lon0 = float(np.mean([float(n["x"]) for n in nodes]))
+    lat0 = float(np.mean([float(n["y"]) for n in nodes]))
+    metres_per_deg = 111_320.0
+    G = nx.MultiDiGraph(crs="EPSG:32651", name="sioux-falls-uxsim", simplified=True)
+    for n in nodes:
+        lon, lat = float(n["x"]), float(n["y"])
+        G.add_node(
+            int(n["name"]), x=(lon - lon0) * metres_per_deg * math.cos(math.radians(lat0)),
+            y=(lat - lat0) * metres_per_deg, lon=lon, lat=lat, signal=False,
+            junction_id=int(n["name"]), street_count=0, signal_cycle_s=0.0, signal_offset_s=0.0,
+            signal_splits="", parking_spaces=0, parking_guidance=False,
+        )  # fmt: skip
+    for row in _read_csv(data_dir / "siouxfalls_links.csv"):
+        u, v = int(row["start"]), int(row["end"])
+        length, speed, kappa = float(row["length"]), float(row["u"]), float(row["kappa"])
+        cap = uxsim_link_capacity_vph(speed, kappa)
+        geom = LineString([(G.nodes[u]["x"], G.nodes[u]["y"]), (G.nodes[v]["x"], G.nodes[v]["y"])])
+        G.add_edge(
+            u, v, length_m=length, lanes=1, speed_kph=3.6 * speed, capacity_vph=cap,
+            saturation_flow_vphpl=cap, storage_veh=kappa * length, highway="primary",
+            name=row["name"], osmid="", oneway=True, curb_parking=False, pocket_left=0,
+            pocket_right=0, pocket_length_m=0.0, defaults_applied="", geometry=geom,
+        )  # fmt: skip
+    for n in G.nodes:
+        G.nodes[n]["street_count"] = len(set(G.predecessors(n)) | set(G.successors(n)))
+    return G
+
+
+def uxsim_departures(flow_vps: float, start_s: float, end_s: float, deltan: int) -> list[float]:
+    """Departure times of the platoons UXsim's ``World.adddemand`` creates for one OD pair.
+
+    Replicates uxsim.World.adddemand: time steps of ``Δt = τ × deltan``; ``flow × Δt`` accumulates
+    and each time it reaches ``deltan`` a platoon of ``deltan`` vehicles departs at that step.
+    """
+    dt = UXSIM_REACTION_TIME_S * deltan
+    out: list[float] = []
+    acc = 0.0
+    for step in range(int(start_s / dt), int(end_s / dt)):
+        acc += flow_vps * dt
+        while acc >= deltan:
+            out.append(step * dt)
+            acc -= deltan
+    return out
+
+
+def sioux_falls_trips(deltan: int, data_dir: Path = UXSIM_DIR):
+    """The vehicles UXsim generates from the demand CSV at ``deltan``, as individual cysim trips."""
+    import pandas as pd
+
+    origin, destination, departure = [], [], []
+    for row in _read_csv(data_dir / "siouxfalls_demand.csv"):
+        times = uxsim_departures(
+            float(row["q"]), float(row["start_t"]), float(row["end_t"]), deltan
+        )
+        for t in times:
+            origin += [int(row["orig"])] * deltan
+            destination += [int(row["dest"])] * deltan
+            departure += [t] * deltan
+    trips = pd.DataFrame(
+        {"origin_node": origin, "destination_node": destination, "departure_s": departure}
+    )
+    trips = trips.sort_values("departure_s", kind="stable").reset_index(drop=True)
+    trips.insert(0, "trip_id", np.arange(len(trips), dtype=np.int64))
+    trips["origin_zone"] = ""
+    trips["destination_zone"] = ""
+    trips.attrs["sample_factor"] = 1.0
+    trips.attrs["source"] = f"UXsim adddemand at deltan={deltan}"
+    return trips
+
+
+def grid_inputs(size: int, n_trips: int, duration_s: float, seed: int):
+    """The benchmark grid without signals (UXsim sees the same junctions) and random trips."""
+    from grid import grid_network, random_trips
+
+    G = grid_network(size, signal_every=0)
+    return G, random_trips(G, n_trips, duration_s, seed)
+
+
+# --- one run each (executed in a spawned child) ----------------------------------------------
+
+
+def run_cysim(case: dict[str, Any]) -> dict[str, Any]:
+    """Build the case's inputs, simulate with cysim and return figures and link flows."""
+    from cysim.sim import simulate
+    from cysim.simsettings import SimSettings
+
+    if case["kind"] == "sioux_falls":
+        G, trips = sioux_falls_graph(), sioux_falls_trips(case["demand_deltan"])
+    else:
+        G, trips = grid_inputs(case["size"], case["trips"], case["duration_s"], case["seed"])
+    settings = SimSettings(
+        duration_s=case["duration_s"],
+        cooldown_s=case["tmax_s"] - case["duration_s"],
+        seed=case["seed"],
+        route_choice={"iterations": case["iterations"]},
+    )
+    t0, c0 = time.perf_counter(), time.process_time()
+    result = simulate(G, trips, settings, seed=case["seed"])
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    t = result.trips
+    arrived = t["status"].to_numpy() == "arrived"
+    tt = (t["arrival_s"] - t["departure_s"]).to_numpy()[arrived]
+    counts = np.bincount(result.traversals["link"].to_numpy(), minlength=len(result.links))
+    flows = {
+        (int(u), int(v)): int(c)
+        for u, v, c in zip(result.links["u"], result.links["v"], counts, strict=True)
+    }
+    gap = float(result.route_choice["relative_gap"].iloc[-1])
+    return {
+        "trips": len(t),
+        "completed": int(arrived.sum()),
+        "total_tt_h": float(tt.sum()) / 3600.0,
+        "mean_tt_s": float(tt.mean()) if len(tt) else math.nan,
+        "sim_wall_s": wall,
+        "sim_cpu_s": cpu,
+        "traversals": len(result.traversals),
+        "flows": flows,
+        "note": f"it={case['iterations']} gap={gap:.3f}",
+    }
+
+
+def run_uxsim(case: dict[str, Any], deltan: int) -> dict[str, Any]:
+    """Build the same case in UXsim at ``deltan``, simulate and return figures and link flows."""
+    import uxsim
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    W = uxsim.World(
+        name="", deltan=deltan, tmax=case["tmax_s"], print_mode=0, save_mode=0, show_mode=0,
+        random_seed=case["seed"], vehicle_logging_timestep_interval=-1,
+    )  # fmt: skip
+    if case["kind"] == "sioux_falls":
+        W.load_scenario_from_csv(
+            str(UXSIM_DIR / "siouxfalls_nodes.csv"),
+            str(UXSIM_DIR / "siouxfalls_links.csv"),
+            str(UXSIM_DIR / "siouxfalls_demand.csv"),
+            tmax=case["tmax_s"],
+        )
+    else:
+        G, trips = grid_inputs(case["size"], case["trips"], case["duration_s"], case["seed"])
+        for n, d in G.nodes(data=True):
+            W.addNode(str(n), d["x"], d["y"])
+        for u, v, d in G.edges(data=True):
+            W.addLink(
+                f"{u}-{v}", str(u), str(v), length=d["length_m"],
+                free_flow_speed=d["speed_kph"] / 3.6, number_of_lanes=int(d["lanes"]),
+                jam_density_per_lane=d["storage_veh"] / (d["lanes"] * d["length_m"]),
+            )  # fmt: skip
+        sub = trips.iloc[::deltan]
+        for o, dst, t in zip(sub["origin_node"], sub["destination_node"], sub["departure_s"],
+                             strict=True):  # fmt: skip
+            W.addVehicle(str(o), str(dst), float(t))
+    W.exec_simulation()
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    W.analyzer.basic_analysis()
+    a = W.analyzer
+    links = W.analyzer.link_to_pandas()
+    flows = {
+        (int(s), int(e)): float(q)
+        for s, e, q in zip(
+            links["start_node"], links["end_node"], links["traffic_volume"], strict=True
+        )
+    }
+    return {
+        "trips": int(a.trip_all),
+        "completed": int(a.trip_completed),
+        "total_tt_h": float(a.total_travel_time) / 3600.0,
+        "mean_tt_s": float(a.average_travel_time),
+        "sim_wall_s": wall,
+        "sim_cpu_s": cpu,
+        "flows": flows,
+        "note": f"deltan={deltan}",
+    }
+
+
+# --- cases -----------------------------------------------------------------------------------
+
+COLUMNS: list[Column] = [
+    ("simulator", "simulator", "s"),
+    ("demand", "demand", "s"),
+    ("trips", "trips", ",d"),
+    ("completed", "completed", ",d"),
+    ("total_tt_h", "total TT h", ",.0f"),
+    ("mean_tt_s", "mean TT s", ".0f"),
+    ("sim_wall_s", "wall s", ".1f"),
+    ("sim_cpu_s", "cpu s", ".1f"),
+    ("peak_mb", "peak MB", ".0f"),
+    ("note", "setting", "s"),
+    ("status", "status", "s"),
+]
+RATIO_COLUMNS: list[Column] = [
+    ("pair", "cysim / UXsim", "s"),
+    ("total_tt", "total TT", ".3f"),
+    ("mean_tt", "mean TT", ".3f"),
+    ("wall", "wall", ".3f"),
+    ("cpu", "cpu", ".3f"),
+    ("peak", "peak memory", ".3f"),
+    ("flow_r", "link-flow r", ".3f"),
+]
+
+
+def _ratio(a: dict, b: dict, key: str) -> float:
+    if a.get("status") != "ok" or b.get("status") != "ok" or not b.get(key):
+        return math.nan
+    return a[key] / b[key]
+
+
+def _ratios(pairs: list[tuple[str, dict, dict]]) -> list[dict[str, Any]]:
+    rows = []
+    for label, c, u in pairs:
+        common = sorted(set(c.get("flows", {})) & set(u.get("flows", {})))
+        rows.append(
+            {
+                "pair": label,
+                "total_tt": _ratio(c, u, "total_tt_h"),
+                "mean_tt": _ratio(c, u, "mean_tt_s"),
+                "wall": _ratio(c, u, "sim_wall_s"),
+                "cpu": _ratio(c, u, "sim_cpu_s"),
+                "peak": _ratio(c, u, "peak_mb"),
+                "flow_r": pearson_r(
+                    [c["flows"][k] for k in common], [u["flows"][k] for k in common]
+                )
+                if common
+                else math.nan,
+            }
+        )
+    return rows
+
+
+def sioux_falls(args: argparse.Namespace) -> bool:
+    """Both simulators on Sioux Falls at each deltan; table, ratios, flow correlations, targets."""
+    if not UXSIM_DIR.is_dir():
+        print(f"skip Sioux Falls: {UXSIM_DIR} is absent")
+        return True
+    base = {"kind": "sioux_falls", "duration_s": SF_DEMAND_END_S, "tmax_s": SF_TMAX_S,
+            "seed": args.seed, "iterations": args.sf_iterations}  # fmt: skip
+    rows, pairs = [], []
+    by_deltan: dict[int, tuple[dict, dict]] = {}
+    for deltan in args.deltan:
+        label = f"UXsim Δn={deltan} vehicles"
+        print(f"Sioux Falls, demand as UXsim Δn={deltan}: cysim …", flush=True)
+        c = run_measured(run_cysim, {**base, "demand_deltan": deltan}, timeout_s=args.timeout)
+        print(f"Sioux Falls: UXsim Δn={deltan} …", flush=True)
+        u = run_measured(run_uxsim, base, deltan, timeout_s=args.timeout)
+        rows += [{"simulator": "cysim", "demand": label, **c},
+                 {"simulator": "UXsim", "demand": label, **u}]  # fmt: skip
+        pairs.append((f"Δn={deltan}", c, u))
+        by_deltan[deltan] = (c, u)
+    print_table(rows, COLUMNS, "Sioux Falls (UXsim CSVs), same network and vehicles")
+    print_table(_ratios(pairs), RATIO_COLUMNS, "Sioux Falls ratios")
+    _flow_correlations(by_deltan)
+    ok = True
+    if 5 in by_deltan:
+        c, u = by_deltan[5]
+        done = c.get("status") == "ok" and u.get("status") == "ok"
+        ok &= check(
+            "Sioux Falls: cysim (individual vehicles) faster than UXsim Δn=5",
+            done and c["sim_wall_s"] < u["sim_wall_s"],
+            f"cysim {c.get('sim_wall_s', math.nan):.1f} s vs UXsim "
+            f"{u.get('sim_wall_s', math.nan):.1f} s wall; cpu {c.get('sim_cpu_s', math.nan):.1f}"
+            f" vs {u.get('sim_cpu_s', math.nan):.1f} s",
+        )
+        ratio = _ratio(c, u, "total_tt_h")
+        ok &= check(
+            "Sioux Falls: total travel time within ±15 % of UXsim Δn=5",
+            done and abs(ratio - 1) <= 0.15,
+            f"cysim/UXsim = {ratio:.3f} (same {c.get('trips', 0):,} vehicles)",
+        )
+    return ok
+
+
+def _flow_correlations(by_deltan: dict[int, tuple[dict, dict]]) -> None:
+    """Pearson r of link flows between cysim, UXsim and TNTP's user-equilibrium solution."""
+    sources: dict[str, dict] = {}
+    for deltan, (c, u) in by_deltan.items():
+        if c.get("status") == "ok":
+            sources[f"cysim (Δn={deltan} demand)"] = c["flows"]
+        if u.get("status") == "ok":
+            sources[f"UXsim Δn={deltan}"] = u["flows"]
+    if TNTP_FLOW.exists():
+        from cysim import tntp
+
+        ue = tntp.read_tntp_flows(TNTP_FLOW)
+        sources["TNTP static UE"] = {
+            (int(a), int(b)): float(q)
+            for a, b, q in zip(ue["init_node"], ue["term_node"], ue["volume"], strict=True)
+        }
+    names = list(sources)
+    rows = []
+    for name in names:
+        row: dict[str, Any] = {"source": name}
+        for other in names:
+            common = sorted(set(sources[name]) & set(sources[other]))
+            row[other] = pearson_r([sources[name][k] for k in common],
+                                   [sources[other][k] for k in common])  # fmt: skip
+        rows.append(row)
+    columns: list[Column] = [("source", "link flow r", "s")] + [(n, n, ".3f") for n in names]
+    print_table(rows, columns, "Sioux Falls link-flow correlation (Pearson r, 76 links)")
+
+
+def grid(args: argparse.Namespace, n_trips: int, size: int, uxsim: bool) -> bool:
+    """Both simulators on the unsignalised grid with random trips."""
+    base = {"kind": "grid", "size": size, "trips": n_trips, "duration_s": args.grid_duration,
+            "tmax_s": args.grid_duration + 3600.0, "seed": args.seed,
+            "iterations": args.grid_iterations}  # fmt: skip
+    title = f"Grid {size}×{size} ({size * size:,} junctions), {n_trips:,} random trips"
+    print(f"{title}: cysim …", flush=True)
+    c = run_measured(run_cysim, base, timeout_s=args.timeout, memory_limit_gb=args.memory_limit)
+    rows = [{"simulator": "cysim", "demand": "random trips", **c}]
+    pairs = []
+    for deltan in args.deltan if uxsim else []:
+        print(f"{title}: UXsim Δn={deltan} …", flush=True)
+        u = run_measured(run_uxsim, base, deltan, timeout_s=args.timeout,
+                         memory_limit_gb=args.memory_limit)  # fmt: skip
+        rows.append({"simulator": "UXsim", "demand": f"every {deltan}th trip ×{deltan}", **u})
+        pairs.append((f"Δn={deltan}", c, u))
+    if not uxsim:
+        rows.append({"simulator": "UXsim", "status": "not run (see --uxsim-max-trips)"})
+    print_table(rows, COLUMNS, title)
+    if pairs:
+        print_table(_ratios(pairs), RATIO_COLUMNS, f"{title}: ratios")
+    if n_trips >= 1_000_000 and size * size >= 10_000:
+        done = c.get("status") == "ok"
+        ok = check(
+            "1M trips on a 10,000-junction grid in ≤ 120 s",
+            done and c["sim_wall_s"] <= 120.0,
+            f"wall {c.get('sim_wall_s', math.nan):.0f} s, cpu {c.get('sim_cpu_s', math.nan):.0f} s"
+            f" ({c.get('status')})",
+        )
+        ok &= check(
+            "1M trips on a 10,000-junction grid in ≤ 1.5 GB peak",
+            done and c["peak_mb"] <= 1536.0,
+            f"peak {c.get('peak_mb', math.nan):.0f} MB ({c.get('status')})",
+        )
+        return ok
+    return True
+
+
+def main() -> None:
+    """Run the chosen cases and print tables and target checks."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", nargs="+", default=["sf", "grid100k"],
+                        choices=["sf", "grid100k", "grid1m"])  # fmt: skip
+    parser.add_argument("--deltan", type=int, nargs="+", default=[5, 1], help="UXsim platoon sizes")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--sf-iterations", type=int, default=5,
+                        help="cysim route-choice iterations, Sioux Falls")  # fmt: skip
+    parser.add_argument("--grid-iterations", type=int, default=1,
+                        help="cysim route-choice iterations, grids (1 = free flow)")  # fmt: skip
+    parser.add_argument("--grid-size-100k", type=int, default=30, help="grid side for 100k trips")
+    parser.add_argument("--grid-duration", type=float, default=3600.0, help="departure period, s")
+    parser.add_argument("--uxsim-max-trips", type=int, default=200_000,
+                        help="run UXsim on grid cases up to this many trips")  # fmt: skip
+    parser.add_argument("--timeout", type=float, default=1800.0, help="per simulator run, s")
+    parser.add_argument("--memory-limit", type=float, default=8.0,
+                        help="address-space limit per grid child, GB (0 = none)")  # fmt: skip
+    args = parser.parse_args()
+    ok = True
+    if "sf" in args.cases:
+        ok &= sioux_falls(args)
+    if "grid100k" in args.cases:
+        n = 100_000
+        ok &= grid(args, n, args.grid_size_100k, uxsim=n <= args.uxsim_max_trips)
+    if "grid1m" in args.cases:
+        n = 1_000_000
+        ok &= grid(args, n, 100, uxsim=n <= args.uxsim_max_trips)
+    print("all targets met" if ok else "some targets missed (FAIL lines above)")
+
+
+if __name__ == "__main__":
+    main()
