@@ -188,3 +188,27 @@ def test_sample_factor_scales_capacity():
     arr = np.sort(res.trips["arrival_s"].to_numpy())
     np.testing.assert_allclose(np.diff(arr), 60.0)
     assert res.sample_factor == 0.1
+
+
+def test_local_gridlock_detected_while_rest_flows():
+    G = ring()
+    add_node(G, 10, 1000, 1000)
+    add_node(G, 11, 2000, 1000)
+    add_link(G, 10, 11)
+    rows = [(n, (n + 3) % 4, float(i)) for i in range(10) for n in range(4)]
+    rows += [(10, 11, 10.0 * i) for i in range(120)]
+    res = simulate(
+        G,
+        trips_frame(rows),
+        settings_for(1200, gridlock_timeout_s=120, sample_interval_s=30),
+        seed=0,
+    )
+    gl = res.gridlock
+    assert gl["detected"] and gl["links"] == [0, 1, 2, 3]
+    assert 120 <= gl["time_s"] <= 240
+    t = res.trips
+    assert (t.loc[t["origin_node"] == 10, "status"] == "arrived").all()
+    assert (t["status"] == "stuck").sum() == 20
+    # the run went on after the local deadlock, until nothing moved anywhere
+    assert res.network_samples["time_s"].iloc[-1] > 1290
+    check_invariants(res)

@@ -58,6 +58,7 @@ class RunRecords:
     arrival_s: np.ndarray
     waiting: np.ndarray  # waiting to enter its first link at the end
     departed: np.ndarray
+    stuck: np.ndarray  # on a link in a gridlocked queue at the end
     sample_time_s: np.ndarray
     queue_veh: np.ndarray
     occupancy_veh: np.ndarray
@@ -175,6 +176,7 @@ def run(
         else:
             space_waiters[link].append(callback)
 
+    last_exit = [0.0] * n_links
     merge_q: list[deque[Callable]] = [deque() for _ in range(n_links)]
     registered: dict[Callable, int] = {}
 
@@ -223,6 +225,7 @@ def run(
 
     def leave(v: int, link: int, now: float) -> None:
         onlink[link] -= 1
+        last_exit[link] = now
         rec_exit[cur_rec[v]] = now
         if wave[link] > 0:
             pending[link].append(now + wave[link])
@@ -331,6 +334,7 @@ def run(
                 q.popleft()
                 # leave(v, link, now) and enter(v, nxt, now), inlined: this is the hot path
                 onlink[link] -= 1
+                last_exit[link] = now
                 rec_exit[cur_rec[v]] = now
                 if wave_delay > 0:
                     pending[link].append(now + wave_delay)
@@ -493,9 +497,10 @@ def run(
         blocked_rows.append(blocked)
         net_rows.append((now, state[1], state[2], state[4], state[3]))
 
-    def find_gridlock_links(now: float) -> list[int]:
+    def find_gridlock_links(now: float, among: list[int] | None = None) -> list[int]:
+        """A cycle of full links whose queue heads wait for each other (else all such links)."""
         points_to: dict[int, int] = {}
-        for link in range(n_links):
+        for link in range(n_links) if among is None else among:
             if free_space(link, now) and onlink[link] == 0:
                 continue
             for g in link_groups[link]:
@@ -507,16 +512,21 @@ def run(
                 if paths[v][p] >= 0 and not free_space(paths[v][p], now):
                     points_to[link] = paths[v][p]
                     break
+        cycles: set[int] = set()
         for start in sorted(points_to):
             seen: list[int] = []
             link = start
-            while link in points_to and link not in seen:
+            while link in points_to and link not in seen and link not in cycles:
                 seen.append(link)
                 link = points_to[link]
             if link in seen:
-                cycle = seen[seen.index(link) :]
-                return sorted(cycle)
-        return sorted(points_to)
+                cycles.update(seen[seen.index(link) :])
+        return sorted(cycles) if cycles or among is not None else sorted(points_to)
+
+    def stale_links(now: float) -> list[int]:
+        """Links holding vehicles that nobody has left for the gridlock timeout."""
+        full = np.flatnonzero(np.array(onlink) > 0).tolist()
+        return [link for link in full if now - last_exit[link] >= gridlock_timeout_s - EPS]
 
     def monitor():
         while True:
@@ -526,9 +536,17 @@ def run(
                 progress("simulate", min(now / end_s, 1.0))
             busy = state[1] > 0
             if busy and now - state[0] >= gridlock_timeout_s - EPS:
-                gridlock.update(detected=True, time_s=now, links=find_gridlock_links(now))
+                # nothing moves anywhere: the whole network is gridlocked, the run ends
+                if not gridlock["detected"]:
+                    gridlock.update(detected=True, time_s=now, links=find_gridlock_links(now))
                 stop.succeed()
                 return
+            if busy and not gridlock["detected"] and now >= gridlock_timeout_s - EPS:
+                # a local deadlock: a cycle of full links none of which has discharged for the
+                # timeout; the rest of the network runs on (the jam will spread from it)
+                cycle = find_gridlock_links(now, stale_links(now))
+                if cycle:
+                    gridlock.update(detected=True, time_s=now, links=cycle)
             if now >= end_s - EPS:
                 stop.succeed()
                 return
@@ -542,6 +560,16 @@ def run(
     env.run(until=stop)
 
     net_arr = np.array(net_rows, dtype=float).reshape(-1, 5)
+    now = float(env.now)
+    stuck = np.zeros(n_veh, dtype=bool)
+    if gridlock["detected"]:
+        # vehicles in a queue that has not moved for the timeout (every queue after a full stop)
+        stale = set(stale_links(now)) | set(gridlock["links"])
+        for v in range(n_veh):
+            r = cur_rec[v]
+            if r >= 0 and math.isnan(rec_exit[r]) and math.isnan(arrival[v]):
+                if rec_link[r] in stale or now - state[0] >= gridlock_timeout_s - EPS:
+                    stuck[v] = True
     return RunRecords(
         trav_trip=np.frombuffer(rec_trip, dtype=np.int64).copy(),
         trav_link=np.frombuffer(rec_link, dtype=np.int64).copy(),
@@ -553,6 +581,7 @@ def run(
             dtype=bool,
         ),
         departed=np.array(departed, dtype=bool),
+        stuck=stuck,
         sample_time_s=np.array(sample_times, dtype=float),
         queue_veh=np.array(queue_rows, dtype=np.int32).reshape(-1, n_links),
         occupancy_veh=np.array(occ_rows, dtype=np.int32).reshape(-1, n_links),

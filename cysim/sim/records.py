@@ -18,9 +18,7 @@ def trip_status(rec: RunRecords, routed: np.ndarray) -> tuple[np.ndarray, dict[s
     status = np.full(len(routed), "en_route", dtype=object)
     status[arrived] = "arrived"
     status[~routed] = "unrouted"
-    if rec.gridlock.get("detected"):
-        stuck = routed & ~arrived & rec.departed & ~rec.waiting
-        status[stuck] = "stuck"
+    status[rec.stuck & routed & ~arrived] = "stuck"
     counts = {s: int((status == s).sum()) for s in ("arrived", "en_route", "stuck", "unrouted")}
     counts["waiting_to_enter"] = int(rec.waiting.sum())
     return status, counts
