@@ -138,13 +138,6 @@ def _padded_bounds(bounds: Sequence[float], fraction: float = 0.03) -> Bounds:
     return xmin - pad, ymin - 3 * pad, xmax + pad, ymax + pad
 
 
-def _map_height_in(bounds: Bounds, width_in: float, extra_in: float) -> float:
-    """Figure height that fits a map of this extent at ``width_in`` plus title and legend."""
-    xmin, ymin, xmax, ymax = bounds
-    aspect = (ymax - ymin) / max(xmax - xmin, 1.0)
-    return float(np.clip(width_in * aspect + extra_in, 3.5, 10.0))
-
-
 def _wrap(title: str, width: int = 64) -> str:
     """Break a long title into lines of about ``width`` columns (CJK characters count two)."""
     lines, line, used = [], "", 0
@@ -243,6 +236,7 @@ def congestion_map(
     color_by: str = "speed_ratio",
     flow_reference_vph: float | None = None,
     boundary: gpd.GeoDataFrame | None = None,
+    detail: Bounds | None = None,
 ) -> Path:
     """Map of links coloured by congestion, line width by flow.
 
@@ -261,6 +255,9 @@ def congestion_map(
         widths compare (default: the largest flow in ``links``).
     boundary
         Optional district outline to draw underneath.
+    detail
+        ``(xmin, ymin, xmax, ymax)`` in metres of a second, zoomed panel (e.g. from
+        :func:`detail_extent` around the patched roads); pass the same for before and after.
 
     Returns
     -------
@@ -281,22 +278,25 @@ def congestion_map(
         values = np.where(frame["flow_veh"].to_numpy(dtype=float) > 0, values, np.nan)
     flow = frame["flow_vph"].to_numpy(dtype=float)
     reference = flow_reference_vph or float(np.nanmax(flow, initial=0))
-    bounds = _padded_bounds(frame.total_bounds)
-    fig = _new_figure(_map_height_in(bounds, FIGURE_WIDTH_IN, 1.6))
-    ax = fig.add_subplot()
-    if boundary is not None:
-        _projected(boundary).boundary.plot(ax=ax, color="#9aa5b1", lw=0.8, ls="--")
-    offset = 0.0018 * max(bounds[2] - bounds[0], 1.0)
-    lines = gpd.GeoSeries(_offset_lines(frame.geometry, offset), crs=frame.crs)
-    order = np.argsort(np.nan_to_num(frame["flow_vph"].to_numpy(dtype=float)))
-    gpd.GeoDataFrame(geometry=lines.iloc[order]).plot(
-        ax=ax,
-        color=np.array(_classes(values, classes))[order],
-        linewidth=_widths(frame["flow_vph"].to_numpy(), reference)[order],
-        capstyle="round",
-    )
-    _label_roads(ax, frame, flow)
-    _decorate_map(ax, bounds)
+    overview = _padded_bounds(frame.total_bounds)
+    fig, axes = _map_panels([overview] if detail is None else [overview, detail], 1.6)
+    colours = np.array(_classes(values, classes))
+    widths = _widths(flow, reference)
+    order = np.argsort(np.nan_to_num(flow))  # busiest links drawn last, on top
+    for ax, bounds in zip(axes, [overview, detail], strict=False):
+        if boundary is not None:
+            _projected(boundary).boundary.plot(ax=ax, color="#9aa5b1", lw=0.8, ls="--")
+        offset = 0.0018 * max(bounds[2] - bounds[0], 1.0)
+        lines = gpd.GeoSeries(_offset_lines(frame.geometry, offset), crs=frame.crs)
+        gpd.GeoDataFrame(geometry=lines.iloc[order]).plot(
+            ax=ax, color=colours[order], linewidth=widths[order], capstyle="round"
+        )
+        _decorate_map(ax, bounds)
+    _label_roads(axes[0], frame, flow, limit=14 if detail is None else 10)
+    if detail is not None:
+        _mark_detail(axes[0], detail)
+        _label_roads(axes[1], frame, flow, limit=12, within=detail)
+        axes[1].set_title("局部放大 · detail", fontsize=8.5)
     handles = [Patch(color=colour, label=label) for _, colour, label in classes]
     handles.append(Patch(color=_UNUSED_COLOUR, label="无车 no traffic"))
     for flow in (reference / 4, reference):
@@ -318,7 +318,7 @@ def congestion_map(
         title=heading,
         title_fontsize=7.5,
     )
-    ax.set_title(_wrap(title))
+    axes[0].set_title(_wrap(title))
     return _save(fig, path)
 
 
@@ -408,12 +408,8 @@ def difference_map(
     norm = TwoSlopeNorm(vcenter=0.0, vmin=-spread, vmax=spread)
     marks = _projected(patched) if patched is not None and not patched.empty else None
     overview = _padded_bounds(frame.total_bounds)
-    detail = _detail_bounds(marks, overview) if marks is not None else None
-    panels = [overview] if detail is None else [overview, detail]
-    aspects = [(b[3] - b[1]) / max(b[2] - b[0], 1.0) for b in panels]
-    map_width_in = FIGURE_WIDTH_IN - 0.3
-    fig = _new_figure(float(np.clip(map_width_in * sum(aspects) + 0.45 * len(panels) + 1.2, 4, 11)))
-    axes = fig.subplots(len(panels), 1, squeeze=False, height_ratios=aspects).ravel()
+    detail = detail_extent(marks, frame) if marks is not None else None
+    fig, axes = _map_panels([overview] if detail is None else [overview, detail], 1.3)
     # One RGBA row per link (not a mix of hex strings and tuples): geopandas indexes the colour
     # array per part when a geometry is multi-part.
     colours = np.array(
@@ -433,17 +429,7 @@ def difference_map(
             frame[only_b].plot(ax=ax, color="black", linewidth=1.0, linestyle=(0, (3, 2)), zorder=3)
         _decorate_map(ax, bounds)
     if detail is not None:
-        axes[0].add_patch(
-            Rectangle(
-                (detail[0], detail[1]),
-                detail[2] - detail[0],
-                detail[3] - detail[1],
-                fill=False,
-                ec="#d1006f",
-                lw=1.2,
-                zorder=6,
-            )
-        )
+        _mark_detail(axes[0], detail)
         axes[0].set_title(_wrap(title))
         axes[1].set_title(
             "改造区域放大 · detail around the patched roads and junctions", fontsize=8.5
@@ -478,17 +464,58 @@ def difference_map(
     return _save(fig, path)
 
 
-def _detail_bounds(marks: gpd.GeoDataFrame, overview: Bounds) -> Bounds | None:
-    """Extent around the patched features (≥ 3 km across); None when that is most of the map."""
-    xmin, ymin, xmax, ymax = marks.total_bounds
+def detail_extent(
+    features: gpd.GeoDataFrame | None, network: gpd.GeoDataFrame, min_size_m: float = 3000.0
+) -> Bounds | None:
+    """A landscape extent around some features, for the zoomed panel of a map.
+
+    Parameters
+    ----------
+    features
+        What to zoom on, e.g. :func:`patched_features` (any CRS; metres are used).
+    network
+        The links drawn in the overview (for the overview's size).
+    min_size_m
+        The extent is at least this tall.
+
+    Returns
+    -------
+    tuple of float or None
+        ``(xmin, ymin, xmax, ymax)`` in the metric CRS, or None when there are no features or
+        the extent would cover most of the network anyway.
+    """
+    if features is None or features.empty:
+        return None
+    xmin, ymin, xmax, ymax = _projected(features).total_bounds
     if not np.isfinite([xmin, ymin, xmax, ymax]).all():
         return None
-    half = max(xmax - xmin, ymax - ymin, 3000.0) * 0.5 * 1.3
+    half_h = max(xmax - xmin, ymax - ymin, min_size_m) * 0.5 * 1.3
+    half_w = half_h * 1.8
     cx, cy = (xmin + xmax) / 2, (ymin + ymax) / 2
-    half_w, half_h = half * 1.8, half  # landscape detail panel
-    if 2 * half_w > 0.6 * (overview[2] - overview[0]):
+    nxmin, _, nxmax, _ = _projected(network).total_bounds
+    if 2 * half_w > 0.6 * (nxmax - nxmin):
         return None
     return cx - half_w, cy - half_h, cx + half_w, cy + half_h
+
+
+def _map_panels(panels: Sequence[Bounds], extra_in: float) -> tuple[Figure, list]:
+    """A figure with one full-width map axis per extent, stacked, heights by aspect."""
+    aspects = [(b[3] - b[1]) / max(b[2] - b[0], 1.0) for b in panels]
+    width_in = FIGURE_WIDTH_IN - 0.3
+    height = width_in * sum(aspects) + 0.45 * (len(panels) - 1) + extra_in
+    fig = _new_figure(float(np.clip(height, 3.5, 11.0)))
+    axes = fig.subplots(len(panels), 1, squeeze=False, height_ratios=aspects).ravel()
+    return fig, list(axes)
+
+
+def _mark_detail(ax, detail: Bounds) -> None:
+    """Outline the zoomed extent on the overview."""
+    xmin, ymin, xmax, ymax = detail
+    ax.add_patch(
+        Rectangle(
+            (xmin, ymin), xmax - xmin, ymax - ymin, fill=False, ec="#d1006f", lw=1.2, zorder=6
+        )
+    )
 
 
 def _label_patches(ax, marks: gpd.GeoDataFrame) -> None:
