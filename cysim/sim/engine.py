@@ -565,11 +565,12 @@ def run(
     if gridlock["detected"]:
         # vehicles in a queue that has not moved for the timeout (every queue after a full stop)
         stale = set(stale_links(now)) | set(gridlock["links"])
+        full_stop = now - state[0] >= gridlock_timeout_s - EPS
         for v in range(n_veh):
             r = cur_rec[v]
-            if r >= 0 and math.isnan(rec_exit[r]) and math.isnan(arrival[v]):
-                if rec_link[r] in stale or now - state[0] >= gridlock_timeout_s - EPS:
-                    stuck[v] = True
+            on_link = r >= 0 and math.isnan(rec_exit[r]) and math.isnan(arrival[v])
+            if on_link and (full_stop or rec_link[r] in stale):
+                stuck[v] = True
     return RunRecords(
         trav_trip=np.frombuffer(rec_trip, dtype=np.int64).copy(),
         trav_link=np.frombuffer(rec_link, dtype=np.int64).copy(),
