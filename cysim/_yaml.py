@@ -11,6 +11,9 @@ import yaml
 
 from ._errors import ScenarioError
 
+#: Largest number of keys and items a scenario document may expand to.
+MAX_KEYS = 100_000
+
 #: A key path inside a YAML document: mapping keys (str) and sequence indices (int).
 KeyPath = tuple[str | int, ...]
 
@@ -62,9 +65,23 @@ def parse_key_path(text: str) -> KeyPath:
     return tuple(path)
 
 
-def _construct(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], file: Path | None) -> Any:
+def _construct(
+    node: yaml.Node,
+    path: KeyPath,
+    lines: dict[KeyPath, int],
+    file: Path | None,
+    loader: yaml.SafeLoader,
+) -> Any:
     """Turn a composed node into plain Python, recording the line of every key path."""
     lines.setdefault(path, node.start_mark.line + 1)
+    if len(lines) > MAX_KEYS:
+        # Aliases (&a / *a) can make a small file expand enormously; scenarios are small.
+        raise ScenarioError(
+            f"the document expands to more than {MAX_KEYS} keys and items",
+            file=file,
+            line=node.start_mark.line + 1,
+            hint="scenario files are small; check for runaway YAML aliases (*name)",
+        )
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
@@ -76,7 +93,7 @@ def _construct(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], file: 
                     key=format_key_path(path) or None,
                     hint="use 'base:' to inherit another scenario",
                 )
-            key = _construct(key_node, path, {}, file)
+            key = _construct(key_node, path, {}, file, loader)
             if not isinstance(key, str | int | float | bool) or key is None:
                 raise ScenarioError(
                     f"mapping keys must be plain strings, got {key!r}",
@@ -95,21 +112,21 @@ def _construct(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], file: 
                     hint="remove one of the two entries",
                 )
             lines[child] = key_node.start_mark.line + 1
-            result[key] = _construct(value_node, child, lines, file)
+            result[key] = _construct(value_node, child, lines, file, loader)
         return result
     if isinstance(node, yaml.SequenceNode):
         items = []
         for index, item_node in enumerate(node.value):
             child = (*path, index)
             lines[child] = item_node.start_mark.line + 1
-            items.append(_construct(item_node, child, lines, file))
+            items.append(_construct(item_node, child, lines, file, loader))
         return items
-    return _scalar(node)
+    return _scalar(node, loader)
 
 
-def _scalar(node: yaml.Node) -> Any:
+def _scalar(node: yaml.Node, loader: yaml.SafeLoader) -> Any:
     """Construct one scalar with the safe constructors (int, float, bool, null, str, date)."""
-    value = yaml.SafeLoader("").construct_object(node, deep=True)
+    value = loader.construct_object(node, deep=True)
     # Dates are not used in scenarios; keep them as text so models see what the user wrote.
     if not isinstance(value, str | int | float | bool) and value is not None:
         return str(node.value)
@@ -137,6 +154,8 @@ def parse_yaml(text: str, file: Path | None = None) -> YamlDocument:
     """
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise ScenarioError("the YAML is nested too deeply", file=file) from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         problem = error.problem or "malformed YAML"
@@ -152,7 +171,11 @@ def parse_yaml(text: str, file: Path | None = None) -> YamlDocument:
         return YamlDocument(data=None, lines={(): 1}, file=file)
     lines: dict[KeyPath, int] = {}
     try:
-        data = _construct(node, (), lines, file)
+        data = _construct(node, (), lines, file, yaml.SafeLoader(""))
+    except RecursionError:
+        raise ScenarioError(
+            "the YAML is nested too deeply (or an alias refers to itself)", file=file
+        ) from None
     except yaml.constructor.ConstructorError as error:
         mark = error.problem_mark
         raise ScenarioError(

@@ -246,3 +246,16 @@ def test_where_finds_the_declaring_file_and_line(tree):
     assert scenario.where("simulation.replications") == (tree / "base.yaml", 9)
     assert scenario.where("patches[1].road") == (tree / "sub/child.yaml", 7)
     assert scenario.where("demand.trips") == (tree / "sub/child.yaml", 1)  # not declared
+
+
+def test_runaway_yaml_is_a_scenario_error():
+    laughs = "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+    for level in "bcdefgh":
+        previous = chr(ord(level) - 1)
+        laughs += f"{level}: &{level} [*{previous}, *{previous}, *{previous}, *{previous}, *{previous}, *{previous}, *{previous}, *{previous}, *{previous}, *{previous}]\n"
+    with pytest.raises(ScenarioError, match="expands to more than"):
+        parse_yaml(laughs)
+    with pytest.raises(ScenarioError, match="nested too deeply"):
+        parse_yaml("a: " + "[" * 1100 + "]" * 1100)
+    with pytest.raises(ScenarioError, match="nested too deeply"):
+        parse_yaml("&a [*a]")
