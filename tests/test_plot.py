@@ -214,3 +214,21 @@ def test_kpi_bars_with_one_replication(tmp_path):
     )
     path = plot.kpi_bars(table, tmp_path / "k.png")
     assert _is_png(path)
+
+
+def test_detail_extent_zooms_only_when_it_helps(tmp_path, case):
+    import geopandas as gpd
+
+    patched = case["patched"]
+    assert plot.detail_extent(patched, case["links_a"]) is None  # would cover most of the grid
+    wide = gpd.GeoDataFrame(
+        geometry=[LineString([(240000, 4000000), (290000, 4030000)])], crs="EPSG:32651"
+    )
+    xmin, ymin, xmax, ymax = plot.detail_extent(patched, wide)
+    fx0, fy0, fx1, fy1 = patched.total_bounds
+    assert xmin < fx0 and xmax > fx1 and ymin < fy0 and ymax > fy1
+    assert ymax - ymin >= 3000 and xmax - xmin == pytest.approx(1.8 * (ymax - ymin))
+    path = plot.congestion_map(
+        case["links_b"], tmp_path / "c.png", title="detail", detail=(xmin, ymin, xmax, ymax)
+    )
+    assert _is_png(path)
