@@ -41,24 +41,19 @@ class Router:
         first[1:] = pair[1:] != pair[:-1]
         best = order[first]
         self.pair_link = dict(zip((u[best] * n + v[best]).tolist(), best.tolist(), strict=True))
-        self.matrix = csr_matrix((cost[best], (u[best], v[best])), shape=(n, n))
         self.n = n
-        # csr keeps the (row, column) order of unique pairs: remember which link each entry is
-        coo = self.matrix.tocoo()
-        self.best = np.array(
-            [
-                self.pair_link[a * n + c]
-                for a, c in zip(coo.row.tolist(), coo.col.tolist(), strict=True)
-            ],
-            dtype=np.int64,
-        )
-        self.best_u = coo.row.astype(np.int64)
-        self._coo = coo
+        # ``best`` is sorted by (u, v): exactly the CSR entry order, so costs can be swapped in
+        self.best = best
+        self.best_u = u[best]
+        self._indices = v[best].astype(np.int32)
+        self._indptr = np.searchsorted(self.best_u, np.arange(n + 1)).astype(np.int32)
+        self.matrix = self.with_costs(cost[best])
 
     def with_costs(self, costs_in_entry_order: np.ndarray) -> csr_matrix:
         """The same graph with new costs, given per stored entry (order of ``self.best``)."""
-        coo = self._coo
-        return csr_matrix((costs_in_entry_order, (coo.row, coo.col)), shape=(self.n, self.n))
+        return csr_matrix(
+            (costs_in_entry_order, self._indices, self._indptr), shape=(self.n, self.n)
+        )
 
     def tree(self, origins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Distances and predecessors from each origin node index (rows follow ``origins``)."""
@@ -157,9 +152,9 @@ def _time_dependent_trees(
     The bin a link is reached in is estimated from the departure-bin snapshot distance to the
     link's upstream node (one correction step of a time-dependent label-setting search).
     """
-    n_bins, n_links = link_time_by_bin.shape
+    n_bins = link_time_by_bin.shape[0]
     u = router.best_u
-    cols = np.arange(n_links)[router.best]
+    cols = router.best
     dist = np.empty_like(snapshot_dist)
     pred = np.empty(snapshot_dist.shape, dtype=np.int32)
     for r, o in enumerate(origins.tolist()):
