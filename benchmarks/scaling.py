@@ -48,6 +48,58 @@ def run_grid(size: int, n_trips: int, period_s: float, iterations: int, seed: in
     }
 
 
+#: Functions whose cumulative time splits a ``simulate`` call into stages (file suffix, name).
+STAGES = [
+    ("cysim/sim/runner.py", "simulate", "simulate (total)"),
+    ("cysim/sim/netarrays.py", "build", "network arrays"),
+    ("cysim/sim/routing.py", "route_trips", "routing (all calls)"),
+    ("cysim/sim/routing.py", "_time_dependent_trees", "  of which time-dependent trees"),
+    ("cysim/sim/engine.py", "run", "engine run(s)"),
+    ("simpy/core.py", "step", "  of which event callbacks (SimPy step, cumulative)"),
+    ("cysim/sim/engine.py", "sample", "  of which link sampling"),
+    ("cysim/sim/parking.py", "on_arrival", "  of which parking at trip ends"),
+    ("cysim/sim/runner.py", "_profile", "link-time profile"),
+    ("cysim/sim/records.py", "to_result", "records to frames"),
+]
+
+
+def profile(size: int, n_trips: int, period_s: float, iterations: int, seed: int) -> None:
+    """cProfile one case in this process; print the stage split and the top functions."""
+    import cProfile
+    import pstats
+
+    import grid  # noqa: F401  (imports outside the profile)
+
+    import cysim.sim  # noqa: F401
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    run_grid(size, n_trips, period_s, iterations, seed)
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    entries = stats.stats  # {(file, line, name): (cc, nc, tottime, cumtime, callers)}
+    total = max(v[3] for (f, _, name), v in entries.items() if name == "simulate")
+    rows = []
+    for suffix, name, label in STAGES:
+        cum = sum(v[3] for (f, _, n), v in entries.items() if n == name and f.endswith(suffix))
+        rows.append({"stage": label, "cum_s": cum, "share": 100 * cum / total})
+    # own time of the scheduler: SimPy's loop, the heap and the wake events the engine creates
+    overhead = sum(
+        v[2]
+        for (f, _, n), v in entries.items()
+        if f.endswith(("simpy/core.py", "simpy/events.py"))
+        or n in ("<built-in method _heapq.heappop>", "<built-in method _heapq.heappush>")
+        or (f.endswith("cysim/sim/engine.py") and n == "__init__")
+    )
+    rows.insert(6, {"stage": "  of which scheduling overhead (own time)", "cum_s": overhead,
+                    "share": 100 * overhead / total})  # fmt: skip
+    print_table(rows, [("stage", "stage", "s"), ("cum_s", "cum s (profiled)", ".2f"),
+                       ("share", "% of simulate", ".1f")],
+                f"cProfile of simulate: {size}×{size} grid, {n_trips:,} trips, "
+                f"{iterations} iteration(s)")  # fmt: skip
+    stats.sort_stats("tottime").print_stats(15)
+
+
 COLUMNS: list[Column] = [
     ("trips", "trips", ",d"),
     ("period_h", "departures h", ".2f"),
@@ -73,7 +125,14 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=1, help="route-choice iterations")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=1800.0)
+    parser.add_argument("--profile", action="store_true",
+                        help="cProfile the first trip count (stages, hot spots)")  # fmt: skip
     args = parser.parse_args()
+    if args.profile:
+        n = args.trips[0]
+        period = args.fixed_period or 3600.0 * n / args.trips_per_hour
+        profile(args.size, n, period, args.iterations, args.seed)
+        return
     rows: list[dict[str, Any]] = []
     for n in args.trips:
         period = args.fixed_period or 3600.0 * n / args.trips_per_hour
