@@ -37,12 +37,18 @@ class PreparedScenario:
         for Webster's baseline flows.
     patch_report
         What the patches changed.
+    demand_spec
+        The demand actually used: the scenario's, with ``trips`` fixed when it was calibrated.
+    calibration_log
+        The calibration iterations when ``demand.target_tti`` was set, else None.
     """
 
     scenario: scenario.Scenario
     graph: nx.MultiDiGraph
     base_graph: nx.MultiDiGraph
     patch_report: patches.PatchReport
+    demand_spec: demand.DemandSpec
+    calibration_log: pd.DataFrame | None = None
 
 
 @dataclass
@@ -79,7 +85,7 @@ def _has_webster(patch_list: Sequence[patches.PatchBase]) -> bool:
 
 
 def prepare_scenario(path: str | Path) -> PreparedScenario:
-    """Load a scenario, its map and apply its network patches.
+    """Load a scenario and its map, calibrate its demand if asked, apply its network patches.
 
     Parameters
     ----------
@@ -102,11 +108,14 @@ def prepare_scenario(path: str | Path) -> PreparedScenario:
         road_class_overrides=road_classes,
         consolidation_tolerance_m=resolved.network.consolidation_tolerance_m,
     )
+    demand_spec, calibration_log = resolved.demand, None
+    if demand_spec.target_tti is not None:
+        demand_spec, calibration_log = calibrate_demand(resolved, base_graph)
     flows = None
     if _has_webster(resolved.patches):
         # Webster needs the baseline's approach flows: the static equilibrium of the scenario's
         # demand on the unpatched network gives them deterministically, without an earlier run.
-        base_trips = _build_trips(resolved, base_graph, resolved.simulation.seed)
+        base_trips = _build_trips(resolved, demand_spec, base_graph, resolved.simulation.seed)
         flows, _ = assign.equilibrium_edge_flows(
             base_graph, base_trips, resolved.simulation.duration_s
         )
@@ -117,14 +126,51 @@ def prepare_scenario(path: str | Path) -> PreparedScenario:
         scenario_file=resolved.source_file,
         road_class_overrides=road_classes,
     )
-    return PreparedScenario(resolved, graph, base_graph, report)
+    return PreparedScenario(resolved, graph, base_graph, report, demand_spec, calibration_log)
 
 
-def _build_trips(resolved: scenario.Scenario, G: nx.MultiDiGraph, seed: int) -> pd.DataFrame:
+def calibrate_demand(
+    resolved: scenario.Scenario, base_graph: nx.MultiDiGraph
+) -> tuple[demand.DemandSpec, pd.DataFrame]:
+    """Find the total of car trips at which the baseline network reaches ``demand.target_tti``.
+
+    Calibration runs the engine on the *unpatched* network with the scenario's own demand, so a
+    baseline and a measure that share a demand section get the same total, and the measure's
+    effect is not absorbed into the calibration.
+
+    Returns
+    -------
+    (spec, log)
+        The demand spec with ``trips`` fixed at the calibrated total (``target_tti`` cleared) and
+        the iteration log of :func:`cysim.demand.calibrate_trips`.
+    """
+    settings = resolved.simulation
+    seed = settings.seed
+
+    def tti_of_trips(trips: pd.DataFrame) -> float:
+        result = sim.simulate(base_graph, trips, settings, seed=seed)
+        return float(metrics.network_kpis(result, base_graph)["travel_time_index"])
+
+    _, log = demand.calibrate_trips(
+        base_graph,
+        resolved.demand,
+        seed=seed,
+        tti_of_trips=tti_of_trips,
+        base_dir=resolved.source_file.parent,
+        duration_s=settings.duration_s,
+        start_time=settings.start_time,
+    )
+    total = int(log.attrs["chosen_trips"])
+    return resolved.demand.model_copy(update={"trips": total, "target_tti": None}), log
+
+
+def _build_trips(
+    resolved: scenario.Scenario, spec: demand.DemandSpec, G: nx.MultiDiGraph, seed: int
+) -> pd.DataFrame:
     """The scenario's demand for one seed, before demand patches."""
     return demand.build_trips(
         G,
-        resolved.demand,
+        spec,
         seed=seed,
         base_dir=resolved.source_file.parent,
         duration_s=resolved.simulation.duration_s,
@@ -148,7 +194,10 @@ def run_replication(prepared: PreparedScenario, seed: int) -> ReplicationOutput:
     """
     started = time.perf_counter()
     resolved = prepared.scenario
-    trips = _build_trips(resolved, prepared.graph, seed)
+    # Trips are drawn on the unpatched network, so a baseline and a measure with the same demand
+    # and seed simulate the same trips (common random numbers); a trip end a patch cut off is
+    # reported as unrouted, not silently moved.
+    trips = _build_trips(resolved, prepared.demand_spec, prepared.base_graph, seed)
     trips, demand_report = patches.apply_demand_patches(
         trips, resolved.patches, prepared.graph, scenario_file=resolved.source_file
     )
@@ -288,11 +337,27 @@ def write_run(
     io.write_parquet(partial_dir / "trips.parquet", stacked([o.trips for o in outputs]))
     io.write_csv(partial_dir / "timeseries.csv", stacked([o.timeseries for o in outputs]))
     io.write_csv(partial_dir / "route_choice.csv", stacked([o.route_choice for o in outputs]))
+    if prepared.calibration_log is not None:
+        io.write_csv(partial_dir / "calibration.csv", prepared.calibration_log)
+        log_lines.append(
+            f"demand calibrated to target TTI {prepared.scenario.demand.target_tti}: "
+            f"{prepared.demand_spec.trips} trips"
+        )
     io.write_text(partial_dir / "patches.txt", prepared.patch_report.to_text())
     io.write_json(partial_dir / "patches.json", _patch_marks(prepared.patch_report))
     marks = _patch_marks(prepared.patch_report)
-    patched = plot.patched_features(
-        prepared.graph, [tuple(e) for e in marks["edges"]], marks["nodes"]
+    edges = [tuple(e) for e in marks["edges"]]
+    # Closed or split edges are gone from the patched graph: draw them from the base network.
+    kept = [e for e in edges if prepared.graph.has_edge(*e)]
+    gone = [e for e in edges if not prepared.graph.has_edge(*e)]
+    nodes = [n for n in marks["nodes"] if n in prepared.graph]
+    gone_nodes = [n for n in marks["nodes"] if n not in prepared.graph]
+    patched = pd.concat(
+        [
+            plot.patched_features(prepared.graph, kept, nodes),
+            plot.patched_features(prepared.base_graph, gone, gone_nodes),
+        ],
+        ignore_index=True,
     )
     if not patched.empty:
         io.write_gpkg(partial_dir / "patched.gpkg", {"patched": patched})

@@ -31,7 +31,7 @@ def scenario_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         f"name: small-base\n"
         f'title: "{HOSTILE_TITLE}"\n'
         f"base: {base}\n"
-        "demand: {trips: 800, profile: uniform}\n"
+        "demand: {trips: 800, profile: uniform, sample_factor: 1.0}\n"
         "simulation: {duration_s: 1200, cooldown_s: 900, replications: 2, seed: 7,\n"
         "             route_choice: {iterations: 1}}\n",
         encoding="utf-8",
