@@ -124,7 +124,6 @@ def run(
     link_v = net.link_v
 
     used = [0] * n_links  # vehicles on the link + freed slots not yet usable upstream
-    onlink = [0] * n_links
     pending: list[deque[float]] = [deque() for _ in range(n_links)]
     next_in = [0.0] * n_links
     space_waiters: list[list[Callable]] = [[] for _ in range(n_links)]
@@ -224,7 +223,6 @@ def run(
                 _Wake(env, mq[0], 0.0)
 
     def leave(v: int, link: int, now: float) -> None:
-        onlink[link] -= 1
         last_exit[link] = now
         rec_exit[cur_rec[v]] = now
         if wave[link] > 0:
@@ -239,7 +237,6 @@ def run(
 
     def enter(v: int, link: int, now: float) -> None:
         used[link] += 1
-        onlink[link] += 1
         next_in[link] = now + inflow_h[link]
         entry[v] = now
         cur_rec[v] = len(rec_trip)
@@ -254,14 +251,6 @@ def run(
             # the server sleeps on an empty queue: wake it when this vehicle reaches the stop line
             armed[g] = True
             _Wake(env, callbacks[g], ff[link])
-
-    def green_wait(node: int, phase: int, now: float) -> float:
-        cycle, windows = net.plans[node]
-        start, green = windows[phase]
-        into = (now - start) % cycle
-        if into < green - EPS or into > cycle - 1e-6:
-            return 0.0
-        return cycle - into
 
     def minor_headway(node: int, base_h: float, lanes: int, now: float) -> float:
         q = major_rate[node] * math.exp(-(now - major_t[node]) / major_flow_window_s)
@@ -298,6 +287,9 @@ def run(
         wave_delay = wave[link]
         pockets = [(queues[pg], net.group_pocket_cap[pg], pg) for pg in net.group_pockets[g]]
         is_pocket = net.group_pocket_cap[g] > 0
+        if phase >= 0:
+            cycle, windows = net.plans[node]
+            green_start, green_len = windows[phase]
 
         def serve(_event: simpy.Event | None = None) -> None:
             while q:
@@ -312,11 +304,11 @@ def run(
                     _Wake(env, serve, t - now)
                     return
                 if phase >= 0:
-                    w = green_wait(node, phase, now)
-                    if w > 0:
+                    into = (now - green_start) % cycle
+                    if into >= green_len - EPS and into <= cycle - 1e-6:  # red: wait for green
                         if serve in registered:
                             drop_out(serve)
-                        _Wake(env, serve, w)
+                        _Wake(env, serve, cycle - into)
                         return
                 if pockets:
                     # a turner that found its pocket full stands in these lanes ahead of v
@@ -333,7 +325,6 @@ def run(
                     return
                 q.popleft()
                 # leave(v, link, now) and enter(v, nxt, now), inlined: this is the hot path
-                onlink[link] -= 1
                 last_exit[link] = now
                 rec_exit[cur_rec[v]] = now
                 if wave_delay > 0:
@@ -347,7 +338,6 @@ def run(
                         _Wake(env, callback, 0.0)
                 p = pos[v] = pos[v] + 1
                 used[nxt] += 1
-                onlink[nxt] += 1
                 next_in[nxt] = now + inflow_h[nxt]
                 entry[v] = now
                 cur_rec[v] = len(rec_trip)
@@ -355,7 +345,6 @@ def run(
                 rec_link.append(nxt)
                 rec_entry.append(now)
                 rec_exit.append(nan)
-                state[0] = now
                 g2 = group_of[nxt][paths[v][p + 1]]
                 queues[g2].append(v)
                 if not armed[g2]:
@@ -490,7 +479,7 @@ def run(
                     count += 1
                 queued[group_link[g]] += count
         queue_rows.append(queued)
-        occ_rows.append(np.array(onlink, dtype=np.int32))
+        occ_rows.append(on_links())
         full = np.flatnonzero(np.array(used) >= cap_arr)
         blocked = np.zeros(n_links, dtype=bool)
         blocked[full] = [not free_space(link, now) for link in full.tolist()]
@@ -501,7 +490,7 @@ def run(
         """A cycle of full links whose queue heads wait for each other (else all such links)."""
         points_to: dict[int, int] = {}
         for link in range(n_links) if among is None else among:
-            if free_space(link, now) and onlink[link] == 0:
+            if free_space(link, now) and used[link] == len(pending[link]):
                 continue
             for g in link_groups[link]:
                 q = queues[g]
@@ -523,9 +512,17 @@ def run(
                 cycles.update(seen[seen.index(link) :])
         return sorted(cycles) if cycles or among is not None else sorted(points_to)
 
+    def on_links() -> np.ndarray:
+        """Vehicles on each link: its used slots minus the freed ones not yet usable upstream."""
+        return np.array(used, dtype=np.int32) - np.array([len(p) for p in pending], dtype=np.int32)
+
+    def last_move() -> float:
+        """Time of the last entry or exit anywhere (a discharge is both)."""
+        return max(state[0], max(last_exit, default=0.0))
+
     def stale_links(now: float) -> list[int]:
         """Links holding vehicles that nobody has left for the gridlock timeout."""
-        full = np.flatnonzero(np.array(onlink) > 0).tolist()
+        full = np.flatnonzero(on_links() > 0).tolist()
         return [link for link in full if now - last_exit[link] >= gridlock_timeout_s - EPS]
 
     def monitor():
@@ -535,7 +532,7 @@ def run(
             if progress is not None:
                 progress("simulate", min(now / end_s, 1.0))
             busy = state[1] > 0
-            if busy and now - state[0] >= gridlock_timeout_s - EPS:
+            if busy and now - last_move() >= gridlock_timeout_s - EPS:
                 # nothing moves anywhere: the whole network is gridlocked, the run ends
                 if not gridlock["detected"]:
                     gridlock.update(detected=True, time_s=now, links=find_gridlock_links(now))
@@ -565,7 +562,7 @@ def run(
     if gridlock["detected"]:
         # vehicles in a queue that has not moved for the timeout (every queue after a full stop)
         stale = set(stale_links(now)) | set(gridlock["links"])
-        full_stop = now - state[0] >= gridlock_timeout_s - EPS
+        full_stop = now - last_move() >= gridlock_timeout_s - EPS
         for v in range(n_veh):
             r = cur_rec[v]
             on_link = r >= 0 and math.isnan(rec_exit[r]) and math.isnan(arrival[v])
