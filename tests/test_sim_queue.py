@@ -212,3 +212,17 @@ def test_local_gridlock_detected_while_rest_flows():
     # the run went on after the local deadlock, until nothing moved anywhere
     assert res.network_samples["time_s"].iloc[-1] > 1290
     check_invariants(res)
+
+
+def test_empty_trips_and_progress():
+    G = chain()
+    empty = trips_frame([(0, 1, 0.0)]).iloc[:0]
+    res = simulate(G, empty, settings_for(300), seed=0)
+    assert len(res.trips) == 0 and len(res.traversals) == 0
+    assert (res.network_samples["vehicles_in_network"] == 0).all()
+    calls = []
+    simulate(G, trips_frame([(0, 1, 0.0)]), settings_for(300), seed=0,
+             progress=lambda stage, f: calls.append((stage, f)))  # fmt: skip
+    fractions = [f for _, f in calls]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert all(stage.startswith("simulate") for stage, _ in calls)

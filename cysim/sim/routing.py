@@ -188,7 +188,8 @@ def link_time_profile(
     duration = np.maximum(exit_s - trav_entry_s, 0.0)
     b = np.minimum((trav_entry_s // time_bin_s).astype(np.int64), n_bins - 1)
     flat = b * n_links + trav_link
-    total = np.bincount(flat, weights=duration, minlength=n_bins * n_links)
+    flat = flat.astype(np.int64)
+    total = np.bincount(flat, weights=duration, minlength=n_bins * n_links).astype(float)
     count = np.bincount(flat, minlength=n_bins * n_links)
     mean = np.divide(total, count, out=np.zeros_like(total), where=count > 0)
     mean = mean.reshape(n_bins, n_links)
