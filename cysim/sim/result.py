@@ -39,13 +39,21 @@ class SimResult:
     Attributes
     ----------
     links, trips, traversals, network_samples, route_choice
-        Frames with the columns listed in docs/data-model.md §4.
+        Frames with the columns listed in docs/data-model.md §4. Beyond those, ``trips`` has
+        ``parking_overflow`` (parked illegally after finding every facility full),
+        ``network_samples`` has ``departed`` and ``arrived`` (so that ``departed =
+        vehicles_in_network + waiting_to_enter + arrived`` at every sample), and
+        ``route_choice`` has ``arrived`` and ``switched`` (trips that changed path).
     link_samples
         Sampled per-link queues, occupancy and spillback flags.
     gridlock
-        ``{"detected": bool, "time_s": float | None, "links": list[int]}``.
+        ``{"detected": bool, "time_s": float | None, "links": list[int]}``: the first cycle of
+        full links found deadlocked (see docs/model.md §8).
     settings, seed, sample_factor
         What produced the run.
+    extra
+        ``{"counts": {arrived, en_route, stuck, unrouted, waiting_to_enter}, "end_s": float}``
+        (``end_s`` is earlier than duration + cool-down when a full gridlock stopped the run).
     """
 
     links: pd.DataFrame
