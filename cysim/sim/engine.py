@@ -92,13 +92,14 @@ def run(
         Link indices per vehicle from origin to destination; ``None`` = unrouted (never departs);
         ``[]`` = origin equals destination (arrives at departure).
     departure_s
-        Departure time per vehicle, non-decreasing order not required.
+        Departure time per vehicle (any order).
     end_s
         Simulation end time.
     sample_interval_s
         Sampling interval for link and network state.
     gridlock_timeout_s
-        No vehicle moves for this long with vehicles present ⇒ gridlock; the run stops.
+        A cycle of full links none of which discharged for this long is a (local) gridlock, reported
+        while the run goes on; no vehicle moving anywhere for this long ends the run.
     critical_gap_s, follow_up_s
         Gap acceptance of minor-road movements at unsignalised junctions (HCM two-way stop).
     sample_factor
