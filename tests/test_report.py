@@ -138,3 +138,23 @@ def test_report_renders_in_headless_chromium(written_report, tmp_path):
     assert pixels.std() > 20  # a blank page has no variance
     # the top band (title, cards) has dark text on white, not a uniform error page
     assert (pixels[:400] < 100).mean() > 0.005 and (pixels[:400] > 240).mean() > 0.5
+
+
+def test_embedded_font_subsets_cover_the_chinese_text(written_report):
+    """Machines without a CJK font still render the names: the page carries font subsets."""
+    import base64
+    import io as stdlib_io
+    import re
+
+    from fontTools.ttLib import TTFont
+
+    text = written_report[0].read_text(encoding="utf-8")
+    faces = dict(re.findall(r"font-family: '([^']+)';[^}]*base64,([A-Za-z0-9+/=]+)\)", text))
+    assert set(faces) == {"cysim CJK", "cysim Mono"}
+    sans = TTFont(stdlib_io.BytesIO(base64.b64decode(faces["cysim CJK"]))).getBestCmap()
+    mono = TTFont(stdlib_io.BytesIO(base64.b64decode(faces["cysim Mono"]))).getBestCmap()
+    visible = re.sub(r"<[^>]+>|data:[^\"')]+", "", text)
+    chinese = {ch for ch in visible if "\u4e00" <= ch <= "\u9fff"}
+    assert chinese and all(ord(ch) in sans for ch in chinese)
+    assert all(ord(ch) in mono for ch in "close_road <script>")
+    assert len(faces["cysim CJK"]) < 400_000  # a subset, not the 16 MB font
