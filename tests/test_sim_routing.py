@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from simnets import add_link, add_node, new_graph, settings_for, trips_frame
 
-from cysim.sim import simulate
+from cysim.sim import netarrays, routing, simulate
 
 
 def two_route():
@@ -84,3 +85,29 @@ def test_same_seed_identical_result():
     assert a.gridlock == b.gridlock
     other = simulate(G, trips_frame(rows), settings_for(1800, route_choice=rc), seed=8)
     assert not other.traversals.equals(a.traversals)
+
+
+def test_time_dependent_paths_use_the_bin_a_link_is_reached_in():
+    # 0→1 (400 s) →3 is cheap in bin 0 but the link 1→3 is jammed from bin 1 (t ≥ 300 s), when
+    # a vehicle leaving at 0 reaches it; 0→2→3 (450 s + 100 s) is steady. A departure-bin
+    # snapshot would pick 0→1→3; the time-dependent search picks 0→2→3.
+    G = new_graph()
+    for n, xy in {0: (0, 0), 1: (4000, 0), 2: (0, 4500), 3: (5000, 0)}.items():
+        add_node(G, n, *xy)
+    add_link(G, 0, 1)  # 400 s at 36 km/h
+    add_link(G, 1, 3)  # 100 s
+    add_link(G, 0, 2)  # 450 s
+    add_link(G, 2, 3, length_m=1000)  # 100 s
+    net = netarrays.build(G, 1.0, 0.0)
+    ff = np.asarray(net.freeflow_s)
+    profile = np.vstack([ff, ff, ff])
+    jammed = net.links.set_index(["u", "v"])["link"][(1, 3)]
+    profile[1:, jammed] = 1000.0
+    o = np.array([net.node_index[0]])
+    d = np.array([net.node_index[3]])
+    paths, cost = routing.route_trips(net, o, d, np.array([0.0]), profile, 300.0)
+    links = net.links.set_index("link")
+    assert [(links.u[i], links.v[i]) for i in paths[0]] == [(0, 2), (2, 3)]
+    assert cost[0] == pytest.approx(550.0)
+    snapshot, _ = routing.route_trips(net, o, d, np.array([0.0]), profile[:1], 300.0)
+    assert [(links.u[i], links.v[i]) for i in snapshot[0]] == [(0, 1), (1, 3)]
