@@ -12,6 +12,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import networkx as nx
+import numpy as np
 import pandas as pd
 
 from . import assign, compare, demand, io, metrics, network, patches, plot, scenario, sim, stats
@@ -670,14 +671,25 @@ def _write_comparison(
     fig.mkdir()
     title_a = _scenario_card(run_a)["title"]
     title_b = _scenario_card(run_b)["title"]
+    # Same line-width scale and the same zoomed panel on both congestion maps, so they compare.
+    same_scale = {
+        "flow_reference_vph": float(
+            np.nanmax([run_a.links["flow_vph"].max(), run_b.links["flow_vph"].max(), 1.0])
+        ),
+        "detail": plot.detail_extent(run_b.patched, run_a.links),
+    }
     figures = {
         "kpi_bars": plot.kpi_bars(table, fig / "kpi_bars.png", labels=labels),
-        "congestion_a": plot.congestion_map(run_a.links, fig / "congestion_a.png", title=title_a),
-        "congestion_b": plot.congestion_map(run_b.links, fig / "congestion_b.png", title=title_b),
+        "congestion_a": plot.congestion_map(
+            run_a.links, fig / "congestion_a.png", title=title_a, **same_scale
+        ),
+        "congestion_b": plot.congestion_map(
+            run_b.links, fig / "congestion_b.png", title=title_b, **same_scale
+        ),
         "difference": plot.difference_map(
             deltas,
             fig / "difference.png",
-            title=f"{title_b} − {title_a}",
+            title=f"变化 Change: {run_b.name} − {run_a.name}",
             patched=run_b.patched,
         ),
         "timeseries": plot.timeseries_chart(
