@@ -1,0 +1,371 @@
+"""The bad-input catalogue: every case is one line naming file, line or key and the fix, exit 2.
+
+Each case runs the real CLI entry point (:func:`cysim.cli.main`) in-process with ``sys.argv`` set,
+so what is checked is exactly what a user sees on stderr and the exit status; no case may leave a
+results folder marked complete. Map-dependent cases use the small hand-built network of
+``tests/graphs.py`` saved as GraphML (fast to load). docs/robustness.md lists the same catalogue.
+"""
+
+from __future__ import annotations
+
+import re
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from graphs import grid_graph
+
+from cysim import network
+from cysim.cli import main
+
+SIM = (
+    "simulation: {duration_s: 300, cooldown_s: 300, replications: 1, seed: 1,\n"
+    "             route_choice: {iterations: 1}}\n"
+)
+DEMAND = "demand: {trips: 60, profile: uniform, zones: {grid_m: 500}}\n"
+
+
+@pytest.fixture(scope="module")
+def maps(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with the grid network as GraphML, and broken variants of map files."""
+    folder = tmp_path_factory.mktemp("maps")
+    G = grid_graph()
+    network.save_graphml(G, folder / "grid.graphml")
+    broken = G.copy()
+    del broken.edges[1, 2, 0]["capacity_vph"]
+    network.save_graphml(broken, folder / "no-capacity.graphml")
+    osm = (folder / "grid.graphml").read_bytes()
+    (folder / "truncated.osm").write_bytes(
+        b"<?xml version='1.0'?>\n<osm version='0.6'>\n <node id='1' lat='36.3' lon='120.4'/>\n <way"
+    )
+    (folder / "empty.osm").write_bytes(b"")
+    (folder / "binary.osm").write_bytes(bytes(range(256)) * 8)
+    (folder / "html.osm").write_bytes(b"<?xml version='1.0'?><html><body>404</body></html>")
+    (folder / "truncated.graphml").write_bytes(osm[: len(osm) // 3])
+    return folder
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture, monkeypatch) -> tuple[int, str, str]:
+    """Run ``cysim ARGS`` through the real ``main()``; return (exit code, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["cysim", *args])
+    code = 0
+    try:
+        main()
+    except SystemExit as stop:
+        code = int(stop.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def error_line(err: str) -> str:
+    """The one ``error:`` line of stderr (a progress bar may precede it)."""
+    lines = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def assert_nothing_complete(results: Path) -> None:
+    assert not list(results.rglob("COMPLETE")), "a failed run left a folder marked complete"
+
+
+# (id, command, scenario text (MAP = the map path), extra files, fragments of the error line)
+CASES: list[tuple[str, str, str, dict[str, str], list[str]]] = [
+    (
+        "malformed-yaml",
+        "validate",
+        "name: x\nmap: MAP\npatches: [unclosed\n",
+        {},
+        ["scenario.yaml:4", "not valid YAML", "fix: check indentation"],
+    ),
+    (
+        "tab-indentation",
+        "validate",
+        "name: x\nmap: MAP\nsimulation:\n\tseed: 1\n",
+        {},
+        ["scenario.yaml:4", "not valid YAML"],
+    ),
+    (
+        "misspelt-top-key",
+        "validate",
+        "name: x\nmap: MAP\nsimulaton: {seed: 3}\n",
+        {},
+        ["scenario.yaml:3", "[simulaton]", "unknown key 'simulaton'", "did you mean 'simulation'"],
+    ),
+    (
+        "misspelt-nested-key",
+        "validate",
+        "name: x\nmap: MAP\nsimulation: {duraton_s: 60}\n",
+        {},
+        ["scenario.yaml:3", "[simulation.duraton_s]", "did you mean 'duration_s'"],
+    ),
+    (
+        "misspelt-patch-type",
+        "validate",
+        "name: x\nmap: MAP\npatches:\n  - type: widen_raod\n    road: 文阳路\n",
+        {},
+        ["scenario.yaml:4", "[patches[0].type]", "unknown patch type", "did you mean 'widen_road'"],
+    ),
+    (
+        "wrong-type",
+        "validate",
+        "name: x\nmap: MAP\npatches:\n  - type: widen_road\n    road: 文阳路\n"
+        "    lanes_per_direction: three\n",
+        {},
+        ["scenario.yaml:6", "[patches[0].lanes_per_direction]", "valid integer", "'three'"],
+    ),
+    (
+        "negative-lanes",
+        "validate",
+        "name: x\nmap: MAP\npatches:\n  - type: widen_road\n    road: 文阳路\n"
+        "    lanes_per_direction: -2\n",
+        {},
+        ["scenario.yaml:6", "[patches[0].lanes_per_direction]", "greater than or equal to 1"],
+    ),
+    (
+        "zero-capacity-override",
+        "validate",
+        "name: x\nmap: MAP\nnetwork:\n  road_classes:\n    primary: {capacity_vphpl: 0}\n",
+        {},
+        ["scenario.yaml:4", "[network.road_classes]", "capacity_vphpl", "> 0"],
+    ),
+    (
+        "cycle-shorter-than-greens",
+        "validate",
+        "name: x\nmap: MAP\npatches:\n  - type: signal_timing\n    junction: [文阳路, 长城路]\n"
+        "    cycle_s: 60\n    greens_s: [40, 30]\n",
+        {},
+        ["scenario.yaml:4", "[patches[0]]", "greens_s sum to 70 s", "cycle_s"],
+    ),
+    (
+        "base-cycle",
+        "validate",
+        "base: other.yaml\nmap: MAP\n",
+        {"other.yaml": "base: scenario.yaml\n"},
+        ["other.yaml:1", "[base]", "cycle", "fix: remove one of the base references"],
+    ),
+    (
+        "missing-base",
+        "validate",
+        "base: nowhere.yaml\nmap: MAP\n",
+        {},
+        ["scenario.yaml:1", "[base]", "base file not found", "relative to this file"],
+    ),
+    (
+        "unknown-road",
+        "validate",
+        "name: x\nmap: MAP\npatches:\n  - type: widen_road\n    road: 不存在路\n"
+        "    lanes_per_direction: 3\n",
+        {},
+        ["scenario.yaml:5", "[patches[0].road]", "'不存在路' not found", "closest", "fix:"],
+    ),
+    (
+        "unknown-junction",
+        "validate",
+        "name: x\nmap: MAP\npatches:\n  - type: channelize\n    junction: [文阳路, 银河路]\n"
+        "    add_turn_lanes: {left: 1}\n",
+        {},
+        ["scenario.yaml:5", "[patches[0].junction]", "文阳路", "银河路", "fix:"],
+    ),
+    (
+        "point-outside-map",
+        "validate",
+        "name: x\nmap: MAP\npatches:\n  - type: add_parking\n    location: [100.0, 10.0]\n"
+        "    spaces: 100\n",
+        {},
+        ["scenario.yaml:5", "[patches[0].location]", "outside the map", "fix:"],
+    ),
+    (
+        "patch-disconnects",
+        "validate",
+        "name: x\nmap: MAP\npatches:\n  - type: close_road\n    road: 华中路\n",
+        {},
+        ["scenario.yaml:5", "[patches[0].road]", "cuts 1 junction off", "allow_disconnect: true"],
+    ),
+    (
+        "empty-demand-trip-list",
+        "run",
+        "name: x\nmap: MAP\n" + SIM + "demand: {od: {trips_csv: trips.csv}, profile: uniform}\n",
+        {"trips.csv": "origin_node,destination_node,departure\n"},
+        ["trips.csv", "no trips"],
+    ),
+    (
+        "empty-demand-od-zeros",
+        "run",
+        "name: x\nmap: MAP\n"
+        + SIM
+        + "demand: {od: {od_csv: od.csv}, zones: {grid_m: 500}, profile: uniform}\n",
+        {"od.csv": "origin,destination,trips\nE267N4020,E267.5N4020,0\n"},
+        ["od.csv", "no trips"],
+    ),
+    (
+        "trips-with-unknown-zones",
+        "run",
+        "name: x\nmap: MAP\n"
+        + SIM
+        + "demand: {od: {trips_csv: trips.csv}, zones: {grid_m: 500}, profile: uniform}\n",
+        {"trips.csv": "origin_zone,destination_zone,departure\nNOPE,NADA,07:10\n"},
+        ["trips.csv:2", "unknown origin zone 'NOPE'", "fix: use ids of the scenario's zones"],
+    ),
+    (
+        "od-with-unknown-zones",
+        "run",
+        "name: x\nmap: MAP\n"
+        + SIM
+        + "demand: {od: {od_csv: od.csv}, zones: {grid_m: 500}, profile: uniform}\n",
+        {"od.csv": "origin,destination,trips\nNOPE,NADA,10\n"},
+        ["od.csv:2", "unknown origin zone 'NOPE'", "fix:"],
+    ),
+    (
+        "trips-with-unknown-nodes",
+        "run",
+        "name: x\nmap: MAP\n" + SIM + "demand: {od: {trips_csv: trips.csv}, profile: uniform}\n",
+        {"trips.csv": "origin_node,destination_node,departure\n999999,3,07:10\n"},
+        ["trips.csv:2", "'999999' is not a node", "fix:"],
+    ),
+    (
+        "zero-trips",
+        "validate",
+        "name: x\nmap: MAP\ndemand: {trips: 0}\n",
+        {},
+        ["scenario.yaml:3", "[demand.trips]", "greater than or equal to 1"],
+    ),
+    (
+        "empty-scenario-file",
+        "validate",
+        "",
+        {},
+        ["scenario.yaml:1", "must be a mapping"],
+    ),
+]
+
+MAP_CASES: list[tuple[str, str, list[str]]] = [
+    ("truncated-osm", "truncated.osm", ["truncated.osm", "truncated, corrupt or not OSM", "fix:"]),
+    ("empty-map", "empty.osm", ["empty.osm", "map file is empty", "fix:"]),
+    ("binary-map", "binary.osm", ["binary.osm", "not well-formed", "fix:"]),
+    ("non-osm-xml", "html.osm", ["html.osm", "Unknown top-level element: html", "fix:"]),
+    ("missing-map", "nowhere.osm", ["nowhere.osm", "map file not found", "fix:"]),
+    ("unsupported-suffix", "grid.txt", ["grid.txt", "unsupported map file type", "fix:"]),
+    ("truncated-graphml", "truncated.graphml", ["truncated.graphml", "fix:"]),
+    ("graphml-missing-attribute", "no-capacity.graphml", ["no-capacity.graphml", "capacity_vph"]),
+]
+
+
+def _write_case(folder: Path, maps: Path, text: str, files: dict[str, str], map_name: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        (folder / name).write_text(content, encoding="utf-8")
+    path = folder / "scenario.yaml"
+    path.write_text(text.replace("MAP", str(maps / map_name)), encoding="utf-8")
+    return path
+
+
+def _args(command: str, path: Path, results: Path) -> list[str]:
+    if command == "run":
+        return ["run", str(path), "--results", str(results), "--workers", "1"]
+    return ["validate", str(path)]
+
+
+@pytest.mark.parametrize(
+    ("command", "text", "files", "fragments"),
+    [pytest.param(*case[1:], id=case[0]) for case in CASES],
+)
+def test_bad_input_is_one_line_exit_2(
+    command, text, files, fragments, maps, tmp_path, capsys, monkeypatch
+) -> None:
+    path = _write_case(tmp_path / "case", maps, text, files, "grid.graphml")
+    results = tmp_path / "results"
+    code, _, err = run_cli(_args(command, path, results), capsys, monkeypatch)
+    assert code == 2, err
+    assert "Traceback" not in err
+    line = error_line(err)
+    for fragment in fragments:
+        assert fragment in line, (fragment, line)
+    assert_nothing_complete(results)
+
+
+@pytest.mark.parametrize(
+    ("map_name", "fragments"), [pytest.param(*case[1:], id=case[0]) for case in MAP_CASES]
+)
+def test_bad_map_file_is_one_line_exit_2(
+    map_name, fragments, maps, tmp_path, capsys, monkeypatch
+) -> None:
+    path = _write_case(tmp_path / "case", maps, "name: x\nmap: MAP\n", {}, map_name)
+    if map_name == "grid.txt":
+        (maps / "grid.txt").write_text("hello", encoding="utf-8")
+    code, _, err = run_cli(["validate", str(path)], capsys, monkeypatch)
+    assert code == 2, err
+    assert "Traceback" not in err
+    line = error_line(err)
+    for fragment in fragments:
+        assert fragment in line, (fragment, line)
+
+
+def test_allowed_disconnect_warns_with_counts(maps, tmp_path, capsys, monkeypatch) -> None:
+    text = (
+        "name: x\nmap: MAP\npatches:\n  - type: close_road\n    road: 华中路\n"
+        "    allow_disconnect: true\n"
+    )
+    path = _write_case(tmp_path, maps, text, {}, "grid.graphml")
+    code, out, err = run_cli(["validate", str(path)], capsys, monkeypatch)
+    assert code == 0, err
+    flat = " ".join(out.split())  # rich wraps long lines
+    assert re.search(r"warning: close_road: 华中路 .*cuts 1 junction off", flat), out
+    assert "华中路" in out
+
+
+def test_nul_byte_in_a_path_is_a_scenario_error(maps, tmp_path, capsys, monkeypatch) -> None:
+    """Found by the fuzz test: ``map: "\\0"`` raised ValueError from pathlib (fails until fix 5)."""
+    path = _write_case(tmp_path, maps, 'name: x\nmap: "a\\0b.osm"\n', {}, "grid.graphml")
+    code, _, err = run_cli(["validate", str(path)], capsys, monkeypatch)
+    assert code == 2, err
+    line = error_line(err)
+    assert "scenario.yaml:2" in line and "[map]" in line
+
+
+def test_child_can_replace_the_od_source(maps, tmp_path, capsys, monkeypatch) -> None:
+    """A file inheriting gravity demand may switch to a trip list (fails until fix 3)."""
+    (tmp_path / "base.yaml").write_text(
+        f"name: b\nmap: {maps / 'grid.graphml'}\n"
+        "demand: {od: {gravity: {beta_per_min: 0.1}}, zones: {grid_m: 500}, trips: 50}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "trips.csv").write_text(
+        "origin_node,destination_node,departure\n1,3,07:10\n", encoding="utf-8"
+    )
+    path = tmp_path / "child.yaml"
+    path.write_text("base: base.yaml\ndemand: {od: {trips_csv: trips.csv}}\n", encoding="utf-8")
+    code, _, err = run_cli(["validate", str(path)], capsys, monkeypatch)
+    assert code == 0, err
+
+
+def _limit_memory() -> None:
+    """Child process: cap the address space at 3 GB so a missing check cannot hurt the machine."""
+    limit = 3 * 1024**3
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def test_demand_too_large_for_memory_is_refused_up_front(maps, tmp_path) -> None:
+    """10⁹ trips would need terabytes: refused before building trips, naming the estimate and
+    the options that lower it (fails until fix 6 adds the check)."""
+    text = (
+        "name: huge\nmap: MAP\n"
+        + SIM
+        + "demand: {trips: 1000000000, profile: uniform, zones: {grid_m: 500}}\n"
+    )
+    path = _write_case(tmp_path, maps, text, {}, "grid.graphml")
+    results = tmp_path / "results"
+    done = subprocess.run(
+        [sys.executable, "-m", "cysim", *_args("run", path, results)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=_limit_memory,
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    line = error_line(done.stderr)
+    assert "memory" in line and "GB" in line, line
+    assert "sample_factor" in line and "demand.trips" in line, line
+    assert_nothing_complete(results)
