@@ -72,7 +72,9 @@ class KpiInfo:
 KPI_META: dict[str, KpiInfo] = {
     # key: KpiInfo(label_en, label_zh, unit, lower_is_better, scaled, headline, decimals)
     "trips_total": KpiInfo("Trips (total)", "出行总数", "trips", None, True, False, 0),
-    "trips_completed": KpiInfo("Trips completed", "完成出行", "trips", False, True, False, 0),
+    # A count: fewer completed trips is not worse when a measure removes car trips (mode shift).
+    "trips_completed": KpiInfo("Trips completed", "完成出行", "trips", None, True, False, 0),
+    "trips_completed_pct": KpiInfo("Trips completed (share)", "完成率", "%", False, False, True),
     "trips_unfinished": KpiInfo("Trips unfinished", "未完成出行", "trips", True, True, True, 0),
     "trips_en_route": KpiInfo(
         "…still en route at end", "结束时在途", "trips", True, True, False, 0
@@ -190,6 +192,7 @@ def network_kpis(result: SimResult, G: nx.MultiDiGraph | None = None) -> dict[st
     s = 1/sample_factor):
 
     * ``trips_total`` = s · number of trips; ``trips_completed`` = s · arrived trips;
+      ``trips_completed_pct`` = 100 · arrived / trips;
       ``trips_unfinished`` = s · (en route + stuck + unrouted), each also given alone.
     * ``vkt_km`` = s · Σ distance covered per traversal / 1000.
     * ``vht_h`` = s · Σ time on links per traversal / 3600 (time waiting to enter the network is
@@ -245,6 +248,7 @@ def network_kpis(result: SimResult, G: nx.MultiDiGraph | None = None) -> dict[st
     return {
         "trips_total": scale * len(trips),
         "trips_completed": scale * n_trips,
+        "trips_completed_pct": 100.0 * n_trips / len(trips) if len(trips) else float("nan"),
         "trips_unfinished": scale * sum(counts.values()),
         "trips_en_route": scale * counts["en_route"],
         "trips_stuck": scale * counts["stuck"],

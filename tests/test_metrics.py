@@ -112,6 +112,7 @@ def test_network_kpis_equal_hand_values():
     kpis = metrics.network_kpis(toy_result(), toy_graph())
     assert kpis["trips_total"] == 5
     assert kpis["trips_completed"] == 3
+    assert kpis["trips_completed_pct"] == pytest.approx(100.0 * 3 / kpis["trips_total"])
     assert kpis["trips_unfinished"] == 2
     assert kpis["trips_en_route"] == 1 and kpis["trips_unrouted"] == 1 and kpis["trips_stuck"] == 0
     # Four vehicles covered both links (trip 3 is queued at the end of link 1: 300 s ≥ free-flow).
