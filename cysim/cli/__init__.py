@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
 import sys
+import threading
+from types import FrameType
 
 import typer
 
@@ -12,17 +17,19 @@ from . import assign_cmd, demand_cmd, map_cmd, run_cmd, scenario_cmd
 
 app = typer.Typer(
     name="cysim",
-    help="Traffic-decongestion scenarios for Chengyang District: network, patches, simulation, report.",
+    help=(
+        "Traffic-decongestion scenarios for Chengyang District: "
+        "network, patches, simulation, report."
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 
 
-
 @app.callback()
 def _root() -> None:
-    """Traffic-decongestion scenarios for Chengyang District: network, patches, simulation, report."""
+    """Traffic-decongestion scenarios for Chengyang District (network to report)."""
 
 
 @app.command()
@@ -38,17 +45,66 @@ run_cmd.register(app)
 assign_cmd.register(app)
 
 
+#: What ``main`` prints when a stop signal ended the command.
+_STOP_MESSAGES = {
+    signal.SIGINT: "interrupted: stopped cleanly; no results were marked complete",
+    signal.SIGTERM: "terminated: stopped cleanly; no results were marked complete",
+}
+
+
+def _install_stop_handlers(received: list[int]) -> dict[int, object]:
+    """Make SIGINT and SIGTERM stop a run cleanly from the main process only.
+
+    Ctrl-C reaches every process of the terminal's process group, including the worker processes
+    of parallel replications. Workers (forked, so they inherit this handler) leave quietly instead
+    of printing a KeyboardInterrupt traceback each; the main process stops its workers, notes the
+    signal in ``received`` and raises KeyboardInterrupt, so the run's cleanup (partial folder
+    discarded, lock released) happens once, in one place.
+
+    Returns the previous handlers (to restore), or ``{}`` when not in the main thread (where
+    Python cannot set handlers, e.g. the CLI called from a worker thread).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    main_pid = os.getpid()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        if os.getpid() != main_pid:
+            os._exit(128 + signum)
+        if received:
+            return  # already stopping: a second Ctrl-C must not interrupt the cleanup
+        received.append(signum)
+        # Stop the replication workers now: a process pool would otherwise wait for every
+        # running replication to finish before the interrupt could leave its `with` block.
+        for child in multiprocessing.active_children():
+            child.terminate()
+        raise KeyboardInterrupt
+
+    return {signum: signal.signal(signum, stop) for signum in _STOP_MESSAGES}
+
+
 def main() -> None:
     """Run the CLI; user errors print one line and exit 2, never a traceback.
 
     Typer's standalone mode already turns usage errors into a message and exit 2; what reaches
-    here is cysim's own error type, raised from inside a command.
+    here is cysim's own error type, raised from inside a command. Ctrl-C (SIGINT) exits 130 and
+    SIGTERM exits 143, each with one line, after the run has removed its partial results
+    (Typer turns the KeyboardInterrupt into a silent exit 130; the message is added here).
     """
+    received: list[int] = []
+    previous = _install_stop_handlers(received)
     try:
         app()
     except CysimError as error:
         typer.echo(f"error: {error}", err=True)
         sys.exit(2)
-    except KeyboardInterrupt:
-        typer.echo("interrupted: stopped cleanly; no results were marked complete", err=True)
-        sys.exit(130)
+    except (KeyboardInterrupt, SystemExit) as stop:
+        if isinstance(stop, SystemExit) and not received:
+            raise
+        signum = received[0] if received else signal.SIGINT
+        typer.echo(_STOP_MESSAGES[signum], err=True)
+        sys.exit(128 + signum)
+    finally:
+        # Called in-process (tests, notebooks): leave the caller's handlers as they were.
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
