@@ -129,7 +129,7 @@ def run(
     next_in = [0.0] * n_links
     space_waiters: list[list[Callable]] = [[] for _ in range(n_links)]
     queues: list[deque[int]] = [deque() for _ in range(n_groups)]
-    armed = [False] * n_groups  # the server has a wake scheduled or waits for space
+    armed = [False] * n_groups  # the server has a wake scheduled or waits (space, merge, pocket)
     callbacks: list[Callable] = [None] * n_groups  # type: ignore[list-item]
     next_free = [0.0] * n_groups
     source_q: dict[int, deque[int]] = {}
