@@ -367,7 +367,8 @@ def _extract_drivable(path: Path, fmt: str, out_path: Path) -> dict[str, int]:
                             new_id = _SPLIT_WAY_ID_BASE + counts["ways_split"]
                         writer.add_way(osmium.osm.mutable.Way(base=obj, id=new_id, nodes=run))
                         counts["ways_written"] += 1
-    except (RuntimeError, ValueError, OSError) as error:
+    except (RuntimeError, ValueError, OSError, osmium.InvalidLocationError) as error:
+        # InvalidLocationError: a node with a non-numeric coordinate (lat="nan"), raised on write.
         reason = str(error).split("\n")[0]
         raise MapError(
             f"cannot read OpenStreetMap data ({reason}); the file is truncated, corrupt or not OSM",
