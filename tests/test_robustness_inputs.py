@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from fixtures_osm import grid as osm_grid
+from fixtures_osm import write_osm
 from graphs import grid_graph
 
 from cysim import network
@@ -44,6 +46,9 @@ def maps(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (folder / "binary.osm").write_bytes(bytes(range(256)) * 8)
     (folder / "html.osm").write_bytes(b"<?xml version='1.0'?><html><body>404</body></html>")
     (folder / "truncated.graphml").write_bytes(osm[: len(osm) // 3])
+    write_osm(folder / "bad-coordinate.osm", osm_grid(2))
+    text = (folder / "bad-coordinate.osm").read_text(encoding="utf-8")
+    (folder / "bad-coordinate.osm").write_text(text.replace('lat="', 'lat="nan" x="', 1))
     return folder
 
 
@@ -248,6 +253,11 @@ MAP_CASES: list[tuple[str, str, list[str]]] = [
     ("missing-map", "nowhere.osm", ["nowhere.osm", "map file not found", "fix:"]),
     ("unsupported-suffix", "grid.txt", ["grid.txt", "unsupported map file type", "fix:"]),
     ("truncated-graphml", "truncated.graphml", ["truncated.graphml", "fix:"]),
+    (
+        "osm-node-with-invalid-coordinate",
+        "bad-coordinate.osm",
+        ["bad-coordinate.osm", "wrong format for coordinate: 'nan'", "corrupt", "fix:"],
+    ),
     ("graphml-missing-attribute", "no-capacity.graphml", ["no-capacity.graphml", "capacity_vph"]),
 ]
 
