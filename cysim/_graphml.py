@@ -12,6 +12,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 from shapely import wkt
+from shapely.errors import ShapelyError
 from shapely.geometry import LineString
 
 from ._errors import MapError
@@ -184,5 +185,6 @@ def _typed(value: Any, kind: type, path: Path, where: str) -> Any:
                 raise ValueError("not a whole number")
             return int(float(value))
         return kind(value)
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, OverflowError, ShapelyError) as error:
+        # ShapelyError: unparsable WKT geometry; OverflowError: an integer given as inf/1e400.
         raise MapError(f"{where} = {value!r}: {error}", file=path) from None
