@@ -46,6 +46,9 @@ def maps(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (folder / "binary.osm").write_bytes(bytes(range(256)) * 8)
     (folder / "html.osm").write_bytes(b"<?xml version='1.0'?><html><body>404</body></html>")
     (folder / "truncated.graphml").write_bytes(osm[: len(osm) // 3])
+    text = (folder / "grid.graphml").read_text(encoding="utf-8")
+    bad_geometry = re.sub(r"LINESTRING \([^)]*\)", "[", text, count=1)
+    (folder / "bad-geometry.graphml").write_text(bad_geometry, encoding="utf-8")
     write_osm(folder / "bad-coordinate.osm", osm_grid(2))
     text = (folder / "bad-coordinate.osm").read_text(encoding="utf-8")
     (folder / "bad-coordinate.osm").write_text(text.replace('lat="', 'lat="nan" x="', 1))
@@ -257,6 +260,11 @@ MAP_CASES: list[tuple[str, str, list[str]]] = [
         "osm-node-with-invalid-coordinate",
         "bad-coordinate.osm",
         ["bad-coordinate.osm", "wrong format for coordinate: 'nan'", "corrupt", "fix:"],
+    ),
+    (
+        "graphml-unreadable-geometry",
+        "bad-geometry.graphml",
+        ["bad-geometry.graphml", "geometry = '['", "ParseException"],
     ),
     ("graphml-missing-attribute", "no-capacity.graphml", ["no-capacity.graphml", "capacity_vph"]),
 ]
