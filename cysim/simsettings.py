@@ -63,6 +63,15 @@ class SimSettings(BaseModel):
     critical_gap_s: float = Field(
         6.0, gt=0, description="critical gap of minor-road movements at unsignalised junctions"
     )
+    permitted_left: bool = Field(
+        True, description="left turns at two-phase signals yield to the opposing through flow"
+    )
+    permitted_left_critical_gap_s: float = Field(
+        4.5, gt=0, description="critical gap of permitted left turns (HCM 2010)"
+    )
+    permitted_left_follow_up_s: float = Field(
+        2.5, gt=0, description="follow-up headway of permitted left turns (HCM 2010)"
+    )
     follow_up_s: float = Field(
         3.5, gt=0, description="follow-up headway of minor-road movements at unsignalised junctions"
     )

@@ -12,7 +12,7 @@ import numpy as np
 import simpy
 from simpy.events import NORMAL
 
-from .netarrays import NetArrays
+from .netarrays import LEFT, NetArrays
 
 #: Float tolerance for comparing event times, seconds.
 EPS = 1e-9
@@ -79,6 +79,8 @@ def run(
     critical_gap_s: float,
     follow_up_s: float,
     sample_factor: float = 1.0,
+    left_gap_s: float | None = None,
+    left_follow_up_s: float = 2.5,
     parking: ParkingHook | None = None,
     progress: Callable[[str, float], None] | None = None,
 ) -> RunRecords:
@@ -104,6 +106,9 @@ def run(
         Gap acceptance of minor-road movements at unsignalised junctions (HCM two-way stop).
     sample_factor
         Share of vehicles simulated (used to un-scale measured major flows).
+    left_gap_s, left_follow_up_s
+        Gap acceptance of permitted left turns against the opposing approach of the same signal
+        phase; ``None`` makes left turns protected.
     parking
         Parking model consulted at departure and at trip ends, or None (trips end at the node).
     progress
@@ -142,6 +147,19 @@ def run(
             has_minor[net.group_node[g]] = True
     major_rate = [0.0] * n_nodes
     major_t = [0.0] * n_nodes
+    # discharge-rate estimates of approaches that oppose permitted left turns
+    opposes = [False] * n_links
+    for link in net.opposing_link:
+        if link >= 0:
+            opposes[link] = True
+    # discharge times in a window of whole cycles (≥ 300 s), so the rate has no cyclic ripple
+    opp_times: list[deque[float]] = [deque() for _ in range(n_links)]
+    opp_window = [0.0] * n_links
+    for link in range(n_links):
+        plan = net.plans[link_v[link]] if opposes[link] else None
+        if plan is not None:
+            opp_window[link] = plan[0] * math.ceil(major_flow_window_s / plan[0])
+    last_dis = [-math.inf] * n_groups
 
     pos = [0] * n_veh
     entry = [0.0] * n_veh
@@ -270,6 +288,23 @@ def run(
                     return pg
         return -1
 
+    def permitted_left_headway(opp: int, lane_h: float, now: float) -> float:
+        """Headway of a permitted left turn against the opposing flow (HCM potential capacity).
+
+        The opposing flow is the opposing approach's discharges over the last whole cycles
+        spanning at least ``major_flow_window_s``.
+        """
+        times = opp_times[opp]
+        window = opp_window[opp]
+        while times and times[0] <= now - window:
+            times.popleft()
+        q = len(times) / window / sample_factor
+        if q > 1e-9:
+            cp = q * math.exp(-q * left_gap_s) / (1.0 - math.exp(-q * left_follow_up_s))
+        else:
+            cp = 1.0 / left_follow_up_s
+        return max(lane_h, 1.0 / (cp * sample_factor))
+
     def make_server(g: int) -> Callable:
         """The discharge logic of lane group ``g``, run whenever its wake event fires."""
         q = queues[g]
@@ -284,6 +319,10 @@ def run(
         wave_delay = wave[link]
         pockets = [(queues[pg], net.group_pocket_cap[pg], pg) for pg in net.group_pockets[g]]
         is_pocket = net.group_pocket_cap[g] > 0
+        opp = net.opposing_link[link] if phase >= 0 and left_gap_s is not None else -1
+        kinds = net.movement_kind[link]
+        lane_h = h * lanes
+        track_opposed = opposes[link]
         if phase >= 0:
             cycle, windows = net.plans[node]
             green_start, green_len = windows[phase]
@@ -316,6 +355,14 @@ def run(
                         pocket_waiters[blocked_by] = serve
                         return
                 nxt = paths[v][pos[v] + 1]
+                if opp >= 0 and kinds[nxt] == LEFT:
+                    # a permitted left waits for a gap in the opposing flow, from green start
+                    t = max(last_dis[g], now - into) + permitted_left_headway(opp, lane_h, now)
+                    if now < t - EPS:
+                        if serve in registered:
+                            drop_out(serve)
+                        _Wake(env, serve, t - now)
+                        return
                 if (merge_q[nxt] or used[nxt] >= cap[nxt] or now < next_in[nxt] - EPS) and not gate(
                     nxt, now, serve
                 ):
@@ -344,6 +391,10 @@ def run(
                 if not armed[g2]:
                     armed[g2] = True
                     _Wake(env, callbacks[g2], ff[nxt])
+                if opp >= 0:
+                    last_dis[g] = now
+                if track_opposed:
+                    opp_times[link].append(now)
                 if is_pocket and g in pocket_waiters:
                     _Wake(env, pocket_waiters.pop(g), 0.0)
                 if minor:

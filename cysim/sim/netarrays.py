@@ -66,6 +66,9 @@ class NetArrays:
     group_link, group_headway_s, group_node, group_phase, group_minor, group_lanes
         Per lane group: its link, discharge headway ``3600 / (s × lanes × f)``, junction node index,
         signal phase (-1 = unsignalised), whether it yields to a major road, lanes.
+    opposing_link
+        Per link: the approach facing it in the same signal phase (its flow opposes permitted
+        left turns), or -1.
     group_pockets, group_pocket_cap
         Per lane group: the turn-pocket groups beside it (main groups only), and a pocket's
         storage in vehicles ``lanes × pocket_length / jam spacing × f`` (0 = not a pocket).
@@ -94,6 +97,7 @@ class NetArrays:
     group_phase: list[int]
     group_minor: list[bool]
     group_lanes: list[int]
+    opposing_link: list[int]
     group_pockets: list[list[int]]
     group_pocket_cap: list[int]
     plans: list[tuple[float, list[tuple[float, float]]] | None]
@@ -196,6 +200,7 @@ def build(G: nx.MultiDiGraph, sample_factor: float, backward_wave_kph: float) ->
 
     plans: list[tuple[float, list[tuple[float, float]]] | None] = [None] * len(nodes)
     phase_of_link: dict[int, int] = {}
+    opposing = [-1] * len(edges)
     node_rank = [0] * len(nodes)
     for n in nodes:
         ni = node_index[n]
@@ -209,6 +214,20 @@ def build(G: nx.MultiDiGraph, sample_factor: float, backward_wave_kph: float) ->
             for p, approaches in enumerate(plan.phases):
                 for e in approaches:
                     phase_of_link[link_of[e]] = p
+                    # the approach facing this one in the same phase: its flow opposes left turns
+                    facing = [
+                        e2
+                        for e2 in approaches
+                        if e2 != e
+                        and abs(
+                            (signals.approach_bearing(G, *e2) - signals.approach_bearing(G, *e))
+                            % 360.0
+                            - 180.0
+                        )
+                        <= signals.axis_tolerance_deg
+                    ]
+                    if facing:
+                        opposing[link_of[e]] = link_of[facing[0]]
 
     group_of: list[dict[int, int]] = []
     movement_kind: list[dict[int, int]] = []
@@ -276,6 +295,7 @@ def build(G: nx.MultiDiGraph, sample_factor: float, backward_wave_kph: float) ->
         group_phase=g_phase,
         group_minor=g_minor,
         group_lanes=g_lanes,
+        opposing_link=opposing,
         group_pockets=[pockets_of[g] for g in range(len(g_link))],
         group_pocket_cap=[pocket_cap.get(g, 0) for g in range(len(g_link))],
         plans=plans,

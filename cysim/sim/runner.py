@@ -161,6 +161,8 @@ def simulate(
             critical_gap_s=settings.critical_gap_s,
             follow_up_s=settings.follow_up_s,
             sample_factor=sample_factor,
+            left_gap_s=settings.permitted_left_critical_gap_s if settings.permitted_left else None,
+            left_follow_up_s=settings.permitted_left_follow_up_s,
             parking=parking,
             progress=report,
         )
