@@ -23,6 +23,7 @@ import pytest
 from graphs import grid_graph
 
 from cysim import io, network, pipeline
+from cysim._errors import ResultsError
 
 
 def scenario_text(name: str, trips: int, replications: int) -> str:
@@ -196,3 +197,15 @@ def test_two_concurrent_runs_do_not_corrupt_each_other(folder: Path, tmp_path: P
     for run in runs:
         pipeline.load_run(run)
     assert leftovers(results / "both") == []
+
+
+def test_damaged_finished_run_is_reported_not_a_traceback(folder: Path, tmp_path: Path) -> None:
+    """A complete run whose summary.json was damaged afterwards (disk trouble, a hand edit) is
+    refused with a ResultsError naming the file and --force (fails until fix 11)."""
+    results = tmp_path / "results"
+    first = pipeline.run_scenario(folder / "quick.yaml", results_root=results)
+    (first.run_dir / "summary.json").write_text('{"scenario": "quick", "repl', encoding="utf-8")
+    with pytest.raises(ResultsError, match=r"summary\.json.*--force"):
+        pipeline.run_scenario(folder / "quick.yaml", results_root=results)
+    with pytest.raises(ResultsError, match="--force"):
+        pipeline.load_run(first.run_dir)
