@@ -430,3 +430,14 @@ def test_demand_too_large_for_memory_is_refused_up_front(maps, tmp_path) -> None
     assert "memory" in line and "GB" in line, line
     assert "sample_factor" in line and "demand.trips" in line, line
     assert_nothing_complete(results)
+
+
+def test_unwritable_results_folder_is_one_line(maps, tmp_path, capsys, monkeypatch) -> None:
+    """`--results` where no folder can be made: a ResultsError before any simulation, not an
+    OSError traceback (fails until fix 12 in cysim/io.py)."""
+    path = _write_case(tmp_path, maps, "name: x\nmap: MAP\n" + SIM + DEMAND, {}, "grid.graphml")
+    unwritable = Path("/proc/cysim-results")  # not creatable, even by root
+    code, _, err = run_cli(["run", str(path), "--results", str(unwritable)], capsys, monkeypatch)
+    assert code == 2, err
+    line = error_line(err)
+    assert "/proc/cysim-results" in line and "--results" in line, line
