@@ -205,3 +205,27 @@ def test_pocket_at_signal_removes_through_delay_behind_permitted_lefts():
         delays[pocket_m] = (t["arrival_s"] - t["departure_s"] - t["freeflow_s"])[through].mean()
         check_invariants(res)
     assert delays[0.0] > delays[300.0] + 20.0
+
+
+def test_two_lane_approach_gives_left_turners_their_own_lane():
+    # 300 left + 600 through veh/h from the south against 900 veh/h opposing: in one shared lane
+    # the waiting left-turners hold up everyone; on two lanes they keep to the left lane (which
+    # through vehicles also use when it is shorter), so through traffic is barely delayed
+    rows = [(3, 4 if i % 3 == 0 else 1, 4.0 * i) for i in range(450)]
+    rows += [(1, 3, 4.0 * i) for i in range(450)]
+    delays = {}
+    for lanes, pocket_m in ((1, 0.0), (2, 0.0), (2, 300.0)):
+        G = crossroads(lanes_ns=lanes, lanes_ew=1)
+        for e in G.edges:
+            G.edges[e]["storage_veh"] = 400.0
+        if pocket_m:
+            G.edges[3, 0, 0].update(pocket_left=1, pocket_length_m=pocket_m)
+        res = simulate(G, trips_frame(rows), settings_for(1800, cooldown_s=1800), seed=0)
+        check_invariants(res, fifo=lanes == 1)
+        t = res.trips
+        through = (t["origin_node"] == 3) & (t["destination_node"] == 1)
+        delays[lanes, pocket_m] = (t["arrival_s"] - t["departure_s"] - t["freeflow_s"])[
+            through
+        ].mean()
+    assert delays[1, 0.0] > 100.0
+    assert delays[2, 300.0] < delays[2, 0.0] < 20.0

@@ -127,6 +127,8 @@ def run(
     inflow_h = net.inflow_headway_s
     wave = net.wave_delay_s
     group_of = net.group_of
+    group_alt = net.group_alt
+    group_lanes = net.group_lanes
     link_v = net.link_v
 
     used = [0] * n_links  # vehicles on the link + freed slots not yet usable upstream
@@ -261,6 +263,9 @@ def run(
         rec.extend((v, link, now, nan))
         state[0] = now
         g = group_of[link][paths[v][pos[v] + 1]]
+        alt = group_alt[g]
+        if alt >= 0 and len(queues[alt]) * group_lanes[g] < len(queues[g]):
+            g = alt  # the shared left lane is less busy per lane
         queues[g].append(v)
         if not armed[g]:
             # the server sleeps on an empty queue: wake it when this vehicle reaches the stop line
@@ -387,6 +392,9 @@ def run(
                 cur_rec[v] = len(rec) + 3
                 rec.extend((v, nxt, now, nan))
                 g2 = group_of[nxt][paths[v][p + 1]]
+                alt = group_alt[g2]
+                if alt >= 0 and len(queues[alt]) * group_lanes[g2] < len(queues[g2]):
+                    g2 = alt  # the shared left lane is less busy per lane
                 queues[g2].append(v)
                 if not armed[g2]:
                     armed[g2] = True

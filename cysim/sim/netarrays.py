@@ -69,6 +69,9 @@ class NetArrays:
     opposing_link
         Per link: the approach facing it in the same signal phase (its flow opposes permitted
         left turns), or -1.
+    group_alt
+        Per lane group: the shared left/through lane group its vehicles may choose instead
+        (multi-lane approaches without a left pocket), or -1.
     group_pockets, group_pocket_cap
         Per lane group: the turn-pocket groups beside it (main groups only), and a pocket's
         storage in vehicles ``lanes × pocket_length / jam spacing × f`` (0 = not a pocket).
@@ -98,6 +101,7 @@ class NetArrays:
     group_minor: list[bool]
     group_lanes: list[int]
     opposing_link: list[int]
+    group_alt: list[int]
     group_pockets: list[list[int]]
     group_pocket_cap: list[int]
     plans: list[tuple[float, list[tuple[float, float]]] | None]
@@ -234,6 +238,7 @@ def build(G: nx.MultiDiGraph, sample_factor: float, backward_wave_kph: float) ->
     g_link, g_h, g_node, g_phase, g_minor, g_lanes = [], [], [], [], [], []
 
     pocket_cap: dict[int, int] = {}
+    group_alt: dict[int, int] = {}
     pockets_of: dict[int, list[int]] = {}
     jam_spacing_m = settings.jam_spacing_m
 
@@ -261,11 +266,19 @@ def build(G: nx.MultiDiGraph, sample_factor: float, backward_wave_kph: float) ->
             kinds[j] = turn_kind(G, (u, v, k), (u2, v2, k2))
         movement_kind.append(kinds)
         groups: dict[int, int] = {-1: new_group(i, 1, 0.0, vi, -1, False)}  # exit to a trip end
-        main = new_group(i, lanes, sat, vi, phase, minor)
         pocket_left = int(d.get("pocket_left", 0) or 0)
         pocket_right = int(d.get("pocket_right", 0) or 0)
         pocket_m = float(d.get("pocket_length_m", 0.0) or 0.0)
-        left = new_group(i, pocket_left, sat, vi, phase, minor) if pocket_left > 0 else main
+        mixed = LEFT in kinds.values() and any(k != LEFT for k in kinds.values())
+        if pocket_left == 0 and lanes >= 2 and mixed:
+            # multi-lane approach without a pocket: left-turners keep to the leftmost lane, which
+            # through vehicles may also take (shared left/through lane, HCM style)
+            main = new_group(i, lanes - 1, sat, vi, phase, minor)
+            left = new_group(i, 1, sat, vi, phase, minor)
+            group_alt[main] = left
+        else:
+            main = new_group(i, lanes, sat, vi, phase, minor)
+            left = new_group(i, pocket_left, sat, vi, phase, minor) if pocket_left > 0 else main
         right = new_group(i, pocket_right, sat, vi, phase, minor) if pocket_right > 0 else main
         for pocket, pocket_lanes in ((left, pocket_left), (right, pocket_right)):
             if pocket != main:
@@ -296,6 +309,7 @@ def build(G: nx.MultiDiGraph, sample_factor: float, backward_wave_kph: float) ->
         group_minor=g_minor,
         group_lanes=g_lanes,
         opposing_link=opposing,
+        group_alt=[group_alt.get(g, -1) for g in range(len(g_link))],
         group_pockets=[pockets_of[g] for g in range(len(g_link))],
         group_pocket_cap=[pocket_cap.get(g, 0) for g in range(len(g_link))],
         plans=plans,
