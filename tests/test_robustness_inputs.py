@@ -276,6 +276,13 @@ CASES: list[tuple[str, str, str, dict[str, str], list[str]]] = [
         ["scenario.yaml:3", "[simulation.seed]", "less than"],
     ),
     (
+        "control-character",
+        "validate",
+        "\x1fname: x\nmap: MAP\n",
+        {},
+        ["scenario.yaml:1", "not valid YAML", "#x001f"],
+    ),
+    (
         "zero-trips",
         "validate",
         "name: x\nmap: MAP\ndemand: {trips: 0}\n",

@@ -45,6 +45,11 @@ run_cmd.register(app)
 assign_cmd.register(app)
 
 
+def one_line(text: str) -> str:
+    """Collapse a message onto one line (a library's message may span several)."""
+    return " ".join(text.split())
+
+
 #: What ``main`` prints when a stop signal ended the command.
 _STOP_MESSAGES = {
     signal.SIGINT: "interrupted: stopped cleanly; no results were marked complete",
@@ -96,7 +101,7 @@ def main() -> None:
     try:
         app()
     except CysimError as error:
-        typer.echo(f"error: {error}", err=True)
+        typer.echo(f"error: {one_line(str(error))}", err=True)
         sys.exit(2)
     except (KeyboardInterrupt, SystemExit) as stop:
         if isinstance(stop, SystemExit) and not received:
