@@ -175,7 +175,10 @@ def run_cysim(case: dict[str, Any]) -> dict[str, Any]:
         duration_s=case["duration_s"],
         cooldown_s=case["tmax_s"] - case["duration_s"],
         seed=case["seed"],
-        route_choice={"iterations": case["iterations"]},
+        route_choice={
+            "iterations": case["iterations"],
+            "relative_gap_tolerance": case.get("gap", 0.02),
+        },
     )
     t0, c0 = time.perf_counter(), time.process_time()
     result = simulate(G, trips, settings, seed=case["seed"])
@@ -198,7 +201,7 @@ def run_cysim(case: dict[str, Any]) -> dict[str, Any]:
         "sim_cpu_s": cpu,
         "traversals": len(result.traversals),
         "flows": flows,
-        "note": f"it={case['iterations']} gap={gap:.3f}",
+        "note": f"{len(result.route_choice)} of ≤{case['iterations']} it., gap {gap:.3f}",
     }
 
 
@@ -315,7 +318,7 @@ def sioux_falls(args: argparse.Namespace) -> bool:
         print(f"skip Sioux Falls: {UXSIM_DIR} is absent")
         return True
     base = {"kind": "sioux_falls", "duration_s": SF_DEMAND_END_S, "tmax_s": SF_TMAX_S,
-            "seed": args.seed, "iterations": args.sf_iterations}  # fmt: skip
+            "seed": args.seed, "iterations": args.sf_iterations, "gap": args.sf_gap}  # fmt: skip
     rows, pairs = [], []
     by_deltan: dict[int, tuple[dict, dict]] = {}
     for deltan in args.deltan:
@@ -427,6 +430,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--sf-iterations", type=int, default=5,
                         help="cysim route-choice iterations, Sioux Falls")  # fmt: skip
+    parser.add_argument("--sf-gap", type=float, default=0.02,
+                        help="cysim relative-gap tolerance, Sioux Falls")  # fmt: skip
     parser.add_argument("--grid-iterations", type=int, default=1,
                         help="cysim route-choice iterations, grids (1 = free flow)")  # fmt: skip
     parser.add_argument("--grid-size-100k", type=int, default=30, help="grid side for 100k trips")
