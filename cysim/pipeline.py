@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import json
+import math
 import multiprocessing
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -110,6 +112,7 @@ def prepare_scenario(path: str | Path) -> PreparedScenario:
         consolidation_tolerance_m=resolved.network.consolidation_tolerance_m,
     )
     demand_spec, calibration_log = resolved.demand, None
+    check_memory(resolved, demand_spec, base_graph.number_of_nodes())
     if demand_spec.target_tti is not None:
         demand_spec, calibration_log = calibrate_demand(resolved, base_graph)
     flows = None
@@ -373,6 +376,90 @@ def write_run(
     io.write_text(partial_dir / "log.txt", "\n".join(log_lines) + "\n")
 
 
+def _finished_kpis(run_dir: Path) -> list[dict[str, float]]:
+    """KPI dicts per replication of a finished run, for reuse; a damaged summary is an error."""
+    summary_path = run_dir / "summary.json"
+    try:
+        done = json.loads(summary_path.read_text(encoding="utf-8"))
+        return [{k: v for k, v in rep.items() if k != "seed"} for rep in done["replications"]]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise ResultsError(
+            f"the finished run {run_dir.name} cannot be reused: summary.json is unreadable "
+            f"({error})",
+            file=summary_path,
+            hint="rerun with --force (or delete that run folder)",
+        ) from None
+
+
+#: Engine memory per simulated trip and path link, and per trip besides, measured with
+#: tracemalloc on the bundled map (2,000 and 20,000 trips: ≈ 2.2 kB per trip at ~10 links).
+BYTES_PER_TRIP_LINK: float = 230.0
+BYTES_PER_TRIP: float = 600.0
+#: The demand builder holds a few arrays of the full (unsampled) trip count.
+BYTES_PER_DEMAND_TRIP: float = 100.0
+
+
+def _available_memory_bytes() -> float:
+    """Memory the system can still give this run (``MemAvailable``; total RAM as fallback)."""
+    try:
+        for line in Path("/proc/meminfo").read_text(encoding="ascii").splitlines():
+            if line.startswith("MemAvailable:"):
+                return float(line.split()[1]) * 1024.0
+    except OSError:
+        pass
+    return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def memory_estimate_bytes(
+    spec: demand.DemandSpec, n_junctions: int, parallel_runs: int = 1
+) -> float | None:
+    """Peak memory a run of the scenario needs, estimated before any trip is built.
+
+    ``trips × sample_factor × (BYTES_PER_TRIP_LINK × path links + BYTES_PER_TRIP)`` per
+    simulated replication, where path links ≈ 0.6 √junctions (a grid-like network), plus the
+    demand builder's arrays of the full trip count; times the replications that run at once.
+    None when the total is not known up front (an imported file sets it).
+    """
+    if spec.trips is None:
+        return None
+    path_links = 0.6 * math.sqrt(max(n_junctions, 1))
+    simulated = spec.trips * spec.sample_factor
+    per_run = simulated * (BYTES_PER_TRIP_LINK * path_links + BYTES_PER_TRIP)
+    per_run += spec.trips * BYTES_PER_DEMAND_TRIP
+    return per_run * max(parallel_runs, 1)
+
+
+def check_memory(
+    resolved: scenario.Scenario,
+    spec: demand.DemandSpec,
+    n_junctions: int,
+    parallel_runs: int = 1,
+) -> None:
+    """Refuse up front a run that would not fit in memory, saying what lowers the need.
+
+    Raises
+    ------
+    SimulationError
+        The estimate exceeds 80 % of the memory available now.
+    """
+    need = memory_estimate_bytes(spec, n_junctions, parallel_runs)
+    available = _available_memory_bytes()
+    if need is None or need <= 0.8 * available:
+        return
+    file, line = resolved.where("demand.trips")
+    share = max(0.01, 0.5 * spec.sample_factor * available / need)
+    raise SimulationError(
+        f"{spec.trips:,} car trips (sample_factor {spec.sample_factor:g}) need about "
+        f"{need / 1e9:,.1f} GB of memory with {parallel_runs} replication(s) at once; "
+        f"{available / 1e9:,.1f} GB are available",
+        file=file,
+        line=line,
+        key="demand.trips",
+        hint=f"lower demand.trips, or set demand.sample_factor to {share:.2f} or less, "
+        "or use fewer --workers",
+    )
+
+
 def run_scenario(
     path: str | Path,
     *,
@@ -430,9 +517,15 @@ def run_scenario(
     if not force:
         existing = io.find_complete_run(resolved.name, key, first_seed, __version__, results_root)
         if existing is not None:
-            done = json.loads((existing / "summary.json").read_text(encoding="utf-8"))
-            kpis = [{k: v for k, v in rep.items() if k != "seed"} for rep in done["replications"]]
-            return RunOutcome(existing, True, resolved.name, seeds, kpis, log_lines)
+            return RunOutcome(
+                existing, True, resolved.name, seeds, _finished_kpis(existing), log_lines
+            )
+    check_memory(
+        resolved,
+        prepared.demand_spec,
+        prepared.graph.number_of_nodes(),
+        parallel_runs=1 if scheduler else min(workers, n_reps),
+    )
     with io.scenario_lock(resolved.name, results_root):
         outputs = run_replications(
             prepared, seeds, workers=workers, progress=progress, scheduler=scheduler
@@ -451,6 +544,12 @@ def run_scenario(
                 version=__version__,
                 extra={"replications": n_reps, "seeds": seeds, "workers": workers},
             )
+        except OSError as error:
+            io.discard(partial)
+            raise ResultsError(
+                f"cannot write results to {partial.parent}: {error.strerror or error}",
+                hint="free disk space or pass another folder with --results",
+            ) from None
         except BaseException:
             io.discard(partial)
             raise
