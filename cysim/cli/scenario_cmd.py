@@ -11,6 +11,7 @@ import networkx as nx
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .. import patches as patch_module
@@ -44,9 +45,9 @@ def validate(
     console = Console(highlight=False)
     resolved = load_scenario(scenario)
     chain = " → ".join(p.name for p in [*resolved.base_chain, resolved.source_file])
-    console.print(f"[bold]{resolved.name}[/bold]  {resolved.title}")
-    console.print(f"  files: {chain}")
-    console.print(f"  map: {resolved.map}")
+    console.print(f"[bold]{escape(resolved.name)}[/bold]  {escape(resolved.title)}")
+    console.print(f"  files: {escape(chain)}")
+    console.print(f"  map: {escape(str(resolved.map))}")
     with _pointing_into(resolved):
         G = network.load_network(
             resolved.map,
@@ -154,10 +155,12 @@ def print_report(console: Console, report: PatchReport, rows: int) -> None:
     """Print a change log: per patch a header, counts, notes and the first ``rows`` rows."""
     indices = sorted(set(report.headers) | {e.patch_index for e in report.entries})
     for index in indices:
-        console.rule(f"[bold]patch {index}[/bold]  {report.headers.get(index, '')}", align="left")
-        console.print(f"  changed: {report.summary(index)}")
+        console.rule(
+            f"[bold]patch {index}[/bold]  {escape(report.headers.get(index, ''))}", align="left"
+        )
+        console.print(f"  changed: {escape(report.summary(index))}")
         for note in report.notes.get(index, []):
-            console.print(f"  [cyan]note[/cyan]: {note}")
+            console.print(f"  [cyan]note[/cyan]: {escape(note)}")
         entries = report.for_patch(index)
         if not entries:
             continue
@@ -166,14 +169,14 @@ def print_report(console: Console, report: PatchReport, rows: int) -> None:
             table.add_column(column)
         for entry in entries[:rows]:
             table.add_row(
-                element_label(entry),
-                entry.road,
-                entry.attribute,
-                format_value(entry.before),
-                format_value(entry.after),
+                escape(element_label(entry)),
+                escape(entry.road),
+                escape(entry.attribute),
+                escape(format_value(entry.before)),
+                escape(format_value(entry.after)),
             )
         console.print(table)
         if len(entries) > rows:
             console.print(f"  … {len(entries) - rows} more rows (use --rows)")
     for warning in report.warnings:
-        console.print(f"[yellow]warning[/yellow]: {warning}")
+        console.print(f"[yellow]warning[/yellow]: {escape(warning)}")
