@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .._errors import DemandError
@@ -80,16 +81,16 @@ def demand(
             trips, resolved.patches, G, scenario_file=resolved.source_file
         )
 
-    console.print(f"[bold]{resolved.name}[/bold]  {resolved.title}")
-    console.print(f"  source: {plan.source}")
+    console.print(f"[bold]{escape(resolved.name)}[/bold]  {escape(resolved.title)}")
+    console.print(f"  source: {escape(str(plan.source))}")
     if plan.zones is not None:
-        console.print(f"  zones: {len(plan.zones)} ({spec.zones.kind})")
+        console.print(f"  zones: {len(plan.zones)} ({escape(str(spec.zones.kind))})")
     sampled = trips.attrs.get("sample_factor", 1.0)
     line = f"  car trips: {len(trips):,}"
     if sampled < 1.0:
         full = trips.attrs.get("full_demand_trips", len(trips))
         line += f" [yellow](sampled {sampled:g} of {full:,})[/yellow]"
-    console.print(line + f", start {sim.start_time}, seed {seed}")
+    console.print(line + f", start {escape(sim.start_time)}, seed {seed}")
     if spec.target_tti is not None:
         console.print(
             f"  target_tti {spec.target_tti}: this is the starting total; "
@@ -109,7 +110,7 @@ def demand(
     for column in ("origin", "destination", "trips"):
         table.add_column(column, justify="right" if column == "trips" else "left")
     for row in pairs.itertuples(index=False):
-        table.add_row(str(row.origin), str(row.destination), f"{row.trips:,}")
+        table.add_row(escape(str(row.origin)), escape(str(row.destination)), f"{row.trips:,}")
     console.print(table)
 
     if trips_out is not None:
@@ -119,7 +120,7 @@ def demand(
             io.write_csv(trips_out, trips)
         else:
             io.write_parquet(trips_out, trips)
-        console.print(f"wrote {trips_out}")
+        console.print(f"wrote {escape(str(trips_out))}")
     if map_out is not None:
         if plan.zones is None:
             raise DemandError(
@@ -130,7 +131,7 @@ def demand(
         summary.plot_desire_lines(
             plan.zones, trips, map_out, title=f"{resolved.name}: desire lines", G=G
         )
-        console.print(f"wrote {map_out}")
+        console.print(f"wrote {escape(str(map_out))}")
 
 
 def _time_table(title: str, trips: pd.DataFrame, start_time: str, interval_s: float) -> Table:
