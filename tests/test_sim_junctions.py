@@ -229,3 +229,27 @@ def test_two_lane_approach_gives_left_turners_their_own_lane():
         ].mean()
     assert delays[1, 0.0] > 100.0
     assert delays[2, 300.0] < delays[2, 0.0] < 20.0
+
+
+def test_lane_groups_of_approaches():
+    from cysim.sim import netarrays
+
+    G = crossroads(lanes_ns=2, lanes_ew=1)
+    G.edges[2, 0, 0].update(pocket_left=1, pocket_length_m=30.0)
+    net = netarrays.build(G, 1.0, 0.0)
+    link = net.links.set_index(["u", "v"])["link"]
+    # two-lane approach from the south: a 1-lane through/right group with the shared left lane
+    south = net.group_of[link[(3, 0)]]
+    left, through, right = south[link[(0, 4)]], south[link[(0, 1)]], south[link[(0, 2)]]
+    assert through == right != left
+    assert net.group_lanes[through] == 1 and net.group_lanes[left] == 1
+    assert net.group_alt[through] == left and net.group_pockets[through] == []
+    assert net.group_pocket_cap[left] == 0
+    # one-lane approach from the east with a 30 m pocket: its own group holding 4 vehicles
+    east = net.group_of[link[(2, 0)]]
+    pocket, main = east[link[(0, 3)]], east[link[(0, 4)]]
+    assert net.group_pocket_cap[pocket] == 4 and net.group_pockets[main] == [pocket]
+    assert net.group_alt[main] == -1
+    # the approaches facing each other in a phase oppose each other's left turns
+    assert net.opposing_link[link[(3, 0)]] == link[(1, 0)]
+    assert net.opposing_link[link[(2, 0)]] == link[(4, 0)]

@@ -281,7 +281,7 @@ def build(G: nx.MultiDiGraph, sample_factor: float, backward_wave_kph: float) ->
             left = new_group(i, pocket_left, sat, vi, phase, minor) if pocket_left > 0 else main
         right = new_group(i, pocket_right, sat, vi, phase, minor) if pocket_right > 0 else main
         for pocket, pocket_lanes in ((left, pocket_left), (right, pocket_right)):
-            if pocket != main:
+            if pocket != main and pocket_lanes > 0:
                 pocket_cap[pocket] = max(1, round(pocket_lanes * pocket_m / jam_spacing_m * f))
                 pockets_of[main].append(pocket)
         for j, kind in kinds.items():
