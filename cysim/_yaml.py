@@ -17,6 +17,15 @@ MAX_KEYS = 100_000
 #: A key path inside a YAML document: mapping keys (str) and sequence indices (int).
 KeyPath = tuple[str | int, ...]
 
+#: Tags a scenario may hold: the plain YAML types (explicit ``!!str`` or resolved implicitly).
+_PLAIN_TAGS = frozenset(
+    "tag:yaml.org,2002:" + name
+    for name in ("map", "seq", "str", "int", "float", "bool", "null", "timestamp")
+)
+
+#: Tags that a bare ``=`` or ``<<`` value resolves to; such scalars are read as their text.
+_TEXT_TAGS = frozenset(("tag:yaml.org,2002:value", "tag:yaml.org,2002:merge"))
+
 
 @dataclass
 class YamlDocument:
@@ -73,6 +82,17 @@ def _construct(
     loader: yaml.SafeLoader,
 ) -> Any:
     """Turn a composed node into plain Python, recording the line of every key path."""
+    is_text = isinstance(node, yaml.ScalarNode) and node.tag in _TEXT_TAGS
+    if node.tag not in _PLAIN_TAGS and not is_text:
+        # Safe loading never builds such objects, but a silently ignored tag on a mapping or
+        # sequence would hide what the author meant; say so instead.
+        raise ScenarioError(
+            f"YAML tag {node.tag!r} is not allowed in scenario files",
+            file=file,
+            line=node.start_mark.line + 1,
+            key=format_key_path(path) or None,
+            hint="remove the tag: scenario files hold plain values only",
+        )
     lines.setdefault(path, node.start_mark.line + 1)
     if len(lines) > MAX_KEYS:
         # Aliases (&a / *a) can make a small file expand enormously; scenarios are small.
@@ -126,6 +146,8 @@ def _construct(
 
 def _scalar(node: yaml.Node, loader: yaml.SafeLoader) -> Any:
     """Construct one scalar with the safe constructors (int, float, bool, null, str, date)."""
+    if node.tag in _TEXT_TAGS:
+        return str(node.value)
     value = loader.construct_object(node, deep=True)
     # Dates are not used in scenarios; keep them as text so models see what the user wrote.
     if not isinstance(value, str | int | float | bool) and value is not None:
@@ -150,7 +172,8 @@ def parse_yaml(text: str, file: Path | None = None) -> YamlDocument:
     Raises
     ------
     ScenarioError
-        When the text is not valid YAML, has duplicate keys, or uses merge keys.
+        When the text is not valid YAML, has duplicate keys, or uses merge keys or tags
+        other than the plain types (``!!python/...``, ``!!binary``, local ``!tags``).
     """
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)

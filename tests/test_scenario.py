@@ -259,3 +259,24 @@ def test_runaway_yaml_is_a_scenario_error():
         parse_yaml("a: " + "[" * 1100 + "]" * 1100)
     with pytest.raises(ScenarioError, match="nested too deeply"):
         parse_yaml("&a [*a]")
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "key", "tag"),
+    [
+        ("a: 1\nb: !!python/object/apply:os.system [x]\n", 2, "b", "python/object/apply"),
+        ("a:\n  b: !!python/object/new:os.system {c: 1}\n", 2, "a.b", "python/object/new"),
+        ("a:\n  - !!binary aGVsbG8=\n", 2, "a[0]", "binary"),
+        ("a: !local text\n", 1, "a", "!local"),
+    ],
+)
+def test_yaml_tags_other_than_plain_types_are_refused(text, line, key, tag):
+    with pytest.raises(ScenarioError, match="is not allowed in scenario files") as caught:
+        parse_yaml(text, file=Path("s.yaml"))
+    assert (caught.value.line, caught.value.key) == (line, key)
+    assert tag in caught.value.message
+
+
+def test_plain_tags_and_bare_markers_read_as_values():
+    doc = parse_yaml("a: !!str 12\nb: =\nc: [<<]\nd: !!int '3'\n")
+    assert doc.data == {"a": "12", "b": "=", "c": ["<<"], "d": 3}
