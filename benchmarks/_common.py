@@ -32,6 +32,9 @@ def _child(
     fn: Callable[..., dict[str, Any]], args: tuple, out: multiprocessing.Queue, limit_gb: float
 ) -> None:
     """Run ``fn(*args)`` in this fresh process and send its result plus resource figures."""
+    # the queue's feeder thread starts on the first put: start it before the memory limit,
+    # which could otherwise leave no address space for its stack at the end
+    out.put({"status": "started"})
     if limit_gb > 0:
         limit = int(limit_gb * 2**30)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -85,7 +88,9 @@ def run_measured(
     started = time.perf_counter()
     child.start()
     try:
-        result = out.get(timeout=timeout_s)
+        result = out.get(timeout=120)  # the "started" marker
+        if result.get("status") == "started":
+            result = out.get(timeout=timeout_s)
     except queue.Empty:
         result = {"status": f"timeout (> {timeout_s:.0f} s)"}
         child.terminate()
