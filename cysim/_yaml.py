@@ -23,6 +23,9 @@ _PLAIN_TAGS = frozenset(
     for name in ("map", "seq", "str", "int", "float", "bool", "null", "timestamp")
 )
 
+#: The C composer when PyYAML was built with libyaml (~170x faster; same nodes and marks).
+_COMPOSE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 #: Tags that a bare ``=`` or ``<<`` value resolves to; such scalars are read as their text.
 _TEXT_TAGS = frozenset(("tag:yaml.org,2002:value", "tag:yaml.org,2002:merge"))
 
@@ -176,12 +179,18 @@ def parse_yaml(text: str, file: Path | None = None) -> YamlDocument:
         other than the plain types (``!!python/...``, ``!!binary``, local ``!tags``).
     """
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_COMPOSE_LOADER)
     except RecursionError:
         raise ScenarioError("the YAML is nested too deeply", file=file) from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         problem = error.problem or "malformed YAML"
+        if "maximum nesting depth" in problem:  # libyaml's limit, where Python recurses
+            raise ScenarioError(
+                "the YAML is nested too deeply",
+                file=file,
+                line=mark.line + 1 if mark is not None else None,
+            ) from None
         raise ScenarioError(
             f"not valid YAML: {problem}",
             file=file,

@@ -280,3 +280,24 @@ def test_yaml_tags_other_than_plain_types_are_refused(text, line, key, tag):
 def test_plain_tags_and_bare_markers_read_as_values():
     doc = parse_yaml("a: !!str 12\nb: =\nc: [<<]\nd: !!int '3'\n")
     assert doc.data == {"a": "12", "b": "=", "c": ["<<"], "d": 3}
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("a: 1\nb: [1, 2\nc: 3\n", 3),
+        ("a: 1\n  b: 2\n", 2),
+        ("x:\n  y: 1\n  z: *nope\n", 3),
+        ("a: 1\nkey: |\n  text\n bad\n", 4),
+    ],
+)
+def test_malformed_yaml_lines_agree_between_pure_and_c_parsers(monkeypatch, text, line):
+    import yaml
+
+    import cysim._yaml
+
+    for loader in {yaml.SafeLoader, getattr(yaml, "CSafeLoader", yaml.SafeLoader)}:
+        monkeypatch.setattr(cysim._yaml, "_COMPOSE_LOADER", loader)
+        with pytest.raises(ScenarioError, match="not valid YAML") as caught:
+            parse_yaml(text, file=Path("s.yaml"))
+        assert caught.value.line == line, loader
