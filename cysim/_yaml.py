@@ -158,6 +158,19 @@ def _scalar(node: yaml.Node, loader: yaml.SafeLoader) -> Any:
     return value
 
 
+def _bad_character(
+    character: int | str, text: str, position: int, file: Path | None
+) -> ScenarioError:
+    """The error for a character YAML does not allow (control characters, lone surrogates)."""
+    shown = f"#x{character:04x}" if isinstance(character, int) else repr(character)
+    return ScenarioError(
+        f"not valid YAML: character {shown} is not allowed",
+        file=file,
+        line=text.count("\n", 0, position) + 1,
+        hint="remove control characters; save the file as plain UTF-8 text",
+    )
+
+
 def parse_yaml(text: str, file: Path | None = None) -> YamlDocument:
     """Parse YAML text safely and record the line of every key.
 
@@ -197,6 +210,14 @@ def parse_yaml(text: str, file: Path | None = None) -> YamlDocument:
             line=mark.line + 1 if mark is not None else None,
             hint="check indentation, colons and brackets on this line or the one before",
         ) from None
+    except yaml.reader.ReaderError as error:
+        # The pure reader counts characters and libyaml bytes; the offending character's
+        # first occurrence is where either stopped.
+        found = text.find(chr(error.character)) if isinstance(error.character, int) else -1
+        position = found if found >= 0 else min(error.position, len(text))
+        raise _bad_character(error.character, text, position, file) from None
+    except UnicodeEncodeError as error:  # libyaml encodes str to UTF-8: lone surrogates
+        raise _bad_character(ord(text[error.start]), text, error.start, file) from None
     except yaml.YAMLError as error:
         raise ScenarioError(f"not valid YAML: {error}", file=file) from None
     if node is None:

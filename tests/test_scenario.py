@@ -301,3 +301,25 @@ def test_malformed_yaml_lines_agree_between_pure_and_c_parsers(monkeypatch, text
         with pytest.raises(ScenarioError, match="not valid YAML") as caught:
             parse_yaml(text, file=Path("s.yaml"))
         assert caught.value.line == line, loader
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "shown"),
+    [
+        ("\x1fname: x\n", 1, "#x001f"),
+        ("名名名: 1\n名: 2\nb: \x07\n", 3, "#x0007"),  # libyaml counts bytes, not characters
+        ("a: 1\nb: \ud800\n", 2, "#xd800"),  # libyaml cannot even encode it
+    ],
+)
+def test_control_characters_are_one_line_errors_with_the_line(monkeypatch, text, line, shown):
+    import yaml
+
+    import cysim._yaml
+
+    for loader in {yaml.SafeLoader, getattr(yaml, "CSafeLoader", yaml.SafeLoader)}:
+        monkeypatch.setattr(cysim._yaml, "_COMPOSE_LOADER", loader)
+        with pytest.raises(ScenarioError) as caught:
+            parse_yaml(text, file=Path("s.yaml"))
+        assert caught.value.line == line, loader
+        assert f"character {shown} is not allowed" in str(caught.value)
+        assert "\n" not in str(caught.value)
