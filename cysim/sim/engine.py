@@ -352,13 +352,19 @@ def run(
                         _Wake(env, serve, cycle - into)
                         return
                 if pockets:
-                    # a turner that found its pocket full stands in these lanes ahead of v
+                    # a turner that found its pocket full stands in a lane ahead of v: on one
+                    # lane it blocks v; on more lanes it takes one lane out of service
                     blocked_by = pocket_overflow(pockets, t_ready=entry[v] + f, now=now)
-                    if blocked_by >= 0:
+                    if blocked_by >= 0 and lanes == 1:
                         if serve in registered:
                             drop_out(serve)
                         pocket_waiters[blocked_by] = serve
                         return
+                    if blocked_by >= 0:
+                        t = next_free[g] + h / (lanes - 1)
+                        if now < t - EPS:
+                            _Wake(env, serve, t - now)
+                            return
                 nxt = paths[v][pos[v] + 1]
                 if opp >= 0 and kinds[nxt] == LEFT:
                     # a permitted left waits for a gap in the opposing flow, from green start
