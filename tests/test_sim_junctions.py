@@ -253,3 +253,22 @@ def test_lane_groups_of_approaches():
     # the approaches facing each other in a phase oppose each other's left turns
     assert net.opposing_link[link[(3, 0)]] == link[(1, 0)]
     assert net.opposing_link[link[(2, 0)]] == link[(4, 0)]
+
+
+def test_pocket_overflow_takes_one_lane_of_two():
+    # 2-lane approach with a 30 m left pocket (4 vehicles); the west exit admits 360 veh/h, so
+    # the left queue outgrows the pocket and the overflowing turner takes one of the two through
+    # lanes: through discharge falls from 3600 to 1800 veh/h (2 s headways)
+    G = crossroads(lanes_ns=2, lanes_ew=1)
+    G.nodes[0]["signal"] = False
+    G.edges[0, 4, 0]["capacity_vph"] = 360.0
+    G.edges[3, 0, 0].update(pocket_left=1, pocket_length_m=30.0, storage_veh=1000.0)
+    rows = [(3, 1, 1.5 * i) for i in range(800)] + [(3, 4, 6.0 * i) for i in range(200)]
+    res = simulate(G, trips_frame(rows), settings_for(1200, cooldown_s=1200), seed=0)
+    tr = res.traversals
+    link = res.links.set_index(["u", "v"])["link"]
+    through = tr[(tr["link"] == link[(0, 1)])]["entry_s"].sort_values().to_numpy()
+    steady = through[(through > 600) & (through < 1100)]
+    assert np.diff(steady) == pytest.approx(2.0)
+    early = through[through < 90]
+    assert np.diff(early).mean() == pytest.approx(1.5, rel=0.02)  # before the overflow
