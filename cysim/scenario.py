@@ -328,6 +328,13 @@ class _Source:
 #: Keys describing one file; never inherited through ``base:``.
 OWN_KEYS = ("name", "title", "description", "report_quote", "assumptions")
 
+#: Sections that hold exactly one source, with their source keys. A file naming a different
+#: source replaces the inherited section wholesale: merging would leave two sources.
+ONE_OF_SECTIONS: dict[KeyPath, tuple[str, ...]] = {
+    ("demand", "od"): ("gravity", "od_csv", "trips_csv", "tntp_trips"),
+    ("demand", "zones"): ("file", "grid_m", "junction_clusters"),
+}
+
 
 class Scenario(_Model):
     """A resolved scenario (see docs/data-model.md §2)."""
@@ -438,7 +445,8 @@ def load_scenario(path: str | Path) -> Scenario:
     ``base:`` names one file or a list of files (relative to the declaring file). Bases are
     resolved depth first, each file once, so a diamond (two bases sharing ``baseline.yaml``)
     applies the shared patches once. Patch lists concatenate, bases first; the other sections
-    merge key by key, later files winning; ``name``, ``title``, ``description``,
+    merge key by key, later files winning, except that ``demand.od`` or ``demand.zones``
+    naming a different source replaces the inherited one; ``name``, ``title``, ``description``,
     ``report_quote`` and ``assumptions`` are never inherited (``name`` defaults to the file
     name). ``map:`` is resolved relative to the file that declares it.
 
@@ -545,7 +553,12 @@ def _merge(order: list[Path], docs: dict[Path, Any]) -> tuple[dict, dict[KeyPath
             elif key == "demand":
                 value = _resolve_paths(value, DemandSpec, file.parent)
             if isinstance(value, dict) and isinstance(merged.get(key), dict):
-                merged[key] = _deep_merge(merged[key], value)
+                inherited = dict(merged[key])
+                for section in _replaced_sections(key, inherited, value):
+                    del inherited[section[1]]
+                    for stale in [p for p in sources if p[: len(section)] == section]:
+                        del sources[stale]
+                merged[key] = _deep_merge(inherited, value)
             else:
                 merged[key] = value
                 for stale in [p for p in sources if p[:1] == (key,)]:
@@ -586,6 +599,20 @@ def _resolve_paths(value: Any, annotation: Any, base_dir: Path) -> Any:
         if item is not None:
             return [_resolve_paths(v, item, base_dir) for v in value]
     return value
+
+
+def _replaced_sections(key: str, inherited: dict, child: dict) -> list[KeyPath]:
+    """The one-of sections under ``key`` where ``child`` names a different source (see
+    :data:`ONE_OF_SECTIONS`); the same source, or none, merges key by key."""
+    replaced = []
+    for section, names in ONE_OF_SECTIONS.items():
+        old, new = inherited.get(section[1]), child.get(section[1])
+        if section[0] != key or not isinstance(old, dict) or not isinstance(new, dict):
+            continue
+        new_sources = {name for name in names if name in new}
+        if new_sources and new_sources != {name for name in names if name in old}:
+            replaced.append(section)
+    return replaced
 
 
 def _deep_merge(base: dict, child: dict) -> dict:

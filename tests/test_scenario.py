@@ -323,3 +323,35 @@ def test_control_characters_are_one_line_errors_with_the_line(monkeypatch, text,
         assert caught.value.line == line, loader
         assert f"character {shown} is not allowed" in str(caught.value)
         assert "\n" not in str(caught.value)
+
+
+def test_a_child_naming_another_od_or_zone_source_replaces_the_inherited_one(tree):
+    write(
+        tree,
+        "base.yaml",
+        BASE
+        + "demand:\n  zones: {grid_m: 500, connectors_per_zone: 4}\n"
+        + "  od:\n    gravity: {beta_per_min: 0.2, deterrence: gamma}\n",
+    )
+    write(
+        tree,
+        "sub/switch.yaml",
+        "base: ../base.yaml\ndemand:\n  od: {trips_csv: t.csv}\n  zones: {junction_clusters: 5}\n",
+    )
+    switched = load_scenario(tree / "sub/switch.yaml")
+    assert switched.demand.od.source == "trips_csv" and switched.demand.od.gravity is None
+    assert switched.demand.od.trips_csv.file == tree / "sub/t.csv"
+    assert switched.demand.zones.kind == "clusters" and switched.demand.zones.grid_m is None
+    assert switched.demand.zones.connectors_per_zone == 3  # the base's setting went with it
+    assert switched.where("demand.od") == (tree / "sub/switch.yaml", 3)
+    assert switched.where("demand.od.gravity")[0] == tree / "sub/switch.yaml"  # not the base's
+    # The same source, or none, still merges key by key.
+    write(
+        tree,
+        "sub/tweak.yaml",
+        "base: ../base.yaml\ndemand:\n  od: {gravity: {beta_per_min: 0.3}}\n  zones: {connectors_per_zone: 2}\n",
+    )
+    tweaked = load_scenario(tree / "sub/tweak.yaml")
+    assert tweaked.demand.od.gravity.beta_per_min == 0.3
+    assert tweaked.demand.od.gravity.deterrence == "gamma"
+    assert (tweaked.demand.zones.grid_m, tweaked.demand.zones.connectors_per_zone) == (500, 2)
