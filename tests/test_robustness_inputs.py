@@ -284,6 +284,13 @@ CASES: list[tuple[str, str, str, dict[str, str], list[str]]] = [
         ["scenario.yaml:1", "not valid YAML", "#x001f"],
     ),
     (
+        "demand-error-under-run-names-the-file",  # fails until fix 7 (pipeline)
+        "run",
+        "name: x\nmap: MAP\n" + SIM + "demand: {trips: 50, zones: {grid_m: 500}}\n",
+        {},
+        ["scenario.yaml", "[demand.profile]", "departure profile", "fix:"],
+    ),
+    (
         "zero-trips",
         "validate",
         "name: x\nmap: MAP\ndemand: {trips: 0}\n",
