@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 from . import roadclass
 from ._errors import ScenarioError
-from ._yaml import KeyPath, format_key_path, load_yaml, parse_key_path
+from ._yaml import KeyPath, YamlDocument, format_key_path, load_yaml, parse_key_path
 from .demand import DemandSpec
 from .simsettings import SimSettings
 
@@ -465,7 +465,10 @@ def load_scenario(path: str | Path) -> Scenario:
         Malformed YAML, a missing or cyclic base, an unknown key (with the nearest valid key)
         or an invalid value; the message names file, line and key path.
     """
-    top = Path(path).resolve()
+    try:
+        top = Path(path).resolve()
+    except (ValueError, OSError, RuntimeError) as error:
+        raise ScenarioError(f"invalid path {str(path)!r}: {error}", file=path) from None
     if not top.is_file():
         raise ScenarioError("scenario file not found", file=path, hint="check the path")
     docs: dict[Path, Any] = {}
@@ -507,7 +510,7 @@ def _linearise(path: Path, stack: list[Path], order: list[Path], docs: dict[Path
                     line=line,
                     key=format_key_path(local),
                 )
-            base_path = (path.parent / base).resolve()
+            base_path = Path(_absolute_path(path.parent, base, doc, local))
             if base_path == path or base_path in stack:
                 chain = " → ".join(p.name for p in [*stack, path, base_path])
                 raise ScenarioError(
@@ -549,9 +552,9 @@ def _merge(order: list[Path], docs: dict[Path, Any]) -> tuple[dict, dict[KeyPath
                         sources[resolved] = _Source(file, line, local)
                 continue
             if key == "map" and isinstance(value, str):
-                value = str((file.parent / value).resolve())
+                value = _absolute_path(file.parent, value, doc, (key,))
             elif key == "demand":
-                value = _resolve_paths(value, DemandSpec, file.parent)
+                value = _resolve_paths(value, DemandSpec, file.parent, doc, (key,))
             if isinstance(value, dict) and isinstance(merged.get(key), dict):
                 inherited = dict(merged[key])
                 for section in _replaced_sections(key, inherited, value):
@@ -571,19 +574,37 @@ def _merge(order: list[Path], docs: dict[Path, Any]) -> tuple[dict, dict[KeyPath
     return merged, sources
 
 
-def _resolve_paths(value: Any, annotation: Any, base_dir: Path) -> Any:
+def _absolute_path(base_dir: Path, value: str, doc: YamlDocument, local: KeyPath) -> str:
+    """``value`` made absolute relative to ``base_dir``; a path the OS cannot hold (a NUL
+    character, a symlink loop) is a ScenarioError at ``local`` in ``doc``."""
+    try:
+        return str((base_dir / value).expanduser().resolve())
+    except (ValueError, OSError, RuntimeError) as error:
+        raise ScenarioError(
+            f"invalid path {value!r}: {error}",
+            file=doc.file,
+            line=doc.line_of(local),
+            key=format_key_path(local),
+            hint="write the file name as plain text, relative to this file",
+        ) from None
+
+
+def _resolve_paths(
+    value: Any, annotation: Any, base_dir: Path, doc: YamlDocument, local: KeyPath
+) -> Any:
     """Make relative paths absolute (relative to ``base_dir``) wherever the model expects a Path.
 
     A plain string given for a sub-model with a ``file`` field (``od_csv: od.csv`` shorthand) is
     resolved too, unless the field also accepts a plain string (``profile: morning_peak``).
+    ``doc`` and ``local`` (the key path of ``value`` in it) place errors.
     """
     members = _unwrap(annotation)
     if isinstance(value, str) and value:
         if Path in members:
-            return str((base_dir / value).expanduser().resolve())
+            return _absolute_path(base_dir, value, doc, local)
         models = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
         if str not in members and any("file" in m.model_fields for m in models):
-            return str((base_dir / value).expanduser().resolve())
+            return _absolute_path(base_dir, value, doc, local)
         return value
     if isinstance(value, dict):
         model = _model_of(annotation, value)
@@ -592,12 +613,17 @@ def _resolve_paths(value: Any, annotation: Any, base_dir: Path) -> Any:
             for name, info in model.model_fields.items():
                 for key in {name, info.alias or name}:
                     if key in resolved:
-                        resolved[key] = _resolve_paths(resolved[key], info.annotation, base_dir)
+                        resolved[key] = _resolve_paths(
+                            resolved[key], info.annotation, base_dir, doc, (*local, key)
+                        )
             return resolved
     if isinstance(value, list):
         item = next((typing.get_args(a)[0] for a in members if typing.get_origin(a) is list), None)
         if item is not None:
-            return [_resolve_paths(v, item, base_dir) for v in value]
+            return [
+                _resolve_paths(v, item, base_dir, doc, (*local, index))
+                for index, v in enumerate(value)
+            ]
     return value
 
 

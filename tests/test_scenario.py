@@ -355,3 +355,18 @@ def test_a_child_naming_another_od_or_zone_source_replaces_the_inherited_one(tre
     assert tweaked.demand.od.gravity.beta_per_min == 0.3
     assert tweaked.demand.od.gravity.deterrence == "gamma"
     assert (tweaked.demand.zones.grid_m, tweaked.demand.zones.connectors_per_zone) == (500, 2)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "key"),
+    [
+        ('name: x\nmap: "a\\0b.osm"\n', 2, "map"),
+        ('map: m.osm\ndemand:\n  od: {od_csv: "od\\0.csv"}\n', 3, "demand.od.od_csv"),
+        ('map: m.osm\ndemand:\n  zones:\n    file: "z\\0.geojson"\n', 4, "demand.zones.file"),
+        ('base: "b\\0.yaml"\nmap: m.osm\n', 1, "base"),
+    ],
+)
+def test_a_nul_character_in_a_path_is_a_scenario_error(tmp_path, text, line, key):
+    error = error_of(write(tmp_path, "s.yaml", text))
+    assert (Path(error.file), error.line, error.key) == (tmp_path / "s.yaml", line, key)
+    assert "invalid path" in error.message and "null" in error.message
