@@ -178,7 +178,7 @@ def new_run_dir(scenario_name: str, run_id: str, root: Path | None = None) -> Pa
     Raises
     ------
     ResultsError
-        If a finished run with this id already exists.
+        If a finished run with this id already exists, or the folder cannot be created.
     """
     folder = scenario_dir(scenario_name, root)
     run = safe_name(run_id)
@@ -187,10 +187,21 @@ def new_run_dir(scenario_name: str, run_id: str, root: Path | None = None) -> Pa
             f"run folder {folder / run} already exists", hint="use a new run id or delete it"
         )
     partial = folder / f".{run}{PARTIAL_SUFFIX}"
-    if partial.exists():
-        shutil.rmtree(partial)
-    partial.mkdir(parents=True)
+    try:
+        if partial.exists():
+            shutil.rmtree(partial)
+        partial.mkdir(parents=True)
+    except OSError as error:
+        raise _unwritable(folder, error) from None
     return partial
+
+
+def _unwritable(folder: Path, error: OSError) -> ResultsError:
+    """The error for a results folder the OS will not let us create or write (no bare OSError)."""
+    return ResultsError(
+        f"cannot create the results folder {folder}: {error.strerror or error}",
+        hint="pass a writable folder with --results",
+    )
 
 
 def finalize(
@@ -359,10 +370,14 @@ def scenario_lock(
     Raises
     ------
     ResultsError
-        If another live process holds the lock after ``timeout_s``.
+        If another live process holds the lock after ``timeout_s``, or the folder cannot be
+        created.
     """
     folder = scenario_dir(scenario_name, root)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise _unwritable(folder, error) from None
     path = folder / LOCK_NAME
     deadline = time.monotonic() + timeout_s
     while True:
@@ -382,6 +397,8 @@ def scenario_lock(
                 ) from None
             time.sleep(0.2)
             continue
+        except OSError as error:  # read-only or full file system, no permission
+            raise _unwritable(folder, error) from None
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             owner = {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}
             json.dump(owner, handle)

@@ -128,3 +128,18 @@ def test_parquet_and_csv_round_trip(tmp_path):
     io.write_csv(tmp_path / "links.csv", links)
     csv = pd.read_csv(tmp_path / "links.csv", encoding="utf-8-sig")
     assert csv["geometry"].iloc[0].startswith("LINESTRING") and csv["name"].iloc[1] == "长城路"
+
+
+@pytest.mark.parametrize("make", ["lock", "run_dir"])
+def test_a_results_root_that_cannot_hold_folders_is_a_results_error(tmp_path, make):
+    root = tmp_path / "not-a-folder"
+    root.write_text("a file where the results folder should be", encoding="utf-8")
+    with pytest.raises(ResultsError) as caught:
+        if make == "lock":
+            with io.scenario_lock("s", root=root):
+                pass
+        else:
+            io.new_run_dir("s", "run1", root=root)
+    message = str(caught.value)
+    assert f"cannot create the results folder {root / 's'}" in message
+    assert "--results" in message and "\n" not in message
