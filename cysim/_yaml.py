@@ -17,17 +17,19 @@ MAX_KEYS = 100_000
 #: A key path inside a YAML document: mapping keys (str) and sequence indices (int).
 KeyPath = tuple[str | int, ...]
 
+#: Prefix of the standard YAML tags (``!!int`` is ``tag:yaml.org,2002:int``).
+_YAML = "tag:yaml.org,2002:"
+
 #: Tags a scenario may hold: the plain YAML types (explicit ``!!str`` or resolved implicitly).
 _PLAIN_TAGS = frozenset(
-    "tag:yaml.org,2002:" + name
-    for name in ("map", "seq", "str", "int", "float", "bool", "null", "timestamp")
+    _YAML + name for name in ("map", "seq", "str", "int", "float", "bool", "null", "timestamp")
 )
 
 #: The C composer when PyYAML was built with libyaml (~170x faster; same nodes and marks).
 _COMPOSE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 #: Tags that a bare ``=`` or ``<<`` value resolves to; such scalars are read as their text.
-_TEXT_TAGS = frozenset(("tag:yaml.org,2002:value", "tag:yaml.org,2002:merge"))
+_TEXT_TAGS = frozenset((_YAML + "value", _YAML + "merge"))
 
 
 @dataclass
@@ -85,12 +87,20 @@ def _construct(
     loader: yaml.SafeLoader,
 ) -> Any:
     """Turn a composed node into plain Python, recording the line of every key path."""
-    is_text = isinstance(node, yaml.ScalarNode) and node.tag in _TEXT_TAGS
-    if node.tag not in _PLAIN_TAGS and not is_text:
+    collection = {yaml.MappingNode: "map", yaml.SequenceNode: "seq"}.get(type(node))
+    if collection is not None:
+        refused = node.tag != _YAML + collection  # `!!int [1]` or `!!seq {a: 1}`
+    else:
+        refused = node.tag in (_YAML + "map", _YAML + "seq") or (
+            node.tag not in _PLAIN_TAGS and node.tag not in _TEXT_TAGS
+        )
+    if refused:
         # Safe loading never builds such objects, but a silently ignored tag on a mapping or
         # sequence would hide what the author meant; say so instead.
+        allowed = node.tag in _PLAIN_TAGS or node.tag in _TEXT_TAGS
         raise ScenarioError(
-            f"YAML tag {node.tag!r} is not allowed in scenario files",
+            f"YAML tag {node.tag!r} is not allowed "
+            + (f"on a {node.id}" if allowed else "in scenario files"),
             file=file,
             line=node.start_mark.line + 1,
             key=format_key_path(path) or None,
@@ -144,14 +154,24 @@ def _construct(
             lines[child] = item_node.start_mark.line + 1
             items.append(_construct(item_node, child, lines, file, loader))
         return items
-    return _scalar(node, loader)
+    return _scalar(node, loader, file, path)
 
 
-def _scalar(node: yaml.Node, loader: yaml.SafeLoader) -> Any:
+def _scalar(node: yaml.Node, loader: yaml.SafeLoader, file: Path | None, path: KeyPath) -> Any:
     """Construct one scalar with the safe constructors (int, float, bool, null, str, date)."""
     if node.tag in _TEXT_TAGS:
         return str(node.value)
-    value = loader.construct_object(node, deep=True)
+    try:
+        value = loader.construct_object(node, deep=True)
+    except (ValueError, KeyError, AttributeError, TypeError):
+        # Only an explicit tag (`!!int x`) can meet text its constructor does not parse.
+        raise ScenarioError(
+            f"{node.value!r} is not a valid {node.tag.removeprefix(_YAML)}",
+            file=file,
+            line=node.start_mark.line + 1,
+            key=format_key_path(path) or None,
+            hint="remove the tag or fix the value",
+        ) from None
     # Dates are not used in scenarios; keep them as text so models see what the user wrote.
     if not isinstance(value, str | int | float | bool) and value is not None:
         return str(node.value)

@@ -370,3 +370,19 @@ def test_a_nul_character_in_a_path_is_a_scenario_error(tmp_path, text, line, key
     error = error_of(write(tmp_path, "s.yaml", text))
     assert (Path(error.file), error.line, error.key) == (tmp_path / "s.yaml", line, key)
     assert "invalid path" in error.message and "null" in error.message
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a: 1\nb: !!int x\n", "'x' is not a valid int"),
+        ("a: 1\nb: !!bool maybe\n", "'maybe' is not a valid bool"),
+        ("a: 1\nb: !!timestamp 2020-13-45\n", "'2020-13-45' is not a valid timestamp"),
+        ("a: 1\nb: !!int [1]\n", "'tag:yaml.org,2002:int' is not allowed on a sequence"),
+        ("a: 1\nb: !!seq {c: 1}\n", "'tag:yaml.org,2002:seq' is not allowed on a mapping"),
+    ],
+)
+def test_explicit_plain_tags_that_do_not_fit_the_value_are_scenario_errors(text, message):
+    with pytest.raises(ScenarioError, match=message) as caught:
+        parse_yaml(text, file=Path("s.yaml"))
+    assert (caught.value.line, caught.value.key) == (2, "b")
