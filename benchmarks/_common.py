@@ -28,6 +28,19 @@ def _current_rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def _proc_figures(pid: int) -> dict[str, float]:
+    """Peak resident memory and CPU time of a running process so far (Linux /proc; {} else)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        return {"peak_mb": hwm / 1024, "sim_cpu_s": (int(fields[11]) + int(fields[12])) / ticks}
+    except (OSError, StopIteration, IndexError, ValueError):
+        return {}
+
+
 def _child(
     fn: Callable[..., dict[str, Any]], args: tuple, out: multiprocessing.Queue, limit_gb: float
 ) -> None:
@@ -92,7 +105,8 @@ def run_measured(
         if result.get("status") == "started":
             result = out.get(timeout=timeout_s)
     except queue.Empty:
-        result = {"status": f"timeout (> {timeout_s:.0f} s)"}
+        # what the child reached before it is stopped: peak memory and CPU time so far
+        result = {"status": f"timeout (> {timeout_s:.0f} s)", **_proc_figures(child.pid)}
         child.terminate()
     child.join(timeout=30)
     if child.is_alive():

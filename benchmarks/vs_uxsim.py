@@ -180,8 +180,17 @@ def run_cysim(case: dict[str, Any]) -> dict[str, Any]:
             "relative_gap_tolerance": case.get("gap", 0.02),
         },
     )
+    last = [-1.0]
+
+    def progress(stage: str, fraction: float) -> None:
+        # a line every 5 %: shows how far a run got if it hits the timeout
+        if fraction >= last[0] + 0.05 or fraction >= 1.0:
+            last[0] = fraction
+            print(f"  cysim {stage}: {100 * fraction:.0f} % "
+                  f"({time.perf_counter() - t0:.0f} s)", flush=True)  # fmt: skip
+
     t0, c0 = time.perf_counter(), time.process_time()
-    result = simulate(G, trips, settings, seed=case["seed"])
+    result = simulate(G, trips, settings, seed=case["seed"], progress=progress)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     t = result.trips
     arrived = t["status"].to_numpy() == "arrived"
