@@ -106,20 +106,23 @@ def prepare_scenario(path: str | Path) -> PreparedScenario:
     """
     resolved = scenario.load_scenario(path)
     road_classes = resolved.network.road_classes or None
-    base_graph = network.load_network(
-        resolved.map,
-        road_class_overrides=road_classes,
-        consolidation_tolerance_m=resolved.network.consolidation_tolerance_m,
-    )
+    with resolved.pointing_into():
+        base_graph = network.load_network(
+            resolved.map,
+            road_class_overrides=road_classes,
+            consolidation_tolerance_m=resolved.network.consolidation_tolerance_m,
+        )
     demand_spec, calibration_log = resolved.demand, None
     check_memory(resolved, demand_spec, base_graph.number_of_nodes())
     if demand_spec.target_tti is not None:
-        demand_spec, calibration_log = calibrate_demand(resolved, base_graph)
+        with resolved.pointing_into():
+            demand_spec, calibration_log = calibrate_demand(resolved, base_graph)
     flows = None
     if _has_webster(resolved.patches):
         # Webster needs the baseline's approach flows: the static equilibrium of the scenario's
         # demand on the unpatched network gives them deterministically, without an earlier run.
-        base_trips = _build_trips(resolved, demand_spec, base_graph, resolved.simulation.seed)
+        with resolved.pointing_into():
+            base_trips = _build_trips(resolved, demand_spec, base_graph, resolved.simulation.seed)
         flows, _ = assign.equilibrium_edge_flows(
             base_graph, base_trips, resolved.simulation.duration_s
         )
@@ -201,7 +204,8 @@ def run_replication(prepared: PreparedScenario, seed: int) -> ReplicationOutput:
     # Trips are drawn on the unpatched network, so a baseline and a measure with the same demand
     # and seed simulate the same trips (common random numbers); a trip end a patch cut off is
     # reported as unrouted, not silently moved.
-    trips = _build_trips(resolved, prepared.demand_spec, prepared.base_graph, seed)
+    with resolved.pointing_into():
+        trips = _build_trips(resolved, prepared.demand_spec, prepared.base_graph, seed)
     trips, demand_report = patches.apply_demand_patches(
         trips, resolved.patches, prepared.graph, scenario_file=resolved.source_file
     )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import json
 import types
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -16,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from . import roadclass
-from ._errors import ScenarioError
+from ._errors import CysimError, ScenarioError
 from ._yaml import KeyPath, YamlDocument, format_key_path, load_yaml, parse_key_path
 from .demand import DemandSpec
 from .simsettings import SimSettings
@@ -249,7 +251,7 @@ class DemandShift(PatchBase):
     ends: Literal["origin", "destination", "either", "both"] = Field(
         "either", description="which trip end must lie in the zones / corridor"
     )
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=2**32 - 1)
 
     @model_validator(mode="after")
     def _one_each(self) -> DemandShift:
@@ -367,6 +369,19 @@ class Scenario(_Model):
         if source is None:
             return self.source_file, None
         return source.file, source.line
+
+    @contextlib.contextmanager
+    def pointing_into(self) -> Iterator[None]:
+        """Give errors raised by later stages (network, demand) this scenario's file and line."""
+        try:
+            yield
+        except CysimError as error:
+            if error.file is not None or not error.key:
+                raise
+            file, line = self.where(error.key)
+            raise type(error)(
+                error.message, file=file, line=line, key=error.key, hint=error.hint
+            ) from None
 
     def content(self) -> dict[str, Any]:
         """The resolved scenario as plain data, as a scenario file would spell it."""

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import networkx as nx
@@ -15,7 +14,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from .. import patches as patch_module
-from .._errors import CysimError
 from ..locate import EdgeKey
 from ..patchreport import PatchReport, element_label, format_value
 from ..scenario import Scenario, SignalTiming, load_scenario
@@ -48,7 +46,7 @@ def validate(
     console.print(f"[bold]{escape(resolved.name)}[/bold]  {escape(resolved.title)}")
     console.print(f"  files: {escape(chain)}")
     console.print(f"  map: {escape(str(resolved.map))}")
-    with _pointing_into(resolved):
+    with resolved.pointing_into():
         G = network.load_network(
             resolved.map,
             road_class_overrides=resolved.network.road_classes or None,
@@ -60,7 +58,7 @@ def validate(
         isinstance(p, SignalTiming) and p.optimize == "webster" for p in resolved.patches
     )
     if needs_webster and flows:
-        with _pointing_into(resolved):
+        with resolved.pointing_into():
             baseline_flows = static_baseline_flows(G, resolved, console)
     G2, report = patch_module.apply_patches(
         G,
@@ -70,7 +68,7 @@ def validate(
         road_class_overrides=resolved.network.road_classes or None,
         defer_webster=True,
     )
-    with _pointing_into(resolved):
+    with resolved.pointing_into():
         report = report.merge(_demand_report(G2, resolved, console))
     print_report(console, report, rows)
     console.print(
@@ -78,20 +76,6 @@ def validate(
         f"{'es apply' if len(resolved.patches) != 1 else ' applies'}; patched network has "
         f"{G2.number_of_nodes()} junctions, {G2.number_of_edges()} links"
     )
-
-
-@contextlib.contextmanager
-def _pointing_into(resolved: Scenario) -> Iterator[None]:
-    """Give errors raised by later stages (demand, network) the scenario's file and line."""
-    try:
-        yield
-    except CysimError as error:
-        if error.file is not None or not error.key:
-            raise
-        file, line = resolved.where(error.key)
-        raise type(error)(
-            error.message, file=file, line=line, key=error.key, hint=error.hint
-        ) from None
 
 
 def _build_trips_function() -> Callable[..., pd.DataFrame] | None:
