@@ -131,7 +131,9 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     (folder / "b.yaml").write_text(
         "name: hostile-b\ntitle: '[bold red]B[/] [/italic] <b>bold</b>'\n"
-        "description: '<iframe src=\"https://example.com\"></iframe>'\n" + common + "patches:\n"
+        "description: '<iframe src=\"https://example.com\"></iframe>'\n"
+        "report_quote: '<script>quote()</script> 引文'\n"
+        "assumptions: ['<b onmouseover=\"x()\">hover</b>']\n" + common + "patches:\n"
         f"  - type: widen_road\n    road: '{HTML_ROAD}'\n    lanes_per_direction: 3\n"
         f"  - type: set_speed\n    road: '{MARKUP_ROAD}'\n    speed_kph: 30\n",
         encoding="utf-8",
@@ -212,8 +214,11 @@ def test_names_from_data_are_escaped_in_html(comparison) -> None:
         assert "<img src=x" not in page
         assert "<script>alert('t')</script>" not in page
         assert "<iframe" not in page
+        assert "<script>quote()" not in page
+        assert "<b onmouseover" not in page
     assert "&lt;img src=x onerror=" in report, "the widened road's name is shown, escaped"
     assert "&lt;script&gt;alert(" in report
+    assert "&lt;script&gt;quote()" in report and "&lt;b onmouseover=" in report
     svgs = list(comparison.out_dir.rglob("*.svg"))
     for svg in svgs:
         assert "<img src=x" not in svg.read_text(encoding="utf-8")
