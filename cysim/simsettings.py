@@ -21,6 +21,11 @@ class RouteChoiceSettings(BaseModel):
     time_bin_s: float = Field(
         settings.route_time_bin_s, ge=10, le=3600, description="travel-time bin width, s"
     )
+    time_dependent: bool = Field(
+        True,
+        description="cost each link in the bin it is reached in (one more Dijkstra per origin "
+        "and bin); false = departure-bin snapshot only, faster on large networks",
+    )
 
 
 class ParkingSettings(BaseModel):

@@ -109,5 +109,7 @@ def test_time_dependent_paths_use_the_bin_a_link_is_reached_in():
     links = net.links.set_index("link")
     assert [(links.u[i], links.v[i]) for i in paths[0]] == [(0, 2), (2, 3)]
     assert cost[0] == pytest.approx(550.0)
-    snapshot, _ = routing.route_trips(net, o, d, np.array([0.0]), profile[:1], 300.0)
+    snapshot, _ = routing.route_trips(
+        net, o, d, np.array([0.0]), profile, 300.0, time_dependent=False
+    )
     assert [(links.u[i], links.v[i]) for i in snapshot[0]] == [(0, 1), (1, 3)]

@@ -82,8 +82,13 @@ def route_trips(
     departure_s: np.ndarray,
     link_time_by_bin: np.ndarray,
     time_bin_s: float,
+    time_dependent: bool = True,
 ) -> tuple[list[list[int] | None], np.ndarray]:
-    """Best path per trip on the link travel times of its departure bin (a snapshot per bin).
+    """Best path per trip on binned link travel times.
+
+    Per departure bin and origin: a Dijkstra search on the bin's snapshot, then (when
+    ``time_dependent``) a second one with each link costed in the bin in which the first search
+    reaches the link.
 
     Parameters
     ----------
@@ -98,6 +103,8 @@ def route_trips(
         ``B − 1``) uses row ``b``.
     time_bin_s
         Bin width.
+    time_dependent
+        Do the correction step (else the departure-bin snapshot only).
 
     Returns
     -------
@@ -117,7 +124,7 @@ def route_trips(
         for start in range(0, len(origins), origins_per_call):
             chunk = origins[start : start + origins_per_call]
             dist, pred = router.tree(chunk)
-            if n_bins > 1:
+            if n_bins > 1 and time_dependent:
                 dist, pred = _time_dependent_trees(
                     router, chunk, dist, link_time_by_bin, int(b), time_bin_s
                 )

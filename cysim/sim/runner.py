@@ -168,7 +168,7 @@ def simulate(
         )
         profile = _profile(net, rec, paths, departure, rc.time_bin_s, n_bins)
         best_paths, best_cost = routing.route_trips(
-            net, origin, destination, departure, profile, rc.time_bin_s
+            net, origin, destination, departure, profile, rc.time_bin_s, rc.time_dependent
         )
         arrived = ~np.isnan(rec.arrival_s)
         cruise = parking.cruise_s if parking is not None else np.zeros(len(trips))
