@@ -227,6 +227,15 @@ CASES: list[tuple[str, str, str, dict[str, str], list[str]]] = [
         ["od.csv:2", "unknown origin zone 'NOPE'", "fix:"],
     ),
     (
+        "row-longer-than-header",  # fails until fix 14 (demand/imports.py)
+        "run",
+        "name: x\nmap: MAP\n"
+        + SIM
+        + "demand: {od: {od_csv: od.csv}, zones: {grid_m: 500}, profile: uniform}\n",
+        {"od.csv": "origin,destination,trips\nE267N4020,E267.5N4020,3,x\n"},
+        ["od.csv:2", "4 fields", "header names 3", "fix:"],
+    ),
+    (
         "trips-with-unknown-nodes",
         "run",
         "name: x\nmap: MAP\n" + SIM + "demand: {od: {trips_csv: trips.csv}, profile: uniform}\n",
