@@ -119,13 +119,12 @@ def prepare_scenario(path: str | Path) -> PreparedScenario:
             demand_spec, calibration_log = calibrate_demand(resolved, base_graph)
     flows = None
     if _has_webster(resolved.patches):
-        # Webster needs the baseline's approach flows: the static equilibrium of the scenario's
-        # demand on the unpatched network gives them deterministically, without an earlier run.
+        # Webster needs the baseline's peak-hour approach flows: the static equilibrium of the
+        # scenario's demand on the unpatched network gives them deterministically, without an
+        # earlier run.
         with resolved.pointing_into():
             base_trips = _build_trips(resolved, demand_spec, base_graph, resolved.simulation.seed)
-        flows, _ = assign.equilibrium_edge_flows(
-            base_graph, base_trips, resolved.simulation.duration_s
-        )
+        flows, _ = assign.peak_hour_edge_flows(base_graph, base_trips)
     graph, report = patches.apply_patches(
         base_graph,
         resolved.patches,

@@ -352,3 +352,18 @@ def test_equilibrium_edge_flows_on_a_graph_match_the_two_route_split() -> None:
     assert flows[(2, 3, 0)] == pytest.approx(600.0, rel=1e-3)
     assert flows[(1, 3, 0)] == pytest.approx(600.0, rel=1e-3)
     assert result.converged
+
+
+def test_peak_hour_trips_picks_the_busiest_hour_and_keeps_attrs() -> None:
+    import pandas as pd
+
+    from cysim.assign import peak_hour_trips
+
+    # 10 trips/5 min from 0 to 60 min, 30 trips/5 min from 60 to 120 min.
+    departures = [t * 30.0 for t in range(120)] + [3600.0 + t * 10.0 for t in range(360)]
+    trips = pd.DataFrame({"departure_s": departures})
+    trips.attrs["sample_factor"] = 0.25
+    peak = peak_hour_trips(trips)
+    assert peak.attrs["peak_start_s"] == 3600.0
+    assert len(peak) == 360
+    assert peak.attrs["sample_factor"] == 0.25

@@ -117,7 +117,7 @@ def static_baseline_flows(
 ) -> dict[EdgeKey, float] | None:
     """Hourly link flows for Webster: the static equilibrium of the demand on the unpatched map.
 
-    The same estimate ``cysim run`` uses (:func:`cysim.assign.equilibrium_edge_flows`). Returns
+    The same estimate ``cysim run`` uses (:func:`cysim.assign.peak_hour_edge_flows`). Returns
     None when the demand module cannot build trips.
     """
     from .. import assign
@@ -126,10 +126,10 @@ def static_baseline_flows(
     if build_trips is None:
         return None
     trips = _trips(build_trips, G, resolved)
-    flows, result = assign.equilibrium_edge_flows(G, trips, resolved.simulation.duration_s)
+    flows, result = assign.peak_hour_edge_flows(G, trips)
     if console is not None:
         console.print(
-            f"  baseline flows: static assignment of {len(trips)} trips "
+            f"  baseline flows: static assignment of the peak hour of {len(trips)} trips "
             f"(relative gap {result.relative_gap:.1e})"
         )
     return flows
