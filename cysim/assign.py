@@ -641,7 +641,7 @@ def peak_hour_trips(trips: pd.DataFrame, window_s: float = 3600.0) -> pd.DataFra
     departures = np.sort(trips["departure_s"].to_numpy(dtype=float))
     if departures.size == 0:
         return trips
-    starts = np.arange(departures[0], max(departures[-1] - window_s, departures[0]) + 1.0, 300.0)
+    starts = np.arange(departures[0], max(departures[-1] - window_s, departures[0]) + 300.0, 300.0)
     counts = np.searchsorted(departures, starts + window_s) - np.searchsorted(departures, starts)
     start = float(starts[int(np.argmax(counts))])
     in_window = (trips["departure_s"] >= start) & (trips["departure_s"] < start + window_s)
