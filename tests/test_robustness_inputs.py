@@ -487,3 +487,23 @@ def test_memory_estimate_is_grounded_in_the_measurement() -> None:
     assert pipeline.memory_estimate_bytes(full, 455, parallel_runs=4) == pytest.approx(
         4 * pipeline.memory_estimate_bytes(full, 455)
     )
+
+
+def test_allowed_disconnect_runs_and_counts_unrouted_trips(maps, tmp_path) -> None:
+    """With allow_disconnect the run completes; trips drawn on the baseline to or from the cut-off
+    junction are counted as unrouted (fails until fix 15: the junction was removed, so the engine
+    refused those trips with 'not network nodes')."""
+    from cysim import pipeline
+
+    text = (
+        "name: cut\nmap: MAP\n"
+        "demand: {trips: 2000, profile: uniform, zones: {grid_m: 500}}\n" + SIM + "patches:\n"
+        "  - type: close_road\n    road: 华中路\n    allow_disconnect: true\n"
+    )
+    path = _write_case(tmp_path, maps, text, {}, "grid.graphml")
+    with pytest.warns(UserWarning, match="no path"):
+        outcome = pipeline.run_scenario(path, results_root=tmp_path / "results", workers=1)
+    kpis = outcome.kpis[0]
+    assert kpis["trips_total"] == 2000
+    assert 0 < kpis["trips_unrouted"] < 2000
+    assert kpis["trips_completed"] + kpis["trips_unfinished"] == kpis["trips_total"]
