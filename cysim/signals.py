@@ -280,8 +280,10 @@ def webster_plan(
     """Webster's optimum cycle and effective greens.
 
     ``C0 = (1.5 L + 5) / (1 − Y)`` with ``Y = Σ y_i``, clamped to [``min_cycle_s``,
-    ``max_cycle_s``]; effective greens ``g_i = (C0 − L) · y_i / Y``. When ``Y ≥ 1`` the junction
-    is oversaturated: the cycle is capped at ``max_cycle_s`` and a warning is issued.
+    ``max_cycle_s``]; effective greens ``g_i = (C0 − L) · y_i / Y``, except that every phase
+    keeps at least ``min_green_s`` (time taken pro rata from the others, and the cycle lengthened
+    to ``L + n · min_green_s`` when needed). When ``Y ≥ 1`` the junction is oversaturated: the
+    cycle is capped at ``max_cycle_s`` and a warning is issued.
 
     Parameters
     ----------
@@ -316,6 +318,10 @@ def webster_plan(
     else:
         cycle = (1.5 * lost_time_s + 5.0) / (1.0 - total_y)
         cycle = min(max(cycle, min_cycle_s), max_cycle_s)
+    n = len(critical_flow_ratios)
+    # Every phase keeps at least min_green_s (pedestrians, and traffic a flow estimate missed):
+    # a phase with no estimated flow must not get a zero green.
+    cycle = max(cycle, min(lost_time_s + n * min_green_s, max_cycle_s))
     available = cycle - lost_time_s
     if available <= 0:
         raise SimulationError(
@@ -323,6 +329,27 @@ def webster_plan(
             hint="reduce the lost time per phase",
         )
     if total_y == 0:
-        n = len(critical_flow_ratios)
         return cycle, [available / n] * n
-    return cycle, [available * y / total_y for y in critical_flow_ratios]
+    return cycle, _with_min_green([available * y / total_y for y in critical_flow_ratios])
+
+
+def _with_min_green(greens: list[float]) -> list[float]:
+    """Raise greens below ``min_green_s`` to it, taking the time from the others pro rata.
+
+    Webster's proportional greens are returned unchanged when all reach the minimum.
+    """
+    available = sum(greens)
+    floor = min(min_green_s, available / len(greens))
+    fixed = [False] * len(greens)
+    result = list(greens)
+    while True:
+        short = [i for i, g in enumerate(result) if not fixed[i] and g < floor - 1e-9]
+        if not short:
+            return result
+        for i in short:
+            result[i], fixed[i] = floor, True
+        free = [i for i in range(len(result)) if not fixed[i]]
+        remaining = available - floor * sum(fixed)
+        weight = sum(greens[i] for i in free)
+        for i in free:
+            result[i] = remaining * greens[i] / weight if weight > 0 else remaining / len(free)

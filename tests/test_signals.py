@@ -99,3 +99,15 @@ def test_webster_clamps_and_warns():
     assert sum(greens) == pytest.approx(172.0)
     with pytest.raises(SimulationError):
         signals.webster_plan([], 8.0)
+
+
+def test_webster_keeps_a_minimum_green_for_phases_without_flow():
+    """A phase with no estimated flow still gets min_green_s; the others share the rest pro rata."""
+    cycle, greens = signals.webster_plan([0.5, 0.0], 8.0)
+    # C0 = (12 + 5) / 0.5 = 34 s → clamped to 40 s; 32 s of green, 10 s kept for phase 2.
+    assert cycle == 40.0
+    assert greens == pytest.approx([22.0, signals.min_green_s])
+    cycle, greens = signals.webster_plan([0.3, 0.0, 0.0, 0.0], 16.0)
+    assert cycle >= 16.0 + 4 * signals.min_green_s
+    assert min(greens) == pytest.approx(signals.min_green_s)
+    assert sum(greens) == pytest.approx(cycle - 16.0)
