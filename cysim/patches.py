@@ -391,8 +391,9 @@ def _close_road(ctx: _Context, patch: CloseRoad) -> None:
         ctx.report.warnings.append(f"{describe(patch)}: {message}")
     for node in sorted(touched):
         if G.degree(node) == 0:
-            _record(ctx, node, "node", "present", None, kind="node", road="")
-            G.remove_node(node)
+            # Kept as an isolated junction: trips drawn on the baseline that start or end here
+            # are then reported as unrouted (with counts) instead of failing the engine.
+            _record(ctx, node, "node", "present", "isolated", kind="node", road="")
     if patch.between is None:
         ctx.closed[locate.normalise_road_name(patch.road)] = ctx.index
     _check_signal_plans(ctx, [n for n in touched if n in G])

@@ -29,8 +29,27 @@ def _read_csv(path: Path, what: str) -> pd.DataFrame:
         )
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
         raise DemandError(f"cannot read the {what}: {error}", file=path) from error
+    if not isinstance(raw.index, pd.RangeIndex):
+        # More fields than header names: pandas silently turns the first column into the index.
+        _raise_long_row(path, what, len(raw.columns))
     raw.columns = [str(c).strip() for c in raw.columns]
     return raw.dropna(how="all")
+
+
+def _raise_long_row(path: Path, what: str, n_columns: int) -> None:
+    """Name the first line of ``path`` with more fields than its header has columns."""
+    import csv
+
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        for line_no, fields in enumerate(csv.reader(handle), start=1):
+            if line_no > 1 and len(fields) > n_columns:
+                raise DemandError(
+                    f"the {what} row has {len(fields)} fields but the header names {n_columns}",
+                    file=path,
+                    line=line_no,
+                    hint="quote values that contain commas, or add the missing header name",
+                )
+    raise DemandError(f"the {what} has rows longer than its header", file=path)
 
 
 def _require(raw: pd.DataFrame, columns: tuple[str, ...], path: Path, hint: str) -> None:
