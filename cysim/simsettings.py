@@ -82,6 +82,13 @@ class SimSettings(BaseModel):
     permitted_left_follow_up_s: float = Field(
         2.5, gt=0, description="follow-up headway of permitted left turns (HCM 2010)"
     )
+    permitted_left_sneakers: float = Field(
+        2.0,
+        ge=0,
+        le=4,
+        description="permitted left turns per cycle that leave at the end of green without a gap "
+        "(HCM: 2 sneakers per cycle)",
+    )
     follow_up_s: float = Field(
         3.5, gt=0, description="follow-up headway of minor-road movements at unsignalised junctions"
     )

@@ -167,12 +167,14 @@ def permitted_left_net(pocket_m: float):
     return G
 
 
-def left_flow(permitted: bool, opposing_every_s: float | None) -> float:
+def left_flow(permitted: bool, opposing_every_s: float | None, sneakers: float = 0.0) -> float:
     """Left turns 3→0→4 per cycle in steady state; demand 900 veh/h, above any capacity."""
     rows = [(3, 4, 4.0 * i) for i in range(450)]
     if opposing_every_s:
         rows += [(1, 3, opposing_every_s * i) for i in range(int(1800 / opposing_every_s))]
-    settings = settings_for(1800, cooldown_s=0, permitted_left=permitted)
+    settings = settings_for(
+        1800, cooldown_s=0, permitted_left=permitted, permitted_left_sneakers=sneakers
+    )
     res = simulate(permitted_left_net(300.0), trips_frame(rows), settings, seed=0)
     check_invariants(res)
     tr = res.traversals
@@ -191,6 +193,16 @@ def test_permitted_left_yields_to_opposing_flow():
     assert left_flow(permitted=True, opposing_every_s=5.0) == 5
     # an oversaturated opposing approach passes 13 per cycle (780 veh/h): 5.12 s headways, 5
     assert left_flow(permitted=True, opposing_every_s=4.0) == 5
+
+
+def test_sneaker_left_turns_leave_at_the_end_of_green():
+    # HCM: up to 2 left turners that found no gap clear at the end of green ("sneakers")
+    assert left_flow(permitted=True, opposing_every_s=5.0, sneakers=2) == 5 + 2
+    # with no opposing flow only the 11th left is still waiting when green ends (follow-up 2.5 s)
+    assert left_flow(permitted=True, opposing_every_s=None, sneakers=2) == 10 + 1
+    assert left_flow(permitted=True, opposing_every_s=5.0, sneakers=1) == 5 + 1
+    # protected lefts are unaffected
+    assert left_flow(permitted=False, opposing_every_s=5.0, sneakers=2) == 13
 
 
 def test_pocket_at_signal_removes_through_delay_behind_permitted_lefts():

@@ -87,7 +87,7 @@ def test_webster_with_and_without_flows(tmp_path, map_file, monkeypatch, capsys)
     path = scenario(tmp_path, map_file, patches, extra=DEMAND)
     code, out, err = run(monkeypatch, capsys, str(path))
     assert code == 0, err
-    assert "baseline flows: static assignment of 1500 trips" in out
+    assert "baseline flows: static assignment of the peak hour of 1500 trips" in out
     assert out.count("signal_cycle_s") == 3
     code, out, err = run(monkeypatch, capsys, str(path), "--no-flows")
     assert code == 0, err

@@ -18,6 +18,10 @@ from .netarrays import LEFT, NetArrays
 EPS = 1e-9
 #: Time constant of the major-road flow estimate at unsignalised junctions, seconds.
 major_flow_window_s: float = 300.0
+#: The last seconds of green in which permitted left turns that found no gap leave as sneakers.
+sneak_window_s: float = 0.5
+#: Sneakers may still clear during the amber after the green, seconds.
+sneak_amber_s: float = 3.0
 
 
 class _Wake(simpy.Event):
@@ -81,6 +85,7 @@ def run(
     sample_factor: float = 1.0,
     left_gap_s: float | None = None,
     left_follow_up_s: float = 2.5,
+    left_sneakers: float = 2.0,
     parking: ParkingHook | None = None,
     progress: Callable[[str, float], None] | None = None,
 ) -> RunRecords:
@@ -109,6 +114,9 @@ def run(
     left_gap_s, left_follow_up_s
         Gap acceptance of permitted left turns against the opposing approach of the same signal
         phase; ``None`` makes left turns protected.
+    left_sneakers
+        Permitted left turns per cycle and lane group that still leave at the end of green when no
+        gap came (HCM: 2 "sneakers"); scaled by ``sample_factor``.
     parking
         Parking model consulted at departure and at trip ends, or None (trips end at the node).
     progress
@@ -162,6 +170,10 @@ def run(
         if plan is not None:
             opp_window[link] = plan[0] * math.ceil(major_flow_window_s / plan[0])
     last_dis = [-math.inf] * n_groups
+    # sneaker credit per lane group: left_sneakers × sample_factor per cycle, one used per sneaker
+    sneak_cycle = [-1] * n_groups
+    sneak_credit = [0.0] * n_groups
+    sneak_per_cycle = left_sneakers * sample_factor
 
     pos = [0] * n_veh
     entry = [0.0] * n_veh
@@ -340,11 +352,29 @@ def run(
                 if now < t - EPS:
                     _Wake(env, serve, t - now)
                     return
+                nxt = paths[v][pos[v] + 1]
+                sneak = False
+                sneak_at = math.inf  # when a permitted left turner could sneak in this green
+                if opp >= 0 and kinds[nxt] == LEFT:
+                    # in the last moment of green a left turner that found no gap may sneak
+                    into = (now - green_start) % cycle
+                    if into < green_len - sneak_window_s / 2 and sneak_per_cycle > 0:
+                        sneak_at = now - into + green_len - sneak_window_s / 2
+                    if green_len - sneak_window_s - EPS <= into < green_len + sneak_amber_s:
+                        cycle_no = int((now - green_start) // cycle)
+                        if sneak_cycle[g] != cycle_no:
+                            sneak_cycle[g] = cycle_no
+                            sneak_credit[g] = min(
+                                sneak_credit[g] + sneak_per_cycle, max(1.0, sneak_per_cycle)
+                            )
+                        sneak = sneak_credit[g] >= 1.0 - EPS
                 t = next_free[g]
-                if now < t - EPS:
+                if not sneak and now < t - EPS:
+                    if t > sneak_at - sneak_window_s / 2:
+                        t = sneak_at  # the headway runs past green: wait to sneak instead
                     _Wake(env, serve, t - now)
                     return
-                if phase >= 0:
+                if phase >= 0 and not sneak:
                     into = (now - green_start) % cycle
                     if into >= green_len - EPS and into <= cycle - 1e-6:  # red: wait for green
                         if serve in registered:
@@ -365,10 +395,11 @@ def run(
                         if now < t - EPS:
                             _Wake(env, serve, t - now)
                             return
-                nxt = paths[v][pos[v] + 1]
-                if opp >= 0 and kinds[nxt] == LEFT:
+                if opp >= 0 and kinds[nxt] == LEFT and not sneak:
                     # a permitted left waits for a gap in the opposing flow, from green start
                     t = max(last_dis[g], now - into) + permitted_left_headway(opp, lane_h, now)
+                    if t > sneak_at - sneak_window_s / 2:
+                        t = sneak_at  # no gap this green: try to sneak at its end
                     if now < t - EPS:
                         if serve in registered:
                             drop_out(serve)
@@ -378,6 +409,8 @@ def run(
                     nxt, now, serve
                 ):
                     return
+                if sneak:
+                    sneak_credit[g] -= 1.0
                 q.popleft()
                 # leave(v, link, now) and enter(v, nxt, now), inlined: this is the hot path
                 last_exit[link] = now

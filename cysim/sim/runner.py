@@ -163,6 +163,7 @@ def simulate(
             sample_factor=sample_factor,
             left_gap_s=settings.permitted_left_critical_gap_s if settings.permitted_left else None,
             left_follow_up_s=settings.permitted_left_follow_up_s,
+            left_sneakers=settings.permitted_left_sneakers,
             parking=parking,
             progress=report,
         )
