@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from simnets import add_link, add_node, crossroads, new_graph, settings_for, trips_frame
@@ -201,8 +205,38 @@ def test_sneaker_left_turns_leave_at_the_end_of_green():
     # with no opposing flow only the 11th left is still waiting when green ends (follow-up 2.5 s)
     assert left_flow(permitted=True, opposing_every_s=None, sneakers=2) == 10 + 1
     assert left_flow(permitted=True, opposing_every_s=5.0, sneakers=1) == 5 + 1
+    # a sampled run scales sneakers by sample_factor: fractions carry over to the next cycle
+    assert left_flow(permitted=True, opposing_every_s=5.0, sneakers=0.5) == 5 + 0.5
+    assert left_flow(permitted=True, opposing_every_s=5.0, sneakers=1.5) == 5 + 1.5
     # protected lefts are unaffected
     assert left_flow(permitted=False, opposing_every_s=5.0, sneakers=2) == 13
+
+
+SNEAK_AT_AWKWARD_CLOCK = """
+import sys
+sys.path.insert(0, {tests!r})
+from simnets import settings_for, trips_frame
+from test_sim_junctions import permitted_left_net
+from cysim.sim.runner import simulate
+
+G = permitted_left_net(0.0)
+G.nodes[0].update(signal_cycle_s=61.7, signal_offset_s=13.3)
+rows = [(3, 4, 7200 + 4.0 * i) for i in range(1800)] + [(1, 3, 7200 + 5.0 * i) for i in range(1440)]
+settings = settings_for(
+    14400, cooldown_s=3600, permitted_left=True, permitted_left_sneakers=0.5
+)
+res = simulate(G, trips_frame(rows), settings, seed=0)
+print(len(res.trips))
+"""
+
+
+def test_sneaker_wait_never_loops_at_a_fixed_clock():
+    # regression: with a cycle and offset that are not exact in binary, the wait for the sneak
+    # moment once rounded to zero delay and the engine woke forever at the same instant
+    code = SNEAK_AT_AWKWARD_CLOCK.format(tests=str(Path(__file__).parent))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "3240"
 
 
 def test_pocket_at_signal_removes_through_delay_behind_permitted_lefts():

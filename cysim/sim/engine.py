@@ -355,21 +355,24 @@ def run(
                 nxt = paths[v][pos[v] + 1]
                 sneak = False
                 sneak_at = math.inf  # when a permitted left turner could sneak in this green
-                if opp >= 0 and kinds[nxt] == LEFT:
+                if opp >= 0 and kinds[nxt] == LEFT and sneak_per_cycle > 0:
                     # in the last moment of green a left turner that found no gap may sneak
                     into = (now - green_start) % cycle
-                    if into < green_len - sneak_window_s / 2 and sneak_per_cycle > 0:
+                    if into < green_len - sneak_window_s - EPS:
+                        # strictly before the window, so a wake at sneak_at is ≥ 0.25 s ahead
+                        # and always lands inside it (no zero-delay wake loop)
                         sneak_at = now - into + green_len - sneak_window_s / 2
-                    if green_len - sneak_window_s - EPS <= into < green_len + sneak_amber_s:
+                    elif into < green_len + sneak_amber_s:
                         cycle_no = int((now - green_start) // cycle)
                         if sneak_cycle[g] != cycle_no:
                             sneak_cycle[g] = cycle_no
-                            sneak_credit[g] = min(
-                                sneak_credit[g] + sneak_per_cycle, max(1.0, sneak_per_cycle)
-                            )
+                            # unused whole sneakers lapse with their cycle; the fraction a
+                            # sampled run carries (0.5 per cycle at sample_factor 0.25) adds up
+                            sneak_credit[g] = sneak_credit[g] % 1.0 + sneak_per_cycle
                         sneak = sneak_credit[g] >= 1.0 - EPS
                 t = next_free[g]
-                if not sneak and now < t - EPS:
+                if now < t - EPS:
+                    # sneakers, too, keep the saturation headway between them
                     if t > sneak_at - sneak_window_s / 2:
                         t = sneak_at  # the headway runs past green: wait to sneak instead
                     _Wake(env, serve, t - now)
