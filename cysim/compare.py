@@ -223,6 +223,8 @@ def top_links(deltas: gpd.GeoDataFrame, n: int = 10) -> tuple[pd.DataFrame, pd.D
         (zero changes left out), most extreme first.
     """
     change = deltas["d_total_delay_vh"].fillna(0.0)
-    improved = deltas[change < 0].assign(_c=change).nsmallest(n, "_c").drop(columns="_c")
-    worsened = deltas[change > 0].assign(_c=change).nlargest(n, "_c").drop(columns="_c")
+    # select by label from the change series: assigning a series to an empty selection would
+    # (pandas ≥ 3) re-index it into rows of NaN
+    improved = deltas.loc[change[change < 0].nsmallest(n).index]
+    worsened = deltas.loc[change[change > 0].nlargest(n).index]
     return pd.DataFrame(improved), pd.DataFrame(worsened)

@@ -232,3 +232,22 @@ def test_detail_extent_zooms_only_when_it_helps(tmp_path, case):
         case["links_b"], tmp_path / "c.png", title="detail", detail=(xmin, ymin, xmax, ymax)
     )
     assert _is_png(path)
+
+
+def test_a_measure_that_changes_no_link_gets_an_empty_top_links_chart(case, tmp_path):
+    # regression: with no link changed, pandas ≥ 3 turned the empty selection into rows of NaN
+    # and the chart failed on a float road name
+    same = case["deltas"].assign(d_total_delay_vh=0.0)
+    improved, worsened = compare.top_links(same)
+    assert improved.empty and worsened.empty
+    path = plot.top_links_chart(same, tmp_path / "top.png")
+    assert _is_png(path)
+
+
+def test_top_links_are_the_extremes_in_order(case):
+    deltas = case["deltas"]
+    improved, worsened = compare.top_links(deltas, n=3)
+    change = deltas["d_total_delay_vh"].fillna(0.0)
+    assert list(improved["d_total_delay_vh"]) == sorted(change[change < 0])[:3]
+    assert list(worsened["d_total_delay_vh"]) == sorted(change[change > 0], reverse=True)[:3]
+    assert improved["name"].map(type).eq(str).all()
