@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,28 @@ def test_demand_errors_point_into_the_scenario(tmp_path, map_file, monkeypatch, 
     code, _, err = run(monkeypatch, capsys, str(path))
     assert code == 2
     assert err.startswith(f"error: {path}:3 [demand"), err  # the line of the demand section
+
+
+def test_a_bug_prints_one_line_and_saves_the_traceback(monkeypatch, capsys, tmp_path) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.delenv("CYSIM_DEBUG", raising=False)
+
+    def broken() -> None:
+        raise TypeError("object of type 'float' has no len()")
+
+    monkeypatch.setattr(cli, "app", broken)
+    monkeypatch.setattr(sys, "argv", ["cysim", "compare", "a.yaml", "b.yaml"])
+    with pytest.raises(SystemExit) as stop:
+        cli.main()
+    assert stop.value.code == 70
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    assert err.startswith("internal error: TypeError: object of type 'float'")
+    saved = list(tmp_path.glob("cysim-crash-*.txt"))
+    assert len(saved) == 1 and str(saved[0]) in err
+    text = saved[0].read_text(encoding="utf-8")
+    assert "Traceback" in text and "cysim compare a.yaml b.yaml" in text
+    # developers can ask for the exception itself
+    monkeypatch.setenv("CYSIM_DEBUG", "1")
+    with pytest.raises(TypeError):
+        cli.main()

@@ -6,7 +6,11 @@ import multiprocessing
 import os
 import signal
 import sys
+import tempfile
 import threading
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
 from types import FrameType
 
 import typer
@@ -88,6 +92,28 @@ def _install_stop_handlers(received: list[int]) -> dict[int, object]:
     return {signum: signal.signal(signum, stop) for signum in _STOP_MESSAGES}
 
 
+def _internal_error_message(bug: Exception) -> str:
+    """One line for an unexpected exception (a cysim bug), with the traceback saved for a report.
+
+    Partial results were already removed by the stage that failed (results are written under a
+    temporary name); the traceback goes to a file so the user can attach it to a bug report.
+    """
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    text = "".join(traceback.format_exception(bug))
+    try:
+        fd, name = tempfile.mkstemp(prefix=f"cysim-crash-{stamp}-", suffix=".txt")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(f"cysim {__version__}\n{' '.join(sys.argv)}\n\n{text}")
+        where = f"the traceback is in {Path(name)}"
+    except OSError:
+        where = "set CYSIM_DEBUG=1 to see the traceback"
+    return (
+        f"internal error: {type(bug).__name__}: {one_line(str(bug))} — this is a bug in cysim, "
+        f"not in your input; no partial results were kept; {where}; please report it with the "
+        "scenario files"
+    )
+
+
 def main() -> None:
     """Run the CLI; user errors print one line and exit 2, never a traceback.
 
@@ -109,6 +135,11 @@ def main() -> None:
         signum = received[0] if received else signal.SIGINT
         typer.echo(_STOP_MESSAGES[signum], err=True)
         sys.exit(128 + signum)
+    except Exception as bug:
+        if os.environ.get("CYSIM_DEBUG"):
+            raise
+        typer.echo(_internal_error_message(bug), err=True)
+        sys.exit(70)  # EX_SOFTWARE: not the user's input
     finally:
         # Called in-process (tests, notebooks): leave the caller's handlers as they were.
         for signum, handler in previous.items():
