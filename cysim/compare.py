@@ -206,6 +206,36 @@ def mean_link_table(tables: Sequence[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(out[first.columns], geometry="geometry", crs=first.crs)
 
 
+def idle_patched_links(
+    deltas: gpd.GeoDataFrame, patched_edges: Sequence[Sequence[int]]
+) -> pd.DataFrame:
+    """The patched links that carry no traffic in either run.
+
+    A measure on such a link cannot change anything in the model; usually the demand has no trips
+    that would use it (cysim's synthetic demand has no through or external traffic), so the report
+    must say so rather than present "no change" as a finding.
+
+    Parameters
+    ----------
+    deltas
+        Output of :func:`link_deltas`.
+    patched_edges
+        ``[u, v, key]`` of every link the scenario's patches touched (``patches.json``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows of ``deltas`` (``u, v, key, name``) with zero flow in A and in B.
+    """
+    wanted = {(int(u), int(v), int(k)) for u, v, k in patched_edges}
+    keys = zip(deltas["u"], deltas["v"], deltas["key"], strict=True)
+    mask = np.array([(int(u), int(v), int(k)) in wanted for u, v, k in keys], dtype=bool)
+    flow_a = deltas["flow_veh_a"].fillna(0.0).to_numpy(dtype=float)
+    flow_b = deltas["flow_veh_b"].fillna(0.0).to_numpy(dtype=float)
+    idle = mask & (flow_a <= 0) & (flow_b <= 0)
+    return pd.DataFrame(deltas.loc[idle, ["u", "v", "key", "name"]])
+
+
 def top_links(deltas: gpd.GeoDataFrame, n: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The links that improved and worsened most, by change in vehicle-hours of delay.
 

@@ -574,6 +574,8 @@ class RunResults:
     timeseries: list[pd.DataFrame]
     patched: gpd.GeoDataFrame | None
     patch_log: str
+    #: ``[u, v, key]`` of the links the scenario's patches touched (``patches.json``).
+    patched_edges: list[list[int]] = field(default_factory=list)
 
     @property
     def seeds(self) -> list[int]:
@@ -610,13 +612,23 @@ def load_run(run_dir: str | Path) -> RunResults:
         patched_path = run_dir / "patched.gpkg"
         patched = gpd.read_file(patched_path, engine="pyogrio") if patched_path.exists() else None
         patch_log = (run_dir / "patches.txt").read_text(encoding="utf-8")
+        marks_path = run_dir / "patches.json"
+        marks = json.loads(marks_path.read_text(encoding="utf-8")) if marks_path.exists() else {}
     except (OSError, ValueError, KeyError) as error:
         raise ResultsError(
             f"cannot read run folder {run_dir}: {error}", hint="rerun the scenario with --force"
         ) from error
     timeseries = [g.drop(columns=["replication", "seed"]) for _, g in series.groupby("replication")]
     return RunResults(
-        run_dir, str(summary["scenario"]), meta, summary, links, timeseries, patched, patch_log
+        run_dir,
+        str(summary["scenario"]),
+        meta,
+        summary,
+        links,
+        timeseries,
+        patched,
+        patch_log,
+        patched_edges=[list(map(int, e)) for e in marks.get("edges", [])],
     )
 
 
@@ -628,6 +640,8 @@ class CompareOutcome:
     table: pd.DataFrame
     a: RunResults
     b: RunResults
+    #: Findings the reader must see beside the table (also in the report's caveats).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def report(self) -> Path:
@@ -721,6 +735,7 @@ def compare_scenarios(
     run_b = _resolve_side(b, **side)
     table = compare.compare_kpis(run_a.kpis, run_b.kpis, run_a.seeds, run_b.seeds)
     deltas = compare.link_deltas(run_a.links, run_b.links)
+    notes = idle_patch_notes(deltas, run_a, run_b)
 
     final = io.compare_dir(run_a.name, run_b.name, results_root)
     partial = final.with_name(f".{final.name}{io.PARTIAL_SUFFIX}")
@@ -728,12 +743,35 @@ def compare_scenarios(
         io.discard(partial)
     partial.mkdir(parents=True)
     try:
-        _write_comparison(partial, run_a, run_b, table, deltas)
+        _write_comparison(partial, run_a, run_b, table, deltas, notes)
         _swap_in(partial, final)
     except BaseException:
         io.discard(partial)
         raise
-    return CompareOutcome(final, table, run_a, run_b)
+    return CompareOutcome(final, table, run_a, run_b, notes)
+
+
+def idle_patch_notes(deltas: gpd.GeoDataFrame, run_a: RunResults, run_b: RunResults) -> list[str]:
+    """A warning for the patched links on which neither run has any traffic.
+
+    Such a measure shows "no change" only because no simulated trip would use the link (the
+    synthetic demand has no through or external traffic, docs/demand.md), not because it is
+    ineffective; the reader must be told.
+    """
+    edges = [*run_a.patched_edges, *run_b.patched_edges]
+    idle = compare.idle_patched_links(deltas, edges)
+    if idle.empty:
+        return []
+    rows = zip(idle["name"], idle["u"], idle["v"], strict=True)
+    named = sorted({str(name) or f"{u}→{v}" for name, u, v in rows})
+    shown = "、".join(named[:5]) + (f" and {len(named) - 5} more" if len(named) > 5 else "")
+    return [
+        f"无车流 No traffic on a measure: {len(idle)} of the {len(set(map(tuple, edges)))} "
+        f"patched links ({shown}) carry no vehicle in either run, so the model cannot show an "
+        "effect there. The synthetic demand has no through or external (cross-boundary) trips "
+        "(docs/demand.md §7); give an OD table or trip list that includes them (od_csv, "
+        "trips_csv) before judging this measure."
+    ]
 
 
 def _swap_in(partial: Path, final: Path) -> None:
@@ -756,6 +794,7 @@ def _write_comparison(
     run_b: RunResults,
     table: pd.DataFrame,
     deltas: gpd.GeoDataFrame,
+    notes: Sequence[str] = (),
 ) -> None:
     """Write every file of a comparison folder into ``out``."""
     from . import report
@@ -805,9 +844,12 @@ def _write_comparison(
         patch_log = f"A ({run_a.name}):\n{run_a.patch_log}\n\nB ({run_b.name}):\n{run_b.patch_log}"
     sample_factor = float(run_b.summary.get("sample_factor", 1.0))
     schematic = "chengyang-arterials" in str(run_b.summary.get("map", ""))
-    caveats = report.standard_caveats(
-        sample_factor, schematic_map=schematic, replications=len(run_b.seeds)
-    )
+    caveats = [
+        *notes,
+        *report.standard_caveats(
+            sample_factor, schematic_map=schematic, replications=len(run_b.seeds)
+        ),
+    ]
     run_info = {
         "cysim version": __version__,
         "A run folder": str(run_a.run_dir),

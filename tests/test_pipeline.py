@@ -14,7 +14,7 @@ import pyogrio
 import pytest
 from conftest import BUNDLED_MAP, PROJECT_ROOT
 
-from cysim import io, pipeline
+from cysim import compare, io, pipeline
 from cysim._errors import ResultsError
 
 pytestmark = pytest.mark.skipif(not BUNDLED_MAP.exists(), reason="bundled map not present")
@@ -197,3 +197,25 @@ def test_cli_run_reuses_and_bad_path_is_one_line(scenario_files, results_root, c
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr
     assert "missing.yaml" in bad.stderr
+
+
+def test_measure_on_a_link_no_trip_uses_is_flagged(scenario_files, results_root, comparison):
+    # the bundled demand has no external trips: nothing uses the 黑龙江路 on-ramp, so widening it
+    # cannot show an effect; the comparison must say so instead of reporting a silent "no change"
+    ramp = scenario_files["a"].with_name("small-ramp.yaml")
+    ramp.write_text(
+        "name: small-ramp\nbase: small.yaml\npatches:\n"
+        "  - type: widen_road\n    road: 黑龙江路上桥匝道\n    add_lanes: 1\n",
+        encoding="utf-8",
+    )
+    outcome = pipeline.compare_scenarios(scenario_files["a"], ramp, results_root=results_root)
+    assert len(outcome.notes) == 1
+    assert "黑龙江路上桥匝道" in outcome.notes[0] and "no vehicle in either run" in outcome.notes[0]
+    html = outcome.report.read_text(encoding="utf-8")
+    assert "无车流" in html and "黑龙江路上桥匝道" in html
+    # the 文阳路 widening is used: any note it gets names only patched links without traffic
+    idle = compare.idle_patched_links(
+        compare.link_deltas(comparison.a.links, comparison.b.links), comparison.b.patched_edges
+    )
+    assert comparison.b.patched_edges and len(idle) < len(comparison.b.patched_edges)
+    assert bool(comparison.notes) == (not idle.empty)

@@ -189,6 +189,8 @@ def compare(
         )
     out = Console()
     out.print(_comparison_table(outcome.table, (outcome.a.name, outcome.b.name)))
+    for note in outcome.notes:
+        out.print(f"note: {escape(note)}", highlight=False)
     out.print(f"comparison written to: {escape(str(outcome.out_dir))}", highlight=False)
     out.print(f"report: {escape(str(outcome.report))}", highlight=False)
 
