@@ -17,6 +17,13 @@ link-flow correlation (Pearson r) of cysim, UXsim and the TNTP user-equilibrium 
 
 Grid (``benchmarks/grid.py``, unsignalised here so both simulators see the same junctions): random
 trips; UXsim gets every ``deltan``-th trip as a platoon of ``deltan``.
+
+OSM (``--cases osm``): an OSM XML file (by default the bundled ``maps/chengyang-arterials.osm``,
+401 junctions; ``--osm ../shared/data/osm/tempe-asu.osm`` for a real extract) loaded by
+``cysim.network`` (lanes, speeds, capacities, storage by road class; junctions
+consolidated), signals switched off so both simulators see uncontrolled junctions, random trips
+between its junctions; UXsim gets the same links (length, speed, lanes, jam density from cysim's
+storage) as for the grid.
 """
 
 from __future__ import annotations
@@ -164,6 +171,25 @@ def grid_inputs(size: int, n_trips: int, duration_s: float, seed: int):
     return G, random_trips(G, n_trips, duration_s, seed)
 
 
+def osm_inputs(path: str, n_trips: int, duration_s: float, seed: int):
+    """A real OSM extract through ``cysim.network``, signals off, and random trips."""
+    from grid import random_trips
+
+    from cysim import network
+
+    G = network.load_network(path)
+    for n in G.nodes:
+        G.nodes[n]["signal"] = False  # UXsim's network here has no signals
+    return G, random_trips(G, n_trips, duration_s, seed)
+
+
+def network_inputs(case: dict[str, Any]):
+    """The graph and trips of a grid or OSM case."""
+    if case["kind"] == "osm":
+        return osm_inputs(case["path"], case["trips"], case["duration_s"], case["seed"])
+    return grid_inputs(case["size"], case["trips"], case["duration_s"], case["seed"])
+
+
 # --- one run each (executed in a spawned child) ----------------------------------------------
 
 
@@ -176,7 +202,7 @@ def run_cysim(case: dict[str, Any]) -> dict[str, Any]:
         G = sioux_falls_graph()
         trips = sioux_falls_trips(case["demand_deltan"], sampled=case.get("sampled", False))
     else:
-        G, trips = grid_inputs(case["size"], case["trips"], case["duration_s"], case["seed"])
+        G, trips = network_inputs(case)
     settings = SimSettings(
         duration_s=case["duration_s"],
         cooldown_s=case["tmax_s"] - case["duration_s"],
@@ -202,10 +228,9 @@ def run_cysim(case: dict[str, Any]) -> dict[str, Any]:
     arrived = t["status"].to_numpy() == "arrived"
     tt = (t["arrival_s"] - t["departure_s"]).to_numpy()[arrived]
     counts = np.bincount(result.traversals["link"].to_numpy(), minlength=len(result.links))
-    flows = {
-        (int(u), int(v)): int(c)
-        for u, v, c in zip(result.links["u"], result.links["v"], counts, strict=True)
-    }
+    flows: dict[tuple[int, int], float] = {}
+    for u, v, c in zip(result.links["u"], result.links["v"], counts, strict=True):
+        flows[int(u), int(v)] = flows.get((int(u), int(v)), 0.0) + int(c)  # parallel links add
     gap = float(result.route_choice["relative_gap"].iloc[-1])
     scale = 1.0 / float(trips.attrs["sample_factor"])  # a sampled trip stands for this many
     flows = {k: c * scale for k, c in flows.items()}
@@ -240,12 +265,12 @@ def run_uxsim(case: dict[str, Any], deltan: int) -> dict[str, Any]:
             tmax=case["tmax_s"],
         )
     else:
-        G, trips = grid_inputs(case["size"], case["trips"], case["duration_s"], case["seed"])
+        G, trips = network_inputs(case)
         for n, d in G.nodes(data=True):
             W.addNode(str(n), d["x"], d["y"])
-        for u, v, d in G.edges(data=True):
+        for u, v, k, d in G.edges(keys=True, data=True):
             W.addLink(
-                f"{u}-{v}", str(u), str(v), length=d["length_m"],
+                f"{u}-{v}-{k}", str(u), str(v), length=d["length_m"],
                 free_flow_speed=d["speed_kph"] / 3.6, number_of_lanes=int(d["lanes"]),
                 jam_density_per_lane=d["storage_veh"] / (d["lanes"] * d["length_m"]),
             )  # fmt: skip
@@ -258,12 +283,11 @@ def run_uxsim(case: dict[str, Any], deltan: int) -> dict[str, Any]:
     W.analyzer.basic_analysis()
     a = W.analyzer
     links = W.analyzer.link_to_pandas()
-    flows = {
-        (int(s), int(e)): float(q)
-        for s, e, q in zip(
-            links["start_node"], links["end_node"], links["traffic_volume"], strict=True
-        )
-    }
+    flows: dict[tuple[int, int], float] = {}
+    for s, e, q in zip(
+        links["start_node"], links["end_node"], links["traffic_volume"], strict=True
+    ):
+        flows[int(s), int(e)] = flows.get((int(s), int(e)), 0.0) + float(q)  # parallel links add
     return {
         "trips": int(a.trip_all),
         "completed": int(a.trip_completed),
@@ -445,11 +469,42 @@ def grid(args: argparse.Namespace, n_trips: int, size: int, uxsim: bool) -> bool
     return True
 
 
+def osm(args: argparse.Namespace) -> bool:
+    """Both simulators on a real OSM extract (signals off) with random trips."""
+    case = {"kind": "osm", "path": args.osm, "trips": args.osm_trips,
+            "duration_s": args.grid_duration, "tmax_s": args.grid_duration + 3600.0,
+            "seed": args.seed, "iterations": args.osm_iterations}  # fmt: skip
+    title = f"OSM {Path(args.osm).name}, {args.osm_trips:,} random trips, no signals"
+    print(f"{title}: cysim …", flush=True)
+    c = run_measured(run_cysim, case, timeout_s=args.timeout, memory_limit_gb=args.memory_limit)
+    rows = [{"simulator": "cysim", "demand": "random trips", **c}]
+    pairs = []
+    for deltan in args.deltan:
+        print(f"{title}: UXsim Δn={deltan} …", flush=True)
+        u = run_measured(run_uxsim, case, deltan, timeout_s=args.timeout,
+                         memory_limit_gb=args.memory_limit)  # fmt: skip
+        rows.append({"simulator": "UXsim", "demand": f"every {deltan}th trip ×{deltan}", **u})
+        pairs.append((f"Δn={deltan}", c, u))
+    print_table(rows, COLUMNS, title)
+    ratios = _ratios(pairs)
+    print_table(ratios, RATIO_COLUMNS, f"{title}: ratios")
+    ok = True
+    for row, (_, cy, ux) in zip(ratios, pairs, strict=True):
+        if cy.get("status") != "ok" or ux.get("status") != "ok":
+            continue
+        ok &= check(
+            f"OSM {row['pair']}: total travel time within ±15 % of UXsim",
+            abs(row["total_tt"] - 1.0) <= 0.15,
+            f"ratio {row['total_tt']:.3f}",
+        )
+    return ok
+
+
 def main() -> None:
     """Run the chosen cases and print tables and target checks."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", nargs="+", default=["sf", "grid100k"],
-                        choices=["sf", "grid100k", "grid1m"])  # fmt: skip
+                        choices=["sf", "grid100k", "grid1m", "osm"])  # fmt: skip
     parser.add_argument("--deltan", type=int, nargs="+", default=[5, 1], help="UXsim platoon sizes")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--sf-iterations", type=int, default=5,
@@ -464,6 +519,11 @@ def main() -> None:
     parser.add_argument("--grid-duration", type=float, default=3600.0, help="departure period, s")
     parser.add_argument("--uxsim-max-trips", type=int, default=200_000,
                         help="run UXsim on grid cases up to this many trips")  # fmt: skip
+    parser.add_argument("--osm", default=str(ROOT / "maps" / "chengyang-arterials.osm"),
+                        help="OSM extract for --cases osm")  # fmt: skip
+    parser.add_argument("--osm-trips", type=int, default=20_000, help="random trips, OSM case")
+    parser.add_argument("--osm-iterations", type=int, default=3,
+                        help="cysim route-choice iterations, OSM case")  # fmt: skip
     parser.add_argument("--timeout", type=float, default=1800.0, help="per simulator run, s")
     parser.add_argument("--memory-limit", type=float, default=8.0,
                         help="address-space limit per grid child, GB (0 = none)")  # fmt: skip
@@ -477,6 +537,8 @@ def main() -> None:
     if "grid1m" in args.cases:
         n = 1_000_000
         ok &= grid(args, n, 100, uxsim=n <= args.uxsim_max_trips)
+    if "osm" in args.cases:
+        ok &= osm(args)
     print("all targets met" if ok else "some targets missed (FAIL lines above)")
 
 
