@@ -109,7 +109,8 @@ def _internal_error_message(bug: Exception) -> str:
         where = "set CYSIM_DEBUG=1 to see the traceback"
     return (
         f"internal error: {type(bug).__name__}: {one_line(str(bug))} — this is a bug in cysim, "
-        f"not in your input; no partial results were kept; {where}; please report it with the "
+        f"not in your input; results are written atomically, so nothing half-written is left; "
+        f"{where}; please report it with the "
         "scenario files"
     )
 
