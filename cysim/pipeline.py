@@ -420,15 +420,17 @@ def memory_estimate_bytes(
 
     ``trips × sample_factor × (BYTES_PER_TRIP_LINK × path links + BYTES_PER_TRIP)`` per
     simulated replication, where path links ≈ 0.6 √junctions (a grid-like network), plus the
-    demand builder's arrays of the full trip count; times the replications that run at once.
-    None when the total is not known up front (an imported file sets it).
+    demand builder's arrays of the full trip count (``trips`` plus ``external.trips``); times the
+    replications that run at once. None when the total is not known up front (an imported file
+    sets it).
     """
     if spec.trips is None:
         return None
+    trips = spec.trips + (spec.external.trips if spec.external is not None else 0)
     path_links = 0.6 * math.sqrt(max(n_junctions, 1))
-    simulated = spec.trips * spec.sample_factor
+    simulated = trips * spec.sample_factor
     per_run = simulated * (BYTES_PER_TRIP_LINK * path_links + BYTES_PER_TRIP)
-    per_run += spec.trips * BYTES_PER_DEMAND_TRIP
+    per_run += trips * BYTES_PER_DEMAND_TRIP
     return per_run * max(parallel_runs, 1)
 
 
@@ -754,8 +756,8 @@ def compare_scenarios(
 def idle_patch_notes(deltas: gpd.GeoDataFrame, run_a: RunResults, run_b: RunResults) -> list[str]:
     """A warning for the patched links on which neither run has any traffic.
 
-    Such a measure shows "no change" only because no simulated trip would use the link (the
-    synthetic demand has no through or external traffic, docs/demand.md), not because it is
+    Such a measure shows "no change" only because no simulated trip uses the link (often because
+    the demand has no through or external traffic, docs/demand.md §4a), not because it is
     ineffective; the reader must be told.
     """
     edges = [*run_a.patched_edges, *run_b.patched_edges]
@@ -768,9 +770,9 @@ def idle_patch_notes(deltas: gpd.GeoDataFrame, run_a: RunResults, run_b: RunResu
     return [
         f"无车流 No traffic on a measure: {len(idle)} of the {len(set(map(tuple, edges)))} "
         f"patched links ({shown}) carry no vehicle in either run, so the model cannot show an "
-        "effect there. The synthetic demand has no through or external (cross-boundary) trips "
-        "(docs/demand.md §7); give an OD table or trip list that includes them (od_csv, "
-        "trips_csv) before judging this measure."
+        "effect there. Unless the scenario sets demand.external, the demand has no through or "
+        "external (cross-boundary) trips (docs/demand.md §4a); add them, or check that the "
+        "measure's location is right, before judging this measure."
     ]
 
 

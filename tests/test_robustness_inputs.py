@@ -487,6 +487,11 @@ def test_memory_estimate_is_grounded_in_the_measurement() -> None:
     assert pipeline.memory_estimate_bytes(full, 455, parallel_runs=4) == pytest.approx(
         4 * pipeline.memory_estimate_bytes(full, 455)
     )
+    # external trips count like internal ones
+    with_external = DemandSpec(trips=900_000, external={"trips": 100_000})
+    assert pipeline.memory_estimate_bytes(with_external, 455) == pytest.approx(
+        pipeline.memory_estimate_bytes(full, 455)
+    )
 
 
 def test_allowed_disconnect_runs_and_counts_unrouted_trips(maps, tmp_path) -> None:

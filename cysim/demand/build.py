@@ -12,6 +12,7 @@ import pandas as pd
 
 from .. import settings
 from .._errors import DemandError
+from . import external
 from ._graph import GraphArrays, graph_arrays
 from .gravity import FurnessResult, gravity_od, zone_times
 from .imports import read_od_csv, read_tntp_od, read_trip_list
@@ -89,6 +90,10 @@ class DemandPlan:
         The gravity model's balancing result (None for imports).
     zone_time_min, zone_length_km
         Free-flow zone-to-zone times and distances (None when there are no zones).
+    external_cells, external_trips
+        Fractional external demand at the map's gateways (same layout as ``cells``, summing to
+        ``external_trips``), added to whatever total the internal cells are given; None and 0
+        without ``demand.external``.
     """
 
     source: str
@@ -100,6 +105,8 @@ class DemandPlan:
     furness: FurnessResult | None = None
     zone_time_min: np.ndarray | None = None
     zone_length_km: np.ndarray | None = None
+    external_cells: pd.DataFrame | None = None
+    external_trips: int = 0
 
 
 def _resolve(path: Path, base_dir: Path | None) -> Path:
@@ -116,6 +123,64 @@ def plan_demand(
     start_time: str = settings.start_time,
 ) -> DemandPlan:
     """Read or synthesise the fractional demand of ``spec`` (no randomness).
+
+    The internal demand comes from ``spec.od`` (:func:`_plan_internal`); ``spec.external`` adds
+    trips at the map's gateways (:mod:`cysim.demand.external`).
+
+    Parameters
+    ----------
+    G
+        The (patched) road graph.
+    spec
+        The scenario's demand section.
+    base_dir
+        Folder of the scenario file; relative paths in ``spec`` are relative to it.
+    duration_s
+        Length of the demand period, seconds.
+    start_time
+        Clock time of the simulation start, ``HH:MM``.
+
+    Returns
+    -------
+    DemandPlan
+
+    Raises
+    ------
+    DemandError
+        Bad input files, a gravity model without ``trips`` or ``target_tti``, or external trips
+        that cannot be placed.
+    """
+    plan = _plan_internal(G, spec, base_dir=base_dir, duration_s=duration_s, start_time=start_time)
+    if spec.external is None:
+        return plan
+    if plan.cells is None or plan.zones is None:
+        raise DemandError(
+            f"external trips need zones to start and end in; this demand has none ({spec.source})",
+            key="demand.external",
+            hint="use gravity or od_csv demand, or put the external trips in the trip list",
+        )
+    gateways = external.resolve_gateways(G, spec.external)
+    cells = external.external_cells(
+        G, plan.zones, gateways, float(spec.external.trips), spec.external.through_share
+    )
+    profile = departure_profile(
+        spec.profile, start_time=start_time, duration_s=duration_s, base_dir=base_dir
+    )
+    plan.external_cells = _spread(cells, profile)
+    plan.external_trips = int(spec.external.trips)
+    plan.source = f"{plan.source}; {external.describe(spec.external, gateways)}"
+    return plan
+
+
+def _plan_internal(
+    G: nx.MultiDiGraph,
+    spec: DemandSpec,
+    *,
+    base_dir: Path | None = None,
+    duration_s: float = settings.duration_s,
+    start_time: str = settings.start_time,
+) -> DemandPlan:
+    """The demand of ``spec.od`` alone (see :func:`plan_demand`).
 
     Parameters
     ----------
@@ -357,7 +422,15 @@ def realise_trips(
         assert plan.cells is not None
         cells = plan.cells
         total = round(plan.base_total) if total_trips is None else int(total_trips)
-        counts = round_preserving_total(cells["trips"].to_numpy(), total, rng)
+        weights = cells["trips"].to_numpy(dtype=float)
+        if plan.external_cells is not None:
+            # the internal cells are scaled to their total, then the external trips are added
+            weights = np.concatenate(
+                [weights * total / weights.sum(), plan.external_cells["trips"].to_numpy()]
+            )
+            cells = pd.concat([cells, plan.external_cells[cells.columns]], ignore_index=True)
+            total += plan.external_trips
+        counts = round_preserving_total(weights, total, rng)
         rows = np.repeat(np.arange(len(cells)), counts)
         picked = cells.iloc[rows]
         trips = pd.DataFrame(

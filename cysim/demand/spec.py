@@ -200,6 +200,32 @@ class CalibrationSpec(BaseModel):
     max_trips: int = Field(2_000_000, ge=1, description="upper bound of the search")
 
 
+class ExternalSpec(BaseModel):
+    """Trips that cross the map boundary at gateway junctions (docs/demand.md §4a).
+
+    They come in addition to ``demand.trips`` (which stays the internal total) and follow the
+    same departure profile and sampling.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    trips: int = Field(ge=1, description="external car trips in the period (in, out and through)")
+    through_share: float = Field(
+        0.3, ge=0, le=1, description="share of external trips from gateway to gateway"
+    )
+    road_classes: list[str] = Field(
+        default_factory=lambda: ["motorway", "trunk"],
+        min_length=1,
+        description="OSM highway classes whose dead ends at the map edge are gateways (auto)",
+    )
+    gateways: list[tuple[float, float]] | None = Field(
+        None,
+        description="gateways as [lon, lat] points (WGS84), snapped to junctions; "
+        "omitted = found automatically from road_classes",
+    )
+    snap_m: float = Field(500.0, gt=0, description="largest snapping distance of a gateway point")
+
+
 class DemandSpec(BaseModel):
     """Which car trips to simulate and how to build them (docs/demand.md).
 
@@ -237,6 +263,11 @@ class DemandSpec(BaseModel):
         gt=0,
         le=1,
         description="simulate this seeded share of trips; results are scaled back and labelled",
+    )
+    external: ExternalSpec | None = Field(
+        None,
+        description="trips entering, leaving or crossing the map at its gateways, in addition "
+        "to trips",
     )
     assumptions: list[str] = Field(
         default_factory=list, description="plain-language assumptions behind this demand"
