@@ -211,6 +211,7 @@ def run_cysim(case: dict[str, Any]) -> dict[str, Any]:
             "iterations": case["iterations"],
             "relative_gap_tolerance": case.get("gap", 0.02),
         },
+        priority_junctions=case.get("priority", True),
     )
     last = [-1.0]
 
@@ -473,8 +474,10 @@ def osm(args: argparse.Namespace) -> bool:
     """Both simulators on a real OSM extract (signals off) with random trips."""
     case = {"kind": "osm", "path": args.osm, "trips": args.osm_trips,
             "duration_s": args.grid_duration, "tmax_s": args.grid_duration + 3600.0,
-            "seed": args.seed, "iterations": args.osm_iterations}  # fmt: skip
-    title = f"OSM {Path(args.osm).name}, {args.osm_trips:,} random trips, no signals"
+            "seed": args.seed, "iterations": args.osm_iterations,
+            "priority": not args.osm_no_priority}  # fmt: skip
+    rules = ", no priority rules in cysim" if args.osm_no_priority else ""
+    title = f"OSM {Path(args.osm).name}, {args.osm_trips:,} random trips, no signals{rules}"
     print(f"{title}: cysim …", flush=True)
     c = run_measured(run_cysim, case, timeout_s=args.timeout, memory_limit_gb=args.memory_limit)
     rows = [{"simulator": "cysim", "demand": "random trips", **c}]
@@ -524,6 +527,9 @@ def main() -> None:
     parser.add_argument("--osm-trips", type=int, default=20_000, help="random trips, OSM case")
     parser.add_argument("--osm-iterations", type=int, default=3,
                         help="cysim route-choice iterations, OSM case")  # fmt: skip
+    parser.add_argument("--osm-no-priority", action="store_true",
+                        help="OSM case: cysim serves every unsignalised approach first come, "
+                        "first served (as UXsim's nodes)")  # fmt: skip
     parser.add_argument("--timeout", type=float, default=1800.0, help="per simulator run, s")
     parser.add_argument("--memory-limit", type=float, default=8.0,
                         help="address-space limit per grid child, GB (0 = none)")  # fmt: skip

@@ -73,6 +73,11 @@ class SimSettings(BaseModel):
     critical_gap_s: float = Field(
         6.0, gt=0, description="critical gap of minor-road movements at unsignalised junctions"
     )
+    priority_junctions: bool = Field(
+        True,
+        description="at unsignalised junctions lower road classes yield to higher ones (gap "
+        "acceptance); false serves every approach first come, first served",
+    )
     permitted_left: bool = Field(
         True, description="left turns at two-phase signals yield to the opposing through flow"
     )

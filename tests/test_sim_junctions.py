@@ -142,6 +142,29 @@ def test_minor_road_yields_to_major_flow():
     assert (major["exit_s"] - major["entry_s"]).max() < 61.0
 
 
+def test_without_priority_rules_the_minor_road_is_not_held_back():
+    # the junction of test_minor_road_yields_to_major_flow with priority_junctions off: the
+    # minor road's 1,800 veh/h demand equals its saturation flow, the downstream link has room
+    # for both (5,400 veh/h), so every minor vehicle passes at its arrival rate, 0.5 veh/s
+    G = new_graph()
+    for n, xy in {0: (-600, 0), 1: (0, 0), 2: (600, 0), 3: (0, -600)}.items():
+        add_node(G, n, *xy)
+    add_link(G, 0, 1, lanes=2, capacity_vph=3600)
+    add_link(G, 1, 2, lanes=3, capacity_vph=5400)
+    add_link(G, 3, 1, highway="tertiary")
+    rows = [(0, 2, 3.0 * i) for i in range(1200)] + [(3, 2, 2.0 * i) for i in range(1800)]
+    settings = settings_for(3600, cooldown_s=0, priority_junctions=False)
+    res = simulate(G, trips_frame(rows), settings, seed=0)
+    tr = res.traversals
+    minor = np.sort(tr.loc[(tr["link"] == 2) & tr["exit_s"].notna(), "exit_s"].to_numpy())
+    window = minor[(minor > 900) & (minor < 3500)]
+    assert (len(window) - 1) / (window[-1] - window[0]) == pytest.approx(0.5, rel=0.01)
+    on_minor = tr[tr["link"] == 2]
+    # 60 s free flow plus at most one merge headway
+    assert (on_minor["exit_s"] - on_minor["entry_s"]).mean() < 62.0
+    check_invariants(res)
+
+
 def test_fair_merge_no_starvation():
     # two equal roads (1800 veh/h demand each) merge into one lane of 1800 veh/h capacity:
     # the merge alternates, each approach gets 900 veh/h (200 in 800 s), neither starves

@@ -143,7 +143,13 @@ def turn_kind(G: nx.MultiDiGraph, e_in: tuple[int, int, int], e_out: tuple[int, 
     return THROUGH
 
 
-def build(G: nx.MultiDiGraph, sample_factor: float, backward_wave_kph: float) -> NetArrays:
+def build(
+    G: nx.MultiDiGraph,
+    sample_factor: float,
+    backward_wave_kph: float,
+    *,
+    priority_junctions: bool = True,
+) -> NetArrays:
     """Turn the graph into :class:`NetArrays`.
 
     Parameters
@@ -154,6 +160,9 @@ def build(G: nx.MultiDiGraph, sample_factor: float, backward_wave_kph: float) ->
         Share of vehicles simulated; capacities, saturation flows and storage are scaled by it.
     backward_wave_kph
         Jam-wave speed; 0 makes freed space usable at once.
+    priority_junctions
+        Approaches of a lower road class than the highest one at an unsignalised junction are
+        minor (they yield); False makes no approach minor (first come, first served).
 
     Returns
     -------
@@ -259,7 +268,7 @@ def build(G: nx.MultiDiGraph, sample_factor: float, backward_wave_kph: float) ->
         sat = float(d.get("saturation_flow_vphpl", 1800.0) or 1800.0)
         phase = phase_of_link.get(i, -1) if plans[vi] is not None else -1
         rank = class_rank.get(str(d.get("highway", "")), 1)
-        minor = plans[vi] is None and rank < node_rank[vi]
+        minor = priority_junctions and plans[vi] is None and rank < node_rank[vi]
         kinds: dict[int, int] = {}
         for j in out_links[vi]:
             u2, v2, k2 = edges[j]

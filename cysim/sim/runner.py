@@ -114,7 +114,12 @@ def simulate(
         raise SimulationError(
             f"sample_factor {sample_factor} is outside (0, 1]", key="sample_factor"
         )
-    net = netarrays.build(G, sample_factor, settings.backward_wave_kph)
+    net = netarrays.build(
+        G,
+        sample_factor,
+        settings.backward_wave_kph,
+        priority_junctions=settings.priority_junctions,
+    )
     origin = _node_indices(net, trips["origin_node"].to_numpy(), "origin_node")
     destination = _node_indices(net, trips["destination_node"].to_numpy(), "destination_node")
     departure = trips["departure_s"].to_numpy(float)
