@@ -119,9 +119,11 @@ def test_short_pocket_overflow_blocks_through():
     assert 1.0 < delays[30.0] < delays[0.0]
 
 
-def test_minor_road_yields_to_major_flow():
-    # a secondary road joins a primary road carrying 1200 veh/h; the minor movement's capacity
-    # follows HCM potential capacity c = q e^{−q tc} / (1 − e^{−q tf}) with tc = 6, tf = 3.5
+def minor_road_junction(priority_junctions: bool):
+    """A tertiary road (link 2) joins a primary road carrying 1,200 veh/h; 1,800 veh/h on the minor.
+
+    Returns the result and the minor road's steady discharge rate (veh/s, 900–3,500 s).
+    """
     G = new_graph()
     for n, xy in {0: (-600, 0), 1: (0, 0), 2: (600, 0), 3: (0, -600)}.items():
         add_node(G, n, *xy)
@@ -129,11 +131,19 @@ def test_minor_road_yields_to_major_flow():
     add_link(G, 1, 2, lanes=3, capacity_vph=5400)
     add_link(G, 3, 1, highway="tertiary")
     rows = [(0, 2, 3.0 * i) for i in range(1200)] + [(3, 2, 2.0 * i) for i in range(1800)]
-    res = simulate(G, trips_frame(rows), settings_for(3600, cooldown_s=0), seed=0)
+    settings = settings_for(3600, cooldown_s=0, priority_junctions=priority_junctions)
+    res = simulate(G, trips_frame(rows), settings, seed=0)
     tr = res.traversals
     minor = np.sort(tr.loc[(tr["link"] == 2) & tr["exit_s"].notna(), "exit_s"].to_numpy())
     window = minor[(minor > 900) & (minor < 3500)]
-    rate = (len(window) - 1) / (window[-1] - window[0])
+    return res, (len(window) - 1) / (window[-1] - window[0])
+
+
+def test_minor_road_yields_to_major_flow():
+    # a tertiary road joins a primary road carrying 1200 veh/h; the minor movement’s capacity
+    # follows HCM potential capacity c = q e^{−q tc} / (1 − e^{−q tf}) with tc = 6, tf = 3.5
+    res, rate = minor_road_junction(priority_junctions=True)
+    tr = res.traversals
     q = 1 / 3.0
     cp = q * np.exp(-q * 6.0) / (1 - np.exp(-q * 3.5))
     assert rate == pytest.approx(cp, rel=0.02)
@@ -146,19 +156,9 @@ def test_without_priority_rules_the_minor_road_is_not_held_back():
     # the junction of test_minor_road_yields_to_major_flow with priority_junctions off: the
     # minor road's 1,800 veh/h demand equals its saturation flow, the downstream link has room
     # for both (5,400 veh/h), so every minor vehicle passes at its arrival rate, 0.5 veh/s
-    G = new_graph()
-    for n, xy in {0: (-600, 0), 1: (0, 0), 2: (600, 0), 3: (0, -600)}.items():
-        add_node(G, n, *xy)
-    add_link(G, 0, 1, lanes=2, capacity_vph=3600)
-    add_link(G, 1, 2, lanes=3, capacity_vph=5400)
-    add_link(G, 3, 1, highway="tertiary")
-    rows = [(0, 2, 3.0 * i) for i in range(1200)] + [(3, 2, 2.0 * i) for i in range(1800)]
-    settings = settings_for(3600, cooldown_s=0, priority_junctions=False)
-    res = simulate(G, trips_frame(rows), settings, seed=0)
+    res, rate = minor_road_junction(priority_junctions=False)
+    assert rate == pytest.approx(0.5, rel=0.01)
     tr = res.traversals
-    minor = np.sort(tr.loc[(tr["link"] == 2) & tr["exit_s"].notna(), "exit_s"].to_numpy())
-    window = minor[(minor > 900) & (minor < 3500)]
-    assert (len(window) - 1) / (window[-1] - window[0]) == pytest.approx(0.5, rel=0.01)
     on_minor = tr[tr["link"] == 2]
     # 60 s free flow plus at most one merge headway
     assert (on_minor["exit_s"] - on_minor["entry_s"]).mean() < 62.0

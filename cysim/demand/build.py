@@ -180,30 +180,7 @@ def _plan_internal(
     duration_s: float = settings.duration_s,
     start_time: str = settings.start_time,
 ) -> DemandPlan:
-    """The demand of ``spec.od`` alone (see :func:`plan_demand`).
-
-    Parameters
-    ----------
-    G
-        The (patched) road graph.
-    spec
-        The scenario's demand section.
-    base_dir
-        Folder of the scenario file; relative paths in ``spec`` are relative to it.
-    duration_s
-        Length of the demand period, seconds.
-    start_time
-        Clock time of the simulation start, ``HH:MM``.
-
-    Returns
-    -------
-    DemandPlan
-
-    Raises
-    ------
-    DemandError
-        Bad input files, or a gravity model without ``trips`` or ``target_tti``.
-    """
+    """The demand of ``spec.od`` alone; parameters, result and errors as :func:`plan_demand`."""
     arrays = graph_arrays(G)
     crs = G.graph.get("crs", settings.projected_crs)
     source = spec.source
