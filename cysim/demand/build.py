@@ -150,7 +150,12 @@ def plan_demand(
         Bad input files, a gravity model without ``trips`` or ``target_tti``, or external trips
         that cannot be placed.
     """
-    plan = _plan_internal(G, spec, base_dir=base_dir, duration_s=duration_s, start_time=start_time)
+    profile = departure_profile(
+        spec.profile, start_time=start_time, duration_s=duration_s, base_dir=base_dir
+    )
+    plan = _plan_internal(
+        G, spec, profile, base_dir=base_dir, duration_s=duration_s, start_time=start_time
+    )
     if spec.external is None:
         return plan
     if plan.cells is None or plan.zones is None:
@@ -163,9 +168,6 @@ def plan_demand(
     cells = external.external_cells(
         G, plan.zones, gateways, float(spec.external.trips), spec.external.through_share
     )
-    profile = departure_profile(
-        spec.profile, start_time=start_time, duration_s=duration_s, base_dir=base_dir
-    )
     plan.external_cells = _spread(cells, profile)
     plan.external_trips = int(spec.external.trips)
     plan.source = f"{plan.source}; {external.describe(spec.external, gateways)}"
@@ -175,18 +177,18 @@ def plan_demand(
 def _plan_internal(
     G: nx.MultiDiGraph,
     spec: DemandSpec,
+    profile: pd.DataFrame,
     *,
     base_dir: Path | None = None,
     duration_s: float = settings.duration_s,
     start_time: str = settings.start_time,
 ) -> DemandPlan:
-    """The demand of ``spec.od`` alone; parameters, result and errors as :func:`plan_demand`."""
+    """The demand of ``spec.od`` alone, departures spread over ``profile`` (from
+    :func:`cysim.demand.profile.departure_profile`); other parameters, result and errors as
+    :func:`plan_demand`."""
     arrays = graph_arrays(G)
     crs = G.graph.get("crs", settings.projected_crs)
     source = spec.source
-    profile = departure_profile(
-        spec.profile, start_time=start_time, duration_s=duration_s, base_dir=base_dir
-    )
 
     def zones() -> gpd.GeoDataFrame:
         table, _ = build_zones(G, spec.zones, base_dir, arrays)
