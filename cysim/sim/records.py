@@ -97,13 +97,15 @@ def to_result(
         }
     )
     trip_ids = trips["trip_id"].to_numpy(np.int64)
+    # copy=False: the columns are the engine's record arrays (pandas copies them by default)
     traversals = pd.DataFrame(
         {
             "trip_id": trip_ids[rec.trav_trip],
             "link": rec.trav_link,
             "entry_s": rec.trav_entry_s,
             "exit_s": rec.trav_exit_s,
-        }
+        },
+        copy=False,
     )
     network_samples = pd.DataFrame(rec.net_samples)
     return SimResult(
