@@ -7,6 +7,8 @@ from array import array
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from heapq import heappop, heappush
+from types import FunctionType
 
 import numpy as np
 import simpy
@@ -24,19 +26,25 @@ sneak_window_s: float = 0.5
 sneak_amber_s: float = 3.0
 
 
-class _Wake(simpy.Event):
-    """A triggered event that calls one server ``delay`` seconds from now (a light Timeout).
+class _Environment(simpy.Environment):
+    """SimPy's environment in which a plain function in the event queue is a *wake*.
 
-    Servers are callbacks of these events rather than generator processes: the environment
-    still orders every event, but a wake costs no process resumption.
+    Lane-group servers are callbacks, not generator processes, and most events of a run are
+    "call this server at time t". Such a wake is queued as the bare function with SimPy's own
+    ``(time, priority, id)`` key, so it is ordered exactly like a SimPy event of NORMAL priority,
+    but costs no Event object, no callback list and no triggered/failed checks. Everything else
+    (the departures and monitor processes, timeouts, ``run(until=...)``) is plain SimPy.
+    Relies on ``Environment._queue``/``_now``/``_eid`` of SimPy 4 (pinned in pyproject.toml).
     """
 
-    def __init__(self, env: simpy.Environment, callback: Callable, delay: float) -> None:
-        self.env = env
-        self.callbacks = [callback]
-        self._ok = True
-        self._value = None
-        env.schedule(self, NORMAL, delay)
+    def step(self) -> None:
+        """Call the next wake directly, or let SimPy process the next event."""
+        queue = self._queue
+        if queue and type(queue[0][3]) is FunctionType:
+            self._now, _, _, wake = heappop(queue)
+            wake()
+            return
+        super().step()
 
 
 class ParkingHook:
@@ -126,7 +134,14 @@ def run(
     -------
     RunRecords
     """
-    env = simpy.Environment()
+    env = _Environment()
+    event_queue = env._queue
+    event_id = env._eid
+
+    def wake(callback: Callable, delay: float) -> None:
+        """Call ``callback`` ``delay`` seconds from now (see :class:`_Environment`)."""
+        heappush(event_queue, (env._now + delay, NORMAL, next(event_id), callback))
+
     n_links = net.n_links
     n_groups = len(net.group_link)
     n_veh = len(paths)
@@ -206,7 +221,7 @@ def run(
         """Call ``callback`` once freed space on ``link`` is usable (waiters served in order)."""
         pend = pending[link]
         if pend:
-            _Wake(env, callback, pend[0] - now)
+            wake(callback, pend[0] - now)
         else:
             space_waiters[link].append(callback)
 
@@ -238,13 +253,13 @@ def run(
             if not mq:
                 mq.append(server)
                 registered[server] = link
-            _Wake(env, server, t - now)
+            wake(server, t - now)
             return False
         if mq:
             mq.popleft()
             del registered[server]
             if mq:
-                _Wake(env, mq[0], 0.0)
+                wake(mq[0], 0.0)
         return True
 
     def drop_out(server: Callable) -> None:
@@ -255,7 +270,7 @@ def run(
             was_first = mq[0] is server
             mq.remove(server)
             if was_first and mq:
-                _Wake(env, mq[0], 0.0)
+                wake(mq[0], 0.0)
 
     def leave(v: int, link: int, now: float) -> None:
         last_exit[link] = now
@@ -268,7 +283,7 @@ def run(
         if waiters:
             space_waiters[link] = []
             for callback in waiters:
-                _Wake(env, callback, 0.0)
+                wake(callback, 0.0)
 
     def enter(v: int, link: int, now: float) -> None:
         used[link] += 1
@@ -288,7 +303,7 @@ def run(
         if not armed[g]:
             # the server sleeps on an empty queue: wake it when this vehicle reaches the stop line
             armed[g] = True
-            _Wake(env, callbacks[g], ff[link])
+            wake(callbacks[g], ff[link])
 
     def minor_headway(node: int, base_h: float, lanes: int, now: float) -> float:
         q = major_rate[node] * math.exp(-(now - major_t[node]) / major_flow_window_s)
@@ -350,13 +365,13 @@ def run(
             cycle, windows = net.plans[node]
             green_start, green_len = windows[phase]
 
-        def serve(_event: simpy.Event | None = None) -> None:
+        def serve() -> None:
             while q:
                 v = q[0]
                 now = env.now
                 t = entry[v] + f
                 if now < t - EPS:
-                    _Wake(env, serve, t - now)
+                    wake(serve, t - now)
                     return
                 nxt = paths[v][pos[v] + 1]
                 sneak = False
@@ -381,14 +396,14 @@ def run(
                     # sneakers, too, keep the saturation headway between them
                     if t > sneak_at - sneak_window_s / 2:
                         t = sneak_at  # the headway runs past green: wait to sneak instead
-                    _Wake(env, serve, t - now)
+                    wake(serve, t - now)
                     return
                 if phase >= 0 and not sneak:
                     into = (now - green_start) % cycle
                     if into >= green_len - EPS and into <= cycle - 1e-6:  # red: wait for green
                         if serve in registered:
                             drop_out(serve)
-                        _Wake(env, serve, cycle - into)
+                        wake(serve, cycle - into)
                         return
                 if pockets:
                     # a turner that found its pocket full stands in a lane ahead of v: on one
@@ -402,7 +417,7 @@ def run(
                     if blocked_by >= 0:
                         t = next_free[g] + h / (lanes - 1)
                         if now < t - EPS:
-                            _Wake(env, serve, t - now)
+                            wake(serve, t - now)
                             return
                 if opp >= 0 and kinds[nxt] == LEFT and not sneak:
                     # a permitted left waits for a gap in the opposing flow, from green start
@@ -412,7 +427,7 @@ def run(
                     if now < t - EPS:
                         if serve in registered:
                             drop_out(serve)
-                        _Wake(env, serve, t - now)
+                        wake(serve, t - now)
                         return
                 if (merge_q[nxt] or used[nxt] >= cap[nxt] or now < next_in[nxt] - EPS) and not gate(
                     nxt, now, serve
@@ -432,7 +447,7 @@ def run(
                     waiters = space_waiters[link]
                     space_waiters[link] = []
                     for callback in waiters:
-                        _Wake(env, callback, 0.0)
+                        wake(callback, 0.0)
                 p = pos[v] = pos[v] + 1
                 used[nxt] += 1
                 next_in[nxt] = now + inflow_h[nxt]
@@ -449,13 +464,13 @@ def run(
                 queues[g2].append(v)
                 if not armed[g2]:
                     armed[g2] = True
-                    _Wake(env, callbacks[g2], ff[nxt])
+                    wake(callbacks[g2], ff[nxt])
                 if opp >= 0:
                     last_dis[g] = now
                 if track_opposed:
                     opp_times[link].append(now)
                 if is_pocket and g in pocket_waiters:
-                    _Wake(env, pocket_waiters.pop(g), 0.0)
+                    wake(pocket_waiters.pop(g), 0.0)
                 if minor:
                     next_free[g] = now + minor_headway(node, h, lanes, now)
                 else:
@@ -478,13 +493,13 @@ def run(
         f = ff[link]
         node = link_v[link]
 
-        def serve(_event: simpy.Event | None = None) -> None:
+        def serve() -> None:
             while q:
                 v = q[0]
                 now = env.now
                 t = entry[v] + f
                 if now < t - EPS:
-                    _Wake(env, serve, t - now)
+                    wake(serve, t - now)
                     return
                 q.popleft()
                 leave(v, link, now)
@@ -511,12 +526,12 @@ def run(
         sq.append(v)
         if not source_armed[link]:
             source_armed[link] = True
-            _Wake(env, source_cb[link], 0.0)
+            wake(source_cb[link], 0.0)
 
     def make_source_server(link: int, sq: deque[int]) -> Callable:
         """Vehicles entering their first link (or a cruise leg) from the node."""
 
-        def serve(_event: simpy.Event | None = None) -> None:
+        def serve() -> None:
             while sq:
                 now = env.now
                 if not gate(link, now, serve):
