@@ -26,6 +26,13 @@ class RouteChoiceSettings(BaseModel):
         description="cost each link in the bin it is reached in (one more Dijkstra per origin "
         "and bin); false = departure-bin snapshot only, faster on large networks",
     )
+    gap_sample_trips: int = Field(
+        20_000,
+        ge=0,
+        description="the relative gap is computed on a seeded random sample of this many arrived "
+        "trips (all of them when fewer arrived); only their best paths are searched for it. "
+        "0 = all trips",
+    )
 
 
 class ParkingSettings(BaseModel):

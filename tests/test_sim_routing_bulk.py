@@ -1,14 +1,15 @@
-"""Bulk routing: vectorised tree paths, routing only what is needed, chunked link times."""
+"""Bulk routing: vectorised tree paths, routing only what is needed, the sampled relative gap."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from graphs import grid_graph
 from scipy.sparse.csgraph import dijkstra
-from simnets import add_link, add_node, crossroads, new_graph
+from simnets import add_link, add_node, crossroads, new_graph, settings_for, trips_frame
 
-from cysim.sim import netarrays, routing
+from cysim.sim import netarrays, routing, simulate
 
 
 def city_grid(size: int, spacing_m: float = 250.0, capacity_vph: float = 600.0):
@@ -38,6 +39,18 @@ def parallel_links():
         add_link(G, u, v)
     add_link(G, 1, 1, length_m=50.0)  # a self-loop never routes
     return G
+
+
+def grid_trips(size: int, n: int, horizon_s: float, seed: int) -> pd.DataFrame:
+    """``n`` random trips between distinct nodes of :func:`city_grid`, departing in the horizon."""
+    rng = np.random.default_rng(seed)
+    o = rng.integers(0, size * size, n)
+    d = rng.integers(0, size * size, n)
+    keep = o != d
+    dep = rng.uniform(0, horizon_s, n)
+    return trips_frame(
+        list(zip(o[keep].tolist(), d[keep].tolist(), dep[keep].tolist(), strict=True))
+    )
 
 
 def reference_routes(net, origin, destination, departure_s, profile, time_bin_s):
@@ -171,3 +184,63 @@ def test_link_time_profile_chunks_sum_like_one_pass(monkeypatch):
     expected = max(np.mean(np.where(np.isnan(exit_s), 3600.0, exit_s)[pick] - entry[pick]),
                    ff[link[0]])  # fmt: skip
     assert chunked[3, link[0]] == pytest.approx(expected, rel=1e-12)
+
+
+# Recorded from the code before bulk routing (commit 314e506): a congested grid, four iterations.
+RECORDED = {
+    "relative_gap": [0.054195685600136184, 0.03215076938785823, 0.028399067529982613,
+                     0.023145599298272534],
+    "total_travel_time_s": [503621.24017451424, 494529.6307170093, 493049.8407697729,
+                            490823.32871493156],
+    "arrived": [3930, 3930, 3930, 3930],
+    "switched": [1300, 823, 553, 0],
+}  # fmt: skip
+
+
+def congested_run(**route_choice):
+    rc = {"iterations": 4, "relative_gap_tolerance": 1e-6, "time_bin_s": 120} | route_choice
+    return simulate(
+        city_grid(7), grid_trips(7, 4000, 1800.0, 11), settings_for(1800, route_choice=rc), seed=4
+    )
+
+
+def test_multi_iteration_run_unchanged():
+    res = congested_run()
+    rc = res.route_choice
+    for column, values in RECORDED.items():
+        assert rc[column].tolist() == values, column
+    assert (rc["gap_trips"] == 3930).all()
+    tr = res.traversals
+    assert len(tr) == 18473
+    assert float(tr.entry_s.sum()) == 17762933.767128117
+    weights = tr.trip_id.to_numpy() % 97 + 1
+    assert int((tr.link.to_numpy(np.int64) * weights).sum()) == 76720895
+    assert float(np.nansum(res.trips.arrival_s)) == 4001352.382734866
+
+
+def test_gap_sample():
+    full = congested_run(gap_sample_trips=0)
+    sampled = congested_run(gap_sample_trips=500)
+    again = congested_run(gap_sample_trips=500)
+    assert (full.route_choice["gap_trips"] == 3930).all()
+    assert (sampled.route_choice["gap_trips"] == 500).all()
+    pd.testing.assert_frame_equal(sampled.route_choice, again.route_choice)
+    # the sample changes the gap only: switching and hence the runs are those of the full gap
+    assert sampled.route_choice["relative_gap"].tolist() != RECORDED["relative_gap"]
+    assert sampled.route_choice["relative_gap"].iloc[0] == pytest.approx(0.054, rel=0.5)
+    assert full.route_choice["relative_gap"].tolist() == RECORDED["relative_gap"]
+    for name in ("trips", "traversals"):
+        pd.testing.assert_frame_equal(getattr(full, name), getattr(sampled, name))
+    # as many trips as arrived (or more): the full computation
+    at_size = congested_run(gap_sample_trips=3930)
+    pd.testing.assert_frame_equal(at_size.route_choice, full.route_choice)
+
+
+def test_converged_run_stops_without_the_rest_of_the_switchers():
+    # a tolerance reached after the second run: its switchers are never routed, the result
+    # equals the first two iterations of the run that goes on
+    res = congested_run(relative_gap_tolerance=0.04)
+    rc = res.route_choice
+    assert rc["iteration"].tolist() == [1, 2]
+    assert rc["relative_gap"].tolist() == RECORDED["relative_gap"][:2]
+    assert rc["switched"].tolist() == [1300, 0]

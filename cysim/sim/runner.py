@@ -31,6 +31,16 @@ def _node_indices(net: netarrays.NetArrays, nodes: np.ndarray, column: str) -> n
     return np.array([index[int(n)] for n in nodes.tolist()], dtype=np.int64)
 
 
+def _first_rows(trav_trip: np.ndarray, n_trips: int) -> np.ndarray:
+    """Index of each trip's first traversal row (a large sentinel for trips with none)."""
+    first = np.full(n_trips, np.iinfo(np.int64).max, dtype=np.int64)
+    step = routing.traversals_per_chunk
+    for s in range(0, len(trav_trip), step):
+        part = trav_trip[s : s + step]
+        np.minimum.at(first, part, np.arange(s, s + len(part)))
+    return first
+
+
 def _profile(
     net: netarrays.NetArrays,
     rec: engine.RunRecords,
@@ -43,21 +53,49 @@ def _profile(
 
     A trip's first traversal starts at its departure (the entry wait is caused by that link's
     storage or capacity); trips still waiting at the end count on their first link until the end.
+    Traversals are binned in chunks, so no full-length temporaries are made.
     """
-    start = rec.trav_entry_s.copy()
-    _, first = np.unique(rec.trav_trip, return_index=True)
-    start[first] = departure[rec.trav_trip[first]]
+    first = _first_rows(rec.trav_trip, len(departure))
+    bins = routing.LinkTimeBins(net.n_links, n_bins, time_bin_s, rec.end_s)
+    step = routing.traversals_per_chunk
+    for s in range(0, len(rec.trav_trip), step):
+        trip = rec.trav_trip[s : s + step]
+        start = np.array(rec.trav_entry_s[s : s + step], dtype=float)
+        is_first = first[trip] == np.arange(s, s + len(trip))
+        start[is_first] = departure[trip[is_first]]
+        bins.add(rec.trav_link[s : s + step], start, rec.trav_exit_s[s : s + step])
     waiting = np.flatnonzero(rec.waiting)
     links = np.array([paths[i][0] for i in waiting.tolist()], dtype=np.int64)
-    return routing.link_time_profile(
-        net,
-        np.concatenate([rec.trav_link, links]),
-        np.concatenate([start, departure[waiting]]),
-        np.concatenate([rec.trav_exit_s, np.full(len(waiting), np.nan)]),
-        rec.end_s,
-        time_bin_s,
-        n_bins,
-    )
+    bins.add(links, departure[waiting], np.full(len(waiting), np.nan))
+    return bins.profile(net.freeflow_s)
+
+
+def _gap_sample(arrived: np.ndarray, size: int, seed: int, iteration: int) -> np.ndarray:
+    """Trips the relative gap is computed on: the arrived ones, or a seeded sample of ``size``.
+
+    The sample has its own generator (seeded by run seed and iteration), so the route-switching
+    draws are the same whether or not the gap is sampled.
+    """
+    if size == 0 or int(arrived.sum()) <= size:
+        return arrived
+    rng = np.random.default_rng([seed, iteration])
+    pick = rng.choice(np.flatnonzero(arrived), size=size, replace=False)
+    sample = np.zeros(len(arrived), dtype=bool)
+    sample[pick] = True
+    return sample
+
+
+def _switch(
+    paths: list[list[int] | None], best_paths: list[list[int] | None], switch: np.ndarray
+) -> int:
+    """Give the switching trips their best path; the number whose path changed."""
+    switched = 0
+    for i in np.flatnonzero(switch).tolist():
+        best = best_paths[i]
+        if best is not None and best != paths[i]:
+            paths[i] = best
+            switched += 1
+    return switched
 
 
 def simulate(
@@ -141,6 +179,8 @@ def simulate(
             stacklevel=2,
         )
     rng = np.random.default_rng(seed)
+    # trips of one (departure bin, origin) share a search: routing one of them makes the rest cheap
+    search = routing.departure_bins(departure, rc.time_bin_s, n_bins) * len(net.nodes) + origin
     rows = []
     rec = None
     parking = None
@@ -151,6 +191,8 @@ def simulate(
                 progress(f"simulate (iteration {k}/{rc.iterations})",
                          ((k - 1) + fraction) / rc.iterations)  # fmt: skip
 
+        # drop the previous run before the next one is built: never two runs' records in memory
+        rec = parking = None
         parking = (
             ParkingModel(G, net, origin, destination, settings.parking, sample_factor)
             if settings.parking.enabled
@@ -173,24 +215,38 @@ def simulate(
             progress=report,
         )
         profile = _profile(net, rec, paths, departure, rc.time_bin_s, n_bins)
-        best_paths, best_cost = routing.route_trips(
-            net, origin, destination, departure, profile, rc.time_bin_s, rc.time_dependent
-        )
         arrived = ~np.isnan(rec.arrival_s)
+        # drawn at every iteration (unused after the last), so the draws stay those of a run
+        # that routes everyone
+        switch = (rng.random(len(trips)) < 1.0 / (k + 1)) & routed
+        in_gap = _gap_sample(arrived, rc.gap_sample_trips, seed, k)
+        # best paths matter only for switchers that will run again; the gap needs costs only
+        want = switch if k < rc.iterations else np.zeros(len(trips), dtype=bool)
+        with_gap = np.isin(search, np.unique(search[in_gap]))
+        best_paths, best_cost = routing.route_trips(
+            net, origin, destination, departure, profile, rc.time_bin_s, rc.time_dependent,
+            trips=np.flatnonzero(in_gap | (want & with_gap)), need_paths=want,
+        )  # fmt: skip
         cruise = parking.cruise_s if parking is not None else np.zeros(len(trips))
         experienced = rec.arrival_s - departure - np.where(arrived, cruise, 0.0)
-        total_exp = float(experienced[arrived].sum())
-        gap = float((experienced - best_cost)[arrived].sum() / total_exp) if total_exp > 0 else 0.0
+        total_exp = float(experienced[in_gap].sum())
+        gap = float((experienced - best_cost)[in_gap].sum() / total_exp) if total_exp > 0 else 0.0
         spent = np.where(arrived, rec.arrival_s, rec.end_s) - departure
         total_tt = float(spent[routed & rec.departed].sum())
         last = gap < rc.relative_gap_tolerance or k == rc.iterations
         switched = 0
         if not last:
-            draw = rng.random(len(trips)) < 1.0 / (k + 1)
-            for i in np.flatnonzero(draw & routed).tolist():
-                if best_paths[i] is not None and best_paths[i] != paths[i]:
-                    paths[i] = best_paths[i]
-                    switched += 1
+            # the switchers whose searches the gap did not need (skipped when it converged)
+            rest = np.flatnonzero(want & ~with_gap)
+            rest_paths, _ = routing.route_trips(
+                net, origin, destination, departure, profile, rc.time_bin_s, rc.time_dependent,
+                trips=rest,
+            )  # fmt: skip
+            for i in rest.tolist():
+                best_paths[i] = rest_paths[i]
+            rest_paths = None
+            switched = _switch(paths, best_paths, switch)
+        best_paths = None
         rows.append(
             {
                 "iteration": k,
@@ -198,6 +254,7 @@ def simulate(
                 "total_travel_time_s": total_tt,
                 "arrived": int(arrived.sum()),
                 "switched": switched,
+                "gap_trips": int(in_gap.sum()),
             }
         )
         if last:
