@@ -276,7 +276,12 @@ def run(
         last_exit[link] = now
         rec_exit[cur_rec[v]] = now
         if wave[link] > 0:
-            pending[link].append(now + wave[link])
+            pend = pending[link]
+            while pend and pend[0] <= now + EPS:
+                # slots freed before now (what free_space would do): keeps the deque short
+                pend.popleft()
+                used[link] -= 1
+            pend.append(now + wave[link])
         else:
             used[link] -= 1
         waiters = space_waiters[link]
@@ -440,7 +445,13 @@ def run(
                 last_exit[link] = now
                 rec_exit[cur_rec[v]] = now
                 if wave_delay > 0:
-                    pending[link].append(now + wave_delay)
+                    # drop slots freed by now (as free_space does) so the deque holds only the
+                    # backward-wave window, not one entry per traversal of the run
+                    pend = pending[link]
+                    while pend and pend[0] <= now + EPS:
+                        pend.popleft()
+                        used[link] -= 1
+                    pend.append(now + wave_delay)
                 else:
                     used[link] -= 1
                 if space_waiters[link]:
