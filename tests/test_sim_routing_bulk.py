@@ -244,3 +244,19 @@ def test_converged_run_stops_without_the_rest_of_the_switchers():
     assert rc["iteration"].tolist() == [1, 2]
     assert rc["relative_gap"].tolist() == RECORDED["relative_gap"][:2]
     assert rc["switched"].tolist() == [1300, 0]
+
+
+@pytest.mark.parametrize("d", [300.0, 120.0, 7.3, 0.1, 3600.0])
+def test_floor_divide_equals_numpy(d):
+    rng = np.random.default_rng(4)
+    k = rng.integers(-5, 300, 50_000).astype(float)
+    on = k * d  # quotients on, just above and just below integers
+    a = np.concatenate(
+        [
+            rng.uniform(-10 * d, 1e5, 200_000),
+            on,
+            np.nextafter(on, np.inf),
+            np.nextafter(on, -np.inf),
+        ]
+    )
+    assert np.array_equal(routing.floor_divide(a, d), np.floor_divide(a, d))

@@ -164,9 +164,24 @@ def _walk_back(
     return np.concatenate(parts_pair), np.concatenate(parts_u), np.concatenate(parts_v), lengths
 
 
+def floor_divide(a: np.ndarray, d: float) -> np.ndarray:
+    """``np.floor_divide(a, d)`` (the same floats) for finite ``a`` and ``d > 0``, ~10× faster.
+
+    ``floor(a / d)`` is what float floor division gives except where ``a / d`` rounds onto or
+    off an integer; only those quotients (within a relative 1e-12 of one) take the slow path.
+    """
+    q = np.asarray(a, dtype=float) / d
+    f = np.floor(q)
+    tol = (np.abs(q) + 1.0) * 1e-12
+    near = (q - f < tol) | (f + 1.0 - q < tol)
+    if near.any():
+        f[near] = np.floor_divide(np.asarray(a, dtype=float)[near], d)
+    return f
+
+
 def departure_bins(departure_s: np.ndarray, time_bin_s: float, n_bins: int) -> np.ndarray:
     """Routing bin per trip: its departure bin, clipped to ``[0, n_bins − 1]``."""
-    bins = np.minimum((np.asarray(departure_s) // time_bin_s).astype(np.int64), n_bins - 1)
+    bins = np.minimum(floor_divide(departure_s, time_bin_s).astype(np.int64), n_bins - 1)
     return np.maximum(bins, 0)
 
 
@@ -284,13 +299,15 @@ def _time_dependent_trees(
     """
     n_bins = link_time_by_bin.shape[0]
     u = router.best_u
-    cols = router.best
+    # link times of the stored entries, flat by (bin, entry): one take per origin
+    by_bin = link_time_by_bin[:, router.best].ravel()
+    entry = np.arange(len(router.best))
     matrix = router.with_costs(router.costs.copy())
     for r, o in enumerate(origins.tolist()):
         reach = dist[r, u]
         reach = np.where(np.isfinite(reach), reach, 0.0)
-        b = np.minimum(departure_bin + (reach // time_bin_s).astype(np.int64), n_bins - 1)
-        costs = link_time_by_bin[b, cols]
+        b = np.minimum(departure_bin + floor_divide(reach, time_bin_s).astype(np.int64), n_bins - 1)
+        costs = by_bin.take(b * len(entry) + entry)
         if np.array_equal(costs, router.costs):
             continue
         # the same sparsity pattern every time: swap the costs in instead of a new matrix
@@ -331,7 +348,9 @@ class LinkTimeBins:
             duration = np.where(np.isnan(duration), self.end_s, duration)
             duration -= entry
             np.maximum(duration, 0.0, out=duration)
-            flat = np.minimum((entry // self.time_bin_s).astype(np.int64), self.n_bins - 1)
+            flat = np.minimum(
+                floor_divide(entry, self.time_bin_s).astype(np.int64), self.n_bins - 1
+            )
             flat *= self.n_links
             flat += link[part]
             np.add.at(self.total, flat, duration)
