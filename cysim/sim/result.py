@@ -43,7 +43,8 @@ class SimResult:
         ``parking_overflow`` (parked illegally after finding every facility full),
         ``network_samples`` has ``departed`` and ``arrived`` (so that ``departed =
         vehicles_in_network + waiting_to_enter + arrived`` at every sample), and
-        ``route_choice`` has ``arrived`` and ``switched`` (trips that changed path).
+        ``route_choice`` has ``arrived``, ``switched`` (trips that changed path) and
+        ``gap_trips`` (arrived trips the relative gap was computed on).
     link_samples
         Sampled per-link queues, occupancy and spillback flags.
     gridlock
