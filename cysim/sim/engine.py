@@ -196,8 +196,10 @@ def run(
     arrival = [math.nan] * n_veh
     departed = [False] * n_veh
     first_entered = [False] * n_veh
-    # a -1 sentinel after the last link marks the exit to the trip end
-    paths = [None if path is None else [*path, -1] for path in paths]
+    # the caller's path lists are read, never copied (8 B per trip-link); the outer list is
+    # copied because parking replaces a vehicle's path with its cruise or guided route.
+    # A position past the last link means the exit to the trip end (movement key -1).
+    paths = list(paths)
     # one record per traversal in four typed columns (24 bytes, handed to numpy without a copy);
     # cur_rec[v] is the index of v's current traversal
     rec_trip = array("i")
@@ -300,7 +302,9 @@ def run(
         rec_entry.append(now)
         rec_exit.append(nan)
         state[0] = now
-        g = group_of[link][paths[v][pos[v] + 1]]
+        path = paths[v]
+        after = pos[v] + 1
+        g = group_of[link][path[after] if after < len(path) else -1]
         alt = group_alt[g]
         if alt >= 0 and len(queues[alt]) * group_lanes[g] < len(queues[g]):
             g = alt  # the shared left lane is less busy per lane
@@ -468,7 +472,8 @@ def run(
                 rec_link.append(nxt)
                 rec_entry.append(now)
                 rec_exit.append(nan)
-                g2 = group_of[nxt][paths[v][p + 1]]
+                path = paths[v]
+                g2 = group_of[nxt][path[p + 1] if p + 1 < len(path) else -1]
                 alt = group_alt[g2]
                 if alt >= 0 and len(queues[alt]) * group_lanes[g2] < len(queues[g2]):
                     g2 = alt  # the shared left lane is less busy per lane
@@ -517,7 +522,7 @@ def run(
                 state[0] = now
                 cruise = parking.on_arrival(v, node, now) if parking is not None else None
                 if cruise:
-                    paths[v] = [*cruise, -1]
+                    paths[v] = cruise
                     pos[v] = 0
                     to_source(v, cruise[0])
                 else:
@@ -573,9 +578,9 @@ def run(
             if parking is not None:
                 guided = parking.on_departure(v, now)
                 if guided is not None:
-                    paths[v] = [*guided, -1]
+                    paths[v] = guided
             path = paths[v]
-            if path[0] < 0:
+            if not path:
                 arrival[v] = now
                 state[3] += 1
                 continue
@@ -628,8 +633,9 @@ def run(
                     continue
                 v = q[0]
                 p = pos[v] + 1
-                if paths[v][p] >= 0 and not free_space(paths[v][p], now):
-                    points_to[link] = paths[v][p]
+                path = paths[v]
+                if p < len(path) and not free_space(path[p], now):
+                    points_to[link] = path[p]
                     break
         cycles: set[int] = set()
         for start in sorted(points_to):
