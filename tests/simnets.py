@@ -101,6 +101,25 @@ def trips_frame(rows: list[tuple[int, int, float]], sample_factor: float = 1.0) 
     return df
 
 
+def grid(size: int, spacing_m: float = 250.0, **link_attrs) -> nx.MultiDiGraph:
+    """A ``size × size`` grid of two-way roads, no signals and no parking lots.
+
+    Node ``i·size + j`` sits at ``(j·spacing, i·spacing)``; all links have the same length, so
+    shortest paths have many equal-cost ties. ``link_attrs`` go to every :func:`add_link`.
+    """
+    G = new_graph()
+    for i in range(size):
+        for j in range(size):
+            add_node(G, i * size + j, j * spacing_m, i * spacing_m)
+    for i in range(size):
+        for j in range(size):
+            a = i * size + j
+            for b in ([a + 1] if j + 1 < size else []) + ([a + size] if i + 1 < size else []):
+                add_link(G, a, b, **link_attrs)
+                add_link(G, b, a, **link_attrs)
+    return G
+
+
 def crossroads(*, lanes_ns: int = 2, lanes_ew: int = 1, arm_m: float = 300.0) -> nx.MultiDiGraph:
     """A four-arm junction 0 with arms 1 (north), 2 (east), 3 (south), 4 (west), both directions."""
     G = new_graph()

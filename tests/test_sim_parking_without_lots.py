@@ -11,29 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from simnets import add_link, add_node, new_graph, settings_for, trips_frame
+from simnets import grid, settings_for, trips_frame
 
 from cysim.sim import simulate
 
 
-def small_grid(size: int = 5, spacing_m: float = 250.0):
-    """A grid of two-way roads without parking lots (``parking_spaces`` 0 everywhere)."""
-    G = new_graph()
-    for i in range(size):
-        for j in range(size):
-            add_node(G, i * size + j, j * spacing_m, i * spacing_m)
-    for i in range(size):
-        for j in range(size):
-            a = i * size + j
-            for b in ([a + 1] if j + 1 < size else []) + ([a + size] if i + 1 < size else []):
-                add_link(G, a, b)
-                add_link(G, b, a)
-    return G
-
-
 def both(rows):
     """The run with parking enabled and with it disabled."""
-    G = small_grid()
+    G = grid(5)
     return [
         simulate(G, trips_frame(rows), settings_for(1800, parking={"enabled": on}), seed=1)
         for on in (True, False)

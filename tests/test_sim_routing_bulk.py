@@ -7,24 +7,14 @@ import pandas as pd
 import pytest
 from graphs import grid_graph
 from scipy.sparse.csgraph import dijkstra
-from simnets import add_link, add_node, crossroads, new_graph, settings_for, trips_frame
+from simnets import add_link, add_node, crossroads, grid, new_graph, settings_for, trips_frame
 
 from cysim.sim import netarrays, routing, simulate
 
 
-def city_grid(size: int, spacing_m: float = 250.0, capacity_vph: float = 600.0):
+def city_grid(size: int):
     """A ``size × size`` grid of one-lane two-way roads (uniform lengths: many equal-cost ties)."""
-    G = new_graph()
-    for i in range(size):
-        for j in range(size):
-            add_node(G, i * size + j, j * spacing_m, i * spacing_m)
-    for i in range(size):
-        for j in range(size):
-            a = i * size + j
-            for b in ([a + 1] if j + 1 < size else []) + ([a + size] if i + 1 < size else []):
-                add_link(G, a, b, capacity_vph=capacity_vph)
-                add_link(G, b, a, capacity_vph=capacity_vph)
-    return G
+    return grid(size, capacity_vph=600.0)
 
 
 def parallel_links():
