@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ..simsettings import SimSettings
+from . import routing
 from .engine import RunRecords
 from .netarrays import NetArrays
 from .parking import ParkingModel
@@ -60,7 +61,13 @@ def to_result(
     status, counts = trip_status(rec, routed)
     n = len(trips)
     lengths = np.asarray(net.length_m)
-    distance = np.bincount(rec.trav_trip, weights=lengths[rec.trav_link], minlength=n)
+    # per trip, in traversal order (np.add.at: the floats of one bincount) and in chunks, so no
+    # float64 copy of the whole traversal table is made
+    distance = np.zeros(n)
+    step = routing.traversals_per_chunk
+    for start in range(0, len(rec.trav_trip), step):
+        part = slice(start, start + step)
+        np.add.at(distance, rec.trav_trip[part], lengths[rec.trav_link[part]])
     if parking is not None:
         cruise_m = parking.cruise_distance_m
         cruise_s = np.where(np.isnan(rec.arrival_s), 0.0, parking.cruise_s)
