@@ -210,13 +210,17 @@ def run(
     state = [0.0, 0, 0, 0, 0]
     nan = math.nan
 
-    def free_space(link: int, now: float) -> bool:
-        if used[link] < cap[link]:
-            return True
+    def drop_freed(link: int, now: float) -> None:
+        """Release the slots of ``link`` whose backward wave has reached its entry by ``now``."""
         pend = pending[link]
         while pend and pend[0] <= now + EPS:
             pend.popleft()
             used[link] -= 1
+
+    def free_space(link: int, now: float) -> bool:
+        if used[link] < cap[link]:
+            return True
+        drop_freed(link, now)
         return used[link] < cap[link]
 
     def wait_space(link: int, now: float, callback: Callable) -> None:
@@ -278,12 +282,8 @@ def run(
         last_exit[link] = now
         rec_exit[cur_rec[v]] = now
         if wave[link] > 0:
-            pend = pending[link]
-            while pend and pend[0] <= now + EPS:
-                # slots freed before now (what free_space would do): keeps the deque short
-                pend.popleft()
-                used[link] -= 1
-            pend.append(now + wave[link])
+            drop_freed(link, now)  # keeps the deque to the backward-wave window
+            pending[link].append(now + wave[link])
         else:
             used[link] -= 1
         waiters = space_waiters[link]
@@ -449,8 +449,8 @@ def run(
                 last_exit[link] = now
                 rec_exit[cur_rec[v]] = now
                 if wave_delay > 0:
-                    # drop slots freed by now (as free_space does) so the deque holds only the
-                    # backward-wave window, not one entry per traversal of the run
+                    # drop_freed(link, now), inlined: the deque holds only the backward-wave
+                    # window, not one entry per traversal of the run
                     pend = pending[link]
                     while pend and pend[0] <= now + EPS:
                         pend.popleft()
