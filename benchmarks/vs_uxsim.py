@@ -461,8 +461,11 @@ def grid(args: argparse.Namespace, n_trips: int, size: int, uxsim: bool) -> bool
         sampled[every] = run_measured(
             run_cysim, case, timeout_s=args.timeout, memory_limit_gb=args.memory_limit
         )
-    print(f"{title}: cysim …", flush=True)
-    c = run_measured(run_cysim, base, timeout_s=args.timeout, memory_limit_gb=args.memory_limit)
+    if args.sampled_only:
+        c = {"status": "not run (--sampled-only)"}
+    else:
+        print(f"{title}: cysim …", flush=True)
+        c = run_measured(run_cysim, base, timeout_s=args.timeout, memory_limit_gb=args.memory_limit)
     rows = [{"simulator": "cysim", "demand": "random trips", **c}]
     for every, r in sampled.items():
         rows.append(
@@ -474,7 +477,8 @@ def grid(args: argparse.Namespace, n_trips: int, size: int, uxsim: bool) -> bool
         u = run_measured(run_uxsim, base, deltan, timeout_s=args.timeout,
                          memory_limit_gb=args.memory_limit)  # fmt: skip
         rows.append({"simulator": "UXsim", "demand": f"every {deltan}th trip ×{deltan}", **u})
-        pairs.append((f"Δn={deltan}", c, u))
+        if not args.sampled_only:
+            pairs.append((f"Δn={deltan}", c, u))
         if deltan in sampled:
             pairs.append((f"Δn={deltan}, cysim 1/{deltan} sample", sampled[deltan], u))
     if not uxsim:
@@ -484,7 +488,7 @@ def grid(args: argparse.Namespace, n_trips: int, size: int, uxsim: bool) -> bool
         print_table(_ratios(pairs), RATIO_COLUMNS, f"{title}: ratios")
     if n_trips >= 1_000_000 and size * size >= 10_000:
         ok = True
-        runs = [("individual vehicles", c)]
+        runs = [] if args.sampled_only else [("individual vehicles", c)]
         runs += [(f"1 in {k} sampled (UXsim Δn={k} resolution)", r) for k, r in sampled.items()]
         for label, r in runs:
             done = r.get("status") == "ok"
@@ -550,6 +554,8 @@ def main() -> None:
     parser.add_argument("--sampled", action="store_true",
                         help="add cysim with one trip per UXsim platoon (Sioux Falls) or "
                         "every Δn-th grid/OSM trip, sample_factor 1/Δn")  # fmt: skip
+    parser.add_argument("--sampled-only", action="store_true",
+                        help="grid cases: only the sampled cysim runs")  # fmt: skip
     parser.add_argument("--grid-gap-sample", type=int, default=2_000,
                         help="grids: trips the (diagnostic) relative gap is computed on; with "
                         "one iteration it changes no simulated figure")  # fmt: skip
