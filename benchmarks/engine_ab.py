@@ -40,17 +40,14 @@ sys.path.insert(0, {bench!r})
 import numpy as np
 import cysim
 assert cysim.__file__.startswith(root), cysim.__file__
-from grid import grid_network, random_trips
-from cysim.sim import engine, netarrays, routing
+from grid import freeflow_paths, grid_network, random_trips
+from cysim.sim import engine, netarrays
 figures, arrays = [], {{}}
 for size, n, every in {cases!r}:
     G = grid_network(size, signal_every=every)
     trips = random_trips(G, n, 3600.0, 0)
     net = netarrays.build(G, 1.0, 18.0)
-    o = np.array([net.node_index[x] for x in trips.origin_node])
-    d = np.array([net.node_index[x] for x in trips.destination_node])
-    ff = np.asarray(net.freeflow_s, float)[None, :]
-    paths, _ = routing.route_trips(net, o, d, np.zeros(n), ff, 300.0)
+    paths = freeflow_paths(net, trips)
     c0 = time.process_time()
     rec = engine.run(net, paths, trips.departure_s.tolist(), end_s=5400.0,
                      sample_interval_s=60.0, gridlock_timeout_s=600.0, critical_gap_s=6.0,

@@ -18,9 +18,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from grid import grid_network, random_trips
+from grid import freeflow_paths, grid_network, random_trips
 
-from cysim.sim import engine, netarrays, routing
+from cysim.sim import engine, netarrays
 
 
 def measure(size: int, n_trips: int, duration_s: float, seed: int, repeat: int = 1) -> dict:
@@ -28,11 +28,8 @@ def measure(size: int, n_trips: int, duration_s: float, seed: int, repeat: int =
     G = grid_network(size)
     trips = random_trips(G, n_trips, duration_s, seed)
     net = netarrays.build(G, 1.0, 18.0)
-    o = np.array([net.node_index[n] for n in trips["origin_node"]], dtype=np.int64)
-    d = np.array([net.node_index[n] for n in trips["destination_node"]], dtype=np.int64)
-    ff = np.asarray(net.freeflow_s)[None, :]
     t0 = time.perf_counter()
-    paths, _ = routing.route_trips(net, o, d, np.zeros(n_trips), ff, 300.0)
+    paths = freeflow_paths(net, trips)
     route_s = time.perf_counter() - t0
     kwargs = dict(
         end_s=duration_s + 3600.0, sample_interval_s=60.0, gridlock_timeout_s=600.0,

@@ -61,6 +61,21 @@ def grid_network(
     return G
 
 
+def freeflow_paths(net, trips: pd.DataFrame) -> list:
+    """Free-flow shortest link paths of ``trips`` on the network arrays ``net`` (engine input).
+
+    Imports cysim when called, so the cysim found first on ``sys.path`` is the one routed with
+    (``engine_ab.py`` points it at another revision).
+    """
+    from cysim.sim import routing
+
+    o = np.array([net.node_index[n] for n in trips["origin_node"]], dtype=np.int64)
+    d = np.array([net.node_index[n] for n in trips["destination_node"]], dtype=np.int64)
+    ff = np.asarray(net.freeflow_s, dtype=float)[None, :]
+    paths, _ = routing.route_trips(net, o, d, np.zeros(len(trips)), ff, 300.0)
+    return paths
+
+
 def random_trips(
     G: nx.MultiDiGraph, n_trips: int, duration_s: float, seed: int = 0
 ) -> pd.DataFrame:
