@@ -366,17 +366,25 @@ def run(
         lanes = net.group_lanes[g]
         track_major = has_minor[node] and not minor
         wave_delay = wave[link]
-        pockets = [(queues[pg], net.group_pocket_cap[pg], pg) for pg in net.group_pockets[g]]
+        pockets = tuple((queues[pg], net.group_pocket_cap[pg], pg) for pg in net.group_pockets[g])
         is_pocket = net.group_pocket_cap[g] > 0
         opp = net.opposing_link[link] if phase >= 0 and left_gap_s is not None else -1
         kinds = net.movement_kind[link]
         lane_h = h * lanes
         track_opposed = opposes[link]
+        cycle = green_start = green_len = 0.0  # read only when signalised (phase >= 0)
         if phase >= 0:
             cycle, windows = net.plans[node]
             green_start, green_len = windows[phase]
 
-        def serve() -> None:
+        # the group's constants are default arguments, not closure cells: one tuple instead of
+        # a cell object per constant, about 1 KB less per lane group (119,000 on a 100 × 100 grid)
+        def serve(
+            q=q, g=g, link=link, f=f, h=h, node=node, phase=phase, minor=minor, lanes=lanes,
+            track_major=track_major, wave_delay=wave_delay, pockets=pockets, is_pocket=is_pocket,
+            opp=opp, kinds=kinds, lane_h=lane_h, track_opposed=track_opposed, cycle=cycle,
+            green_start=green_start, green_len=green_len,
+        ) -> None:  # fmt: skip
             while q:
                 v = q[0]
                 now = env.now
