@@ -4,6 +4,7 @@ Run::
 
     .venv/bin/python benchmarks/engine_ab.py --before 314e506            # vs the working tree
     .venv/bin/python benchmarks/engine_ab.py --before v0.1 --after HEAD --rounds 5
+    .venv/bin/python benchmarks/engine_ab.py --before HEAD --case 100:15000:0   # a large grid
 
 Each revision other than the working tree is checked out into a temporary ``git worktree``.
 Every round runs each side in its own fresh process (alternating, so machine load hits both
@@ -60,9 +61,18 @@ print(json.dumps(figures))
 """
 
 
-def run_side(root: Path, out: Path) -> list[tuple[float, int]]:
+def parse_case(text: str) -> tuple[int, int, int]:
+    """``SIZE:TRIPS:SIGNALS`` (e.g. ``100:15000:0``) as a case tuple."""
+    try:
+        size, trips, every = (int(x) for x in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected SIZE:TRIPS:SIGNALS, got {text!r}") from None
+    return size, trips, every
+
+
+def run_side(root: Path, out: Path, cases: list[tuple[int, int, int]]) -> list[tuple[float, int]]:
     """One fresh process running every case on the cysim found at ``root``."""
-    code = CHILD.format(bench=str(ROOT / "benchmarks"), cases=CASES, fields=RECORD_FIELDS)
+    code = CHILD.format(bench=str(ROOT / "benchmarks"), cases=cases, fields=RECORD_FIELDS)
     done = subprocess.run(
         [sys.executable, "-c", code, str(root), str(out)],
         capture_output=True, text=True, check=False, cwd=tempfile.gettempdir(),
@@ -86,7 +96,12 @@ def main() -> None:
     parser.add_argument("--before", required=True, help="git revision of the 'before' engine")
     parser.add_argument("--after", default=None, help="git revision (default: working tree)")
     parser.add_argument("--rounds", type=int, default=3, help="runs per side (fastest kept)")
+    parser.add_argument(
+        "--case", type=parse_case, action="append", default=None,
+        help="SIZE:TRIPS:SIGNALS instead of the default cases (repeatable)",
+    )  # fmt: skip
     args = parser.parse_args()
+    cases = args.case or CASES
     with tempfile.TemporaryDirectory(prefix="cysim-ab-") as tmp:
         roots = {}
         for side, rev in (("before", args.before), ("after", args.after)):
@@ -103,7 +118,7 @@ def main() -> None:
             counts: list[int] = []
             for _ in range(args.rounds):
                 for side, root in roots.items():
-                    figures = run_side(root, Path(tmp) / f"{side}.npz")
+                    figures = run_side(root, Path(tmp) / f"{side}.npz", cases)
                     cpu = [f[0] for f in figures]
                     counts = [f[1] for f in figures]
                     best[side] = [min(p) for p in zip(best.get(side, cpu), cpu, strict=True)]
@@ -122,7 +137,7 @@ def main() -> None:
     )
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for (size, n, every), count, b, a in zip(
-        CASES, counts, best["before"], best["after"], strict=True
+        cases, counts, best["before"], best["after"], strict=True
     ):
         print(f"| {size}×{size} | {n:,} | {every or '–'} | {count:,} | {b:.2f} | {a:.2f} | "
               f"{a / b:.3f} |")  # fmt: skip
