@@ -85,3 +85,30 @@ def test_parking_disabled_ends_at_destination():
     rows = [(0, 1, 10.0 * i) for i in range(12)]
     t = simulate(parking_net(False), trips_frame(rows), settings_for(600), seed=0).trips
     assert (t["parking_node"] == 1).all() and (t["cruise_distance_m"] == 0).all()
+
+
+def test_trip_from_its_own_destination_parks_there():
+    """A trip whose origin is its destination parks like any other (it used to report none)."""
+    # ceil(0.5 × 4) = 2 street spaces at node 1: two of the four trips ending there park at once
+    rows = [(1, 1, 0.0), (1, 1, 5.0), (0, 1, 10.0), (1, 1, 20.0)]
+    res = simulate(parking_net(False), trips_frame(rows), settings_for(600, parking=PARKING),
+                   seed=0)  # fmt: skip
+    check_invariants(res)
+    t = res.trips
+    assert (t["status"] == "arrived").all()
+    first = t.iloc[:2]
+    assert (first["parking_node"] == 1).all()
+    assert (first["arrival_s"] == first["departure_s"]).all() and (first["distance_m"] == 0).all()
+    # the facility is full for the later two: they cruise to the lot at 2, from node 1 or
+    # from the end of the 1000 m drive
+    leg = math.hypot(200, 300)
+    later = t.iloc[2:]
+    assert (later["parking_node"] == 2).all()
+    np.testing.assert_allclose(later["cruise_distance_m"], leg)
+    np.testing.assert_allclose(later["distance_m"], [1000.0 + leg, leg])
+    np.testing.assert_allclose(t.iloc[3]["arrival_s"] - 20.0, leg / 10.0)
+
+
+def test_trip_from_its_own_destination_without_parking():
+    t = simulate(parking_net(False), trips_frame([(1, 1, 0.0)]), settings_for(600), seed=0).trips
+    assert t.iloc[0]["status"] == "arrived" and t.iloc[0]["parking_node"] == 1

@@ -58,6 +58,10 @@ class ParkingHook:
         """Links to cruise to the next facility, or None when the vehicle has parked."""
         return None  # pragma: no cover
 
+    def trip_end_node(self, vehicle: int) -> int:
+        """Node index where ``vehicle``'s trip ends (used when its origin equals it)."""
+        raise NotImplementedError  # pragma: no cover
+
 
 @dataclass
 class RunRecords:
@@ -591,9 +595,15 @@ def run(
                     paths[v] = guided
             path = paths[v]
             if not path:
-                arrival[v] = now
-                state[3] += 1
-                continue
+                # origin = destination: the trip ends where it starts and parks there like any
+                # other trip, so it may have to cruise to the next facility
+                node = parking.trip_end_node(v) if parking is not None else -1
+                cruise = parking.on_arrival(v, node, now) if parking is not None else None
+                if not cruise:
+                    arrival[v] = now
+                    state[3] += 1
+                    continue
+                paths[v] = path = cruise
             state[2] += 1
             to_source(v, path[0])
 

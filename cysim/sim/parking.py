@@ -132,6 +132,10 @@ class ParkingModel(ParkingHook):
                 return path
         return None
 
+    def trip_end_node(self, vehicle: int) -> int:
+        """The trip's destination node index."""
+        return int(self.destination[vehicle])
+
     def on_arrival(self, vehicle: int, node: int, time_s: float) -> list[int] | None:
         """Park at ``node`` if it has space, else return the links to the next facility to try."""
         if self.target[vehicle] == node:
