@@ -8,6 +8,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from heapq import heappop, heappush
+from itertools import compress
 from types import FunctionType
 
 import numpy as np
@@ -624,15 +625,15 @@ def run(
     def sample(now: float) -> None:
         sample_times.append(now)
         queued = np.zeros(n_links, dtype=np.int32)
-        for g, q in enumerate(queues):
-            if q:
-                f = ff[group_link[g]]
-                count = 0
-                for v in q:
-                    if entry[v] + f > now + EPS:
-                        break
-                    count += 1
-                queued[group_link[g]] += count
+        # only the non-empty queues (compress skips the empty ones in C: most of a large network)
+        for g in compress(range(n_groups), queues):
+            f = ff[group_link[g]]
+            count = 0
+            for v in queues[g]:
+                if entry[v] + f > now + EPS:
+                    break
+                count += 1
+            queued[group_link[g]] += count
         queue_rows.append(queued)
         occ_rows.append(on_links())
         full = np.flatnonzero(np.array(used) >= cap_arr)
@@ -670,7 +671,8 @@ def run(
 
     def on_links() -> np.ndarray:
         """Vehicles on each link: its used slots minus the freed ones not yet usable upstream."""
-        return np.array(used, dtype=np.int32) - np.array([len(p) for p in pending], dtype=np.int32)
+        freed = np.fromiter(map(len, pending), dtype=np.int32, count=n_links)
+        return np.array(used, dtype=np.int32) - freed
 
     def last_move() -> float:
         """Time of the last entry or exit anywhere (a discharge is both)."""
