@@ -7,8 +7,9 @@ Run::
 
 The stages of :func:`cysim.sim.simulate` (network arrays, each ``routing.route_trips`` call,
 each ``engine.run``, the link-time profile, ``records.to_result``) are wrapped with CPU timers;
-each prints its CPU seconds and the process's peak resident memory after it, so a memory peak
-can be pinned to a stage. Unlike ``scaling.py --profile`` there is no profiler overhead.
+each prints its CPU seconds, the process's peak resident memory after it and its resident memory
+now (what the stage left alive), so a memory peak can be pinned to a stage. Unlike
+``scaling.py --profile`` there is no profiler overhead.
 """
 
 from __future__ import annotations
@@ -42,6 +43,15 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def rss_mb() -> float:
+    """Resident memory of this process now, MB (what is alive, unlike the peak)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")  # not Linux: no /proc
+
+
 def timed(function: Callable, label: str, totals: dict[str, float]) -> Callable:
     """``function`` printing its CPU time and the peak memory after each call."""
 
@@ -51,7 +61,8 @@ def timed(function: Callable, label: str, totals: dict[str, float]) -> Callable:
         out = function(*args, **kwargs)
         cpu = time.process_time() - start
         totals[label] = totals.get(label, 0.0) + cpu
-        print(f"  {label}: {cpu:.1f} s cpu, peak {peak_mb():.0f} MB", flush=True)
+        print(f"  {label}: {cpu:.1f} s cpu, peak {peak_mb():.0f} MB, "
+              f"now {rss_mb():.0f} MB", flush=True)  # fmt: skip
         return out
 
     return wrapper

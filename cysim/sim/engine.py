@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from heapq import heappop, heappush
 from itertools import compress
-from types import FunctionType
 
 import numpy as np
 import simpy
@@ -28,22 +27,28 @@ sneak_amber_s: float = 3.0
 
 
 class _Environment(simpy.Environment):
-    """SimPy's environment in which a plain function in the event queue is a *wake*.
+    """SimPy's environment in which a plain integer in the event queue is a *wake*.
 
     Lane-group servers are callbacks, not generator processes, and most events of a run are
-    "call this server at time t". Such a wake is queued as the bare function with SimPy's own
+    "call server k at time t". Such a wake is queued as the bare server id with SimPy's own
     ``(time, priority, id)`` key, so it is ordered exactly like a SimPy event of NORMAL priority,
-    but costs no Event object, no callback list and no triggered/failed checks. Everything else
-    (the departures and monitor processes, timeouts, ``run(until=...)``) is plain SimPy.
+    but costs no Event object, no callback list and no triggered/failed checks. ``servers[k]``
+    is the function called as ``servers[k](k)``: a few functions shared by all servers, so a
+    large network holds no function object per lane group. Everything else (the departures and
+    monitor processes, timeouts, ``run(until=...)``) is plain SimPy.
     Relies on ``Environment._queue``/``_now``/``_eid`` of SimPy 4 (pinned in pyproject.toml).
     """
+
+    def __init__(self, servers: list[Callable[[int], None]]) -> None:
+        super().__init__()
+        self.servers = servers
 
     def step(self) -> None:
         """Call the next wake directly, or let SimPy process the next event."""
         queue = self._queue
-        if queue and type(queue[0][3]) is FunctionType:
-            self._now, _, _, wake = heappop(queue)
-            wake()
+        if queue and type(queue[0][3]) is int:
+            self._now, _, _, server = heappop(queue)
+            self.servers[server](server)
             return
         super().step()
 
@@ -139,22 +144,25 @@ def run(
     -------
     RunRecords
     """
-    env = _Environment()
+    n_links = net.n_links
+    n_groups = len(net.group_link)
+    # server ids: lane group g is server g, the entry from the node onto link l is n_groups + l
+    servers: list[Callable[[int], None]] = [None] * (n_groups + n_links)  # type: ignore[list-item]
+    env = _Environment(servers)
     event_queue = env._queue
     event_id = env._eid
 
-    def wake(callback: Callable, delay: float) -> None:
-        """Call ``callback`` ``delay`` seconds from now (see :class:`_Environment`)."""
-        heappush(event_queue, (env._now + delay, NORMAL, next(event_id), callback))
+    def wake(server: int, delay: float) -> None:
+        """Call server ``server`` ``delay`` seconds from now (see :class:`_Environment`)."""
+        heappush(event_queue, (env._now + delay, NORMAL, next(event_id), server))
 
-    n_links = net.n_links
-    n_groups = len(net.group_link)
     n_veh = len(paths)
     ff = net.freeflow_s
     cap = net.storage_cap
     inflow_h = net.inflow_headway_s
     wave = net.wave_delay_s
     group_of = net.group_of
+    group_link = net.group_link
     group_alt = net.group_alt
     group_lanes = net.group_lanes
     link_v = net.link_v
@@ -164,14 +172,13 @@ def run(
     # tens of thousands on a large network: lists (56 B empty) rather than deques (~600 B)
     pending: list[list[float]] = [[] for _ in range(n_links)]
     next_in = [0.0] * n_links
-    space_waiters: list[list[Callable]] = [[] for _ in range(n_links)]
+    space_waiters: list[list[int]] = [[] for _ in range(n_links)]
     queues: list[list[int]] = [[] for _ in range(n_groups)]
     armed = [False] * n_groups  # the server has a wake scheduled or waits (space, merge, pocket)
-    callbacks: list[Callable] = [None] * n_groups  # type: ignore[list-item]
     next_free = [0.0] * n_groups
+    # vehicles waiting to enter a link from its upstream node; a link's deque exists while its
+    # source server is armed (from the first vehicle to the last one entering)
     source_q: dict[int, deque[int]] = {}
-    source_cb: dict[int, Callable] = {}
-    source_armed: dict[int, bool] = {}
     n_nodes = len(net.nodes)
     has_minor = [False] * n_nodes
     for g in range(n_groups):
@@ -230,19 +237,19 @@ def run(
         drop_freed(link, now)
         return used[link] < cap[link]
 
-    def wait_space(link: int, now: float, callback: Callable) -> None:
-        """Call ``callback`` once freed space on ``link`` is usable (waiters served in order)."""
+    def wait_space(link: int, now: float, server: int) -> None:
+        """Wake ``server`` once freed space on ``link`` is usable (waiters served in order)."""
         pend = pending[link]
         if pend:
-            wake(callback, pend[0] - now)
+            wake(server, pend[0] - now)
         else:
-            space_waiters[link].append(callback)
+            space_waiters[link].append(server)
 
     last_exit = [0.0] * n_links
-    merge_q: list[list[Callable]] = [[] for _ in range(n_links)]
-    registered: dict[Callable, int] = {}
+    merge_q: list[list[int]] = [[] for _ in range(n_links)]
+    registered: dict[int, int] = {}  # server id -> the link it queues for in merge_q
 
-    def gate(link: int, now: float, server: Callable) -> bool:
+    def gate(link: int, now: float, server: int) -> bool:
         """Whether ``server`` may move its head vehicle onto ``link`` now.
 
         Servers blocked on a link (full, or its mid-block capacity used) queue for it first come,
@@ -250,7 +257,7 @@ def run(
         slot); the others sleep until it has passed, so no approach starves at a merge.
         """
         mq = merge_q[link]
-        if mq and mq[0] is not server:
+        if mq and mq[0] != server:
             if server not in registered:
                 mq.append(server)
                 registered[server] = link
@@ -275,12 +282,12 @@ def run(
                 wake(mq[0], 0.0)
         return True
 
-    def drop_out(server: Callable) -> None:
+    def drop_out(server: int) -> None:
         """``server`` waits for its own reason (red): let the next one in its merge queue go."""
         link = registered.pop(server, None)
         if link is not None:
             mq = merge_q[link]
-            was_first = mq[0] is server
+            was_first = mq[0] == server
             mq.remove(server)
             if was_first and mq:
                 wake(mq[0], 0.0)
@@ -296,8 +303,8 @@ def run(
         waiters = space_waiters[link]
         if waiters:
             space_waiters[link] = []
-            for callback in waiters:
-                wake(callback, 0.0)
+            for server in waiters:
+                wake(server, 0.0)
 
     def enter(v: int, link: int, now: float) -> None:
         used[link] += 1
@@ -319,7 +326,7 @@ def run(
         if not armed[g]:
             # the server sleeps on an empty queue: wake it when this vehicle reaches the stop line
             armed[g] = True
-            wake(callbacks[g], ff[link])
+            wake(g, ff[link])
 
     def minor_headway(node: int, base_h: float, lanes: int, now: float) -> float:
         q = major_rate[node] * math.exp(-(now - major_t[node]) / major_flow_window_s)
@@ -330,7 +337,7 @@ def run(
             cp = 1.0 / follow_up_s
         return max(base_h, 1.0 / (cp * lanes * sample_factor))
 
-    pocket_waiters: dict[int, Callable] = {}
+    pocket_waiters: dict[int, int] = {}  # pocket lane group -> the server it blocks
 
     def pocket_overflow(pockets: list, t_ready: float, now: float) -> int:
         """The pocket group whose overflow queue blocks a vehicle ready at ``t_ready``, or -1."""
@@ -359,223 +366,224 @@ def run(
             cp = 1.0 / left_follow_up_s
         return max(lane_h, 1.0 / (cp * sample_factor))
 
-    def make_server(g: int) -> Callable:
-        """The discharge logic of lane group ``g``, run whenever its wake event fires."""
-        q = queues[g]
-        link = net.group_link[g]
-        f = ff[link]
-        h = net.group_headway_s[g]
-        node = net.group_node[g]
-        phase = net.group_phase[g]
-        minor = net.group_minor[g]
-        lanes = net.group_lanes[g]
-        track_major = has_minor[node] and not minor
-        wave_delay = wave[link]
-        pockets = tuple((queues[pg], net.group_pocket_cap[pg], pg) for pg in net.group_pockets[g])
-        is_pocket = net.group_pocket_cap[g] > 0
-        opp = net.opposing_link[link] if phase >= 0 and left_gap_s is not None else -1
-        kinds = net.movement_kind[link]
-        lane_h = h * lanes
-        track_opposed = opposes[link]
-        cycle = green_start = green_len = 0.0  # read only when signalised (phase >= 0)
+    # per lane group, the constants its server reads (one shared server function for all groups:
+    # a function object with its constants per group cost about 0.5 KB × 119,000 groups on a
+    # 100 × 100 grid). `group_signal[g]` is (cycle, green start, green length) of a signalised
+    # group's phase, None when unsignalised; `group_opp[g]` the approach its permitted lefts
+    # give way to (-1: none); `group_pocket_queues[g]` its pockets as (queue, capacity, group).
+    group_headway = net.group_headway_s
+    group_node = net.group_node
+    group_minor = net.group_minor
+    movement_kind = net.movement_kind
+    signal_of: dict[tuple[int, int], tuple[float, float, float]] = {}
+    group_signal: list[tuple[float, float, float] | None] = [None] * n_groups
+    group_opp = [-1] * n_groups
+    for g, phase in enumerate(net.group_phase):
         if phase >= 0:
-            cycle, windows = net.plans[node]
-            green_start, green_len = windows[phase]
+            node = group_node[g]
+            if (node, phase) not in signal_of:
+                cycle, windows = net.plans[node]
+                signal_of[node, phase] = (cycle, *windows[phase])
+            group_signal[g] = signal_of[node, phase]
+            if left_gap_s is not None:
+                group_opp[g] = net.opposing_link[group_link[g]]
+    group_pocket_queues = [
+        tuple((queues[pg], net.group_pocket_cap[pg], pg) for pg in pockets) if pockets else ()
+        for pockets in net.group_pockets
+    ]
+    track_major = [has_minor[group_node[g]] and not group_minor[g] for g in range(n_groups)]
 
-        # the group's constants are default arguments, not closure cells: one tuple instead of
-        # a cell object per constant, about 0.5 KB less per lane group (119,000 on a 100 × 100 grid)
-        def serve(
-            q=q, g=g, link=link, f=f, h=h, node=node, phase=phase, minor=minor, lanes=lanes,
-            track_major=track_major, wave_delay=wave_delay, pockets=pockets, is_pocket=is_pocket,
-            opp=opp, kinds=kinds, lane_h=lane_h, track_opposed=track_opposed, cycle=cycle,
-            green_start=green_start, green_len=green_len,
-        ) -> None:  # fmt: skip
-            while q:
-                v = q[0]
-                now = env.now
-                t = entry[v] + f
-                if now < t - EPS:
-                    wake(serve, t - now)
-                    return
-                nxt = paths[v][pos[v] + 1]
-                sneak = False
-                sneak_at = math.inf  # when a permitted left turner could sneak in this green
-                if opp >= 0 and kinds[nxt] == LEFT and sneak_per_cycle > 0:
-                    # in the last moment of green a left turner that found no gap may sneak
-                    into = (now - green_start) % cycle
-                    if into < green_len - sneak_window_s - EPS:
-                        # strictly before the window, so a wake at sneak_at is ≥ 0.25 s ahead
-                        # and always lands inside it (no zero-delay wake loop)
-                        sneak_at = now - into + green_len - sneak_window_s / 2
-                    elif into < green_len + sneak_amber_s:
-                        cycle_no = int((now - green_start) // cycle)
-                        if sneak_cycle[g] != cycle_no:
-                            sneak_cycle[g] = cycle_no
-                            # unused whole sneakers lapse with their cycle; the fraction a
-                            # sampled run carries (0.5 per cycle at sample_factor 0.25) adds up
-                            sneak_credit[g] = sneak_credit[g] % 1.0 + sneak_per_cycle
-                        sneak = sneak_credit[g] >= 1.0 - EPS
-                t = next_free[g]
-                if now < t - EPS:
-                    # sneakers, too, keep the saturation headway between them
-                    if t > sneak_at - sneak_window_s / 2:
-                        t = sneak_at  # the headway runs past green: wait to sneak instead
-                    wake(serve, t - now)
-                    return
-                if phase >= 0 and not sneak:
-                    into = (now - green_start) % cycle
-                    if into >= green_len - EPS and into <= cycle - 1e-6:  # red: wait for green
-                        if serve in registered:
-                            drop_out(serve)
-                        wake(serve, cycle - into)
-                        return
-                if pockets:
-                    # a turner that found its pocket full stands in a lane ahead of v: on one
-                    # lane it blocks v; on more lanes it takes one lane out of service
-                    blocked_by = pocket_overflow(pockets, t_ready=entry[v] + f, now=now)
-                    if blocked_by >= 0 and lanes == 1:
-                        if serve in registered:
-                            drop_out(serve)
-                        pocket_waiters[blocked_by] = serve
-                        return
-                    if blocked_by >= 0:
-                        t = next_free[g] + h / (lanes - 1)
-                        if now < t - EPS:
-                            wake(serve, t - now)
-                            return
-                if opp >= 0 and kinds[nxt] == LEFT and not sneak:
-                    # a permitted left waits for a gap in the opposing flow, from green start
-                    t = max(last_dis[g], now - into) + permitted_left_headway(opp, lane_h, now)
-                    if t > sneak_at - sneak_window_s / 2:
-                        t = sneak_at  # no gap this green: try to sneak at its end
-                    if now < t - EPS:
-                        if serve in registered:
-                            drop_out(serve)
-                        wake(serve, t - now)
-                        return
-                if (merge_q[nxt] or used[nxt] >= cap[nxt] or now < next_in[nxt] - EPS) and not gate(
-                    nxt, now, serve
-                ):
-                    return
-                if sneak:
-                    sneak_credit[g] -= 1.0
-                del q[0]
-                # leave(v, link, now) and enter(v, nxt, now), inlined: this is the hot path
-                last_exit[link] = now
-                rec_exit[cur_rec[v]] = now
-                if wave_delay > 0:
-                    # drop_freed(link, now), inlined: the list holds only the backward-wave
-                    # window, not one entry per traversal of the run
-                    pend = pending[link]
-                    while pend and pend[0] <= now + EPS:
-                        del pend[0]
-                        used[link] -= 1
-                    pend.append(now + wave_delay)
-                else:
-                    used[link] -= 1
-                if space_waiters[link]:
-                    waiters = space_waiters[link]
-                    space_waiters[link] = []
-                    for callback in waiters:
-                        wake(callback, 0.0)
-                p = pos[v] = pos[v] + 1
-                used[nxt] += 1
-                next_in[nxt] = now + inflow_h[nxt]
-                entry[v] = now
-                cur_rec[v] = len(rec_exit)
-                rec_trip.append(v)
-                rec_link.append(nxt)
-                rec_entry.append(now)
-                rec_exit.append(nan)
-                path = paths[v]
-                g2 = group_of[nxt][path[p + 1] if p + 1 < len(path) else -1]
-                alt = group_alt[g2]
-                if alt >= 0 and len(queues[alt]) * group_lanes[g2] < len(queues[g2]):
-                    g2 = alt  # the shared left lane is less busy per lane
-                queues[g2].append(v)
-                if not armed[g2]:
-                    armed[g2] = True
-                    wake(callbacks[g2], ff[nxt])
-                if opp >= 0:
-                    last_dis[g] = now
-                if track_opposed:
-                    opp_times[link].append(now)
-                if is_pocket and g in pocket_waiters:
-                    wake(pocket_waiters.pop(g), 0.0)
-                if minor:
-                    next_free[g] = now + minor_headway(node, h, lanes, now)
-                else:
-                    next_free[g] = now + h
-                    if track_major:
-                        major_rate[node] = (
-                            major_rate[node]
-                            * math.exp(-(now - major_t[node]) / major_flow_window_s)
-                            + 1.0 / major_flow_window_s
-                        )
-                        major_t[node] = now
-            armed[g] = False
-
-        return serve
-
-    def make_exit_server(g: int) -> Callable:
-        """Vehicles ending their trip (or a cruise leg) at the link's downstream node."""
+    def serve_group(g: int) -> None:
+        """Discharge lane group ``g`` as far as its signal, headway and the next links allow."""
         q = queues[g]
-        link = net.group_link[g]
+        link = group_link[g]
         f = ff[link]
-        node = link_v[link]
-
-        def serve() -> None:
-            while q:
-                v = q[0]
-                now = env.now
-                t = entry[v] + f
-                if now < t - EPS:
-                    wake(serve, t - now)
+        opp = group_opp[g]
+        pockets = group_pocket_queues[g]
+        while q:
+            v = q[0]
+            now = env.now
+            t = entry[v] + f
+            if now < t - EPS:
+                wake(g, t - now)
+                return
+            nxt = paths[v][pos[v] + 1]
+            sneak = False
+            sneak_at = math.inf  # when a permitted left turner could sneak in this green
+            if opp >= 0 and movement_kind[link][nxt] == LEFT and sneak_per_cycle > 0:
+                # in the last moment of green a left turner that found no gap may sneak
+                cycle, green_start, green_len = group_signal[g]  # type: ignore[misc]
+                into = (now - green_start) % cycle
+                if into < green_len - sneak_window_s - EPS:
+                    # strictly before the window, so a wake at sneak_at is ≥ 0.25 s ahead
+                    # and always lands inside it (no zero-delay wake loop)
+                    sneak_at = now - into + green_len - sneak_window_s / 2
+                elif into < green_len + sneak_amber_s:
+                    cycle_no = int((now - green_start) // cycle)
+                    if sneak_cycle[g] != cycle_no:
+                        sneak_cycle[g] = cycle_no
+                        # unused whole sneakers lapse with their cycle; the fraction a
+                        # sampled run carries (0.5 per cycle at sample_factor 0.25) adds up
+                        sneak_credit[g] = sneak_credit[g] % 1.0 + sneak_per_cycle
+                    sneak = sneak_credit[g] >= 1.0 - EPS
+            t = next_free[g]
+            if now < t - EPS:
+                # sneakers, too, keep the saturation headway between them
+                if t > sneak_at - sneak_window_s / 2:
+                    t = sneak_at  # the headway runs past green: wait to sneak instead
+                wake(g, t - now)
+                return
+            signal = group_signal[g]
+            if signal is not None and not sneak:
+                cycle, green_start, green_len = signal
+                into = (now - green_start) % cycle
+                if into >= green_len - EPS and into <= cycle - 1e-6:  # red: wait for green
+                    if g in registered:
+                        drop_out(g)
+                    wake(g, cycle - into)
                     return
-                del q[0]
-                leave(v, link, now)
-                state[0] = now
-                cruise = parking.on_arrival(v, node, now) if parking is not None else None
-                if cruise:
-                    paths[v] = cruise
-                    pos[v] = 0
-                    to_source(v, cruise[0])
-                else:
-                    arrival[v] = now
-                    state[1] -= 1
-                    state[3] += 1
-            armed[g] = False
+            if pockets:
+                # a turner that found its pocket full stands in a lane ahead of v: on one
+                # lane it blocks v; on more lanes it takes one lane out of service
+                blocked_by = pocket_overflow(pockets, t_ready=entry[v] + f, now=now)
+                lanes = group_lanes[g]
+                if blocked_by >= 0 and lanes == 1:
+                    if g in registered:
+                        drop_out(g)
+                    pocket_waiters[blocked_by] = g
+                    return
+                if blocked_by >= 0:
+                    t = next_free[g] + group_headway[g] / (lanes - 1)
+                    if now < t - EPS:
+                        wake(g, t - now)
+                        return
+            if opp >= 0 and movement_kind[link][nxt] == LEFT and not sneak:
+                # a permitted left waits for a gap in the opposing flow, from green start
+                lane_h = group_headway[g] * group_lanes[g]
+                t = max(last_dis[g], now - into) + permitted_left_headway(opp, lane_h, now)
+                if t > sneak_at - sneak_window_s / 2:
+                    t = sneak_at  # no gap this green: try to sneak at its end
+                if now < t - EPS:
+                    if g in registered:
+                        drop_out(g)
+                    wake(g, t - now)
+                    return
+            if (merge_q[nxt] or used[nxt] >= cap[nxt] or now < next_in[nxt] - EPS) and not gate(
+                nxt, now, g
+            ):
+                return
+            if sneak:
+                sneak_credit[g] -= 1.0
+            del q[0]
+            # leave(v, link, now) and enter(v, nxt, now), inlined: this is the hot path
+            last_exit[link] = now
+            rec_exit[cur_rec[v]] = now
+            wave_delay = wave[link]
+            if wave_delay > 0:
+                # drop_freed(link, now), inlined: the list holds only the backward-wave
+                # window, not one entry per traversal of the run
+                pend = pending[link]
+                while pend and pend[0] <= now + EPS:
+                    del pend[0]
+                    used[link] -= 1
+                pend.append(now + wave_delay)
+            else:
+                used[link] -= 1
+            if space_waiters[link]:
+                waiters = space_waiters[link]
+                space_waiters[link] = []
+                for server in waiters:
+                    wake(server, 0.0)
+            p = pos[v] = pos[v] + 1
+            used[nxt] += 1
+            next_in[nxt] = now + inflow_h[nxt]
+            entry[v] = now
+            cur_rec[v] = len(rec_exit)
+            rec_trip.append(v)
+            rec_link.append(nxt)
+            rec_entry.append(now)
+            rec_exit.append(nan)
+            path = paths[v]
+            g2 = group_of[nxt][path[p + 1] if p + 1 < len(path) else -1]
+            alt = group_alt[g2]
+            if alt >= 0 and len(queues[alt]) * group_lanes[g2] < len(queues[g2]):
+                g2 = alt  # the shared left lane is less busy per lane
+            queues[g2].append(v)
+            if not armed[g2]:
+                armed[g2] = True
+                wake(g2, ff[nxt])
+            if opp >= 0:
+                last_dis[g] = now
+            if opposes[link]:
+                opp_times[link].append(now)  # type: ignore[union-attr]
+            if pocket_waiters and g in pocket_waiters:
+                wake(pocket_waiters.pop(g), 0.0)
+            if group_minor[g]:
+                node = group_node[g]
+                next_free[g] = now + minor_headway(node, group_headway[g], group_lanes[g], now)
+            else:
+                next_free[g] = now + group_headway[g]
+                if track_major[g]:
+                    node = group_node[g]
+                    major_rate[node] = (
+                        major_rate[node] * math.exp(-(now - major_t[node]) / major_flow_window_s)
+                        + 1.0 / major_flow_window_s
+                    )
+                    major_t[node] = now
+        armed[g] = False
 
-        return serve
+    def serve_exit(g: int) -> None:
+        """Vehicles of exit group ``g`` ending their trip (or a cruise leg) at the link's end."""
+        q = queues[g]
+        link = group_link[g]
+        f = ff[link]
+        while q:
+            v = q[0]
+            now = env.now
+            t = entry[v] + f
+            if now < t - EPS:
+                wake(g, t - now)
+                return
+            del q[0]
+            leave(v, link, now)
+            state[0] = now
+            cruise = parking.on_arrival(v, link_v[link], now) if parking is not None else None
+            if cruise:
+                paths[v] = cruise
+                pos[v] = 0
+                to_source(v, cruise[0])
+            else:
+                arrival[v] = now
+                state[1] -= 1
+                state[3] += 1
+        armed[g] = False
 
     def to_source(v: int, link: int) -> None:
+        """Queue ``v`` to enter ``link`` from its upstream node (arming the link's source)."""
         sq = source_q.get(link)
         if sq is None:
-            sq = source_q[link] = deque()
-            source_cb[link] = make_source_server(link, sq)
-            source_armed[link] = False
-        sq.append(v)
-        if not source_armed[link]:
-            source_armed[link] = True
-            wake(source_cb[link], 0.0)
+            source_q[link] = deque((v,))
+            wake(n_groups + link, 0.0)
+        else:
+            sq.append(v)
 
-    def make_source_server(link: int, sq: deque[int]) -> Callable:
+    def serve_source(server: int) -> None:
         """Vehicles entering their first link (or a cruise leg) from the node."""
-
-        def serve() -> None:
-            while sq:
-                now = env.now
-                if not gate(link, now, serve):
-                    return
-                v = sq.popleft()
-                if not first_entered[v]:
-                    first_entered[v] = True
-                    state[2] -= 1
-                    state[1] += 1
-                enter(v, link, now)
-            source_armed[link] = False
-
-        return serve
+        link = server - n_groups
+        sq = source_q.get(link)
+        if sq is None:
+            return  # a second wake after the queue emptied
+        while sq:
+            now = env.now
+            if not gate(link, now, server):
+                return
+            v = sq.popleft()
+            if not first_entered[v]:
+                first_entered[v] = True
+                state[2] -= 1
+                state[1] += 1
+            enter(v, link, now)
+        del source_q[link]
 
     order = sorted(range(n_veh), key=lambda i: (departure_s[i], i))
 
@@ -620,7 +628,6 @@ def run(
     gridlock: dict = {"detected": False, "time_s": None, "links": []}
     stop = env.event()
 
-    group_link = net.group_link
     cap_arr = np.asarray(cap)
 
     def sample(now: float) -> None:
@@ -708,9 +715,10 @@ def run(
                 return
             yield env.timeout(min(sample_interval_s, end_s - now))
 
-    exit_groups = {groups[-1] for groups in net.group_of}
-    for g in range(n_groups):
-        callbacks[g] = make_exit_server(g) if g in exit_groups else make_server(g)
+    servers[:n_groups] = [serve_group] * n_groups
+    for groups in net.group_of:
+        servers[groups[-1]] = serve_exit
+    servers[n_groups:] = [serve_source] * n_links
     env.process(departures())
     env.process(monitor())
     env.run(until=stop)
