@@ -73,7 +73,7 @@ class ParkingHook:
 class RunRecords:
     """Compact arrays one run produces (turned into frames by :mod:`cysim.sim.records`)."""
 
-    trav_trip: np.ndarray
+    trav_trip: np.ndarray  # vehicle index (int64; records.to_result turns it into trip ids)
     trav_link: np.ndarray
     trav_entry_s: np.ndarray
     trav_exit_s: np.ndarray
@@ -214,9 +214,10 @@ def run(
     # copied because parking replaces a vehicle's path with its cruise or guided route.
     # A position past the last link means the exit to the trip end (movement key -1).
     paths = list(paths)
-    # one record per traversal in four typed columns (24 bytes, handed to numpy without a copy);
-    # cur_rec[v] is the index of v's current traversal
-    rec_trip = array("i")
+    # one record per traversal in four typed columns (28 bytes, handed to numpy without a copy);
+    # cur_rec[v] is the index of v's current traversal. The vehicle column is int64 because the
+    # results turn it into the int64 trip-id column in place (records.to_result), not by a copy
+    rec_trip = array("q")
     rec_link = array("i")
     rec_entry = array("d")
     rec_exit = array("d")
@@ -737,7 +738,7 @@ def run(
                 stuck[v] = True
     return RunRecords(
         # views on the arrays (they stay alive through the views): no copy of the records
-        trav_trip=np.frombuffer(rec_trip, dtype=np.int32),
+        trav_trip=np.frombuffer(rec_trip, dtype=np.int64),
         trav_link=np.frombuffer(rec_link, dtype=np.int32),
         trav_entry_s=np.frombuffer(rec_entry, dtype=np.float64),
         trav_exit_s=np.frombuffer(rec_exit, dtype=np.float64),
