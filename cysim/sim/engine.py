@@ -186,11 +186,13 @@ def run(
             has_minor[net.group_node[g]] = True
     major_rate = [0.0] * n_nodes
     major_t = [0.0] * n_nodes
-    # discharge-rate estimates of approaches that oppose permitted left turns
+    # discharge-rate estimates of approaches that oppose permitted left turns (of a signal phase;
+    # none when left turns are protected)
     opposes = [False] * n_links
-    for link in net.opposing_link:
-        if link >= 0:
-            opposes[link] = True
+    if left_gap_s is not None:
+        for g, phase in enumerate(net.group_phase):
+            if phase >= 0 and net.opposing_link[group_link[g]] >= 0:
+                opposes[net.opposing_link[group_link[g]]] = True
     # discharge times in a window of whole cycles (≥ 300 s), so the rate has no cyclic ripple
     opp_times: list[deque[float] | None] = [deque() if o else None for o in opposes]
     opp_window = [0.0] * n_links
@@ -350,6 +352,11 @@ def run(
                     return pg
         return -1
 
+    def drop_before(times: deque[float], start: float) -> None:
+        """Drop the times up to ``start`` from the front of ``times`` (ascending)."""
+        while times and times[0] <= start:
+            times.popleft()
+
     def permitted_left_headway(opp: int, lane_h: float, now: float) -> float:
         """Headway of a permitted left turn against the opposing flow (HCM potential capacity).
 
@@ -358,8 +365,7 @@ def run(
         """
         times = opp_times[opp]
         window = opp_window[opp]
-        while times and times[0] <= now - window:
-            times.popleft()
+        drop_before(times, now - window)
         q = len(times) / window / sample_factor
         if q > 1e-9:
             cp = q * math.exp(-q * left_gap_s) / (1.0 - math.exp(-q * left_follow_up_s))
@@ -516,7 +522,11 @@ def run(
             if opp >= 0:
                 last_dis[g] = now
             if opposes[link]:
-                opp_times[link].append(now)  # type: ignore[union-attr]
+                times = opp_times[link]
+                times.append(now)  # type: ignore[union-attr]
+                # kept to the window here too: an approach whose opposing lefts seldom ask would
+                # otherwise keep every discharge time of the run
+                drop_before(times, now - opp_window[link])  # type: ignore[arg-type]
             if pocket_waiters and g in pocket_waiters:
                 wake(pocket_waiters.pop(g), 0.0)
             if group_minor[g]:
