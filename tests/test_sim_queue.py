@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from simnets import add_link, add_node, new_graph, next_links, settings_for, trips_frame
+from simnets import add_link, add_node, grid, new_graph, next_links, settings_for, trips_frame
 
 from cysim._errors import SimulationError
-from cysim.sim import simulate
+from cysim.sim import routing, simulate
 
 
 def chain(bottleneck_vph: float = 1800.0) -> tuple:
@@ -230,3 +230,27 @@ def test_empty_trips_and_progress():
     fractions = [f for _, f in calls]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert all(stage.startswith("simulate") for stage, _ in calls)
+
+
+def test_traversals_name_each_trip_by_its_own_id(monkeypatch):
+    """Traversal rows carry the trip's id (int64), whatever the ids and the row order.
+
+    The engine records vehicle indices (trips sorted by departure) and the results map them to
+    ids in place, chunk by chunk: ids far from 0..n-1, trips given out of departure order and a
+    chunk of 3 rows check that every row gets its own trip's id.
+    """
+    trips = trips_frame([(0, 8, 60.0), (8, 0, 0.0), (2, 6, 30.0), (6, 2, 90.0), (1, 7, 45.0)])
+    trips["trip_id"] = np.array([9_000_000_000, 17, 5, 123_456, 40], dtype=np.int64)
+    trips = trips.iloc[[3, 0, 4, 2, 1]]
+    monkeypatch.setattr(routing, "traversals_per_chunk", 3)
+    res = simulate(grid(3), trips, settings_for(600), seed=0)
+    tr = res.traversals.sort_values(["trip_id", "entry_s"], kind="stable")
+    assert tr["trip_id"].dtype == np.int64
+    assert set(tr["trip_id"]) == set(trips["trip_id"])
+    link_u = res.links["u"].to_numpy()
+    link_v = res.links["v"].to_numpy()
+    ends = tr.groupby("trip_id")["link"].agg(["first", "last"])
+    t = trips.set_index("trip_id").loc[ends.index]
+    assert (link_u[ends["first"]] == t["origin_node"].to_numpy()).all()
+    assert (link_v[ends["last"]] == t["destination_node"].to_numpy()).all()
+    assert len(tr) == 4 * 4 + 2  # four corner-to-corner trips of 4 links, 1 → 7 takes 2
