@@ -186,13 +186,17 @@ def run(
             has_minor[net.group_node[g]] = True
     major_rate = [0.0] * n_nodes
     major_t = [0.0] * n_nodes
-    # discharge-rate estimates of approaches that oppose permitted left turns (of a signal phase;
-    # none when left turns are protected)
-    opposes = [False] * n_links
+    # per lane group, the approach its permitted lefts give way to (-1: none; none at all when
+    # left turns are protected), and the discharge-rate estimates of those approaches
+    group_opp = [-1] * n_groups
     if left_gap_s is not None:
         for g, phase in enumerate(net.group_phase):
-            if phase >= 0 and net.opposing_link[group_link[g]] >= 0:
-                opposes[net.opposing_link[group_link[g]]] = True
+            if phase >= 0:
+                group_opp[g] = net.opposing_link[group_link[g]]
+    opposes = [False] * n_links
+    for link in group_opp:
+        if link >= 0:
+            opposes[link] = True
     # discharge times in a window of whole cycles (≥ 300 s), so the rate has no cyclic ripple
     opp_times: list[deque[float] | None] = [deque() if o else None for o in opposes]
     opp_window = [0.0] * n_links
@@ -376,15 +380,14 @@ def run(
     # per lane group, the constants its server reads (one shared server function for all groups:
     # a function object with its constants per group cost about 0.5 KB × 119,000 groups on a
     # 100 × 100 grid). `group_signal[g]` is (cycle, green start, green length) of a signalised
-    # group's phase, None when unsignalised; `group_opp[g]` the approach its permitted lefts
-    # give way to (-1: none); `group_pocket_queues[g]` its pockets as (queue, capacity, group).
+    # group's phase, None when unsignalised; `group_pocket_queues[g]` its pockets as
+    # (queue, capacity, group).
     group_headway = net.group_headway_s
     group_node = net.group_node
     group_minor = net.group_minor
     movement_kind = net.movement_kind
     signal_of: dict[tuple[int, int], tuple[float, float, float]] = {}
     group_signal: list[tuple[float, float, float] | None] = [None] * n_groups
-    group_opp = [-1] * n_groups
     for g, phase in enumerate(net.group_phase):
         if phase >= 0:
             node = group_node[g]
@@ -392,8 +395,6 @@ def run(
                 cycle, windows = net.plans[node]
                 signal_of[node, phase] = (cycle, *windows[phase])
             group_signal[g] = signal_of[node, phase]
-            if left_gap_s is not None:
-                group_opp[g] = net.opposing_link[group_link[g]]
     group_pocket_queues = [
         tuple((queues[pg], net.group_pocket_cap[pg], pg) for pg in pockets) if pockets else ()
         for pockets in net.group_pockets
