@@ -44,12 +44,16 @@ def peak_mb() -> float:
 
 
 def rss_mb() -> float:
-    """Resident memory of this process now, MB (what is alive, unlike the peak)."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")  # not Linux: no /proc
+    """Resident memory of this process now, MB (what is alive, unlike the peak); NaN without
+    Linux's ``/proc``."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass  # not Linux: the "now" column reads nan
+    return float("nan")
 
 
 def timed(function: Callable, label: str, totals: dict[str, float]) -> Callable:
