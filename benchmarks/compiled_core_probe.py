@@ -281,16 +281,32 @@ def run_core(
         q_head[g] = veh_next[v]
         q_len[g] -= 1
 
+    def head_at_stop_line(g, f):
+        """Group ``g``'s head vehicle, or -1 (and ``g`` woken) while it has not reached the line."""
+        v = q_head[g]
+        t = entry[v] + f
+        if fs[0] < t - EPS:
+            wake(g, t - fs[0])
+            return -1
+        return v
+
     def serve_group(g):
+        """Discharge lane group ``g`` (a trip-end group: let its vehicles arrive)."""
         link = group_link[g]
         f = ff[link]
         while q_len[g] > 0:
-            v = q_head[g]
-            now = fs[0]
-            t = entry[v] + f
-            if now < t - EPS:
-                wake(g, t - now)
+            v = head_at_stop_line(g, f)
+            if v < 0:
                 return
+            now = fs[0]
+            if is_exit[g]:
+                pop_queue(g)
+                leave(v, link, now)
+                fs[1] = now
+                arrival[v] = now
+                cnt[3] -= 1
+                cnt[5] += 1
+                continue
             nxt = path_links[path_off[v] + pos[v] + 1]
             t = next_free[g]
             if now < t - EPS:
@@ -304,24 +320,6 @@ def run_core(
             pos[v] += 1
             enter(v, nxt, now)
             next_free[g] = now + group_headway[g]
-        armed[g] = False
-
-    def serve_exit(g):
-        link = group_link[g]
-        f = ff[link]
-        while q_len[g] > 0:
-            v = q_head[g]
-            now = fs[0]
-            t = entry[v] + f
-            if now < t - EPS:
-                wake(g, t - now)
-                return
-            pop_queue(g)
-            leave(v, link, now)
-            fs[1] = now
-            arrival[v] = now
-            cnt[3] -= 1
-            cnt[5] += 1
         armed[g] = False
 
     def serve_source(server):
@@ -434,10 +432,7 @@ def run_core(
         if s >= n_groups:
             serve_source(s)
         elif s >= 0:
-            if is_exit[s]:
-                serve_exit(s)
-            else:
-                serve_group(s)
+            serve_group(s)
         elif s == DEP:
             departures(started)
             started = True
