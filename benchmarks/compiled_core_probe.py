@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 try:
     from numba import njit
 except ImportError:  # pragma: no cover - the probe's only extra requirement
-    raise SystemExit("this probe needs numba: .venv/bin/pip install numba") from None
+    raise SystemExit('this probe needs numba: .venv/bin/pip install -e ".[bench]"') from None
 
 from grid import freeflow_paths, grid_network, random_trips
 
