@@ -164,9 +164,9 @@ def run_core(
     occupancy = np.zeros((n_samples_max, n_links), np.int32)
     blocked = np.zeros((n_samples_max, n_links), np.bool_)
     # scalars the inner functions change: [now, last movement]; [event id, records, samples,
-    # in network, waiting to enter, arrived, departed, next departure, gridlock]
+    # in network, waiting to enter, arrived, departed, next departure]
     fs = np.zeros(2, np.float64)
-    cnt = np.zeros(9, np.int64)
+    cnt = np.zeros(8, np.int64)
     heap = [(0.0, 0, DEP), (0.0, 1, MON)]  # the two processes' Initialize events (URGENT)
     cnt[0] = 2
 
@@ -415,11 +415,8 @@ def run_core(
         last_move = fs[1]
         for link in range(n_links):
             last_move = max(last_move, last_exit[link])
-        if busy and now - last_move >= gridlock_timeout_s - EPS:
-            cnt[8] = 1
-            stop()
-            return
-        if now >= end_s - EPS:
+        # the whole network gridlocked, or the end of the run
+        if (busy and now - last_move >= gridlock_timeout_s - EPS) or now >= end_s - EPS:
             stop()
             return
         heapq.heappush(heap, (now + min(sample_interval_s, end_s - now), NORMAL_KEY + cnt[0], MON))
@@ -444,26 +441,22 @@ def run_core(
     n_s = cnt[2]
     return (
         rec_trip[:n_rec], rec_link[:n_rec], rec_entry[:n_rec], rec_exit[:n_rec], arrival,
-        sample_t[:n_s], queue_veh[:n_s], occupancy[:n_s], blocked[:n_s], fs[0], cnt[8] == 1,
+        sample_t[:n_s], queue_veh[:n_s], occupancy[:n_s], blocked[:n_s],
     )  # fmt: skip
+
+
+#: What ``run_core`` returns, named as in :class:`engine.RunRecords`; all compared with the engine.
+RECORDS = (
+    "trav_trip", "trav_link", "trav_entry_s", "trav_exit_s", "arrival_s", "sample_time_s",
+    "queue_veh", "occupancy_veh", "blocked",
+)  # fmt: skip
 
 
 def run_probe(arrays: dict, end_s: float, sample_interval_s: float, gridlock_timeout_s: float):
     """``run_core`` on ``flatten``'s arrays, as a dict named like :class:`engine.RunRecords`."""
     out = run_core(**arrays, end_s=end_s, sample_interval_s=sample_interval_s,
                    gridlock_timeout_s=gridlock_timeout_s)  # fmt: skip
-    names = (
-        "trav_trip", "trav_link", "trav_entry_s", "trav_exit_s", "arrival_s", "sample_time_s",
-        "queue_veh", "occupancy_veh", "blocked", "end_s", "gridlock",
-    )  # fmt: skip
-    return dict(zip(names, out, strict=True))
-
-
-#: The records compared between the engine and the probe.
-COMPARED = (
-    "trav_trip", "trav_link", "trav_entry_s", "trav_exit_s", "arrival_s", "sample_time_s",
-    "queue_veh", "occupancy_veh", "blocked",
-)  # fmt: skip
+    return dict(zip(RECORDS, out, strict=True))
 
 
 def main() -> None:
@@ -530,7 +523,7 @@ def main() -> None:
     print("| compiled probe (numba) " + row)
     print(f"\nprobe / engine CPU: {probe_cpu / engine_cpu:.3f}")
     differ = [
-        k for k in COMPARED
+        k for k in RECORDS
         if not np.array_equal(np.asarray(getattr(rec, k)), probe[k],
                               equal_nan=np.asarray(probe[k]).dtype.kind == "f")
     ]  # fmt: skip
