@@ -26,6 +26,43 @@ sneak_window_s: float = 0.5
 sneak_amber_s: float = 3.0
 
 
+def green_after(signal: tuple[float, float, float] | None, t: float, dt: float) -> float:
+    """The time at which ``dt`` more seconds of green have passed after ``t``.
+
+    Service at a signal is counted in *green time*: a headway that does not fit in what is left
+    of a green continues at the start of the next one, so a lane group serves ``green / headway``
+    vehicles per green on average, fractions carried from cycle to cycle. (Restarting the count
+    at every green would serve ``ceil(green / headway)``, and a sampled run, whose headways are
+    ``1 / sample_factor`` times longer, would round far more than a full one: a 10 s green at a
+    2 s headway serves 5 at full scale but 2 × 4 = 8 at a quarter.)
+
+    Parameters
+    ----------
+    signal
+        ``(cycle, green start, green length)`` of the phase, or None (always green).
+    t
+        Start, s.
+    dt
+        Seconds of green to pass, ≥ 0.
+
+    Returns
+    -------
+    float
+    """
+    if signal is None or t == -math.inf:  # -inf: nothing discharged yet
+        return t + dt
+    cycle, green_start, green_len = signal
+    into = (t - green_start) % cycle
+    if into < green_len:
+        left = green_len - into
+        if dt < left:
+            return t + dt
+        dt -= left
+    # carry the rest into the following greens
+    whole = math.floor(dt / green_len)
+    return t - into + cycle * (1 + whole) + (dt - whole * green_len)
+
+
 class _Environment(simpy.Environment):
     """SimPy's environment in which a plain integer in the event queue is a *wake*.
 
@@ -205,6 +242,9 @@ def run(
         if plan is not None:
             opp_window[link] = plan[0] * math.ceil(major_flow_window_s / plan[0])
     last_dis = [-math.inf] * n_groups
+    # per lane group with permitted lefts, the last discharge that was not a sneaker: gaps are
+    # counted in green time from it, so sneakers add to the gap capacity, not replace it
+    gap_from = [-math.inf] * n_groups
     # sneaker credit per lane group: left_sneakers × sample_factor per cycle, one used per sneaker
     sneak_cycle = [-1] * n_groups
     sneak_credit = [0.0] * n_groups
@@ -434,9 +474,10 @@ def run(
                         # sampled run carries (0.5 per cycle at sample_factor 0.25) adds up
                         sneak_credit[g] = sneak_credit[g] % 1.0 + sneak_per_cycle
                     sneak = sneak_credit[g] >= 1.0 - EPS
-            t = next_free[g]
+            # sneakers, too, keep the saturation headway between them, in clock time (the
+            # green-time headway of the others would carry into the next green)
+            t = last_dis[g] + group_headway[g] if sneak else next_free[g]
             if now < t - EPS:
-                # sneakers, too, keep the saturation headway between them
                 if t > sneak_at - sneak_window_s / 2:
                     t = sneak_at  # the headway runs past green: wait to sneak instead
                 wake(g, t - now)
@@ -461,14 +502,18 @@ def run(
                     pocket_waiters[blocked_by] = g
                     return
                 if blocked_by >= 0:
-                    t = next_free[g] + group_headway[g] / (lanes - 1)
+                    t = green_after(group_signal[g], next_free[g], group_headway[g] / (lanes - 1))
                     if now < t - EPS:
                         wake(g, t - now)
                         return
             if opp >= 0 and movement_kind[link][nxt] == LEFT and not sneak:
                 # a permitted left waits for a gap in the opposing flow, from green start
                 lane_h = group_headway[g] * group_lanes[g]
-                t = max(last_dis[g], now - into) + permitted_left_headway(opp, lane_h, now)
+                # the wait is counted in green time from the previous discharge, so the
+                # fraction of a gap left at the end of one green carries to the next
+                t = green_after(
+                    group_signal[g], gap_from[g], permitted_left_headway(opp, lane_h, now)
+                )
                 if t > sneak_at - sneak_window_s / 2:
                     t = sneak_at  # no gap this green: try to sneak at its end
                 if now < t - EPS:
@@ -522,6 +567,8 @@ def run(
                 wake(g2, ff[nxt])
             if opp >= 0:
                 last_dis[g] = now
+                if not sneak:
+                    gap_from[g] = now
             if opposes[link]:
                 times = opp_times[link]
                 times.append(now)  # type: ignore[union-attr]
@@ -534,7 +581,10 @@ def run(
                 node = group_node[g]
                 next_free[g] = now + minor_headway(node, group_headway[g], group_lanes[g], now)
             else:
-                next_free[g] = now + group_headway[g]
+                # a sneaker leaves after its green: its headway is not counted in green time
+                next_free[g] = (
+                    now + group_headway[g] if sneak else green_after(signal, now, group_headway[g])
+                )
                 if track_major[g]:
                     node = group_node[g]
                     major_rate[node] = (
