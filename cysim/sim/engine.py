@@ -22,8 +22,9 @@ EPS = 1e-9
 major_flow_window_s: float = 300.0
 #: The last seconds of green in which permitted left turns that found no gap leave as sneakers.
 sneak_window_s: float = 0.5
-#: Sneakers may still clear during the amber after the green, seconds.
-sneak_amber_s: float = 3.0
+#: Sneakers may still clear during the clearance after the green (3 s amber + 1 s all-red, the
+#: plans' lost time per phase), seconds.
+sneak_amber_s: float = 4.0
 
 
 def green_after(signal: tuple[float, float, float] | None, t: float, dt: float) -> float:
@@ -125,6 +126,9 @@ class RunRecords:
     net_samples: dict[str, np.ndarray]
     gridlock: dict = field(default_factory=dict)
     end_s: float = 0.0
+    #: rows of traversals after which the vehicle left through its trip end and cruised on to
+    #: another parking facility (a new leg starts with its next row)
+    leg_end_rows: list[int] = field(default_factory=list)
 
 
 def run(
@@ -156,7 +160,8 @@ def run(
     departure_s
         Departure time per vehicle (any order).
     end_s
-        Simulation end time.
+        Latest end of the simulation; it ends at the first sample once every routed vehicle has
+        arrived.
     sample_interval_s
         Sampling interval for link and network state.
     gridlock_timeout_s
@@ -296,12 +301,13 @@ def run(
     merge_q: list[list[int]] = [[] for _ in range(n_links)]
     registered: dict[int, int] = {}  # server id -> the link it queues for in merge_q
 
-    def gate(link: int, now: float, server: int) -> bool:
+    def gate(link: int, now: float, server: int, early: float = 0.0) -> bool:
         """Whether ``server`` may move its head vehicle onto ``link`` now.
 
         Servers blocked on a link (full, or its mid-block capacity used) queue for it first come,
         first served: only the first of them waits actively (for space or for the next entry
         slot); the others sleep until it has passed, so no approach starves at a merge.
+        ``early`` is how much sooner than the link's next entry slot this vehicle may enter.
         """
         mq = merge_q[link]
         if mq and mq[0] != server:
@@ -315,7 +321,7 @@ def run(
                 registered[server] = link
             wait_space(link, now, server)
             return False
-        t = next_in[link]
+        t = next_in[link] - early
         if now < t - EPS:
             if not mq:
                 mq.append(server)
@@ -466,17 +472,23 @@ def run(
                     # strictly before the window, so a wake at sneak_at is ≥ 0.25 s ahead
                     # and always lands inside it (no zero-delay wake loop)
                     sneak_at = now - into + green_len - sneak_window_s / 2
-                elif into < green_len + sneak_amber_s:
-                    cycle_no = int((now - green_start) // cycle)
-                    if sneak_cycle[g] != cycle_no:
-                        sneak_cycle[g] = cycle_no
-                        # unused whole sneakers lapse with their cycle; the fraction a
-                        # sampled run carries (0.5 per cycle at sample_factor 0.25) adds up
-                        sneak_credit[g] = sneak_credit[g] % 1.0 + sneak_per_cycle
-                    sneak = sneak_credit[g] >= 1.0 - EPS
+                else:
+                    if into < green_len + sneak_amber_s:
+                        cycle_no = int((now - green_start) // cycle)
+                        if sneak_cycle[g] != cycle_no:
+                            sneak_cycle[g] = cycle_no
+                            # unused whole sneakers lapse with their cycle; the fraction a
+                            # sampled run carries (0.5 per cycle at sample_factor 0.25) adds up
+                            sneak_credit[g] = sneak_credit[g] % 1.0 + sneak_per_cycle
+                        sneak = sneak_credit[g] >= 1.0 - EPS
+                    if not sneak:
+                        # this window is used up or over: wake again in the next one, so every
+                        # cycle's sneakers are offered (the gap may be greens away when sampled)
+                        sneak_at = now - into + cycle + green_len - sneak_window_s / 2
             # sneakers, too, keep the saturation headway between them, in clock time (the
-            # green-time headway of the others would carry into the next green)
-            t = last_dis[g] + group_headway[g] if sneak else next_free[g]
+            # green-time headway of the others would carry into the next green), and at its
+            # real length: a sampled sneaker stands for real ones already in the junction
+            t = last_dis[g] + group_headway[g] * sample_factor if sneak else next_free[g]
             if now < t - EPS:
                 if t > sneak_at - sneak_window_s / 2:
                     t = sneak_at  # the headway runs past green: wait to sneak instead
@@ -521,9 +533,11 @@ def run(
                         drop_out(g)
                     wake(g, t - now)
                     return
-            if (merge_q[nxt] or used[nxt] >= cap[nxt] or now < next_in[nxt] - EPS) and not gate(
-                nxt, now, g
-            ):
+            # a sneaker enters the next link at the real, not the sampled, mid-block headway
+            early = inflow_h[nxt] * (1.0 - sample_factor) if sneak else 0.0
+            if (
+                merge_q[nxt] or used[nxt] >= cap[nxt] or now < next_in[nxt] - early - EPS
+            ) and not gate(nxt, now, g, early):
                 return
             if sneak:
                 sneak_credit[g] -= 1.0
@@ -594,6 +608,8 @@ def run(
                     major_t[node] = now
         armed[g] = False
 
+    leg_end_rows: list[int] = []
+
     def serve_exit(g: int) -> None:
         """Vehicles of exit group ``g`` ending their trip (or a cruise leg) at the link's end."""
         q = queues[g]
@@ -611,6 +627,7 @@ def run(
             state[0] = now
             cruise = parking.on_arrival(v, link_v[link], now) if parking is not None else None
             if cruise:
+                leg_end_rows.append(cur_rec[v])
                 paths[v] = cruise
                 pos[v] = 0
                 to_source(v, cruise[0])
@@ -648,6 +665,7 @@ def run(
         del source_q[link]
 
     order = sorted(range(n_veh), key=lambda i: (departure_s[i], i))
+    n_to_arrive = sum(p is not None for p in paths)
 
     def departures():
         for v in order:
@@ -772,7 +790,8 @@ def run(
                 cycle = find_gridlock_links(now, stale_links(now))
                 if cycle:
                     gridlock.update(detected=True, time_s=now, links=cycle)
-            if now >= end_s - EPS:
+            if now >= end_s - EPS or state[3] == n_to_arrive:
+                # the end, or every vehicle has arrived: nothing is left to simulate
                 stop.succeed()
                 return
             yield env.timeout(min(sample_interval_s, end_s - now))
@@ -823,4 +842,5 @@ def run(
         },
         gridlock=gridlock,
         end_s=float(env.now),
+        leg_end_rows=leg_end_rows,
     )
