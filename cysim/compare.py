@@ -2,7 +2,10 @@
 
 Differences are always **B − A** (after minus before). Whether a change is *better* uses
 :data:`cysim.metrics.KPI_META` (lower-is-better or not) and is only claimed when the confidence
-interval of the difference excludes zero; otherwise the verdict is "no significant change".
+interval of the difference excludes zero (otherwise "no significant change") **and** the change
+is larger than what route choice left undone can explain: a relative change no larger than the
+final relative gap of the route choice (the larger of the two sides', docs/metrics.md) is
+"within route-choice gap" — the model cannot tell it from an unfinished equilibration.
 """
 
 from __future__ import annotations
@@ -30,13 +33,41 @@ LINK_DELTA_COLUMNS: tuple[str, ...] = (
 )
 
 
-def _verdict(difference: float, excludes_zero: bool, lower_is_better: bool | None) -> str:
-    """``better`` / ``worse`` / ``no significant change`` / ``neutral`` for one KPI."""
+#: Verdicts of :func:`compare_kpis`, from a clear change to none claimed.
+VERDICTS: tuple[str, ...] = (
+    "better",
+    "worse",
+    "within route-choice gap",
+    "no significant change",
+    "neutral",
+)
+
+
+def _verdict(
+    difference: float,
+    relative_change: float,
+    excludes_zero: bool,
+    lower_is_better: bool | None,
+    route_gap: float,
+) -> str:
+    """The verdict of one KPI (:data:`VERDICTS`).
+
+    ``relative_change`` is the change relative to A (NaN when A is 0: a change from nothing is
+    never put down to route choice); ``route_gap`` the larger final relative gap of the sides.
+    """
     if lower_is_better is None:
         return "neutral"
     if not excludes_zero or difference == 0 or np.isnan(difference):
         return "no significant change"
+    if route_gap > 0 and abs(relative_change) <= route_gap:
+        return "within route-choice gap"
     return "better" if (difference < 0) == lower_is_better else "worse"
+
+
+def route_gap(kpis: Sequence[Mapping[str, float]]) -> float:
+    """The largest final relative gap of route choice over a side's replications (NaN if none)."""
+    gaps = np.array([float(k.get("relative_gap", np.nan)) for k in kpis], dtype=float)
+    return float(np.nanmax(gaps)) if np.isfinite(gaps).any() else float("nan")
 
 
 def _aligned(
@@ -73,7 +104,9 @@ def compare_kpis(
         One row per KPI of :data:`~cysim.metrics.KPI_META` present on both sides, index ``kpi``;
         columns ``label_en, label_zh, unit, n_a, n_b, mean_a, mean_b, a_ci_low, a_ci_high,
         b_ci_low, b_ci_high, difference, pct_change, ci_low, ci_high, excludes_zero, method,
-        verdict`` (``pct_change`` = 100 · difference / |mean_a|, NaN when mean_a is 0).
+        route_gap_pct, verdict`` (``pct_change`` = 100 · difference / |mean_a|, NaN when mean_a
+        is 0; ``route_gap_pct`` = 100 × the larger of the sides' final relative gaps, the
+        smallest relative change that is called better or worse; verdicts in :data:`VERDICTS`).
 
     Raises
     ------
@@ -86,6 +119,7 @@ def compare_kpis(
         raise ValueError("give exactly one seed per replication on each side")
     paired = sorted(map(int, seeds_a)) == sorted(map(int, seeds_b)) and len(seeds_a) > 1
     paired = paired and len(set(map(int, seeds_a))) == len(seeds_a)
+    gap = float(np.nanmax([route_gap(kpis_a), route_gap(kpis_b), 0.0]))
     rows = {}
     for key, info in KPI_META.items():
         if not all(key in k for k in kpis_a) or not all(key in k for k in kpis_b):
@@ -123,7 +157,10 @@ def compare_kpis(
             "ci_high": diff.high,
             "excludes_zero": diff.excludes_zero,
             "method": diff.method,
-            "verdict": _verdict(difference, diff.excludes_zero, info.lower_is_better),
+            "route_gap_pct": 100.0 * gap,
+            "verdict": _verdict(
+                difference, pct / 100.0, diff.excludes_zero, info.lower_is_better, gap
+            ),
         }
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("kpi")
 

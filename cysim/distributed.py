@@ -11,6 +11,7 @@ from ._version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover - import cycle only for type hints
     from .pipeline import PreparedScenario, ReplicationOutput
+    from .sim import RouteCosts
 
 #: Seconds to wait for the scheduler to answer before giving up.
 connect_timeout_s: float = 30.0
@@ -117,6 +118,7 @@ def run_replications(
     *,
     scheduler: str,
     progress: Callable[[int, int], None] | None = None,
+    warm_start: RouteCosts | None = None,
 ) -> list[ReplicationOutput]:
     """Run replications as tasks on a Dask cluster; results come back in seed order.
 
@@ -138,6 +140,8 @@ def run_replications(
         Scheduler address, ``tcp://HOST:PORT``.
     progress
         Called as ``progress(done, total)``.
+    warm_start
+        Route choice every replication starts from (:func:`cysim.pipeline.run_replication`).
 
     Returns
     -------
@@ -167,6 +171,7 @@ def run_replications(
                 pipeline.run_replication,
                 shared,
                 seed,
+                warm_start,
                 key=f"cysim-{prepared.scenario.name}-seed{seed}-{batch}",
                 pure=False,
                 retries=0,

@@ -195,14 +195,16 @@ def network_kpis(result: SimResult, G: nx.MultiDiGraph | None = None) -> dict[st
       ``trips_completed_pct`` = 100 · arrived / trips;
       ``trips_unfinished`` = s · (en route + stuck + unrouted), each also given alone.
     * ``vkt_km`` = s · Σ distance covered per traversal / 1000.
-    * ``vht_h`` = s · Σ time on links per traversal / 3600 (time waiting to enter the network is
-      in trip times, not in VHT).
-    * ``mean_trip_time_s`` = mean over arrived trips of (arrival − departure).
-    * ``mean_delay_s`` = mean over arrived trips of (arrival − departure − free-flow path time).
+    * Trip time t = arrival − departure for an arrived trip; for a trip still under way when the
+      run ends (en route, waiting to enter or stuck) t = end − departure, a lower bound, so a
+      measure that leaves trips in queues is not flattered by dropping them. Unrouted trips
+      have no trip time (they are counted apart); trips are those that departed before the end.
+    * ``vht_h`` = s · Σ t / 3600: time on links and waiting to enter the first link.
+    * ``mean_trip_time_s`` = mean of t; ``mean_delay_s`` = mean of (t − free-flow path time).
     * ``mean_speed_kph`` = VKT / VHT.
-    * ``travel_time_index`` = Σ(arrival − departure) / Σ free-flow path time over arrived trips:
-      AutoNavi's 拥堵延时指数 (actual ÷ free-flow travel time), aggregated as a ratio of sums, i.e.
-      weighted by each trip's free-flow time. 1.0 = free flow; AutoNavi calls ≥ 2.0 congested.
+    * ``travel_time_index`` = Σ t / Σ free-flow path time: AutoNavi's 拥堵延时指数 (actual ÷
+      free-flow travel time), aggregated as a ratio of sums, i.e. weighted by each trip's
+      free-flow time. 1.0 = free flow; AutoNavi calls ≥ 2.0 congested.
     * ``congested_vkt_share_pct`` = 100 · VKT of traversals slower than 50 % of the link's
       free-flow speed (time > 2 × free-flow time) ÷ VKT.
     * ``max_queue_veh`` = s · largest exit queue of any link at any sample time.
@@ -223,44 +225,52 @@ def network_kpis(result: SimResult, G: nx.MultiDiGraph | None = None) -> dict[st
     Returns
     -------
     dict[str, float]
-        The KPIs above plus ``sample_factor`` (not a KPI: the scaling that was applied).
-        Means over no trips are NaN.
+        The KPIs above, plus what they were computed under (not KPIs): ``sample_factor`` (the
+        scaling applied), ``relative_gap`` (route choice's relative gap in the final run, NaN
+        without route-choice records) and ``route_iterations`` (runs made). Means over no trips
+        are NaN.
     """
     scale = _scale(result)
     trav = _traversals(result)
     trips = result.trips
     status = trips["status"].astype(str)
-    arrived = trips[status == "arrived"]
-    trip_time = (arrived["arrival_s"] - arrived["departure_s"]).to_numpy(dtype=float)
-    freeflow_trip = arrived["freeflow_s"].to_numpy(dtype=float)
+    n_arrived = int((status == "arrived").sum())
+    end_s = _end_s(result)
+    departure = trips["departure_s"].to_numpy(dtype=float)
+    timed = (status != "unrouted").to_numpy() & (departure < end_s)
+    arrival = trips["arrival_s"].to_numpy(dtype=float)
+    trip_time = (np.where(np.isnan(arrival), end_s, arrival) - departure)[timed]
+    freeflow_trip = trips["freeflow_s"].to_numpy(dtype=float)[timed]
+    n_timed = len(trip_time)
 
     vkt_km = float(trav.distance_m.sum()) / 1000.0
-    vht_h = float(trav.time_s.sum()) / 3600.0
+    vht_h = float(trip_time.sum()) / 3600.0
     congested = trav.time_s > trav.freeflow_s / CONGESTED_SPEED_RATIO
     congested_km = float(trav.distance_m[congested].sum()) / 1000.0
     co2_t = float(emissions.co2_g(trav.distance_m / 1000.0, trav.time_s).sum()) / 1e6
 
     queue = np.asarray(result.link_samples.queue_veh, dtype=float)
     blocked = np.asarray(result.link_samples.blocked, dtype=bool)
-    n_trips = len(arrived)
     counts = {name: int((status == name).sum()) for name in ("en_route", "stuck", "unrouted")}
+    route_choice = result.route_choice
+    has_gap = len(route_choice) > 0 and "relative_gap" in route_choice
 
     return {
         "trips_total": scale * len(trips),
-        "trips_completed": scale * n_trips,
-        "trips_completed_pct": 100.0 * n_trips / len(trips) if len(trips) else float("nan"),
+        "trips_completed": scale * n_arrived,
+        "trips_completed_pct": 100.0 * n_arrived / len(trips) if len(trips) else float("nan"),
         "trips_unfinished": scale * sum(counts.values()),
         "trips_en_route": scale * counts["en_route"],
         "trips_stuck": scale * counts["stuck"],
         "trips_unrouted": scale * counts["unrouted"],
         "vkt_km": scale * vkt_km,
         "vht_h": scale * vht_h,
-        "mean_trip_time_s": float(trip_time.mean()) if n_trips else float("nan"),
-        "mean_delay_s": float((trip_time - freeflow_trip).mean()) if n_trips else float("nan"),
+        "mean_trip_time_s": float(trip_time.mean()) if n_timed else float("nan"),
+        "mean_delay_s": float((trip_time - freeflow_trip).mean()) if n_timed else float("nan"),
         "mean_speed_kph": vkt_km / vht_h if vht_h > 0 else float("nan"),
         "travel_time_index": (
             float(trip_time.sum() / freeflow_trip.sum())
-            if n_trips and freeflow_trip.sum() > 0
+            if n_timed and freeflow_trip.sum() > 0
             else float("nan")
         ),
         "congested_vkt_share_pct": 100.0 * congested_km / vkt_km if vkt_km > 0 else 0.0,
@@ -271,6 +281,8 @@ def network_kpis(result: SimResult, G: nx.MultiDiGraph | None = None) -> dict[st
         "cruise_vht_h": scale * float(trips["cruise_s"].fillna(0).sum()) / 3600.0,
         "co2_t": scale * co2_t,
         "sample_factor": float(result.sample_factor),
+        "relative_gap": float(route_choice["relative_gap"].iloc[-1]) if has_gap else float("nan"),
+        "route_iterations": float(len(route_choice)),
     }
 
 

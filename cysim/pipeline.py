@@ -20,6 +20,7 @@ import pandas as pd
 from . import assign, compare, demand, io, metrics, network, patches, plot, scenario, sim, stats
 from ._errors import ResultsError, SimulationError
 from ._version import __version__
+from .simsettings import RouteChoiceSettings
 
 #: Called as ``progress(done_replications, total_replications)`` while a scenario runs.
 ProgressFn = Callable[[int, int], None]
@@ -68,6 +69,8 @@ class ReplicationOutput:
     gridlock: dict
     demand_log: str
     wall_s: float
+    #: the final route choice, the warm start of the scenario's other replications
+    route_costs: sim.RouteCosts | None = None
 
 
 @dataclass
@@ -184,7 +187,9 @@ def _build_trips(
     )
 
 
-def run_replication(prepared: PreparedScenario, seed: int) -> ReplicationOutput:
+def run_replication(
+    prepared: PreparedScenario, seed: int, warm_start: sim.RouteCosts | None = None
+) -> ReplicationOutput:
     """Build the demand for ``seed``, simulate it and reduce the records to metric frames.
 
     Parameters
@@ -193,6 +198,9 @@ def run_replication(prepared: PreparedScenario, seed: int) -> ReplicationOutput:
         From :func:`prepare_scenario`.
     seed
         Seed of the demand draws and the engine.
+    warm_start
+        Route choice of another replication of the same scenario to start from
+        (:func:`cysim.sim.simulate`), or None to equilibrate from free-flow routes.
 
     Returns
     -------
@@ -215,7 +223,9 @@ def run_replication(prepared: PreparedScenario, seed: int) -> ReplicationOutput:
             key="demand",
             hint="raise demand.trips or check the OD input and demand_shift patches",
         )
-    result = sim.simulate(prepared.graph, trips, resolved.simulation, seed=seed)
+    result = sim.simulate(
+        prepared.graph, trips, resolved.simulation, seed=seed, warm_start=warm_start
+    )
     return ReplicationOutput(
         seed=seed,
         kpis=metrics.network_kpis(result, prepared.graph),
@@ -227,6 +237,7 @@ def run_replication(prepared: PreparedScenario, seed: int) -> ReplicationOutput:
         gridlock=result.gridlock,
         demand_log=demand_report.to_text() if demand_report.entries else "",
         wall_s=time.perf_counter() - started,
+        route_costs=result.route_costs,
     )
 
 
@@ -240,27 +251,63 @@ def run_replications(
 ) -> list[ReplicationOutput]:
     """Run replications, in parallel processes when ``workers > 1``; results in seed order.
 
-    Each replication is independent and seeded, so the outputs do not depend on ``workers``.
-    With ``scheduler`` (``tcp://HOST:PORT``) they run on that Dask cluster instead
+    The first seed's replication equilibrates route choice from free-flow routes; the others
+    start from its final route choice (a warm start: the same equilibrium, reached in fewer
+    iterations, docs/model.md §7) and then equilibrate their own demand draw. So a replication
+    varies the demand draw, and its results depend on the run's first seed, never on
+    ``workers``. With ``scheduler`` (``tcp://HOST:PORT``) they run on that Dask cluster instead
     (:mod:`cysim.distributed`; ``workers`` is then ignored).
     """
+    total = len(seeds)
+
+    def offset(done: int) -> ProgressFn | None:
+        """Progress of a batch as progress of all (a later batch's start is no news)."""
+        if progress is None:
+            return None
+
+        def report(k: int, _n: int) -> None:
+            if k or not done:
+                progress(done + k, total)
+
+        return report
+
+    first = _run_batch(prepared, seeds[:1], None, workers, offset(0), scheduler)
+    rest = _run_batch(
+        prepared, seeds[1:], first[0].route_costs, workers, offset(1), scheduler
+    ) if len(seeds) > 1 else []  # fmt: skip
+    return first + rest
+
+
+def _run_batch(
+    prepared: PreparedScenario,
+    seeds: Sequence[int],
+    warm_start: sim.RouteCosts | None,
+    workers: int,
+    progress: ProgressFn | None,
+    scheduler: str | None,
+) -> list[ReplicationOutput]:
+    """Replications of ``seeds`` from the same start, in seed order (locally or on Dask)."""
     if scheduler:
         from . import distributed
 
-        return distributed.run_replications(prepared, seeds, scheduler=scheduler, progress=progress)
+        return distributed.run_replications(
+            prepared, seeds, scheduler=scheduler, progress=progress, warm_start=warm_start
+        )
     outputs: dict[int, ReplicationOutput] = {}
     if progress:
         progress(0, len(seeds))
     if workers <= 1 or len(seeds) == 1:
         for seed in seeds:
-            outputs[seed] = run_replication(prepared, seed)
+            outputs[seed] = run_replication(prepared, seed, warm_start)
             if progress:
                 progress(len(outputs), len(seeds))
     else:
         # fork keeps start-up cheap (no re-import); the prepared scenario is pickled per task.
         context = multiprocessing.get_context("fork")
         with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = {pool.submit(run_replication, prepared, seed): seed for seed in seeds}
+            futures = {
+                pool.submit(run_replication, prepared, seed, warm_start): seed for seed in seeds
+            }
             try:
                 for future in cf.as_completed(futures):
                     outputs[futures[future]] = future.result()
@@ -303,7 +350,7 @@ def write_run(
     io.write_text(partial_dir / "scenario.yaml", resolved.resolved_yaml())
     kpis = [o.kpis for o in outputs]
     summary_table = stats.summarize(kpis)
-    sample_factor = float(outputs[0].trips.attrs.get("sample_factor", 1.0)) if outputs else 1.0
+    sample_factor = float(outputs[0].kpis.get("sample_factor", 1.0)) if outputs else 1.0
     summary = {
         "scenario": resolved.name,
         "title": resolved.title,
@@ -322,6 +369,7 @@ def write_run(
         },
         "gridlock": [o.gridlock for o in outputs],
         "sample_factor": sample_factor,
+        "route_choice": route_choice_summary(kpis, resolved.simulation.route_choice),
         "map": str(resolved.map.name),
     }
     io.write_json(partial_dir / "summary.json", summary)
@@ -377,6 +425,28 @@ def write_run(
         if o.demand_log:
             log_lines.append(f"seed {o.seed} demand patches:\n{o.demand_log}")
     io.write_text(partial_dir / "log.txt", "\n".join(log_lines) + "\n")
+
+
+def route_choice_summary(kpis: Sequence[dict[str, float]], settings: RouteChoiceSettings) -> dict:
+    """How far route choice got in each replication: final relative gaps and iterations.
+
+    Returns
+    -------
+    dict
+        ``relative_gap`` and ``iterations`` per replication, the ``tolerance`` and ``cap`` of the
+        settings, the largest gap (``max_relative_gap``) and whether every replication reached
+        the tolerance (``converged``).
+    """
+    gaps = [float(k.get("relative_gap", math.nan)) for k in kpis]
+    finite = [g for g in gaps if math.isfinite(g)]
+    return {
+        "relative_gap": gaps,
+        "iterations": [int(k.get("route_iterations", 0)) for k in kpis],
+        "tolerance": settings.relative_gap_tolerance,
+        "cap": settings.iterations,
+        "max_relative_gap": max(finite) if finite else None,
+        "converged": bool(finite) and max(finite) < settings.relative_gap_tolerance,
+    }
 
 
 def _finished_kpis(run_dir: Path) -> list[dict[str, float]]:
@@ -737,7 +807,7 @@ def compare_scenarios(
     run_b = _resolve_side(b, **side)
     table = compare.compare_kpis(run_a.kpis, run_b.kpis, run_a.seeds, run_b.seeds)
     deltas = compare.link_deltas(run_a.links, run_b.links)
-    notes = idle_patch_notes(deltas, run_a, run_b)
+    notes = [*run_notes(run_a, run_b), *idle_patch_notes(deltas, run_a, run_b)]
 
     final = io.compare_dir(run_a.name, run_b.name, results_root)
     partial = final.with_name(f".{final.name}{io.PARTIAL_SUFFIX}")
@@ -751,6 +821,47 @@ def compare_scenarios(
         io.discard(partial)
         raise
     return CompareOutcome(final, table, run_a, run_b, notes)
+
+
+def run_notes(run_a: RunResults, run_b: RunResults) -> list[str]:
+    """What every reader of a comparison must know of how the two runs were made.
+
+    The share of vehicles simulated, and how far route choice got on each side: its final
+    relative gaps bound which changes the comparison calls better or worse (docs/metrics.md).
+    """
+    notes = []
+    factors = {float(r.summary.get("sample_factor", 1.0)) for r in (run_a, run_b)}
+    shown = " and ".join(f"{f:.0%}" for f in sorted(factors))
+    scale = "; totals are scaled back to the full demand" if min(factors) < 1 else ""
+    notes.append(f"抽样 Sample: {shown} of the vehicles simulated{scale}.")
+    sides = []
+    converged = True
+    for label, run in (("A", run_a), ("B", run_b)):
+        rc = run.summary.get("route_choice") or {}
+        gaps = [g for g in rc.get("relative_gap", []) if g is not None and math.isfinite(g)]
+        if not gaps:
+            sides.append(f"{label} ({run.name}) not recorded")
+            converged = False
+            continue
+        its = rc.get("iterations", [])
+        span = f"{min(its)}–{max(its)}" if its and min(its) != max(its) else f"{max(its or [0])}"
+        sides.append(f"{label} ({run.name}) ≤ {max(gaps):.3f} after {span} iterations")
+        converged = converged and bool(rc.get("converged"))
+    tolerance = (run_b.summary.get("route_choice") or {}).get("tolerance")
+    text = (
+        "路径选择 Route choice: final relative gap "
+        + ", ".join(sides)
+        + (f" (tolerance {tolerance:g})" if tolerance else "")
+        + ". A change no larger than the larger gap is reported as 'within route-choice gap', "
+        "not as better or worse."
+    )
+    if not converged:
+        text += (
+            " Not every replication reached the tolerance: raise "
+            "simulation.route_choice.iterations for figures to rely on."
+        )
+    notes.append(text)
+    return notes
 
 
 def idle_patch_notes(deltas: gpd.GeoDataFrame, run_a: RunResults, run_b: RunResults) -> list[str]:

@@ -629,8 +629,8 @@ def kpi_bars(
     for ax in axes[len(keys) :]:
         ax.set_visible(False)
     fig.suptitle(
-        "KPI 均值与 95 % 置信区间 · means with 95 % CI  (green = significantly better, "
-        "red = worse, grey = no significant change)",
+        "KPI 均值与 95 % 置信区间 · means with 95 % CI  (green = better, red = worse, "
+        "grey = no significant change or within the route-choice gap)",
         fontsize=8.5,
     )
     return _save(fig, path)

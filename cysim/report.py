@@ -36,6 +36,7 @@ _VERDICT_TEXT = {
     "better": "改善 better",
     "worse": "恶化 worse",
     "no significant change": "无显著变化 n.s.",
+    "within route-choice gap": "在路径选择误差内 within route-choice gap",
     "neutral": "—",
 }
 
@@ -271,6 +272,23 @@ def key_findings(kpi_table: pd.DataFrame, limit: int = 6) -> list[str]:
             f"{_number(row['mean_b'], d)}{unit} ({_number(row['pct_change'], 1, True)} %, "
             f"95 % CI of the change {_number(row['ci_low'], dd, True)} to "
             f"{_number(row['ci_high'], dd, True)}{unit}) — {row['verdict']}."
+        )
+    within = [
+        f"{KPI_META[str(key)].label_zh} {KPI_META[str(key)].label_en} "
+        f"({_number(row['pct_change'], 1, True)} %)"
+        for key, row in kpi_table.iterrows()
+        if str(key) in KPI_META
+        and KPI_META[str(key)].headline
+        and row["verdict"] == "within route-choice gap"
+    ]
+    if within:
+        gap = float(kpi_table["route_gap_pct"].max()) if "route_gap_pct" in kpi_table else 0.0
+        sentences.append(
+            "在路径选择误差内 Within the route-choice gap: "
+            + "; ".join(within)
+            + f" changed significantly over the replications, but by no more than the "
+            f"route-choice gap ({gap:.1f} %), so the model cannot tell these changes from an "
+            "unfinished equilibration."
         )
     if not sentences:
         return [

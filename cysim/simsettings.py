@@ -13,25 +13,25 @@ class RouteChoiceSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     iterations: int = Field(
-        5, ge=1, le=100, description="equilibration iterations (1 = free-flow routes)"
+        30,
+        ge=1,
+        le=500,
+        description="most simulation runs of the equilibration (it stops earlier once the "
+        "relative gap is below the tolerance); 1 = free-flow routes only",
     )
     relative_gap_tolerance: float = Field(
-        0.02, gt=0, description="stop when the relative gap is below"
+        0.02,
+        gt=0,
+        description="stop once the relative gap Σ(experienced − best) / Σ experienced over all "
+        "trips is below this",
     )
     time_bin_s: float = Field(
         settings.route_time_bin_s, ge=10, le=3600, description="travel-time bin width, s"
     )
     time_dependent: bool = Field(
         True,
-        description="cost each link in the bin it is reached in (one more Dijkstra per origin "
-        "and bin); false = departure-bin snapshot only, faster on large networks",
-    )
-    gap_sample_trips: int = Field(
-        20_000,
-        ge=0,
-        description="the relative gap is computed on a seeded random sample of this many arrived "
-        "trips (all of them when fewer arrived); only their best paths are searched for it. "
-        "0 = all trips",
+        description="cost each movement in the bin its link is reached in (one more Dijkstra "
+        "per origin and bin); false = departure-bin snapshot only, faster on large networks",
     )
 
 

@@ -117,12 +117,13 @@ def test_network_kpis_equal_hand_values():
     assert kpis["trips_en_route"] == 1 and kpis["trips_unrouted"] == 1 and kpis["trips_stuck"] == 0
     # Four vehicles covered both links (trip 3 is queued at the end of link 1: 300 s ≥ free-flow).
     assert kpis["vkt_km"] == pytest.approx(6.0)
-    # 100+50 + 120+60 + 240+50 + 100+300 s on links
+    # trip times: 150, 180, 290 s arrived, and trip 3 still under way counts until the end of
+    # the run (900 − 500 = 400 s); the unrouted trip 4 has none
     assert kpis["vht_h"] == pytest.approx(1020 / 3600)
     assert kpis["mean_speed_kph"] == pytest.approx(6.0 / (1020 / 3600))
-    assert kpis["mean_trip_time_s"] == pytest.approx((150 + 180 + 290) / 3)
-    assert kpis["mean_delay_s"] == pytest.approx((0 + 30 + 140) / 3)
-    assert kpis["travel_time_index"] == pytest.approx(620 / 450)
+    assert kpis["mean_trip_time_s"] == pytest.approx((150 + 180 + 290 + 400) / 4)
+    assert kpis["mean_delay_s"] == pytest.approx((0 + 30 + 140 + 250) / 4)
+    assert kpis["travel_time_index"] == pytest.approx(1020 / 600)
     # congested (slower than half free-flow speed): trip 2 on link 0 (240 > 200 s), trip 3 on link 1
     assert kpis["congested_vkt_share_pct"] == pytest.approx(100 * 1.5 / 6.0)
     assert kpis["max_queue_veh"] == 3
@@ -141,6 +142,7 @@ def test_run_end_from_engine_bounds_time_of_vehicles_still_on_links():
     result.extra = {"end_s": 800.0}  # the engine stopped at 800 s, not 900 s
     kpis = metrics.network_kpis(result)
     assert kpis["vht_h"] == pytest.approx((1020 - 100) / 3600)
+    assert kpis["travel_time_index"] == pytest.approx((1020 - 100) / 600)
     assert kpis["vkt_km"] == pytest.approx(6.0)  # 200 s at 10 m/s still covers the 500 m
 
 

@@ -53,19 +53,33 @@ def sequential(tmp_path_factory) -> tuple[Path, pipeline.PreparedScenario, Path]
 
 
 def test_run_replications_in_parallel_keep_seed_order(sequential):
-    _, prepared, run_w1 = sequential
+    # the first seed equilibrates from free flow, the others start from its route choice and
+    # run in parallel; the results do not depend on the number of workers
+    _, prepared, _ = sequential
+    seeds = [1, 3, 2]
     done: list[tuple[int, int]] = []
-    outputs = pipeline.run_replications(
-        prepared, [2, 1], workers=2, progress=lambda d, t: done.append((d, t))
+    parallel = pipeline.run_replications(
+        prepared, seeds, workers=2, progress=lambda d, t: done.append((d, t))
     )
-    assert [o.seed for o in outputs] == [2, 1]
-    assert done[0] == (0, 2) and done[-1] == (2, 2)
+    serial = pipeline.run_replications(prepared, seeds, workers=1)
+    assert [o.seed for o in parallel] == seeds
+    assert done[0] == (0, 3) and done[-1] == (3, 3)
+    assert [d for d, _ in done] == sorted(d for d, _ in done)
+    for p, s in zip(parallel, serial, strict=True):
+        assert json.loads(json.dumps(p.kpis)) == json.loads(json.dumps(s.kpis))
+    # the seeds are different replications, not one result copied
+    assert parallel[1].kpis != parallel[2].kpis
+
+
+def test_summary_states_the_sample_factor_the_replications_used(sequential):
+    # the small scenario inherits the baseline's sample of 25 % of the vehicles
+    _, _, run_w1 = sequential
     summary = json.loads((run_w1 / "summary.json").read_text(encoding="utf-8"))
-    by_seed = {rep.pop("seed"): rep for rep in summary["replications"]}
-    assert json.loads(json.dumps(outputs[0].kpis)) == by_seed[2]
-    assert json.loads(json.dumps(outputs[1].kpis)) == by_seed[1]
-    # the two seeds are different replications, not one result copied
-    assert by_seed[1] != by_seed[2]
+    assert summary["sample_factor"] == 0.25
+    assert {rep["sample_factor"] for rep in summary["replications"]} == {0.25}
+    rc = summary["route_choice"]
+    assert rc["iterations"] and max(rc["iterations"]) <= rc["cap"] == 2
+    assert rc["max_relative_gap"] == max(rc["relative_gap"])
 
 
 def test_cli_workers_option(sequential, tmp_path, monkeypatch, capsys):

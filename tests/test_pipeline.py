@@ -209,8 +209,9 @@ def test_measure_on_a_link_no_trip_uses_is_flagged(scenario_files, results_root,
         encoding="utf-8",
     )
     outcome = pipeline.compare_scenarios(scenario_files["a"], ramp, results_root=results_root)
-    assert len(outcome.notes) == 1
-    assert "黑龙江路上桥匝道" in outcome.notes[0] and "no vehicle in either run" in outcome.notes[0]
+    idle_notes = [n for n in outcome.notes if n.startswith("无车流")]
+    assert len(idle_notes) == 1
+    assert "黑龙江路上桥匝道" in idle_notes[0] and "no vehicle in either run" in idle_notes[0]
     html = outcome.report.read_text(encoding="utf-8")
     assert "无车流" in html and "黑龙江路上桥匝道" in html
     # the 文阳路 widening is used: any note it gets names only patched links without traffic
@@ -218,4 +219,19 @@ def test_measure_on_a_link_no_trip_uses_is_flagged(scenario_files, results_root,
         compare.link_deltas(comparison.a.links, comparison.b.links), comparison.b.patched_edges
     )
     assert comparison.b.patched_edges and len(idle) < len(comparison.b.patched_edges)
-    assert bool(comparison.notes) == (not idle.empty)
+    assert any(n.startswith("无车流") for n in comparison.notes) == (not idle.empty)
+
+
+def test_comparison_states_sample_and_route_choice_gaps(comparison):
+    # every comparison says how many vehicles were simulated and how far route choice got on
+    # each side, in the notes the CLI prints and in the report
+    sample, route = comparison.notes[:2]
+    factor = comparison.a.summary["sample_factor"]
+    assert factor == comparison.a.kpis[0]["sample_factor"] == 1.0
+    assert "100% of the vehicles simulated" in sample
+    for side in (comparison.a, comparison.b):
+        rc = side.summary["route_choice"]
+        assert rc["relative_gap"] == [k["relative_gap"] for k in side.kpis]
+        assert f"≤ {max(rc['relative_gap']):.3f}" in route
+    html = comparison.report.read_text(encoding="utf-8")
+    assert "路径选择 Route choice: final relative gap" in html

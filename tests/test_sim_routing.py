@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from simnets import add_link, add_node, new_graph, settings_for, trips_frame
 
-from cysim.sim import netarrays, routing, simulate
+from cysim.sim import movements, netarrays, routing, simulate
 
 
 def two_route():
@@ -103,13 +103,15 @@ def test_time_dependent_paths_use_the_bin_a_link_is_reached_in():
     profile = np.vstack([ff, ff, ff])
     jammed = net.links.set_index(["u", "v"])["link"][(1, 3)]
     profile[1:, jammed] = 1000.0
+    moves = movements.Movements.build(net)
+    profile = moves.from_link_times(profile)
     o = np.array([net.node_index[0]])
     d = np.array([net.node_index[3]])
-    paths, cost = routing.route_trips(net, o, d, np.array([0.0]), profile, 300.0)
+    paths, cost = routing.route_trips(moves, o, d, np.array([0.0]), profile, 300.0)
     links = net.links.set_index("link")
     assert [(links.u[i], links.v[i]) for i in paths[0]] == [(0, 2), (2, 3)]
     assert cost[0] == pytest.approx(550.0)
     snapshot, _ = routing.route_trips(
-        net, o, d, np.array([0.0]), profile, 300.0, time_dependent=False
+        moves, o, d, np.array([0.0]), profile, 300.0, time_dependent=False
     )
     assert [(links.u[i], links.v[i]) for i in snapshot[0]] == [(0, 1), (1, 3)]

@@ -103,3 +103,29 @@ def test_single_replication_gives_no_interval_and_claims_nothing():
     assert row["difference"] == -20.0 and row["pct_change"] == -20.0
     assert math.isnan(row["ci_low"]) and not row["excludes_zero"]
     assert row["verdict"] == "no significant change"
+
+
+def test_change_within_the_route_choice_gap_is_not_called():
+    # VHT falls by 3 % with a tight interval; the sides' route choice stopped at relative gaps of
+    # up to 0.02 (A) and 0.04 (B): a change no larger than 4 % may be an unfinished equilibration
+    kpis_a = [{"vht_h": v, "relative_gap": g} for v, g in ((100.0, 0.01), (101.0, 0.02))]
+    kpis_a.append({"vht_h": 99.0, "relative_gap": 0.015})
+    kpis_b = [{"vht_h": 0.97 * k["vht_h"], "relative_gap": 0.04} for k in kpis_a]
+    table = compare.compare_kpis(kpis_a, kpis_b, [1, 2, 3], [1, 2, 3])
+    row = table.loc["vht_h"]
+    assert row["excludes_zero"] and row["pct_change"] == pytest.approx(-3.0)
+    assert row["route_gap_pct"] == pytest.approx(4.0)
+    assert row["verdict"] == "within route-choice gap"
+    # the same change with both sides converged to 0.01 is called
+    tight = [{**k, "relative_gap": 0.01} for k in kpis_b]
+    assert (
+        compare.compare_kpis(kpis_a, tight, [1, 2, 3], [1, 2, 3]).loc["vht_h", "verdict"]
+        == "better"
+    )
+    # without route-choice records (no gap known) only significance decides
+    bare_a = [{"vht_h": k["vht_h"]} for k in kpis_a]
+    bare_b = [{"vht_h": k["vht_h"]} for k in kpis_b]
+    assert (
+        compare.compare_kpis(bare_a, bare_b, [1, 2, 3], [1, 2, 3]).loc["vht_h", "verdict"]
+        == "better"
+    )

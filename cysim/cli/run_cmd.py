@@ -98,6 +98,7 @@ def _summary_table(kpis: list[dict[str, float]], title: str) -> Table:
 
     summary = stats.summarize(kpis)
     meta = metrics.kpi_metadata()
+    summary = summary[summary.index.isin(meta.index)]
     table = Table(title=escape(title))
     for column in ("KPI", "unit", "mean", "95 % CI"):
         table.add_column(column, justify="left" if column in ("KPI", "unit") else "right")
@@ -130,7 +131,12 @@ def _comparison_table(frame: pd.DataFrame, labels: tuple[str, str]) -> Table:
 
 
 #: Short verdicts for the terminal; the report spells them out.
-_VERDICT_SHORT = {"better": "better", "worse": "worse", "no significant change": "n.s."}
+_VERDICT_SHORT = {
+    "better": "better",
+    "worse": "worse",
+    "no significant change": "n.s.",
+    "within route-choice gap": "≤ gap",
+}
 
 
 def run(
@@ -158,6 +164,13 @@ def run(
         )
     out = Console()
     out.print(_summary_table(outcome.kpis, outcome.scenario_name))
+    gaps = ", ".join(f"{k.get('relative_gap', math.nan):.3f}" for k in outcome.kpis)
+    factor = outcome.kpis[0].get("sample_factor", 1.0) if outcome.kpis else 1.0
+    out.print(
+        f"route choice: final relative gap per replication {gaps}; "
+        f"{factor:.0%} of the vehicles simulated (totals scaled to the full demand)",
+        highlight=False,
+    )
     verb = "reused finished run" if outcome.reused else "results written to"
     out.print(f"{verb}: {escape(str(outcome.run_dir))}", highlight=False)
 
@@ -191,6 +204,11 @@ def compare(
     out.print(_comparison_table(outcome.table, (outcome.a.name, outcome.b.name)))
     for note in outcome.notes:
         out.print(f"note: {escape(note)}", highlight=False)
+    out.print(
+        "verdicts: better/worse = the 95 % CI of Δ excludes 0 and |Δ %| exceeds the route-choice "
+        "gap; n.s. = the CI includes 0; ≤ gap = significant but within the gap",
+        highlight=False,
+    )
     out.print(f"comparison written to: {escape(str(outcome.out_dir))}", highlight=False)
     out.print(f"report: {escape(str(outcome.report))}", highlight=False)
 

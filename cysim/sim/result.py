@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ..simsettings import SimSettings
+
+if TYPE_CHECKING:
+    from .movements import RouteCosts
 
 
 @dataclass
@@ -68,3 +72,5 @@ class SimResult:
     seed: int
     sample_factor: float = 1.0
     extra: dict = field(default_factory=dict)
+    #: movement times of the final route choice (a warm start for another run of the network)
+    route_costs: RouteCosts | None = None

@@ -12,11 +12,18 @@ import pandas as pd
 
 from .._errors import SimulationError
 from ..simsettings import SimSettings
-from . import engine, netarrays, records, routing
+from . import engine, movements, netarrays, records, routing
 from .parking import ParkingModel
 from .result import SimResult
 
 REQUIRED_COLUMNS = ("trip_id", "origin_node", "destination_node", "departure_s")
+#: A warm-started trip takes the final path of the earlier run's trip with the same origin and
+#: destination that departed nearest to it, if within this many seconds (else its best path on
+#: the earlier run's movement times).
+warm_start_reuse_within_s: float = 1800.0
+#: A warm start is further along than a cold one: its step sizes continue as if this many
+#: iterations had been made (1/(k + 1 + offset)), so the first step does not undo it.
+warm_start_step_offset: int = 4
 
 
 def _node_indices(net: netarrays.NetArrays, nodes: np.ndarray, column: str) -> np.ndarray:
@@ -31,71 +38,53 @@ def _node_indices(net: netarrays.NetArrays, nodes: np.ndarray, column: str) -> n
     return np.array([index[int(n)] for n in nodes.tolist()], dtype=np.int64)
 
 
-def _first_rows(trav_trip: np.ndarray, n_trips: int) -> np.ndarray:
-    """Index of each trip's first traversal row (a large sentinel for trips with none)."""
-    first = np.full(n_trips, np.iinfo(np.int64).max, dtype=np.int64)
-    step = routing.traversals_per_chunk
-    for s in range(0, len(trav_trip), step):
-        part = trav_trip[s : s + step]
-        np.minimum.at(first, part, np.arange(s, s + len(part)))
-    return first
-
-
-def _profile(
-    net: netarrays.NetArrays,
-    rec: engine.RunRecords,
-    paths: list[list[int] | None],
-    departure: np.ndarray,
-    time_bin_s: float,
-    n_bins: int,
+def _waiting_movements(
+    moves: movements.Movements, rec: engine.RunRecords, paths: list[list[int] | None]
 ) -> np.ndarray:
-    """Binned link times, counting the wait to enter a first link as time on that link.
-
-    A trip's first traversal starts at its departure (the entry wait is caused by that link's
-    storage or capacity); trips still waiting at the end count on their first link until the end.
-    Traversals are binned in chunks, so no full-length temporaries are made.
-    """
-    first = _first_rows(rec.trav_trip, len(departure))
-    bins = routing.LinkTimeBins(net.n_links, n_bins, time_bin_s, rec.end_s)
-    step = routing.traversals_per_chunk
-    for s in range(0, len(rec.trav_trip), step):
-        trip = rec.trav_trip[s : s + step]
-        start = np.array(rec.trav_entry_s[s : s + step], dtype=float)
-        is_first = first[trip] == np.arange(s, s + len(trip))
-        start[is_first] = departure[trip[is_first]]
-        bins.add(rec.trav_link[s : s + step], start, rec.trav_exit_s[s : s + step])
+    """First movement of each trip still waiting to enter its first link at the end, else -1."""
+    out = np.full(len(paths), -1, dtype=np.int64)
     waiting = np.flatnonzero(rec.waiting)
-    links = np.array([paths[i][0] for i in waiting.tolist()], dtype=np.int64)
-    bins.add(links, departure[waiting], np.full(len(waiting), np.nan))
-    return bins.profile(net.freeflow_s)
+    if waiting.size:
+        first = [paths[i] for i in waiting.tolist()]
+        out[waiting] = moves.ids(
+            np.array([p[0] for p in first]), np.array([p[1] if len(p) > 1 else -1 for p in first])
+        )
+    return out
 
 
-def _gap_sample(arrived: np.ndarray, size: int, seed: int, iteration: int) -> np.ndarray:
-    """Trips the relative gap is computed on: the arrived ones, or a seeded sample of ``size``.
+def _switchers(
+    rng: np.random.Generator, step: float, current_s: np.ndarray, best_s: np.ndarray
+) -> np.ndarray:
+    """Trips that take their best path for the next run: gap-weighted successive averages.
 
-    The sample has its own generator (seeded by run seed and iteration), so the route-switching
-    draws are the same whether or not the gap is sampled.
+    A share ``step`` of the trips that have a faster path switches, as in the method of
+    successive averages, but a trip's chance is proportional to its own relative gain
+    ``(current − best) / current``: a trip 30 % slower than its best path switches far more
+    often than one 2 % slower, whose "gain" is mostly noise of the binned times (capped at 1).
+    One uniform draw per trip is made whatever happens, so the draws do not depend on the gains.
+
+    Parameters
+    ----------
+    rng
+        The run's generator.
+    step
+        Expected share of the improvable trips that switch.
+    current_s, best_s
+        Cost of each trip's current path and of its best path (NaN: not a candidate).
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean mask of the trips that switch.
     """
-    if size == 0 or int(arrived.sum()) <= size:
-        return arrived
-    rng = np.random.default_rng([seed, iteration])
-    pick = rng.choice(np.flatnonzero(arrived), size=size, replace=False)
-    sample = np.zeros(len(arrived), dtype=bool)
-    sample[pick] = True
-    return sample
-
-
-def _switch(
-    paths: list[list[int] | None], best_paths: list[list[int] | None], switch: np.ndarray
-) -> int:
-    """Give the switching trips their best path; the number whose path changed."""
-    switched = 0
-    for i in np.flatnonzero(switch).tolist():
-        best = best_paths[i]
-        if best is not None and best != paths[i]:
-            paths[i] = best
-            switched += 1
-    return switched
+    draw = rng.random(len(current_s))
+    with np.errstate(invalid="ignore"):
+        gain = current_s - best_s
+        better = gain > 1e-6 * current_s
+    if not better.any():
+        return better
+    rel = np.where(better, gain / current_s, 0.0)
+    return better & (draw < step * rel / rel[better].mean())
 
 
 def simulate(
@@ -105,16 +94,21 @@ def simulate(
     *,
     seed: int,
     progress: Callable[[str, float], None] | None = None,
+    warm_start: movements.RouteCosts | None = None,
 ) -> SimResult:
     """Simulate the trips on the network with route choice equilibrated over repeated runs.
 
-    Iteration 1 routes every trip on free-flow times. After each run, every trip's best path is
-    computed on the link travel times experienced in that run, binned by entry time every
-    ``settings.route_choice.time_bin_s`` (a snapshot of the trip's departure bin); the relative gap
-    ``Σ(experienced − best) / Σ experienced`` over arrived trips is recorded. Unless the gap is
-    below the tolerance or the iteration cap is reached, a seeded share ``1/(k+1)`` of trips switch
-    to their best path (method of successive averages) and the next run starts. The last run's
-    records are returned.
+    Iteration 1 routes every trip on its free-flow path (or, with ``warm_start``, on the paths
+    and movement times of an earlier run on the same network). After each run the time spent on
+    each link is averaged per **movement** (link and the next link, or the trip end) and entry bin
+    of ``settings.route_choice.time_bin_s``; every trip's current path and its best path (a
+    time-dependent search over movements) are costed on those times. The relative gap
+    ``Σ(experienced − best) / Σ experienced`` counts every routed trip that departed (a trip still
+    under way counts its time until the end, at least its path's cost). Unless the gap is below
+    the tolerance or the iteration cap is reached, trips with a faster path switch to it with a
+    chance proportional to their relative gain, a share ``1/(k + 1)`` of them in expectation
+    (gap-weighted successive averages), and the next run starts. The last run's records are
+    returned. docs/model.md §7.
 
     Parameters
     ----------
@@ -129,6 +123,11 @@ def simulate(
         Seed of the run (route switching); replications use ``seed, seed + 1, …``.
     progress
         Called as ``progress(stage, fraction)`` with fraction in [0, 1] of the whole call.
+    warm_start
+        The route choice of an earlier run on the same network (``SimResult.route_costs``): a
+        trip reuses the final path of that run's trip with the same origin and destination that
+        departed nearest (within ``warm_start_reuse_within_s``), else takes its best path on that
+        run's movement times; the step sizes continue at ``1/(k + 1 + warm_start_step_offset)``.
 
     Returns
     -------
@@ -167,9 +166,11 @@ def simulate(
     n_bins = max(1, math.ceil(end_s / rc.time_bin_s))
     ff = np.asarray(net.freeflow_s, dtype=float)
 
+    moves = movements.Movements.build(net)
     paths, ff_cost = routing.route_trips(
-        net, origin, destination, np.zeros(len(trips)), ff[None, :], rc.time_bin_s
-    )
+        moves, origin, destination, np.zeros(len(trips)), moves.from_link_times(ff)[None, :],
+        rc.time_bin_s,
+    )  # fmt: skip
     routed = np.array([p is not None for p in paths], dtype=bool)
     freeflow_s = np.where(np.isfinite(ff_cost), ff_cost, np.nan)
     n_unrouted = int((~routed).sum())
@@ -179,8 +180,21 @@ def simulate(
             stacklevel=2,
         )
     rng = np.random.default_rng(seed)
-    # trips of one (departure bin, origin) share a search: routing one of them makes the rest cheap
-    search = routing.departure_bins(departure, rc.time_bin_s, n_bins) * len(net.nodes) + origin
+    paths = list(paths)
+    times = None
+    first_step = 1
+    if warm_start is not None:
+        times = warm_start.times_for(moves, rc.time_bin_s, n_bins)
+        warm_paths, _ = routing.route_trips(
+            moves, origin, destination, departure, times, rc.time_bin_s, rc.time_dependent,
+            trips=np.flatnonzero(routed),
+        )  # fmt: skip
+        reused = warm_start.paths_for(origin, destination, departure, warm_start_reuse_within_s)
+        paths = [
+            r if r is not None and ok else w if w is not None else p
+            for r, w, p, ok in zip(reused, warm_paths, paths, routed, strict=True)
+        ]
+        first_step = 1 + warm_start_step_offset
     rows = []
     rec = None
     parking = None
@@ -214,47 +228,49 @@ def simulate(
             parking=parking,
             progress=report,
         )
-        profile = _profile(net, rec, paths, departure, rc.time_bin_s, n_bins)
         arrived = ~np.isnan(rec.arrival_s)
-        # drawn at every iteration (unused after the last), so the draws stay those of a run
-        # that routes everyone
-        switch = (rng.random(len(trips)) < 1.0 / (k + 1)) & routed
-        in_gap = _gap_sample(arrived, rc.gap_sample_trips, seed, k)
-        # best paths matter only for switchers that will run again; the gap needs costs only
-        want = switch if k < rc.iterations else np.zeros(len(trips), dtype=bool)
-        with_gap = np.isin(search, np.unique(search[in_gap]))
-        best_paths, best_cost = routing.route_trips(
-            net, origin, destination, departure, profile, rc.time_bin_s, rc.time_dependent,
-            trips=np.flatnonzero(in_gap | (want & with_gap)), need_paths=want,
+        times = movements.movement_times(
+            moves, net, rec, departure, _waiting_movements(moves, rec, paths), rc.time_bin_s,
+            n_bins, previous=times,
         )  # fmt: skip
+        current = movements.path_costs(moves, paths, departure, times, rc.time_bin_s)
+        counted = routed & rec.departed
+        best_paths, _ = routing.route_trips(
+            moves, origin, destination, departure, times, rc.time_bin_s, rc.time_dependent,
+            trips=np.flatnonzero(counted),
+        )  # fmt: skip
+        # the search's own cost is approximate (one correction step): cost the path exactly,
+        # and never call a path better than the trip's current one unless it is
+        best = movements.path_costs(moves, best_paths, departure, times, rc.time_bin_s)
+        best = np.where(np.isnan(best), current, np.minimum(best, current))
         cruise = parking.cruise_s if parking is not None else np.zeros(len(trips))
-        experienced = rec.arrival_s - departure - np.where(arrived, cruise, 0.0)
-        total_exp = float(experienced[in_gap].sum())
-        gap = float((experienced - best_cost)[in_gap].sum() / total_exp) if total_exp > 0 else 0.0
         spent = np.where(arrived, rec.arrival_s, rec.end_s) - departure
-        total_tt = float(spent[routed & rec.departed].sum())
+        # a trip still under way at the end has spent at least the time until then, and its
+        # path costs at least what the binned times say
+        experienced = np.where(arrived, spent - cruise, np.maximum(spent, current))
+        total_exp = float(experienced[counted].sum())
+        gap = float((experienced - best)[counted].sum() / total_exp) if total_exp > 0 else 0.0
         last = gap < rc.relative_gap_tolerance or k == rc.iterations
         switched = 0
         if not last:
-            # the switchers whose searches the gap did not need (skipped when it converged)
-            rest = np.flatnonzero(want & ~with_gap)
-            rest_paths, _ = routing.route_trips(
-                net, origin, destination, departure, profile, rc.time_bin_s, rc.time_dependent,
-                trips=rest,
-            )  # fmt: skip
-            for i in rest.tolist():
-                best_paths[i] = rest_paths[i]
-            rest_paths = None
-            switched = _switch(paths, best_paths, switch)
+            switch = _switchers(
+                rng,
+                1.0 / (k + first_step),
+                np.where(counted, current, np.nan),
+                np.where(counted, best, np.nan),
+            )
+            for i in np.flatnonzero(switch).tolist():
+                paths[i] = best_paths[i]
+            switched = int(switch.sum())
         best_paths = None
         rows.append(
             {
                 "iteration": k,
                 "relative_gap": gap,
-                "total_travel_time_s": total_tt,
+                "total_travel_time_s": float(spent[counted].sum()),
                 "arrived": int(arrived.sum()),
                 "switched": switched,
-                "gap_trips": int(in_gap.sum()),
+                "gap_trips": int(counted.sum()),
             }
         )
         if last:
@@ -263,6 +279,10 @@ def simulate(
     route_choice = pd.DataFrame(rows)
     if progress is not None:
         progress("simulate", 1.0)
-    return records.to_result(
+    result = records.to_result(
         net, trips, rec, routed, freeflow_s, parking, route_choice, settings, seed, sample_factor
     )
+    result.route_costs = movements.RouteCosts.of_run(
+        moves, rc.time_bin_s, times, origin, destination, departure, paths
+    )
+    return result
