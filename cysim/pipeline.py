@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import json
 import math
 import multiprocessing
@@ -577,6 +578,120 @@ def run_scenario(
     -------
     RunOutcome
     """
+    [outcome] = run_scenarios(
+        [path],
+        replications=replications,
+        seed=seed,
+        workers=workers,
+        force=force,
+        results_root=results_root,
+        progress_for=(lambda _name: progress) if progress else None,
+        prepared=[prepared],
+        scheduler=scheduler,
+    )
+    return outcome
+
+
+@dataclass
+class _PendingRun:
+    """A scenario run that is neither finished nor reusable yet."""
+
+    path: Path
+    prepared: PreparedScenario
+    seeds: list[int]
+    key: str
+    log_lines: list[str]
+    started: float
+    progress: ProgressFn | None
+
+
+def run_scenarios(
+    paths: Sequence[str | Path],
+    *,
+    replications: int | None = None,
+    seed: int | None = None,
+    workers: int = 1,
+    force: bool = False,
+    results_root: Path | None = None,
+    progress_for: Callable[[str], ProgressFn | None] | None = None,
+    prepared: Sequence[PreparedScenario | None] | None = None,
+    scheduler: str | None = None,
+) -> list[RunOutcome]:
+    """Run several scenarios as :func:`run_scenario` does, sharing the worker processes.
+
+    The replications of all scenarios go to one pool of ``workers`` processes: while one
+    scenario's first replication equilibrates from free flow, the other scenarios' replications
+    use the other cores (a scenario's later replications start once its first has finished, from
+    its route choice). Each replication's result is the one :func:`run_scenario` would give.
+
+    Parameters
+    ----------
+    paths
+        Scenario YAML files (a file given twice runs once).
+    replications, seed, workers, force, results_root, scheduler
+        As :func:`run_scenario`.
+    progress_for
+        ``progress_for(name)`` returns the progress callback of one scenario.
+    prepared
+        Already prepared scenarios, aligned with ``paths`` (None entries are prepared here).
+
+    Returns
+    -------
+    list[RunOutcome]
+        Aligned with ``paths``.
+    """
+    given = list(prepared) if prepared is not None else [None] * len(paths)
+    outcomes: dict[Path, RunOutcome] = {}
+    pending: dict[Path, _PendingRun] = {}
+    for path, ready in zip(map(Path, paths), given, strict=True):
+        if path in outcomes or path in pending:
+            continue
+        run = _plan_run(path, ready, replications, seed, workers, scheduler)
+        name = run.prepared.scenario.name
+        existing = (
+            None
+            if force
+            else io.find_complete_run(name, run.key, run.seeds[0], __version__, results_root)
+        )
+        if existing is not None:
+            outcomes[path] = RunOutcome(
+                existing, True, name, run.seeds, _finished_kpis(existing), run.log_lines
+            )
+            continue
+        run.progress = progress_for(path.stem) if progress_for else None
+        pending[path] = run
+    if pending:
+        runs = list(pending.values())
+        check_memory(
+            runs[0].prepared.scenario,
+            runs[0].prepared.demand_spec,
+            max(r.prepared.graph.number_of_nodes() for r in runs),
+            parallel_runs=1 if scheduler else min(workers, sum(len(r.seeds) for r in runs)),
+        )
+        with contextlib.ExitStack() as locks:
+            for name in sorted({r.prepared.scenario.name for r in runs}):
+                locks.enter_context(io.scenario_lock(name, results_root))
+            if scheduler:
+                outputs = [
+                    run_replications(r.prepared, r.seeds, progress=r.progress, scheduler=scheduler)
+                    for r in runs
+                ]
+            else:
+                outputs = _run_jointly(runs, workers)
+            for path, run, out in zip(pending, runs, outputs, strict=True):
+                outcomes[path] = _write_outcome(run, out, workers, results_root)
+    return [outcomes[Path(p)] for p in paths]
+
+
+def _plan_run(
+    path: Path,
+    prepared: PreparedScenario | None,
+    replications: int | None,
+    seed: int | None,
+    workers: int,
+    scheduler: str | None,
+) -> _PendingRun:
+    """Prepare a scenario and work out its seeds, fingerprint and log header."""
     log_lines = [f"cysim {__version__}", f"scenario file: {path}"]
     started = time.perf_counter()
     prepared = prepared or prepare_scenario(path)
@@ -589,46 +704,79 @@ def run_scenario(
     if scheduler:
         log_lines.append(f"dask scheduler: {scheduler}")
     log_lines.append(f"map: {resolved.map} ({prepared.graph.number_of_nodes()} junctions)")
-    if not force:
-        existing = io.find_complete_run(resolved.name, key, first_seed, __version__, results_root)
-        if existing is not None:
-            return RunOutcome(
-                existing, True, resolved.name, seeds, _finished_kpis(existing), log_lines
-            )
-    check_memory(
-        resolved,
-        prepared.demand_spec,
-        prepared.graph.number_of_nodes(),
-        parallel_runs=1 if scheduler else min(workers, n_reps),
-    )
-    with io.scenario_lock(resolved.name, results_root):
-        outputs = run_replications(
-            prepared, seeds, workers=workers, progress=progress, scheduler=scheduler
-        )
-        for o in outputs:
-            log_lines.append(f"seed {o.seed}: {o.wall_s:.1f} s, gridlock={o.gridlock}")
-        log_lines.append(f"total wall time {time.perf_counter() - started:.1f} s")
-        run_id = io.make_run_id(first_seed, key)
-        partial = io.new_run_dir(resolved.name, run_id, results_root)
+    return _PendingRun(path, prepared, seeds, key, log_lines, started, None)
+
+
+def _run_jointly(runs: Sequence[_PendingRun], workers: int) -> list[list[ReplicationOutput]]:
+    """Every run's replications on one pool: first seeds at once, the rest warm when ready."""
+    if workers <= 1:
+        return [run_replications(r.prepared, r.seeds, workers=1, progress=r.progress) for r in runs]
+    done: list[dict[int, ReplicationOutput]] = [{} for _ in runs]
+    for run in runs:
+        if run.progress:
+            run.progress(0, len(run.seeds))
+    # fork keeps start-up cheap (no re-import); the prepared scenario is pickled per task.
+    context = multiprocessing.get_context("fork")
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {
+            pool.submit(run_replication, run.prepared, run.seeds[0]): (i, run.seeds[0])
+            for i, run in enumerate(runs)
+        }
         try:
-            write_run(prepared, outputs, partial, log_lines=log_lines)
-            final = io.finalize(
-                partial,
-                fingerprint=key,
-                seed=first_seed,
-                version=__version__,
-                extra={"replications": n_reps, "seeds": seeds, "workers": workers},
-            )
-        except OSError as error:
-            io.discard(partial)
-            raise ResultsError(
-                f"cannot write results to {partial.parent}: {error.strerror or error}",
-                hint="free disk space or pass another folder with --results",
-            ) from None
+            while futures:
+                finished, _ = cf.wait(futures, return_when=cf.FIRST_COMPLETED)
+                for future in finished:
+                    i, seed = futures.pop(future)
+                    run, output = runs[i], future.result()
+                    done[i][seed] = output
+                    if seed == run.seeds[0]:
+                        for later in run.seeds[1:]:
+                            task = pool.submit(
+                                run_replication, run.prepared, later, output.route_costs
+                            )
+                            futures[task] = (i, later)
+                    if run.progress:
+                        run.progress(len(done[i]), len(run.seeds))
         except BaseException:
-            io.discard(partial)
+            for future in futures:
+                future.cancel()
             raise
-    return RunOutcome(final, False, resolved.name, seeds, [o.kpis for o in outputs], log_lines)
+    return [[done[i][s] for s in run.seeds] for i, run in enumerate(runs)]
+
+
+def _write_outcome(
+    run: _PendingRun,
+    outputs: list[ReplicationOutput],
+    workers: int,
+    results_root: Path | None,
+) -> RunOutcome:
+    """Write a finished run's folder atomically and describe it."""
+    resolved = run.prepared.scenario
+    log_lines = run.log_lines
+    for o in outputs:
+        log_lines.append(f"seed {o.seed}: {o.wall_s:.1f} s, gridlock={o.gridlock}")
+    log_lines.append(f"total wall time {time.perf_counter() - run.started:.1f} s")
+    run_id = io.make_run_id(run.seeds[0], run.key)
+    partial = io.new_run_dir(resolved.name, run_id, results_root)
+    try:
+        write_run(run.prepared, outputs, partial, log_lines=log_lines)
+        final = io.finalize(
+            partial,
+            fingerprint=run.key,
+            seed=run.seeds[0],
+            version=__version__,
+            extra={"replications": len(run.seeds), "seeds": run.seeds, "workers": workers},
+        )
+    except OSError as error:
+        io.discard(partial)
+        raise ResultsError(
+            f"cannot write results to {partial.parent}: {error.strerror or error}",
+            hint="free disk space or pass another folder with --results",
+        ) from None
+    except BaseException:
+        io.discard(partial)
+        raise
+    return RunOutcome(final, False, resolved.name, run.seeds, [o.kpis for o in outputs], log_lines)
 
 
 # --- comparison ------------------------------------------------------------------------------
@@ -732,35 +880,6 @@ def _scenario_card(results: RunResults) -> dict:
     }
 
 
-def _resolve_side(
-    target: str | Path,
-    *,
-    replications: int | None,
-    seed: int | None,
-    workers: int,
-    force: bool,
-    results_root: Path | None,
-    progress_for: Callable[[str], ProgressFn | None] | None,
-    scheduler: str | None = None,
-) -> RunResults:
-    """A comparison side: a finished run folder as is, or a scenario file run (or reused)."""
-    target = Path(target)
-    if target.is_dir():
-        return load_run(target)
-    progress = progress_for(target.stem) if progress_for else None
-    outcome = run_scenario(
-        target,
-        replications=replications,
-        seed=seed,
-        workers=workers,
-        force=force,
-        results_root=results_root,
-        progress=progress,
-        scheduler=scheduler,
-    )
-    return load_run(outcome.run_dir)
-
-
 def compare_scenarios(
     a: str | Path,
     b: str | Path,
@@ -794,17 +913,24 @@ def compare_scenarios(
     -------
     CompareOutcome
     """
-    side = dict(
-        replications=replications,
-        seed=seed,
-        workers=workers,
-        force=force,
-        results_root=results_root,
-        progress_for=progress_for,
-        scheduler=scheduler,
+    files = [Path(t) for t in (a, b) if not Path(t).is_dir()]
+    ran = dict(
+        zip(
+            files,
+            run_scenarios(
+                files,
+                replications=replications,
+                seed=seed,
+                workers=workers,
+                force=force,
+                results_root=results_root,
+                progress_for=progress_for,
+                scheduler=scheduler,
+            ),
+            strict=True,
+        )
     )
-    run_a = _resolve_side(a, **side)
-    run_b = _resolve_side(b, **side)
+    run_a, run_b = (load_run(Path(t) if Path(t).is_dir() else ran[Path(t)].run_dir) for t in (a, b))
     table = compare.compare_kpis(run_a.kpis, run_b.kpis, run_a.seeds, run_b.seeds)
     deltas = compare.link_deltas(run_a.links, run_b.links)
     notes = [*run_notes(run_a, run_b), *idle_patch_notes(deltas, run_a, run_b)]

@@ -112,3 +112,25 @@ def test_trip_from_its_own_destination_parks_there():
 def test_trip_from_its_own_destination_without_parking():
     t = simulate(parking_net(False), trips_frame([(1, 1, 0.0)]), settings_for(600), seed=0).trips
     assert t.iloc[0]["status"] == "arrived" and t.iloc[0]["parking_node"] == 1
+
+
+def test_trip_home_that_cruises_and_waits_at_the_end_is_routed_on():
+    # regression: a trip whose origin is its destination finds its facility full, cruises to
+    # the lot next door and is still waiting to enter that cruise link when the run ends; route
+    # choice then charges the wait to the cruise leg's first movement (it once read the trip's
+    # own empty path and crashed)
+    G = new_graph()
+    add_node(G, 0, 0, 0)
+    add_node(G, 1, 300, 0, parking_spaces=100)
+    add_link(G, 0, 1)
+    add_link(G, 1, 0)
+    settings = settings_for(
+        1800,
+        cooldown_s=0,
+        parking={"enabled": True, "spaces_per_arrival": 0.0, "initial_occupancy": 0.0},
+        route_choice={"iterations": 2},
+    )
+    res = simulate(G, trips_frame([(0, 0, 1790.0)] * 20), settings, seed=1)
+    assert (res.trips["status"] != "unrouted").all()
+    assert res.extra["counts"]["waiting_to_enter"] > 0
+    assert len(res.route_choice) >= 1

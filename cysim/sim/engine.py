@@ -129,6 +129,9 @@ class RunRecords:
     #: rows of traversals after which the vehicle left through its trip end and cruised on to
     #: another parking facility (a new leg starts with its next row)
     leg_end_rows: list[int] = field(default_factory=list)
+    #: per vehicle still waiting to enter its first link at the end: that link and the next one
+    #: of the path it is on (-1: the link ends it), which guidance or cruising may have replaced
+    waiting_heads: dict[int, tuple[int, int]] = field(default_factory=dict)
 
 
 def run(
@@ -816,6 +819,13 @@ def run(
             on_link = r >= 0 and math.isnan(rec_exit[r]) and math.isnan(arrival[v])
             if on_link and (full_stop or rec_link[r] in stale):
                 stuck[v] = True
+    waiting = [
+        departed[v] and not first_entered[v] and math.isnan(arrival[v]) for v in range(n_veh)
+    ]
+    waiting_heads = {}
+    for v in compress(range(n_veh), waiting):
+        path = paths[v]
+        waiting_heads[v] = (path[pos[v]], path[pos[v] + 1] if pos[v] + 1 < len(path) else -1)
     return RunRecords(
         # views on the arrays (they stay alive through the views): no copy of the records
         trav_trip=np.frombuffer(rec_trip, dtype=np.int64),
@@ -823,10 +833,7 @@ def run(
         trav_entry_s=np.frombuffer(rec_entry, dtype=np.float64),
         trav_exit_s=np.frombuffer(rec_exit, dtype=np.float64),
         arrival_s=np.array(arrival, dtype=float),
-        waiting=np.array(
-            [departed[v] and not first_entered[v] and math.isnan(arrival[v]) for v in range(n_veh)],
-            dtype=bool,
-        ),
+        waiting=np.array(waiting, dtype=bool),
         departed=np.array(departed, dtype=bool),
         stuck=stuck,
         sample_time_s=np.array(sample_times, dtype=float),
@@ -843,4 +850,5 @@ def run(
         gridlock=gridlock,
         end_s=float(env.now),
         leg_end_rows=leg_end_rows,
+        waiting_heads=waiting_heads,
     )

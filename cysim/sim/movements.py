@@ -117,8 +117,12 @@ class Movements:
             A pair is not a movement of the network (the next link does not leave the link's
             downstream junction).
         """
-        link = np.asarray(link, dtype=np.int64)
-        nxt = np.asarray(next_link, dtype=np.int64)
+        link = np.atleast_1d(np.asarray(link, dtype=np.int64))
+        nxt = np.atleast_1d(np.asarray(next_link, dtype=np.int64))
+        outside = (link < 0) | (link >= self.n_links) | (nxt < -1) | (nxt >= self.n_links)
+        if outside.any():
+            bad = int(np.flatnonzero(outside)[0])
+            raise ValueError(f"link {int(link[bad])} → {int(nxt[bad])} is not a movement")
         key = link * (self.n_links + 1) + np.where(nxt >= 0, nxt, self.n_links)
         ids = np.searchsorted(self.keys, key)
         ok = ids < len(self.keys)
@@ -239,10 +243,13 @@ class RouteCosts:
         destination whose departure is nearest, if it is at most ``within_s`` away; else None.
 
         Reusing paths keeps the spread of an equilibrium over several paths, which routing
-        everybody on its best path under the same times would collapse onto one.
+        everybody on its best path under the same times would collapse onto one. Of two earlier
+        trips equally near, the one that departed first is taken.
         """
         n_nodes = 1 << 31  # node indices are int32-sized: one key per (origin, destination)
-        old_key = self.origin * n_nodes + self.destination
+        origin = np.asarray(origin, dtype=np.int64)
+        destination = np.asarray(destination, dtype=np.int64)
+        old_key = self.origin.astype(np.int64) * n_nodes + self.destination
         order = np.lexsort((self.departure_s, old_key))
         old_key, old_dep = old_key[order], self.departure_s[order]
         key = origin * n_nodes + destination

@@ -48,7 +48,7 @@ class SimResult:
         ``network_samples`` has ``departed`` and ``arrived`` (so that ``departed =
         vehicles_in_network + waiting_to_enter + arrived`` at every sample), and
         ``route_choice`` has ``arrived``, ``switched`` (trips that changed path) and
-        ``gap_trips`` (arrived trips the relative gap was computed on).
+        ``gap_trips`` (the trips the relative gap counts: every routed trip that departed).
     link_samples
         Sampled per-link queues, occupancy and spillback flags.
     gridlock
@@ -58,7 +58,8 @@ class SimResult:
         What produced the run.
     extra
         ``{"counts": {arrived, en_route, stuck, unrouted, waiting_to_enter}, "end_s": float}``
-        (``end_s`` is earlier than duration + cool-down when a full gridlock stopped the run).
+        (``end_s`` is earlier than duration + cool-down when every routed trip arrived before, or
+        a full gridlock stopped the run).
     """
 
     links: pd.DataFrame

@@ -38,17 +38,13 @@ def _node_indices(net: netarrays.NetArrays, nodes: np.ndarray, column: str) -> n
     return np.array([index[int(n)] for n in nodes.tolist()], dtype=np.int64)
 
 
-def _waiting_movements(
-    moves: movements.Movements, rec: engine.RunRecords, paths: list[list[int] | None]
-) -> np.ndarray:
+def _waiting_movements(moves: movements.Movements, rec: engine.RunRecords) -> np.ndarray:
     """First movement of each trip still waiting to enter its first link at the end, else -1."""
-    out = np.full(len(paths), -1, dtype=np.int64)
-    waiting = np.flatnonzero(rec.waiting)
-    if waiting.size:
-        first = [paths[i] for i in waiting.tolist()]
-        out[waiting] = moves.ids(
-            np.array([p[0] for p in first]), np.array([p[1] if len(p) > 1 else -1 for p in first])
-        )
+    out = np.full(len(rec.waiting), -1, dtype=np.int64)
+    if rec.waiting_heads:
+        vehicles = np.fromiter(rec.waiting_heads, dtype=np.int64)
+        heads = np.array(list(rec.waiting_heads.values()), dtype=np.int64).reshape(-1, 2)
+        out[vehicles] = moves.ids(heads[:, 0], heads[:, 1])
     return out
 
 
@@ -230,7 +226,7 @@ def simulate(
         )
         arrived = ~np.isnan(rec.arrival_s)
         times = movements.movement_times(
-            moves, net, rec, departure, _waiting_movements(moves, rec, paths), rc.time_bin_s,
+            moves, net, rec, departure, _waiting_movements(moves, rec), rc.time_bin_s,
             n_bins, previous=times,
         )  # fmt: skip
         current = movements.path_costs(moves, paths, departure, times, rc.time_bin_s)
