@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import dataclasses
 import json
 import math
 import multiprocessing
@@ -547,6 +548,7 @@ def run_scenario(
     progress: ProgressFn | None = None,
     prepared: PreparedScenario | None = None,
     scheduler: str | None = None,
+    sample_factor: float | None = None,
 ) -> RunOutcome:
     """Run a scenario's replications and write its results folder, or reuse a finished one.
 
@@ -573,6 +575,8 @@ def run_scenario(
         An already prepared scenario (saves loading the map twice).
     scheduler
         Dask scheduler address (``tcp://HOST:PORT``): run the replications on that cluster.
+    sample_factor
+        Override ``demand.sample_factor`` (share of vehicles simulated; 1.0 for final figures).
 
     Returns
     -------
@@ -588,6 +592,7 @@ def run_scenario(
         progress_for=(lambda _name: progress) if progress else None,
         prepared=[prepared],
         scheduler=scheduler,
+        sample_factor=sample_factor,
     )
     return outcome
 
@@ -616,6 +621,7 @@ def run_scenarios(
     progress_for: Callable[[str], ProgressFn | None] | None = None,
     prepared: Sequence[PreparedScenario | None] | None = None,
     scheduler: str | None = None,
+    sample_factor: float | None = None,
 ) -> list[RunOutcome]:
     """Run several scenarios as :func:`run_scenario` does, sharing the worker processes.
 
@@ -628,7 +634,7 @@ def run_scenarios(
     ----------
     paths
         Scenario YAML files (a file given twice runs once).
-    replications, seed, workers, force, results_root, scheduler
+    replications, seed, workers, force, results_root, scheduler, sample_factor
         As :func:`run_scenario`.
     progress_for
         ``progress_for(name)`` returns the progress callback of one scenario.
@@ -646,7 +652,7 @@ def run_scenarios(
     for path, ready in zip(map(Path, paths), given, strict=True):
         if path in outcomes or path in pending:
             continue
-        run = _plan_run(path, ready, replications, seed, workers, scheduler)
+        run = _plan_run(path, ready, replications, seed, workers, scheduler, sample_factor)
         name = run.prepared.scenario.name
         existing = (
             None
@@ -690,11 +696,15 @@ def _plan_run(
     seed: int | None,
     workers: int,
     scheduler: str | None,
+    sample_factor: float | None = None,
 ) -> _PendingRun:
     """Prepare a scenario and work out its seeds, fingerprint and log header."""
     log_lines = [f"cysim {__version__}", f"scenario file: {path}"]
     started = time.perf_counter()
     prepared = prepared or prepare_scenario(path)
+    if sample_factor is not None:
+        prepared = with_sample_factor(prepared, sample_factor)
+        log_lines.append(f"demand.sample_factor overridden: {sample_factor:g}")
     resolved = prepared.scenario
     n_reps = replications or resolved.simulation.replications
     first_seed = resolved.simulation.seed if seed is None else seed
@@ -705,6 +715,31 @@ def _plan_run(
         log_lines.append(f"dask scheduler: {scheduler}")
     log_lines.append(f"map: {resolved.map} ({prepared.graph.number_of_nodes()} junctions)")
     return _PendingRun(path, prepared, seeds, key, log_lines, started, None)
+
+
+def with_sample_factor(prepared: PreparedScenario, sample_factor: float) -> PreparedScenario:
+    """The prepared scenario simulating a share ``sample_factor`` of the vehicles instead.
+
+    The resolved scenario changes too, so the run's fingerprint (and the reuse of finished runs)
+    tells the two apart.
+
+    Raises
+    ------
+    SimulationError
+        The factor is outside (0, 1].
+    """
+    if not 0 < sample_factor <= 1:
+        raise SimulationError(
+            f"sample factor {sample_factor:g} is outside (0, 1]",
+            key="--sample-factor",
+            hint="give the share of vehicles to simulate, e.g. 0.25, or 1.0 for final figures",
+        )
+    resolved = prepared.scenario
+    demand_spec = prepared.demand_spec.model_copy(update={"sample_factor": sample_factor})
+    scenario_copy = resolved.model_copy(
+        update={"demand": resolved.demand.model_copy(update={"sample_factor": sample_factor})}
+    )
+    return dataclasses.replace(prepared, scenario=scenario_copy, demand_spec=demand_spec)
 
 
 def _run_jointly(runs: Sequence[_PendingRun], workers: int) -> list[list[ReplicationOutput]]:
@@ -891,6 +926,7 @@ def compare_scenarios(
     results_root: Path | None = None,
     progress_for: Callable[[str], ProgressFn | None] | None = None,
     scheduler: str | None = None,
+    sample_factor: float | None = None,
 ) -> CompareOutcome:
     """Compare scenario A (before) with B (after): run what is missing, write tables and report.
 
@@ -908,6 +944,9 @@ def compare_scenarios(
         ``progress_for(name)`` returns the progress callback of one side's run.
     scheduler
         Dask scheduler address: both sides' replications run on that cluster.
+    sample_factor
+        Override both scenarios' ``demand.sample_factor`` (1.0 for final figures); finished run
+        folders given as a side are used as they are.
 
     Returns
     -------
@@ -926,6 +965,7 @@ def compare_scenarios(
                 results_root=results_root,
                 progress_for=progress_for,
                 scheduler=scheduler,
+                sample_factor=sample_factor,
             ),
             strict=True,
         )

@@ -93,3 +93,27 @@ def test_cli_workers_option(sequential, tmp_path, monkeypatch, capsys):
     assert "results written to" in capsys.readouterr().out
     [summary] = (tmp_path / "small").glob("*/summary.json")
     assert_same_results(run_w1, summary.parent)
+
+
+def test_cli_sample_factor_option_overrides_the_scenario(sequential, tmp_path, monkeypatch, capsys):
+    # the small scenario simulates 25 %; --sample-factor 1.0 simulates every vehicle, as a run of
+    # its own (another fingerprint), and says so in summary.json, log.txt and the terminal
+    path, _, run_w1 = sequential
+    argv = ["cysim", "run", str(path), "--sample-factor", "1.0", "--results", str(tmp_path)]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as caught:
+        cli.main()
+    assert (caught.value.code or 0) == 0
+    assert "100% of the vehicles simulated" in " ".join(capsys.readouterr().out.split())
+    [summary_path] = (tmp_path / "small").glob("*/summary.json")
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    assert summary["sample_factor"] == 1.0
+    assert summary["kpis"]["trips_total"]["mean"] == 500
+    assert summary_path.parent.name.split("-")[-1] != run_w1.name.split("-")[-1]
+    assert "demand.sample_factor overridden: 1" in (summary_path.parent / "log.txt").read_text(
+        encoding="utf-8"
+    )
+    monkeypatch.setattr(sys, "argv", [*argv[:3], "--sample-factor", "1.5"])
+    with pytest.raises(SystemExit) as caught:
+        cli.main()
+    assert caught.value.code == 2
