@@ -72,7 +72,14 @@ def freeflow_paths(net, trips: pd.DataFrame) -> list:
     o = np.array([net.node_index[n] for n in trips["origin_node"]], dtype=np.int64)
     d = np.array([net.node_index[n] for n in trips["destination_node"]], dtype=np.int64)
     ff = np.asarray(net.freeflow_s, dtype=float)[None, :]
-    paths, _ = routing.route_trips(net, o, d, np.zeros(len(trips)), ff, 300.0)
+    try:
+        from cysim.sim import movements
+    except ImportError:  # a revision before route choice over movements (2026-12-07)
+        paths, _ = routing.route_trips(net, o, d, np.zeros(len(trips)), ff, 300.0)
+        return paths
+    moves = movements.Movements.build(net)
+    times = moves.from_link_times(ff)
+    paths, _ = routing.route_trips(moves, o, d, np.zeros(len(trips)), times, 300.0)
     return paths
 
 

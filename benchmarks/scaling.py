@@ -58,7 +58,8 @@ STAGES = [
     ("simpy/core.py", "step", "  of which event callbacks (SimPy step, cumulative)"),
     ("cysim/sim/engine.py", "sample", "  of which link sampling"),
     ("cysim/sim/parking.py", "on_arrival", "  of which parking at trip ends"),
-    ("cysim/sim/runner.py", "_profile", "link-time profile"),
+    ("cysim/sim/movements.py", "movement_times", "movement-time profile"),
+    ("cysim/sim/movements.py", "path_costs", "path costs"),
     ("cysim/sim/records.py", "to_result", "records to frames"),
 ]
 

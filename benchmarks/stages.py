@@ -26,14 +26,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from grid import grid_network, random_trips
 
-from cysim.sim import netarrays, records, routing, runner
+from cysim.sim import movements, netarrays, records, routing, runner
 from cysim.simsettings import SimSettings
 
 STAGES = [
     (netarrays, "build", "network arrays"),
     (routing, "route_trips", "routing"),
     (runner.engine, "run", "engine"),
-    (runner, "_profile", "link-time profile"),
+    (movements, "movement_times", "movement-time profile"),
+    (movements, "path_costs", "path costs"),
     (records, "to_result", "result frames"),
 ]
 
@@ -81,7 +82,6 @@ def main() -> None:
                         help="simulate every n-th trip with sample_factor 1/n")  # fmt: skip
     parser.add_argument("--signals", type=int, default=0, help="signalise every n-th row/column")
     parser.add_argument("--iterations", type=int, default=1, help="route-choice iterations")
-    parser.add_argument("--gap-sample", type=int, default=2_000, help="gap_sample_trips")
     args = parser.parse_args()
     G = grid_network(args.size, signal_every=args.signals)
     trips = random_trips(G, args.trips, 3600.0, 0)
@@ -93,7 +93,7 @@ def main() -> None:
         setattr(module, name, timed(getattr(module, name), label, totals))
     settings = SimSettings(
         duration_s=3600.0, cooldown_s=3600.0,
-        route_choice={"iterations": args.iterations, "gap_sample_trips": args.gap_sample},
+        route_choice={"iterations": args.iterations},
     )  # fmt: skip
     print(f"{args.size}×{args.size} grid, {args.trips:,} trips, every {args.every}:", flush=True)
     wall, cpu = time.perf_counter(), time.process_time()

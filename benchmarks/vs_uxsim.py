@@ -222,7 +222,6 @@ def run_cysim(case: dict[str, Any]) -> dict[str, Any]:
         route_choice={
             "iterations": case["iterations"],
             "relative_gap_tolerance": case.get("gap", 0.02),
-            "gap_sample_trips": case.get("gap_sample_trips", 20_000),
         },
         priority_junctions=case.get("priority", True),
     )
@@ -450,8 +449,7 @@ def grid(args: argparse.Namespace, n_trips: int, size: int, uxsim: bool) -> bool
     """Both simulators on the unsignalised grid with random trips."""
     base = {"kind": "grid", "size": size, "trips": n_trips, "duration_s": args.grid_duration,
             "tmax_s": args.grid_duration + 3600.0, "seed": args.seed,
-            "iterations": args.grid_iterations,
-            "gap_sample_trips": args.grid_gap_sample}  # fmt: skip
+            "iterations": args.grid_iterations}  # fmt: skip
     title = f"Grid {size}×{size} ({size * size:,} junctions), {n_trips:,} random trips"
     sampled: dict[int, dict] = {}
     for every in sorted({d for d in args.deltan if d > 1}) if args.sampled else []:
@@ -557,9 +555,6 @@ def main() -> None:
                         "every Δn-th grid/OSM trip, sample_factor 1/Δn")  # fmt: skip
     parser.add_argument("--sampled-only", action="store_true",
                         help="grid cases: only the sampled cysim runs")  # fmt: skip
-    parser.add_argument("--grid-gap-sample", type=int, default=2_000,
-                        help="grids: trips the (diagnostic) relative gap is computed on; with "
-                        "one iteration it changes no simulated figure")  # fmt: skip
     parser.add_argument("--grid-iterations", type=int, default=1,
                         help="cysim route-choice iterations, grids (1 = free flow)")  # fmt: skip
     parser.add_argument("--grid-size-100k", type=int, default=30, help="grid side for 100k trips")

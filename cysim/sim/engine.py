@@ -536,11 +536,13 @@ def run(
                         drop_out(g)
                     wake(g, t - now)
                     return
-            # a sneaker enters the next link at the real, not the sampled, mid-block headway
-            early = inflow_h[nxt] * (1.0 - sample_factor) if sneak else 0.0
-            if (
-                merge_q[nxt] or used[nxt] >= cap[nxt] or now < next_in[nxt] - early - EPS
-            ) and not gate(nxt, now, g, early):
+            if (merge_q[nxt] or used[nxt] >= cap[nxt] or now < next_in[nxt] - EPS) and not gate(
+                # a sneaker enters the next link at the real, not the sampled, mid-block headway
+                nxt,
+                now,
+                g,
+                inflow_h[nxt] * (1.0 - sample_factor) if sneak else 0.0,
+            ):
                 return
             if sneak:
                 sneak_credit[g] -= 1.0
@@ -598,10 +600,11 @@ def run(
                 node = group_node[g]
                 next_free[g] = now + minor_headway(node, group_headway[g], group_lanes[g], now)
             else:
-                # a sneaker leaves after its green: its headway is not counted in green time
-                next_free[g] = (
-                    now + group_headway[g] if sneak else green_after(signal, now, group_headway[g])
-                )
+                if signal is None or sneak:
+                    # (a sneaker leaves after its green: its headway is not in green time)
+                    next_free[g] = now + group_headway[g]
+                else:
+                    next_free[g] = green_after(signal, now, group_headway[g])
                 if track_major[g]:
                     node = group_node[g]
                     major_rate[node] = (
