@@ -72,11 +72,11 @@ def test_run_replications_in_parallel_keep_seed_order(sequential):
 
 
 def test_summary_states_the_sample_factor_the_replications_used(sequential):
-    # the small scenario inherits the baseline's sample of 25 % of the vehicles
+    # the small scenario inherits the baseline's sample of 50 % of the vehicles
     _, _, run_w1 = sequential
     summary = json.loads((run_w1 / "summary.json").read_text(encoding="utf-8"))
-    assert summary["sample_factor"] == 0.25
-    assert {rep["sample_factor"] for rep in summary["replications"]} == {0.25}
+    assert summary["sample_factor"] == 0.5
+    assert {rep["sample_factor"] for rep in summary["replications"]} == {0.5}
     rc = summary["route_choice"]
     assert rc["iterations"] and max(rc["iterations"]) <= rc["cap"] == 2
     assert rc["max_relative_gap"] == max(rc["relative_gap"])
@@ -96,7 +96,7 @@ def test_cli_workers_option(sequential, tmp_path, monkeypatch, capsys):
 
 
 def test_cli_sample_factor_option_overrides_the_scenario(sequential, tmp_path, monkeypatch, capsys):
-    # the small scenario simulates 25 %; --sample-factor 1.0 simulates every vehicle, as a run of
+    # the small scenario simulates 50 %; --sample-factor 1.0 simulates every vehicle, as a run of
     # its own (another fingerprint), and says so in summary.json, log.txt and the terminal
     path, _, run_w1 = sequential
     argv = ["cysim", "run", str(path), "--sample-factor", "1.0", "--results", str(tmp_path)]

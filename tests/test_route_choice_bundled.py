@@ -24,7 +24,7 @@ def test_baseline_route_choice_converges(replication):
     sim = prepared.scenario.simulation
     rc = sim.route_choice
     # the defaults this acceptance test is about
-    assert prepared.demand_spec.sample_factor == 0.25
+    assert prepared.demand_spec.sample_factor == 0.5
     assert (rc.relative_gap_tolerance, rc.iterations) == (0.02, 30)
     gaps = out.route_choice["relative_gap"].to_numpy()
     assert len(gaps) < rc.iterations  # stopped by the tolerance, not the cap
