@@ -4,7 +4,8 @@ Runs the main job's comparison, ``scenarios/baseline.yaml`` against ``scenarios/
 (3 replications each, common seeds), under several settings that change how the answer is
 computed but not what is asked: the share of vehicles simulated (sample factor 0.5 as shipped, 0.25
 and 1.0) and how far route choice goes (the default cap and tolerance, then, at 0.5, twice the cap
-with half the tolerance, so the equilibration really runs further). Prints one row per scenario and setting:
+with half the tolerance, so the equilibration really runs further). Prints one row per scenario
+and setting:
 
     setting | scenario | TTI | VHT | unfinished | final gap (max of replications) | iterations
     | wall s
