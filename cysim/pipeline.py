@@ -990,16 +990,13 @@ def compare_scenarios(
 
 
 def run_notes(run_a: RunResults, run_b: RunResults) -> list[str]:
-    """What every reader of a comparison must know of how the two runs were made.
+    """What every reader of a comparison must know of how far route choice got on each side.
 
-    The share of vehicles simulated, and how far route choice got on each side: its final
-    relative gaps bound which changes the comparison calls better or worse (docs/metrics.md).
+    Its final relative gaps bound which changes the comparison calls better or worse
+    (docs/metrics.md, "Verdicts"). (The share of vehicles simulated is in the report's standard
+    caveats and on the command line.)
     """
     notes = []
-    factors = {float(r.summary.get("sample_factor", 1.0)) for r in (run_a, run_b)}
-    shown = " and ".join(f"{f:.0%}" for f in sorted(factors))
-    scale = "; totals are scaled back to the full demand" if min(factors) < 1 else ""
-    notes.append(f"抽样 Sample: {shown} of the vehicles simulated{scale}.")
     sides = []
     converged = True
     for label, run in (("A", run_a), ("B", run_b)):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from test_plot import EVIL, synthetic_case
 
-from cysim import plot, report
+from cysim import metrics, plot, report
 
 
 class _Collector(HTMLParser):
@@ -158,3 +158,20 @@ def test_embedded_font_subsets_cover_the_chinese_text(written_report):
     assert chinese and all(ord(ch) in sans for ch in chinese)
     assert all(ord(ch) in mono for ch in "close_road <script>")
     assert len(faces["cysim CJK"]) < 400_000  # a subset, not the 16 MB font
+
+
+def test_changes_within_the_route_choice_gap_are_named_but_not_judged():
+    case = synthetic_case()
+    table = case["comparison"].copy()
+    judged = table.index[table["verdict"].isin(["better", "worse"])]
+    headline = [k for k in judged if metrics.KPI_META[k].headline]
+    assert headline, "the synthetic case needs a significant headline change"
+    key = headline[0]
+    table.loc[key, "verdict"] = "within route-choice gap"
+    table["route_gap_pct"] = 2.0
+    sentences = report.key_findings(table)
+    label = metrics.KPI_META[key].label_en
+    assert not any(s.startswith(metrics.KPI_META[key].label_zh) for s in sentences)
+    [within] = [s for s in sentences if "Within the route-choice gap" in s]
+    assert label in within and "(2.0 %)" in within
+    assert "在路径选择误差内 within route-choice gap" in report.kpi_table_html(table)

@@ -216,6 +216,12 @@ def compare(
         )
     out = Console()
     out.print(_comparison_table(outcome.table, (outcome.a.name, outcome.b.name)))
+    factors = sorted({float(r.summary.get("sample_factor", 1.0)) for r in (outcome.a, outcome.b)})
+    out.print(
+        f"sample: {' and '.join(f'{f:.0%}' for f in factors)} of the vehicles simulated "
+        "(totals scaled to the full demand)",
+        highlight=False,
+    )
     for note in outcome.notes:
         out.print(f"note: {escape(note)}", highlight=False)
     out.print(
