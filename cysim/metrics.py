@@ -195,10 +195,11 @@ def network_kpis(result: SimResult, G: nx.MultiDiGraph | None = None) -> dict[st
       ``trips_completed_pct`` = 100 · arrived / trips;
       ``trips_unfinished`` = s · (en route + stuck + unrouted), each also given alone.
     * ``vkt_km`` = s · Σ distance covered per traversal / 1000.
-    * Trip time t = arrival − departure for an arrived trip; for a trip still under way when the
-      run ends (en route, waiting to enter or stuck) t = end − departure, a lower bound, so a
+    * Trip time t = arrival − departure for an arrived trip; for a routed trip not arrived when
+      the run ends (en route, waiting to enter, stuck, or not yet departed after a full gridlock
+      stopped the run) t = max(end − departure, free-flow path time), a lower bound, so a
       measure that leaves trips in queues is not flattered by dropping them. Unrouted trips
-      have no trip time (they are counted apart); trips are those that departed before the end.
+      have no trip time (they are counted apart).
     * ``vht_h`` = s · Σ t / 3600: time on links and waiting to enter the first link.
     * ``mean_trip_time_s`` = mean of t; ``mean_delay_s`` = mean of (t − free-flow path time).
     * ``mean_speed_kph`` = VKT / VHT.
@@ -237,10 +238,12 @@ def network_kpis(result: SimResult, G: nx.MultiDiGraph | None = None) -> dict[st
     n_arrived = int((status == "arrived").sum())
     end_s = _end_s(result)
     departure = trips["departure_s"].to_numpy(dtype=float)
-    timed = (status != "unrouted").to_numpy() & (departure < end_s)
+    timed = (status != "unrouted").to_numpy()
     arrival = trips["arrival_s"].to_numpy(dtype=float)
-    trip_time = (np.where(np.isnan(arrival), end_s, arrival) - departure)[timed]
-    freeflow_trip = trips["freeflow_s"].to_numpy(dtype=float)[timed]
+    freeflow_all = trips["freeflow_s"].to_numpy(dtype=float)
+    under_way = np.maximum(end_s - departure, freeflow_all)
+    trip_time = np.where(np.isnan(arrival), under_way, arrival - departure)[timed]
+    freeflow_trip = freeflow_all[timed]
     n_timed = len(trip_time)
 
     vkt_km = float(trav.distance_m.sum()) / 1000.0

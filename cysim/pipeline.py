@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
-import dataclasses
 import json
 import math
 import multiprocessing
@@ -92,13 +91,17 @@ def _has_webster(patch_list: Sequence[patches.PatchBase]) -> bool:
     return any(getattr(p, "optimize", None) == "webster" for p in patch_list)
 
 
-def prepare_scenario(path: str | Path) -> PreparedScenario:
+def prepare_scenario(path: str | Path, *, sample_factor: float | None = None) -> PreparedScenario:
     """Load a scenario and its map, calibrate its demand if asked, apply its network patches.
 
     Parameters
     ----------
     path
         Scenario YAML file.
+    sample_factor
+        Override ``demand.sample_factor`` (the share of vehicles simulated) before anything is
+        prepared, so calibration and Webster flows use it too and the run's fingerprint tells it
+        apart.
 
     Returns
     -------
@@ -110,6 +113,8 @@ def prepare_scenario(path: str | Path) -> PreparedScenario:
         Any problem with the scenario, the map or a patch (the message names file and key).
     """
     resolved = scenario.load_scenario(path)
+    if sample_factor is not None:
+        resolved = _with_sample_factor(resolved, sample_factor)
     road_classes = resolved.network.road_classes or None
     with resolved.pointing_into():
         base_graph = network.load_network(
@@ -138,6 +143,24 @@ def prepare_scenario(path: str | Path) -> PreparedScenario:
         road_class_overrides=road_classes,
     )
     return PreparedScenario(resolved, graph, base_graph, report, demand_spec, calibration_log)
+
+
+def _with_sample_factor(resolved: scenario.Scenario, sample_factor: float) -> scenario.Scenario:
+    """The scenario simulating a share ``sample_factor`` of the vehicles instead.
+
+    Raises
+    ------
+    SimulationError
+        The factor is outside (0, 1].
+    """
+    if not 0 < sample_factor <= 1:
+        raise SimulationError(
+            f"sample factor {sample_factor:g} is outside (0, 1]",
+            key="--sample-factor",
+            hint="give the share of vehicles to simulate, e.g. 0.5, or 1.0 for final figures",
+        )
+    demand_spec = resolved.demand.model_copy(update={"sample_factor": sample_factor})
+    return resolved.model_copy(update={"demand": demand_spec})
 
 
 def calibrate_demand(
@@ -239,7 +262,8 @@ def run_replication(
         gridlock=result.gridlock,
         demand_log=demand_report.to_text() if demand_report.entries else "",
         wall_s=time.perf_counter() - started,
-        route_costs=result.route_costs,
+        # only a warm start needs it (and it is sent back from the worker process)
+        route_costs=result.route_costs if resolved.simulation.route_choice.warm_start else None,
     )
 
 
@@ -253,73 +277,91 @@ def run_replications(
 ) -> list[ReplicationOutput]:
     """Run replications, in parallel processes when ``workers > 1``; results in seed order.
 
-    The first seed's replication equilibrates route choice from free-flow routes; the others
-    start from its final route choice (a warm start: the same equilibrium, reached in fewer
-    iterations, docs/model.md §7) and then equilibrate their own demand draw. So a replication
-    varies the demand draw, and its results depend on the run's first seed, never on
-    ``workers``. With ``scheduler`` (``tcp://HOST:PORT``) they run on that Dask cluster instead
-    (:mod:`cysim.distributed`; ``workers`` is then ignored).
+    Each replication draws its own demand (the seed) and equilibrates route choice for it from
+    free-flow routes, so replications are independent and their results do not depend on
+    ``workers``. With ``simulation.route_choice.warm_start`` the replications after the first
+    start from its final route choice instead (fewer iterations; docs/model.md §7). With
+    ``scheduler`` (``tcp://HOST:PORT``) they run on that Dask cluster (:mod:`cysim.distributed`;
+    ``workers`` is then ignored).
     """
-    total = len(seeds)
-
-    def offset(done: int) -> ProgressFn | None:
-        """Progress of a batch as progress of all (a later batch's start is no news)."""
-        if progress is None:
-            return None
-
-        def report(k: int, _n: int) -> None:
-            if k or not done:
-                progress(done + k, total)
-
-        return report
-
-    first = _run_batch(prepared, seeds[:1], None, workers, offset(0), scheduler)
-    rest = _run_batch(
-        prepared, seeds[1:], first[0].route_costs, workers, offset(1), scheduler
-    ) if len(seeds) > 1 else []  # fmt: skip
-    return first + rest
-
-
-def _run_batch(
-    prepared: PreparedScenario,
-    seeds: Sequence[int],
-    warm_start: sim.RouteCosts | None,
-    workers: int,
-    progress: ProgressFn | None,
-    scheduler: str | None,
-) -> list[ReplicationOutput]:
-    """Replications of ``seeds`` from the same start, in seed order (locally or on Dask)."""
     if scheduler:
         from . import distributed
 
-        return distributed.run_replications(
-            prepared, seeds, scheduler=scheduler, progress=progress, warm_start=warm_start
+        warm = prepared.scenario.simulation.route_choice.warm_start
+        if not warm or len(seeds) == 1:
+            return distributed.run_replications(
+                prepared, seeds, scheduler=scheduler, progress=progress
+            )
+        first = distributed.run_replications(prepared, seeds[:1], scheduler=scheduler)
+        if progress:
+            progress(1, len(seeds))
+        rest = distributed.run_replications(
+            prepared,
+            seeds[1:],
+            scheduler=scheduler,
+            progress=(lambda k, _n: progress(1 + k, len(seeds)) if k else None)
+            if progress
+            else None,
+            warm_start=first[0].route_costs,
         )
-    outputs: dict[int, ReplicationOutput] = {}
-    if progress:
-        progress(0, len(seeds))
-    if workers <= 1 or len(seeds) == 1:
-        for seed in seeds:
-            outputs[seed] = run_replication(prepared, seed, warm_start)
-            if progress:
-                progress(len(outputs), len(seeds))
-    else:
-        # fork keeps start-up cheap (no re-import); the prepared scenario is pickled per task.
-        context = multiprocessing.get_context("fork")
-        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = {
-                pool.submit(run_replication, prepared, seed, warm_start): seed for seed in seeds
-            }
-            try:
-                for future in cf.as_completed(futures):
-                    outputs[futures[future]] = future.result()
-                    if progress:
-                        progress(len(outputs), len(seeds))
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
-    return [outputs[seed] for seed in seeds]
+        return first + rest
+    return _run_jointly([(prepared, list(seeds), progress)], workers)[0]
+
+
+#: One scenario's replications for :func:`_run_jointly`: prepared scenario, seeds, progress.
+_Job = tuple[PreparedScenario, list[int], ProgressFn | None]
+
+
+def _run_jointly(jobs: Sequence[_Job], workers: int) -> list[list[ReplicationOutput]]:
+    """Every job's replications on one pool of ``workers`` processes; outputs in seed order.
+
+    All replications start at once, except with ``route_choice.warm_start``: then a scenario's
+    later seeds start once its first seed has finished, from its route choice.
+    """
+    done: list[dict[int, ReplicationOutput]] = [{} for _ in jobs]
+
+    def warm(i: int) -> bool:
+        return jobs[i][0].scenario.simulation.route_choice.warm_start
+
+    def report(i: int) -> None:
+        _, seeds, progress = jobs[i]
+        if progress:
+            progress(len(done[i]), len(seeds))
+
+    for i in range(len(jobs)):
+        report(i)
+    if workers <= 1:
+        for i, (prepared, seeds, _) in enumerate(jobs):
+            for seed in seeds:
+                start = done[i][seeds[0]].route_costs if warm(i) and done[i] else None
+                done[i][seed] = run_replication(prepared, seed, start)
+                report(i)
+        return [[done[i][s] for s in seeds] for i, (_, seeds, _) in enumerate(jobs)]
+    # fork keeps start-up cheap (no re-import); the prepared scenario is pickled per task.
+    context = multiprocessing.get_context("fork")
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {
+            pool.submit(run_replication, prepared, seed): (i, seed)
+            for i, (prepared, seeds, _) in enumerate(jobs)
+            for seed in (seeds[:1] if warm(i) else seeds)
+        }
+        try:
+            while futures:
+                finished, _ = cf.wait(futures, return_when=cf.FIRST_COMPLETED)
+                for future in finished:
+                    i, seed = futures.pop(future)
+                    prepared, seeds, _ = jobs[i]
+                    done[i][seed] = output = future.result()
+                    if warm(i) and seed == seeds[0]:
+                        for later in seeds[1:]:
+                            task = pool.submit(run_replication, prepared, later, output.route_costs)
+                            futures[task] = (i, later)
+                    report(i)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    return [[done[i][s] for s in seeds] for i, (_, seeds, _) in enumerate(jobs)]
 
 
 def _run_key(prepared: PreparedScenario, replications: int) -> str:
@@ -351,7 +393,10 @@ def write_run(
     resolved = prepared.scenario
     io.write_text(partial_dir / "scenario.yaml", resolved.resolved_yaml())
     kpis = [o.kpis for o in outputs]
-    summary_table = stats.summarize(kpis)
+    # KPIs only: what they were computed under (sample, gap, iterations) is summarised apart
+    summary_table = stats.summarize(
+        [{k: kp[k] for k in metrics.KPI_META if k in kp} for kp in kpis]
+    )
     sample_factor = float(outputs[0].kpis.get("sample_factor", 1.0)) if outputs else 1.0
     summary = {
         "scenario": resolved.name,
@@ -649,7 +694,8 @@ def run_scenarios(
     given = list(prepared) if prepared is not None else [None] * len(paths)
     outcomes: dict[Path, RunOutcome] = {}
     pending: dict[Path, _PendingRun] = {}
-    for path, ready in zip(map(Path, paths), given, strict=True):
+    resolved_paths = [Path(p).resolve() for p in paths]
+    for path, ready in zip(resolved_paths, given, strict=True):
         if path in outcomes or path in pending:
             continue
         run = _plan_run(path, ready, replications, seed, workers, scheduler, sample_factor)
@@ -668,12 +714,13 @@ def run_scenarios(
         pending[path] = run
     if pending:
         runs = list(pending.values())
-        check_memory(
-            runs[0].prepared.scenario,
-            runs[0].prepared.demand_spec,
-            max(r.prepared.graph.number_of_nodes() for r in runs),
-            parallel_runs=1 if scheduler else min(workers, sum(len(r.seeds) for r in runs)),
-        )
+        for run in runs:
+            check_memory(
+                run.prepared.scenario,
+                run.prepared.demand_spec,
+                run.prepared.graph.number_of_nodes(),
+                parallel_runs=1 if scheduler else min(workers, sum(len(r.seeds) for r in runs)),
+            )
         with contextlib.ExitStack() as locks:
             for name in sorted({r.prepared.scenario.name for r in runs}):
                 locks.enter_context(io.scenario_lock(name, results_root))
@@ -683,10 +730,10 @@ def run_scenarios(
                     for r in runs
                 ]
             else:
-                outputs = _run_jointly(runs, workers)
+                outputs = _run_jointly([(r.prepared, r.seeds, r.progress) for r in runs], workers)
             for path, run, out in zip(pending, runs, outputs, strict=True):
                 outcomes[path] = _write_outcome(run, out, workers, results_root)
-    return [outcomes[Path(p)] for p in paths]
+    return [outcomes[p] for p in resolved_paths]
 
 
 def _plan_run(
@@ -701,9 +748,11 @@ def _plan_run(
     """Prepare a scenario and work out its seeds, fingerprint and log header."""
     log_lines = [f"cysim {__version__}", f"scenario file: {path}"]
     started = time.perf_counter()
-    prepared = prepared or prepare_scenario(path)
+    if prepared is None:
+        prepared = prepare_scenario(path, sample_factor=sample_factor)
+    elif sample_factor is not None and prepared.demand_spec.sample_factor != sample_factor:
+        raise ValueError("prepare the scenario with prepare_scenario(path, sample_factor=...)")
     if sample_factor is not None:
-        prepared = with_sample_factor(prepared, sample_factor)
         log_lines.append(f"demand.sample_factor overridden: {sample_factor:g}")
     resolved = prepared.scenario
     n_reps = replications or resolved.simulation.replications
@@ -715,68 +764,6 @@ def _plan_run(
         log_lines.append(f"dask scheduler: {scheduler}")
     log_lines.append(f"map: {resolved.map} ({prepared.graph.number_of_nodes()} junctions)")
     return _PendingRun(path, prepared, seeds, key, log_lines, started, None)
-
-
-def with_sample_factor(prepared: PreparedScenario, sample_factor: float) -> PreparedScenario:
-    """The prepared scenario simulating a share ``sample_factor`` of the vehicles instead.
-
-    The resolved scenario changes too, so the run's fingerprint (and the reuse of finished runs)
-    tells the two apart.
-
-    Raises
-    ------
-    SimulationError
-        The factor is outside (0, 1].
-    """
-    if not 0 < sample_factor <= 1:
-        raise SimulationError(
-            f"sample factor {sample_factor:g} is outside (0, 1]",
-            key="--sample-factor",
-            hint="give the share of vehicles to simulate, e.g. 0.25, or 1.0 for final figures",
-        )
-    resolved = prepared.scenario
-    demand_spec = prepared.demand_spec.model_copy(update={"sample_factor": sample_factor})
-    scenario_copy = resolved.model_copy(
-        update={"demand": resolved.demand.model_copy(update={"sample_factor": sample_factor})}
-    )
-    return dataclasses.replace(prepared, scenario=scenario_copy, demand_spec=demand_spec)
-
-
-def _run_jointly(runs: Sequence[_PendingRun], workers: int) -> list[list[ReplicationOutput]]:
-    """Every run's replications on one pool: first seeds at once, the rest warm when ready."""
-    if workers <= 1:
-        return [run_replications(r.prepared, r.seeds, workers=1, progress=r.progress) for r in runs]
-    done: list[dict[int, ReplicationOutput]] = [{} for _ in runs]
-    for run in runs:
-        if run.progress:
-            run.progress(0, len(run.seeds))
-    # fork keeps start-up cheap (no re-import); the prepared scenario is pickled per task.
-    context = multiprocessing.get_context("fork")
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {
-            pool.submit(run_replication, run.prepared, run.seeds[0]): (i, run.seeds[0])
-            for i, run in enumerate(runs)
-        }
-        try:
-            while futures:
-                finished, _ = cf.wait(futures, return_when=cf.FIRST_COMPLETED)
-                for future in finished:
-                    i, seed = futures.pop(future)
-                    run, output = runs[i], future.result()
-                    done[i][seed] = output
-                    if seed == run.seeds[0]:
-                        for later in run.seeds[1:]:
-                            task = pool.submit(
-                                run_replication, run.prepared, later, output.route_costs
-                            )
-                            futures[task] = (i, later)
-                    if run.progress:
-                        run.progress(len(done[i]), len(run.seeds))
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
-    return [[done[i][s] for s in run.seeds] for i, run in enumerate(runs)]
 
 
 def _write_outcome(
@@ -976,6 +963,9 @@ def compare_scenarios(
     notes = [*run_notes(run_a, run_b), *idle_patch_notes(deltas, run_a, run_b)]
 
     final = io.compare_dir(run_a.name, run_b.name, results_root)
+    if sample_factor is not None:
+        # a comparison at another sample keeps its own folder beside the scenarios' own one
+        final = final.with_name(f"{final.name}__sample-{sample_factor:g}")
     partial = final.with_name(f".{final.name}{io.PARTIAL_SUFFIX}")
     if partial.exists():
         io.discard(partial)
@@ -997,6 +987,13 @@ def run_notes(run_a: RunResults, run_b: RunResults) -> list[str]:
     caveats and on the command line.)
     """
     notes = []
+    factors = [float(r.summary.get("sample_factor", 1.0)) for r in (run_a, run_b)]
+    if factors[0] != factors[1]:
+        notes.append(
+            f"抽样不同 Different samples: A simulated {factors[0]:.0%} of the vehicles, B "
+            f"{factors[1]:.0%}. Totals are scaled to the full demand on both sides, but "
+            "capacity rounding and noise differ; rerun both at one sample factor to compare."
+        )
     sides = []
     converged = True
     for label, run in (("A", run_a), ("B", run_b)):

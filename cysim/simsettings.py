@@ -28,6 +28,12 @@ class RouteChoiceSettings(BaseModel):
     time_bin_s: float = Field(
         settings.route_time_bin_s, ge=10, le=3600, description="travel-time bin width, s"
     )
+    warm_start: bool = Field(
+        False,
+        description="a scenario's later replications start from the first one's final route "
+        "choice: fewer iterations, but the replications are no longer independent, so "
+        "confidence intervals come out narrower than they should",
+    )
     time_dependent: bool = Field(
         True,
         description="cost each movement in the bin its link is reached in (one more Dijkstra "

@@ -240,3 +240,21 @@ def test_gridlock_flag_and_metadata_table():
     assert meta.loc["vht_h", "lower_is_better"] is True or meta.loc["vht_h", "lower_is_better"]
     assert meta.loc["mean_speed_kph", "unit"] == "km/h"
     assert meta.loc["travel_time_index", "label_zh"] == "拥堵延时指数"
+
+
+def test_trips_under_way_count_at_least_their_free_flow_time():
+    # two more trips that have not arrived when the run ends at 900 s: one departed at 880 s
+    # (20 s so far, free flow 150 s) and one that never departed (due at 950 s, after a full
+    # gridlock stopped the run early): both count their free-flow time, a lower bound
+    result = toy_result()
+    extra = result.trips.iloc[[3, 3]].copy()
+    extra["trip_id"] = [5, 6]
+    extra["departure_s"] = [880.0, 950.0]
+    result.trips = pd.concat([result.trips, extra], ignore_index=True)
+    kpis = metrics.network_kpis(result)
+    times = [150, 180, 290, 400, 150, 150]
+    assert kpis["mean_trip_time_s"] == pytest.approx(sum(times) / 6)
+    assert kpis["mean_delay_s"] == pytest.approx((0 + 30 + 140 + 250 + 0 + 0) / 6)
+    assert kpis["travel_time_index"] == pytest.approx(sum(times) / (6 * 150))
+    assert kpis["vht_h"] == pytest.approx(sum(times) / 3600)
+    assert kpis["trips_unfinished"] == 4

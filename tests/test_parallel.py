@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -117,3 +118,66 @@ def test_cli_sample_factor_option_overrides_the_scenario(sequential, tmp_path, m
     with pytest.raises(SystemExit) as caught:
         cli.main()
     assert caught.value.code == 2
+
+
+def test_two_scenarios_share_the_workers_with_the_results_of_separate_runs(sequential, tmp_path):
+    # compare runs both sides' replications on one pool: each scenario's results are exactly
+    # those of running it alone, with one worker
+    path, _, run_w1 = sequential
+    other = tmp_path / "small-wen.yaml"
+    other.write_text(
+        f"name: small-wen\nbase: {path}\npatches:\n"
+        "  - type: widen_road\n    road: 文阳路\n    lanes_per_direction: 3\n",
+        encoding="utf-8",
+    )
+    seen: dict[str, list[tuple[int, int]]] = {}
+    joint = pipeline.run_scenarios(
+        [path, other],
+        workers=2,
+        results_root=tmp_path / "joint",
+        progress_for=lambda name: lambda d, t: seen.setdefault(name, []).append((d, t)),
+    )
+    alone = pipeline.run_scenario(other, workers=1, results_root=tmp_path / "alone")
+    assert_same_results(joint[0].run_dir, run_w1)
+    assert_same_results(joint[1].run_dir, alone.run_dir)
+    assert seen["small"][-1] == (2, 2) and seen["small-wen"][-1] == (2, 2)
+    # the same file twice (relative and absolute) runs once
+    again = pipeline.run_scenarios([path, path.resolve()], results_root=tmp_path / "joint")
+    assert again[0].run_dir == again[1].run_dir == joint[0].run_dir and again[0].reused
+
+
+def test_warm_start_option_starts_later_replications_from_the_first(sequential, tmp_path):
+    # route_choice.warm_start: seeds after the first start from its route choice; still the
+    # same results with one or two workers, and other results than independent replications
+    path = sequential[0]
+    warm = tmp_path / "small-warm.yaml"
+    warm.write_text(
+        f"name: small-warm\nbase: {path}\nsimulation: {{replications: 3, route_choice: "
+        "{iterations: 3, warm_start: true}}\n",
+        encoding="utf-8",
+    )
+    prepared = pipeline.prepare_scenario(warm)
+    one = pipeline.run_replications(prepared, [1, 2, 3], workers=1)
+    two = pipeline.run_replications(prepared, [1, 2, 3], workers=2)
+    assert [o.kpis for o in one] == [o.kpis for o in two]
+    assert all(o.route_costs is not None for o in one)
+    cold = pipeline.prepare_scenario(path)
+    cold_prepared = dataclasses.replace(
+        prepared,
+        scenario=prepared.scenario.model_copy(
+            update={
+                "simulation": prepared.scenario.simulation.model_copy(
+                    update={
+                        "route_choice": prepared.scenario.simulation.route_choice.model_copy(
+                            update={"warm_start": False}
+                        )
+                    }
+                )
+            }
+        ),
+    )
+    independent = pipeline.run_replications(cold_prepared, [1, 2, 3], workers=1)
+    assert one[0].kpis == independent[0].kpis  # the first seed starts cold either way
+    assert one[1].kpis != independent[1].kpis
+    assert independent[1].route_costs is None  # not kept when nobody needs it
+    assert cold.scenario.simulation.route_choice.warm_start is False

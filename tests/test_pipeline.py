@@ -234,3 +234,21 @@ def test_comparison_states_sample_and_route_choice_gaps(comparison):
         assert f"≤ {max(rc['relative_gap']):.3f}" in route
     html = comparison.report.read_text(encoding="utf-8")
     assert "路径选择 Route choice: final relative gap" in html
+
+
+def test_compare_at_another_sample_keeps_its_own_folder(scenario_files, results_root, comparison):
+    # --sample-factor: both sides simulate that share (own runs, own fingerprints) and the
+    # comparison goes to a folder of its own, so the scenarios' own comparison is not replaced
+    half = pipeline.compare_scenarios(
+        scenario_files["a"], scenario_files["b"], results_root=results_root, sample_factor=0.5
+    )
+    assert half.out_dir.name == f"{comparison.out_dir.name}__sample-0.5"
+    assert comparison.out_dir.is_dir() and half.report.is_file()
+    assert half.a.summary["sample_factor"] == half.b.summary["sample_factor"] == 0.5
+    assert half.a.run_dir != comparison.a.run_dir
+    assert "抽样 Sampling: 50%" in half.report.read_text(encoding="utf-8")
+    # a finished folder at another sample is compared as it is, with a note
+    mixed = pipeline.compare_scenarios(
+        half.a.run_dir, comparison.b.run_dir, results_root=results_root
+    )
+    assert any(n.startswith("抽样不同 Different samples") for n in mixed.notes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from simnets import add_link, add_node, crossroads, new_graph, settings_for, tri
 from test_sim_queue import check_invariants
 
 from cysim import signals
-from cysim.sim import simulate
+from cysim.sim import engine, simulate
 
 
 def signal_approach():
@@ -252,9 +253,11 @@ def test_sneaker_left_turns_leave_at_the_end_of_green():
     assert left_flow(permitted=True, opposing_every_s=5.0, sneakers=1.5) == pytest.approx(
         gaps + 1.5, abs=0.1
     )
-    # with no opposing flow the gap service runs to the end of green (10.4 per green); a sneaker
-    # keeps the 2 s saturation headway behind the last one, so the amber leaves room for 1-2
-    assert 10.4 + 1 <= left_flow(permitted=True, opposing_every_s=None, sneakers=2) <= 10.4 + 2
+    # with no opposing flow the gap service runs to the end of green (10.4 per green), and the
+    # two sneakers follow in the clearance
+    assert left_flow(permitted=True, opposing_every_s=None, sneakers=2) == pytest.approx(
+        10.4 + 2, abs=0.1
+    )
     # protected lefts are unaffected
     assert left_flow(permitted=False, opposing_every_s=5.0, sneakers=2) == 13
 
@@ -365,3 +368,38 @@ def test_pocket_overflow_takes_one_lane_of_two():
     assert np.diff(steady) == pytest.approx(2.0)
     early = through[through < 90]
     assert np.diff(early).mean() == pytest.approx(1.5, rel=0.02)  # before the overflow
+
+
+@pytest.mark.parametrize(
+    ("t", "dt", "expected"),
+    [
+        (5.0, 3.0, 8.0),  # fits in the green [0, 26) of a 60 s cycle
+        (24.0, 3.0, 61.0),  # 2 s left, 1 s more in the next green
+        (24.0, 2.0, 60.0),  # exactly at the end of green: the next green's start
+        (40.0, 3.0, 63.0),  # starts in red: counted from the next green
+        (10.0, 70.0, 182.0),  # 16 s left, two whole greens (52 s), 2 s into the fourth
+        (-math.inf, 5.0, -math.inf),  # nothing discharged yet: no wait
+    ],
+)
+def test_green_after_counts_green_time_only(t, dt, expected):
+    assert engine.green_after((60.0, 0.0, 26.0), t, dt) == pytest.approx(expected)
+    assert engine.green_after(None, 3.0, 2.0) == 5.0  # unsignalised: clock time
+
+
+def test_lone_permitted_left_waits_for_a_gap_after_green_starts():
+    # one left-turner reaches the stop line in red, against 720 veh/h opposing: when the green
+    # starts the opposing queue leaves first, so it waits one gap headway of the HCM potential
+    # capacity (4.84 s at 720 veh/h) into the green; a left-turner arriving later in the green
+    # waits a gap after it arrives
+    rows = [(1, 3, 5.0 * i) for i in range(360)] + [(3, 4, 1210.0), (3, 4, 1300.0)]
+    settings = settings_for(1800, cooldown_s=600, permitted_left=True)
+    res = simulate(permitted_left_net(0.0), trips_frame(rows), settings, seed=0)
+    tr = res.traversals
+    approach = res.links.set_index(["u", "v"])["link"][(3, 0)]
+    exits = np.sort(tr.loc[tr["link"] == approach, "exit_s"].to_numpy())
+    gap = 1 / (0.2 * np.exp(-0.2 * 4.5) / (1 - np.exp(-0.2 * 2.5)))
+    # the first reaches the stop line at 1240 s (red until 1260 s); the second at 1330 s, 10 s
+    # into the next green
+    assert exits[0] == pytest.approx(1260.0 + gap, abs=1e-6)
+    assert exits[1] == pytest.approx(1330.0 + gap, abs=1e-6)
+    check_invariants(res)

@@ -64,7 +64,10 @@ def mid(moves: movements.Movements, link: int, nxt: int) -> int:
 
 
 def records(
-    rows: list[tuple[int, int, float, float]], end_s: float, leg_end_rows: list[int] | None = None
+    rows: list[tuple[int, int, float, float]],
+    end_s: float,
+    leg_end_rows: list[int] | None = None,
+    open_heads: dict[int, tuple[int, int]] | None = None,
 ) -> engine.RunRecords:
     """Run records holding only traversals, as the engine lists them.
 
@@ -77,6 +80,8 @@ def records(
         End of the run.
     leg_end_rows
         Rows after which the vehicle cruised on to another parking facility.
+    open_heads
+        Per vehicle not arrived: the link it is on (or waits to enter) and its next link.
     """
     n_veh = max((r[0] for r in rows), default=-1) + 1
     return engine.RunRecords(
@@ -95,6 +100,7 @@ def records(
         net_samples={},
         end_s=end_s,
         leg_end_rows=list(leg_end_rows or []),
+        open_heads=dict(open_heads or {}),
     )
 
 
@@ -277,6 +283,23 @@ def test_traversals_first_starts_at_departure_and_unfinished_ends_at_end(net, mo
     assert t.shape == (N_BINS, 18)
     assert t[0, m02] == (40.0 + 70.0) / 2
     assert t[0, m2e] == (230.0 + 45.0) / 2
+
+
+def test_vehicle_still_on_a_link_counts_on_the_turn_it_waits_for(net, moves):
+    # vehicle 0 queues on link 0 for the turn onto 3 when the run ends (its path goes on): its
+    # time counts on 0→3, the movement whose queue holds it, not on the trip end of link 0
+    rows = [(1, 0, 0.0, 40.0), (0, 0, 10.0, np.nan), (1, 3, 40.0, 90.0)]
+    departure = np.array([10.0, 0.0])
+    rec = records(rows, end_s=250.0, open_heads={0: (0, 3)})
+    mov, _, end = movements.traversal_movements(moves, rec, departure)
+    assert mov.tolist() == [mid(moves, 0, 3), mid(moves, 0, 3), mid(moves, 3, -1)]
+    assert end[1] == 250.0
+    t = times_of(net, moves, rec, departure)
+    assert t[0, mid(moves, 0, 3)] == (40.0 + 240.0) / 2
+    assert t[0, mid(moves, 0, -1)] == 30.0  # nobody ended there: free flow
+    # a head that names another link (the vehicle left it for a cruise) is not applied
+    rec = records(rows, end_s=250.0, open_heads={0: (5, -1)})
+    assert movements.traversal_movements(moves, rec, departure)[0][1] == mid(moves, 0, -1)
 
 
 def test_leg_end_rows_are_trip_ends(net, moves):

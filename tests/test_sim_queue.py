@@ -8,7 +8,7 @@ import pytest
 from simnets import add_link, add_node, grid, new_graph, next_links, settings_for, trips_frame
 
 from cysim._errors import SimulationError
-from cysim.sim import routing, simulate
+from cysim.sim import records, simulate
 
 
 def chain(bottleneck_vph: float = 1800.0) -> tuple:
@@ -242,7 +242,7 @@ def test_traversals_name_each_trip_by_its_own_id(monkeypatch):
     trips = trips_frame([(0, 8, 60.0), (8, 0, 0.0), (2, 6, 30.0), (6, 2, 90.0), (1, 7, 45.0)])
     trips["trip_id"] = np.array([9_000_000_000, 17, 5, 123_456, 40], dtype=np.int64)
     trips = trips.iloc[[3, 0, 4, 2, 1]]
-    monkeypatch.setattr(routing, "traversals_per_chunk", 3)
+    monkeypatch.setattr(records, "traversals_per_chunk", 3)
     res = simulate(grid(3), trips, settings_for(600), seed=0)
     tr = res.traversals.sort_values(["trip_id", "entry_s"], kind="stable")
     assert tr["trip_id"].dtype == np.int64

@@ -115,3 +115,25 @@ def test_time_dependent_paths_use_the_bin_a_link_is_reached_in():
         moves, o, d, np.array([0.0]), profile, 300.0, time_dependent=False
     )
     assert [(links.u[i], links.v[i]) for i in snapshot[0]] == [(0, 1), (1, 3)]
+
+
+def test_switchers_favour_large_gains_at_the_msa_share():
+    # gap-weighted successive averages: in expectation a share `step` of the trips with a faster
+    # path switches, each in proportion to its relative gain; no gain (or no candidate), no switch
+    from cysim.sim import runner
+
+    n = 400_000
+    current = np.full(n, 100.0)
+    best = np.where(np.arange(n) % 2 == 0, 98.0, 70.0)  # gains of 2 % and 30 %
+    best[:2000] = 100.0
+    best[2000:4000] = np.nan
+    switch = runner._switchers(np.random.default_rng(0), 0.1, current, best)
+    assert not switch[:4000].any()
+    small, large = switch[4000::2], switch[4001::2]
+    mean_gain = (0.02 + 0.30) / 2
+    assert small.mean() == pytest.approx(0.1 * 0.02 / mean_gain, rel=0.05)
+    assert large.mean() == pytest.approx(0.1 * 0.30 / mean_gain, rel=0.02)
+    assert switch[4000:].mean() == pytest.approx(0.1, rel=0.02)
+    # seeded: the same draws give the same switchers
+    again = runner._switchers(np.random.default_rng(0), 0.1, current, best)
+    assert np.array_equal(switch, again)

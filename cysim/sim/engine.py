@@ -22,9 +22,6 @@ EPS = 1e-9
 major_flow_window_s: float = 300.0
 #: The last seconds of green in which permitted left turns that found no gap leave as sneakers.
 sneak_window_s: float = 0.5
-#: Sneakers may still clear during the clearance after the green (3 s amber + 1 s all-red, the
-#: plans' lost time per phase), seconds.
-sneak_amber_s: float = 4.0
 
 
 def green_after(signal: tuple[float, float, float] | None, t: float, dt: float) -> float:
@@ -129,9 +126,10 @@ class RunRecords:
     #: rows of traversals after which the vehicle left through its trip end and cruised on to
     #: another parking facility (a new leg starts with its next row)
     leg_end_rows: list[int] = field(default_factory=list)
-    #: per vehicle still waiting to enter its first link at the end: that link and the next one
-    #: of the path it is on (-1: the link ends it), which guidance or cruising may have replaced
-    waiting_heads: dict[int, tuple[int, int]] = field(default_factory=dict)
+    #: per vehicle not arrived at the end (waiting to enter its first link, or on a link): that
+    #: link and the next one of the path it is on (-1: the link ends it), which guidance or
+    #: cruising may have replaced — the movement it is queued for
+    open_heads: dict[int, tuple[int, int]] = field(default_factory=dict)
 
 
 def run(
@@ -437,18 +435,38 @@ def run(
     movement_kind = net.movement_kind
     signal_of: dict[tuple[int, int], tuple[float, float, float]] = {}
     group_signal: list[tuple[float, float, float] | None] = [None] * n_groups
+    # sneakers may clear until the next phase's green starts (amber + all-red of the plan)
+    clearance_of: dict[tuple[int, int], float] = {}
+    group_clearance = [0.0] * n_groups
     for g, phase in enumerate(net.group_phase):
         if phase >= 0:
             node = group_node[g]
             if (node, phase) not in signal_of:
                 cycle, windows = net.plans[node]
-                signal_of[node, phase] = (cycle, *windows[phase])
+                start, green = windows[phase]
+                signal_of[node, phase] = (cycle, start, green)
+                next_start = windows[(phase + 1) % len(windows)][0]
+                clearance_of[node, phase] = (next_start - start - green) % cycle
             group_signal[g] = signal_of[node, phase]
+            group_clearance[g] = clearance_of[node, phase]
     group_pocket_queues = [
         tuple((queues[pg], net.group_pocket_cap[pg], pg) for pg in pockets) if pockets else ()
         for pockets in net.group_pockets
     ]
     track_major = [has_minor[group_node[g]] and not group_minor[g] for g in range(n_groups)]
+
+    def left_gap_at(g: int, opp: int, at_stop_line: float, now: float) -> float:
+        """When the next gap in the opposing flow comes for the permitted left at the head of ``g``.
+
+        One gap headway counted in green time from the later of the group's previous
+        (non-sneaker) discharge and the vehicle's arrival at the stop line ``at_stop_line``: in
+        a queue, the fraction of a gap left at the end of one green carries to the next (so a
+        green serves ``c × g`` on average at any sample factor); a left-turner that arrives
+        alone waits a whole gap after it arrives, or after the green starts (the opposing queue
+        leaves first).
+        """
+        left_h = permitted_left_headway(opp, group_headway[g] * group_lanes[g], now)
+        return green_after(group_signal[g], max(gap_from[g], at_stop_line), left_h)
 
     def serve_group(g: int) -> None:
         """Discharge lane group ``g`` as far as its signal, headway and the next links allow."""
@@ -476,7 +494,7 @@ def run(
                     # and always lands inside it (no zero-delay wake loop)
                     sneak_at = now - into + green_len - sneak_window_s / 2
                 else:
-                    if into < green_len + sneak_amber_s:
+                    if into < green_len + group_clearance[g]:
                         cycle_no = int((now - green_start) // cycle)
                         if sneak_cycle[g] != cycle_no:
                             sneak_cycle[g] = cycle_no
@@ -484,6 +502,13 @@ def run(
                             # sampled run carries (0.5 per cycle at sample_factor 0.25) adds up
                             sneak_credit[g] = sneak_credit[g] % 1.0 + sneak_per_cycle
                         sneak = sneak_credit[g] >= 1.0 - EPS
+                        if (
+                            sneak
+                            and into < green_len - EPS
+                            and next_free[g] <= now + EPS
+                            and left_gap_at(g, opp, entry[v] + f, now) <= now + EPS
+                        ):
+                            sneak = False  # its gap has come: a regular turn, sneakers later
                     if not sneak:
                         # this window is used up or over: wake again in the next one, so every
                         # cycle's sneakers are offered (the gap may be greens away when sampled)
@@ -522,13 +547,8 @@ def run(
                         wake(g, t - now)
                         return
             if opp >= 0 and movement_kind[link][nxt] == LEFT and not sneak:
-                # a permitted left waits for a gap in the opposing flow, from green start
-                lane_h = group_headway[g] * group_lanes[g]
-                # the wait is counted in green time from the previous discharge, so the
-                # fraction of a gap left at the end of one green carries to the next
-                t = green_after(
-                    group_signal[g], gap_from[g], permitted_left_headway(opp, lane_h, now)
-                )
+                # a permitted left waits for a gap in the opposing flow
+                t = left_gap_at(g, opp, entry[v] + f, now)
                 if t > sneak_at - sneak_window_s / 2:
                     t = sneak_at  # no gap this green: try to sneak at its end
                 if now < t - EPS:
@@ -599,9 +619,10 @@ def run(
             if group_minor[g]:
                 node = group_node[g]
                 next_free[g] = now + minor_headway(node, group_headway[g], group_lanes[g], now)
+            elif sneak:
+                pass  # a sneaker clears after the green: it uses none of the green's service
             else:
-                if signal is None or sneak:
-                    # (a sneaker leaves after its green: its headway is not in green time)
+                if signal is None:
                     next_free[g] = now + group_headway[g]
                 else:
                     next_free[g] = green_after(signal, now, group_headway[g])
@@ -825,10 +846,12 @@ def run(
     waiting = [
         departed[v] and not first_entered[v] and math.isnan(arrival[v]) for v in range(n_veh)
     ]
-    waiting_heads = {}
-    for v in compress(range(n_veh), waiting):
-        path = paths[v]
-        waiting_heads[v] = (path[pos[v]], path[pos[v] + 1] if pos[v] + 1 < len(path) else -1)
+    open_heads = {}
+    for v in range(n_veh):
+        if departed[v] and math.isnan(arrival[v]):
+            path = paths[v]
+            p = pos[v]
+            open_heads[v] = (path[p], path[p + 1] if p + 1 < len(path) else -1)
     return RunRecords(
         # views on the arrays (they stay alive through the views): no copy of the records
         trav_trip=np.frombuffer(rec_trip, dtype=np.int64),
@@ -853,5 +876,5 @@ def run(
         gridlock=gridlock,
         end_s=float(env.now),
         leg_end_rows=leg_end_rows,
-        waiting_heads=waiting_heads,
+        open_heads=open_heads,
     )

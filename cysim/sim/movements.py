@@ -327,9 +327,10 @@ def traversal_movements(
 
     A traversal's movement is its link and the link the same vehicle entered next, or the trip
     end when the vehicle left through it (its last traversal, or the end of a leg after which it
-    cruised on to another parking facility). A vehicle's first traversal starts at its departure:
-    the wait to enter a full first link is caused by that link. A traversal still on its link at
-    the end of the run ends at the run's end.
+    cruised on to another parking facility). A traversal still on its link at the end of the run
+    has the movement the vehicle is queued for (``rec.open_heads``) and ends at the run's end. A
+    vehicle's first traversal starts at its departure: the wait to enter a full first link is
+    caused by that link.
 
     Returns
     -------
@@ -344,6 +345,11 @@ def traversal_movements(
     nxt[order[:-1][same]] = link[order[1:][same]]
     if len(rec.leg_end_rows):
         nxt[np.asarray(rec.leg_end_rows, dtype=np.int64)] = -1
+    heads = rec.open_heads
+    for row in np.flatnonzero(np.isnan(rec.trav_exit_s)).tolist():
+        head = heads.get(int(trip[row]))
+        if head is not None and head[0] == link[row]:
+            nxt[row] = head[1]
     start = np.array(rec.trav_entry_s, dtype=float)
     first = np.ones(n, dtype=bool)
     first[order[1:][same]] = False

@@ -6,11 +6,13 @@ import numpy as np
 import pandas as pd
 
 from ..simsettings import SimSettings
-from . import routing
 from .engine import RunRecords
 from .netarrays import NetArrays
 from .parking import ParkingModel
 from .result import LinkSamples, SimResult
+
+#: Traversals turned into trip ids at a time (bounds the temporaries of the conversion).
+traversals_per_chunk: int = 1 << 20
 
 
 def trip_status(rec: RunRecords, routed: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
@@ -64,7 +66,7 @@ def to_result(
     # per trip, in traversal order (np.add.at: the floats of one bincount) and in chunks, so no
     # float64 copy of the whole traversal table is made
     distance = np.zeros(n)
-    step = routing.traversals_per_chunk
+    step = traversals_per_chunk
     for start in range(0, len(rec.trav_trip), step):
         part = slice(start, start + step)
         np.add.at(distance, rec.trav_trip[part], lengths[rec.trav_link[part]])

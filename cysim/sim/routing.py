@@ -15,10 +15,9 @@ from .netarrays import NetArrays
 if TYPE_CHECKING:
     from .movements import Movements
 
-#: Origins per Dijkstra call (bounds the distance-matrix memory: chunk × nodes × 16 bytes).
+#: Origins per Dijkstra call (bounds the distance and predecessor memory: chunk × (links + 2 ×
+#: junctions) × 12 bytes, about 160 MB for 256 origins on a 10,000-junction map).
 origins_per_call: int = 256
-#: Traversals binned at a time by :class:`LinkTimeBins` (bounds its temporaries, ~50 B each).
-traversals_per_chunk: int = 1 << 20
 
 
 @functools.lru_cache(maxsize=4)

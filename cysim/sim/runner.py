@@ -41,10 +41,10 @@ def _node_indices(net: netarrays.NetArrays, nodes: np.ndarray, column: str) -> n
 def _waiting_movements(moves: movements.Movements, rec: engine.RunRecords) -> np.ndarray:
     """First movement of each trip still waiting to enter its first link at the end, else -1."""
     out = np.full(len(rec.waiting), -1, dtype=np.int64)
-    if rec.waiting_heads:
-        vehicles = np.fromiter(rec.waiting_heads, dtype=np.int64)
-        heads = np.array(list(rec.waiting_heads.values()), dtype=np.int64).reshape(-1, 2)
-        out[vehicles] = moves.ids(heads[:, 0], heads[:, 1])
+    waiting = [v for v in rec.open_heads if rec.waiting[v]]
+    if waiting:
+        heads = np.array([rec.open_heads[v] for v in waiting], dtype=np.int64).reshape(-1, 2)
+        out[waiting] = moves.ids(heads[:, 0], heads[:, 1])
     return out
 
 
@@ -56,7 +56,8 @@ def _switchers(
     A share ``step`` of the trips that have a faster path switches, as in the method of
     successive averages, but a trip's chance is proportional to its own relative gain
     ``(current − best) / current``: a trip 30 % slower than its best path switches far more
-    often than one 2 % slower, whose "gain" is mostly noise of the binned times (capped at 1).
+    often than one 2 % slower, whose "gain" is mostly noise of the binned times. A chance is
+    capped at 1, so the expected share is at most ``step``.
     One uniform draw per trip is made whatever happens, so the draws do not depend on the gains.
 
     Parameters
@@ -179,7 +180,7 @@ def simulate(
     paths = list(paths)
     times = None
     first_step = 1
-    if warm_start is not None:
+    if warm_start is not None and rc.iterations > 1:  # one iteration = free-flow routes only
         times = warm_start.times_for(moves, rc.time_bin_s, n_bins)
         warm_paths, _ = routing.route_trips(
             moves, origin, destination, departure, times, rc.time_bin_s, rc.time_dependent,
@@ -239,11 +240,16 @@ def simulate(
         # and never call a path better than the trip's current one unless it is
         best = movements.path_costs(moves, best_paths, departure, times, rc.time_bin_s)
         best = np.where(np.isnan(best), current, np.minimum(best, current))
-        cruise = parking.cruise_s if parking is not None else np.zeros(len(trips))
         spent = np.where(arrived, rec.arrival_s, rec.end_s) - departure
-        # a trip still under way at the end has spent at least the time until then, and its
-        # path costs at least what the binned times say
-        experienced = np.where(arrived, spent - cruise, np.maximum(spent, current))
+        # the time to the trip's destination: parking search after it is not route choice's; a
+        # trip that has not reached it by the end has spent at least the time until then, and
+        # its path costs at least what the binned times say
+        reached = parking.first_arrival_s if parking is not None else rec.arrival_s
+        experienced = np.where(np.isnan(reached), np.maximum(spent, current), reached - departure)
+        if parking is not None:
+            # guidance, not route choice, chose the paths of guided trips: no gap of their own
+            guided = parking.guided_to >= 0
+            experienced[guided] = best[guided] = current[guided]
         total_exp = float(experienced[counted].sum())
         gap = float((experienced - best)[counted].sum() / total_exp) if total_exp > 0 else 0.0
         last = gap < rc.relative_gap_tolerance or k == rc.iterations
