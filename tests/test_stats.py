@@ -116,6 +116,7 @@ def test_change_within_the_route_choice_gap_is_not_called():
     assert row["excludes_zero"] and row["pct_change"] == pytest.approx(-3.0)
     assert row["route_gap_pct"] == pytest.approx(4.0)
     assert row["verdict"] == "within route-choice gap"
+    assert set(table["verdict"]) <= set(compare.VERDICTS)
     # the same change with both sides converged to 0.01 is called
     tight = [{**k, "relative_gap": 0.01} for k in kpis_b]
     assert (
