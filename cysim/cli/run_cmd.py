@@ -54,7 +54,7 @@ SampleFactor = Annotated[
         min=0.01,
         max=1.0,
         help="share of vehicles simulated, overriding the scenarios' demand.sample_factor "
-        "(1.0 = every vehicle, for final figures; about 4× the time of 0.25)",
+        "(1.0 = every vehicle, for final figures)",
     ),
 ]
 ResultsDir = Annotated[
