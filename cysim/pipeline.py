@@ -1129,6 +1129,13 @@ def _write_comparison(
         "B run folder": str(run_b.run_dir),
         "seeds": ", ".join(str(s) for s in run_b.seeds),
         "map": str(run_b.summary.get("map", "")),
+        "vehicles simulated": " / ".join(
+            f"{float(r.summary.get('sample_factor', 1.0)):.0%}" for r in (run_a, run_b)
+        ),
+        "route-choice gap": " / ".join(
+            f"≤ {g:.3f}" if math.isfinite(g) else "not recorded"
+            for g in (compare.route_gap(run_a.kpis), compare.route_gap(run_b.kpis))
+        ),
     }
     report.write_report(
         out / "report.html",

@@ -234,6 +234,9 @@ def test_comparison_states_sample_and_route_choice_gaps(comparison):
         assert f"≤ {max(rc['relative_gap']):.3f}" in route
     html = comparison.report.read_text(encoding="utf-8")
     assert "路径选择 Route choice: final relative gap" in html
+    gaps = [max(s.summary["route_choice"]["relative_gap"]) for s in (comparison.a, comparison.b)]
+    assert f"route-choice gap: ≤ {gaps[0]:.3f} / ≤ {gaps[1]:.3f}" in html
+    assert "vehicles simulated: 100% / 100%" in html
 
 
 def test_compare_at_another_sample_keeps_its_own_folder(scenario_files, results_root, comparison):
