@@ -292,18 +292,20 @@ def run_replications(
             return distributed.run_replications(
                 prepared, seeds, scheduler=scheduler, progress=progress
             )
+        if progress:
+            progress(0, len(seeds))
         first = distributed.run_replications(prepared, seeds[:1], scheduler=scheduler)
         if progress:
             progress(1, len(seeds))
+
+        def later(done: int, _total: int) -> None:
+            if progress and done:
+                progress(1 + done, len(seeds))
+
         rest = distributed.run_replications(
-            prepared,
-            seeds[1:],
-            scheduler=scheduler,
-            progress=(lambda k, _n: progress(1 + k, len(seeds)) if k else None)
-            if progress
-            else None,
+            prepared, seeds[1:], scheduler=scheduler, progress=later,
             warm_start=first[0].route_costs,
-        )
+        )  # fmt: skip
         return first + rest
     return _run_jointly([(prepared, list(seeds), progress)], workers)[0]
 

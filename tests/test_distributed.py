@@ -90,3 +90,26 @@ def test_workers_must_run_this_cysim_version(cluster, monkeypatch):
         monkeypatch.setattr(distributed, "__version__", "0.0.0-other")
         with pytest.raises(SimulationError, match="other cysim versions"):
             distributed.check_workers(client, cluster.scheduler_address)
+
+
+def test_warm_started_replications_on_the_cluster_equal_local_ones(cluster, tmp_path):
+    # route_choice.warm_start: the first seed runs on the cluster, then the others from its
+    # route choice; the same results as the local pool, progress counted once per replication
+    base = small_scenario(tmp_path)
+    warm = tmp_path / "small-warm.yaml"
+    warm.write_text(
+        f"name: small-warm\nbase: {base}\nsimulation: {{replications: 3, route_choice: "
+        "{iterations: 3, warm_start: true}}\n",
+        encoding="utf-8",
+    )
+    prepared = pipeline.prepare_scenario(warm)
+    local = pipeline.run_replications(prepared, [1, 2, 3], workers=2)
+    done: list[tuple[int, int]] = []
+    remote = pipeline.run_replications(
+        prepared,
+        [1, 2, 3],
+        scheduler=cluster.scheduler_address,
+        progress=lambda d, t: done.append((d, t)),
+    )
+    assert [o.kpis for o in remote] == [o.kpis for o in local]
+    assert [d for d, _ in done] == [0, 1, 2, 3] and {t for _, t in done} == {3}
