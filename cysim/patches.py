@@ -540,6 +540,15 @@ def _time_one_signal(ctx: _Context, patch: SignalTiming, node: int, key: str) ->
             )
         _set_node(ctx, node, "signal_cycle_s", round(float(cycle), 3))
     if splits is not None:
+        green = (cycle or signals.plan_for_node(G, node).cycle_s) - lost
+        shortest = min(splits) / sum(splits) * green if sum(splits) > 0 else 0.0
+        if shortest < signals.min_plan_green_s:
+            raise PatchError(
+                f"junction {node}: a phase gets {shortest:.3g} s of effective green; every phase "
+                f"needs at least {signals.min_plan_green_s:g} s",
+                key="greens_s" if patch.greens_s is not None else "splits",
+                hint="give every phase a larger green or split (or a longer cycle)",
+            )
         _set_node(ctx, node, "signal_splits", json.dumps([round(s, 4) for s in splits]))
     if patch.offset_s is not None:
         current = cycle or float(G.nodes[node].get("signal_cycle_s", 0) or 0)

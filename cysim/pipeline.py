@@ -332,7 +332,7 @@ def _run_jointly(jobs: Sequence[_Job], workers: int) -> list[list[ReplicationOut
 
     for i in range(len(jobs)):
         report(i)
-    if workers <= 1:
+    if workers <= 1 or sum(len(seeds) for _, seeds, _ in jobs) == 1:
         for i, (prepared, seeds, _) in enumerate(jobs):
             for seed in seeds:
                 start = done[i][seeds[0]].route_costs if warm(i) and done[i] else None
@@ -672,10 +672,11 @@ def run_scenarios(
 ) -> list[RunOutcome]:
     """Run several scenarios as :func:`run_scenario` does, sharing the worker processes.
 
-    The replications of all scenarios go to one pool of ``workers`` processes: while one
-    scenario's first replication equilibrates from free flow, the other scenarios' replications
-    use the other cores (a scenario's later replications start once its first has finished, from
-    its route choice). Each replication's result is the one :func:`run_scenario` would give.
+    The replications of all scenarios go to one pool of ``workers`` processes, so no core waits
+    for the other scenario (with ``route_choice.warm_start`` a scenario's later replications
+    start once its first has finished). Each replication's result is the one
+    :func:`run_scenario` would give; a scenario given twice (as two paths, or as two files with
+    the same name and content) runs once.
 
     Parameters
     ----------
@@ -697,11 +698,18 @@ def run_scenarios(
     outcomes: dict[Path, RunOutcome] = {}
     pending: dict[Path, _PendingRun] = {}
     resolved_paths = [Path(p).resolve() for p in paths]
+    same_as: dict[Path, Path] = {}  # a file whose run is another file's (same name and content)
+    planned: dict[tuple[str, str, int], Path] = {}
     for path, ready in zip(resolved_paths, given, strict=True):
-        if path in outcomes or path in pending:
+        if path in outcomes or path in pending or path in same_as:
             continue
         run = _plan_run(path, ready, replications, seed, workers, scheduler, sample_factor)
         name = run.prepared.scenario.name
+        identity = (name, run.key, run.seeds[0])
+        if identity in planned:
+            same_as[path] = planned[identity]
+            continue
+        planned[identity] = path
         existing = (
             None
             if force
@@ -735,6 +743,8 @@ def run_scenarios(
                 outputs = _run_jointly([(r.prepared, r.seeds, r.progress) for r in runs], workers)
             for path, run, out in zip(pending, runs, outputs, strict=True):
                 outcomes[path] = _write_outcome(run, out, workers, results_root)
+    for path, first in same_as.items():
+        outcomes[path] = outcomes[first]
     return [outcomes[p] for p in resolved_paths]
 
 

@@ -23,6 +23,9 @@ all_red_s: float = 1.0
 lost_time_per_phase_s: float = 4.0
 #: Shortest effective green a default plan gives a phase, seconds.
 min_green_s: float = 10.0
+#: Shortest effective green any plan may give a phase, seconds: below it the phase serves
+#: nobody (and sneakers would leave in the next phase's green).
+min_plan_green_s: float = 1.0
 #: Webster cycle clamp, seconds.
 min_cycle_s: float = 40.0
 max_cycle_s: float = 180.0
@@ -186,7 +189,16 @@ def _split_greens(cycle_s: float, lost: list[float], weights: list[float]) -> li
     total = sum(weights)
     if total <= 0:
         weights, total = [1.0] * len(weights), float(len(weights))
-    return [available * w / total for w in weights]
+    greens = [available * w / total for w in weights]
+    short = [i for i, g in enumerate(greens) if g < min_plan_green_s]
+    if short:
+        raise SimulationError(
+            f"phase {short[0] + 1} of {len(greens)} gets {greens[short[0]]:.3g} s of effective "
+            f"green in a {cycle_s:g} s cycle; every phase needs at least {min_plan_green_s:g} s",
+            key="signal_splits",
+            hint="give every phase a larger split or green (or a longer cycle)",
+        )
+    return greens
 
 
 def default_plan(G: nx.MultiDiGraph, node: int) -> SignalPlan:

@@ -144,6 +144,12 @@ def test_two_scenarios_share_the_workers_with_the_results_of_separate_runs(seque
     # the same file twice (relative and absolute) runs once
     again = pipeline.run_scenarios([path, path.resolve()], results_root=tmp_path / "joint")
     assert again[0].run_dir == again[1].run_dir == joint[0].run_dir and again[0].reused
+    # so does a copy of it (same name, same content): an A/A comparison simulates once
+    copy = tmp_path / "copy-of-small.yaml"
+    copy.write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    fresh = pipeline.run_scenarios([path, copy], results_root=tmp_path / "aa", workers=2)
+    assert fresh[0].run_dir == fresh[1].run_dir and not fresh[0].reused
+    assert len(list((tmp_path / "aa" / "small").glob("*/COMPLETE"))) == 1
 
 
 def test_warm_start_option_starts_later_replications_from_the_first(sequential, tmp_path):

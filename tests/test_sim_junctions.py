@@ -13,6 +13,7 @@ from simnets import add_link, add_node, crossroads, new_graph, settings_for, tri
 from test_sim_queue import check_invariants
 
 from cysim import signals
+from cysim._errors import SimulationError
 from cysim.sim import engine, simulate
 
 
@@ -386,20 +387,55 @@ def test_green_after_counts_green_time_only(t, dt, expected):
     assert engine.green_after(None, 3.0, 2.0) == 5.0  # unsignalised: clock time
 
 
-def test_lone_permitted_left_waits_for_a_gap_after_green_starts():
+@pytest.mark.parametrize("f", [1.0, 0.25])
+def test_lone_permitted_left_waits_for_a_gap_after_green_starts(f):
     # one left-turner reaches the stop line in red, against 720 veh/h opposing: when the green
-    # starts the opposing queue leaves first, so it waits one gap headway of the HCM potential
-    # capacity (4.84 s at 720 veh/h) into the green; a left-turner arriving later in the green
-    # waits a gap after it arrives
-    rows = [(1, 3, 5.0 * i) for i in range(360)] + [(3, 4, 1210.0), (3, 4, 1300.0)]
+    # starts it waits a single vehicle's mean wait for a 4.5 s gap in a random stream (Adams'
+    # delay (e^{q t_c} − 1)/q − t_c = 2.80 s at q = 0.2 veh/s); a left-turner arriving later in
+    # the green waits as long after it arrives. A real wait: the same in a sampled run, where the
+    # opposing stream is every 1/f-th vehicle
+    rows = [(1, 3, 5.0 / f * i) for i in range(int(360 * f))] + [(3, 4, 1210.0), (3, 4, 1300.0)]
     settings = settings_for(1800, cooldown_s=600, permitted_left=True)
+    res = simulate(permitted_left_net(0.0), trips_frame(rows, sample_factor=f), settings, seed=0)
+    tr = res.traversals
+    approach = res.links.set_index(["u", "v"])["link"][(3, 0)]
+    exits = np.sort(tr.loc[tr["link"] == approach, "exit_s"].to_numpy())
+    q = 0.2
+    adams = np.expm1(q * 4.5) / q - 4.5
+    # the first reaches the stop line at 1240 s (red until 1260 s); the second at 1330 s, 10 s
+    # into the next green
+    assert exits[0] == pytest.approx(1260.0 + adams, abs=1e-6)
+    assert exits[1] == pytest.approx(1330.0 + adams, abs=1e-6)
+    check_invariants(res)
+    # no opposing traffic: no wait at all
+    alone = simulate(
+        permitted_left_net(0.0), trips_frame([(3, 4, 1210.0)], sample_factor=f), settings, seed=0
+    )
+    tr = alone.traversals
+    assert tr.loc[tr["link"] == approach, "exit_s"].iloc[0] == pytest.approx(1260.0)
+
+
+def test_sneaker_holds_back_the_through_vehicle_behind_it():
+    # one shared lane, left-turners and through vehicles against heavy opposing flow: a sneaker
+    # leaves at the end of green and the through vehicle behind it keeps the saturation headway
+    # (2 s) instead of leaving at the same instant
+    rows = [(3, 4 if i % 2 else 1, 7.2 * i) for i in range(500)]
+    rows += [(1, 3, 5.1 * i) for i in range(700)]
+    settings = settings_for(3600, cooldown_s=600, permitted_left=True, permitted_left_sneakers=2)
     res = simulate(permitted_left_net(0.0), trips_frame(rows), settings, seed=0)
     tr = res.traversals
     approach = res.links.set_index(["u", "v"])["link"][(3, 0)]
     exits = np.sort(tr.loc[tr["link"] == approach, "exit_s"].to_numpy())
-    gap = 1 / (0.2 * np.exp(-0.2 * 4.5) / (1 - np.exp(-0.2 * 2.5)))
-    # the first reaches the stop line at 1240 s (red until 1260 s); the second at 1330 s, 10 s
-    # into the next green
-    assert exits[0] == pytest.approx(1260.0 + gap, abs=1e-6)
-    assert exits[1] == pytest.approx(1330.0 + gap, abs=1e-6)
+    assert np.diff(exits).min() >= 2.0 - 1e-9
     check_invariants(res)
+
+
+@pytest.mark.parametrize("greens", ["[0.001, 0.999]", "[1.0, 0.0]"])
+def test_a_phase_without_real_green_is_refused(greens):
+    # a green of a few milliseconds (or none) would serve nobody and let sneakers leave in the
+    # next phase's green: the plan is refused with the junction and the fix
+    G = permitted_left_net(0.0)
+    G.nodes[0]["signal_splits"] = greens
+    rows = [(3, 4, 10.0)]
+    with pytest.raises(SimulationError, match="every phase needs at least 1 s"):
+        simulate(G, trips_frame(rows), settings_for(600), seed=0)

@@ -398,6 +398,21 @@ def test_permitted_left_with_sneakers(cycle_s: float, opposing_vph: float, f: fl
     )
 
 
+@pytest.mark.parametrize("f", [0.3, 0.6, 0.15], ids=lambda f: f"f{f}")
+@pytest.mark.parametrize("cycle_s", [60, 120], ids=lambda c: f"C{c}")
+def test_sneaker_credit_keeps_no_float_remainder(cycle_s: float, f: float) -> None:
+    # credits of 2 f per cycle that add up to 0.9999999999999999 instead of 1 once gave an
+    # extra whole sneaker in the following cycle (+10 % of left turns at f = 0.3, about twice
+    # the sneakers at f = 0.05): factors whose sums are not exact in binary, 1,200 veh/h opposing
+    green = (cycle_s - 8.0) / 2
+    check(
+        permitted_left_capacity(cycle_s, 1200, f),
+        permitted_left_analytic(cycle_s, green, 1200),
+        permitted_left_capacity(cycle_s, 1200, 1.0),
+        f,
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # 3. minor-road gap acceptance at an unsignalised priority junction
 

@@ -252,7 +252,7 @@ def run(
     # counted in green time from it, so sneakers add to the gap capacity, not replace it
     gap_from = [-math.inf] * n_groups
     # sneaker credit per lane group: left_sneakers × sample_factor per cycle, one used per sneaker
-    sneak_cycle = [-1] * n_groups
+    sneak_cycle = [-(1 << 62)] * n_groups  # no cycle yet (cycle numbers may be negative)
     sneak_credit = [0.0] * n_groups
     sneak_per_cycle = left_sneakers * sample_factor
 
@@ -408,21 +408,29 @@ def run(
         while times and times[0] <= start:
             times.popleft()
 
-    def permitted_left_headway(opp: int, lane_h: float, now: float) -> float:
-        """Headway of a permitted left turn against the opposing flow (HCM potential capacity).
-
-        The opposing flow is the opposing approach's discharges over the last whole cycles
-        spanning at least ``major_flow_window_s``.
-        """
+    def opposing_flow(opp: int, now: float) -> float:
+        """Real flow (veh/s) of approach ``opp`` over the last whole cycles spanning at least
+        ``major_flow_window_s``."""
         times = opp_times[opp]
         window = opp_window[opp]
         drop_before(times, now - window)
-        q = len(times) / window / sample_factor
+        return len(times) / window / sample_factor
+
+    def permitted_left_headway(q: float, lane_h: float) -> float:
+        """Headway of permitted left turns against the real opposing flow ``q`` (HCM potential
+        capacity ``c``), as a sampled run serves them: ``1 / (c × sample_factor)``."""
         if q > 1e-9:
             cp = q * math.exp(-q * left_gap_s) / (1.0 - math.exp(-q * left_follow_up_s))
         else:
             cp = 1.0 / left_follow_up_s
         return max(lane_h, 1.0 / (cp * sample_factor))
+
+    def first_gap_wait(q: float) -> float:
+        """Mean wait of a single left-turner for a gap of ``left_gap_s`` in a random opposing
+        flow ``q`` (Adams' delay, ``(e^{q t_c} − 1) / q − t_c``): 0 without opposing traffic."""
+        if q <= 1e-9:
+            return 0.0
+        return (math.expm1(q * left_gap_s)) / q - left_gap_s
 
     # per lane group, the constants its server reads (one shared server function for all groups:
     # a function object with its constants per group cost about 0.5 KB × 119,000 groups on a
@@ -449,6 +457,10 @@ def run(
                 clearance_of[node, phase] = (next_start - start - green) % cycle
             group_signal[g] = signal_of[node, phase]
             group_clearance[g] = clearance_of[node, phase]
+    # sneakers need a green longer than their window (the plans give every phase at least 1 s)
+    group_sneaks = [
+        sneak_per_cycle > 0 and sig is not None and sig[2] > sneak_window_s for sig in group_signal
+    ]
     group_pocket_queues = [
         tuple((queues[pg], net.group_pocket_cap[pg], pg) for pg in pockets) if pockets else ()
         for pockets in net.group_pockets
@@ -458,15 +470,20 @@ def run(
     def left_gap_at(g: int, opp: int, at_stop_line: float, now: float) -> float:
         """When the next gap in the opposing flow comes for the permitted left at the head of ``g``.
 
-        One gap headway counted in green time from the later of the group's previous
-        (non-sneaker) discharge and the vehicle's arrival at the stop line ``at_stop_line``: in
-        a queue, the fraction of a gap left at the end of one green carries to the next (so a
-        green serves ``c × g`` on average at any sample factor); a left-turner that arrives
-        alone waits a whole gap after it arrives, or after the green starts (the opposing queue
-        leaves first).
+        Counted in green time: one service headway ``1 / (c f)`` after the group's previous
+        non-sneaker discharge, so the fraction of a gap left at the end of one green carries to
+        the next and a green serves ``c × g`` on average at any sample factor f. A left-turner
+        that arrived at an empty stop line (after the previous discharge) also waits a single
+        vehicle's mean wait for a gap (Adams' delay, at most one service headway) after it
+        arrives, or after the green starts: a real wait, the same at any f.
         """
-        left_h = permitted_left_headway(opp, group_headway[g] * group_lanes[g], now)
-        return green_after(group_signal[g], max(gap_from[g], at_stop_line), left_h)
+        q = opposing_flow(opp, now)
+        signal = group_signal[g]
+        left_h = permitted_left_headway(q, group_headway[g] * group_lanes[g])
+        t = green_after(signal, gap_from[g], left_h)
+        if at_stop_line > last_dis[g]:
+            return max(t, green_after(signal, at_stop_line, min(left_h, first_gap_wait(q))))
+        return t
 
     def serve_group(g: int) -> None:
         """Discharge lane group ``g`` as far as its signal, headway and the next links allow."""
@@ -485,7 +502,7 @@ def run(
             nxt = paths[v][pos[v] + 1]
             sneak = False
             sneak_at = math.inf  # when a permitted left turner could sneak in this green
-            if opp >= 0 and movement_kind[link][nxt] == LEFT and sneak_per_cycle > 0:
+            if opp >= 0 and movement_kind[link][nxt] == LEFT and group_sneaks[g]:
                 # in the last moment of green a left turner that found no gap may sneak
                 cycle, green_start, green_len = group_signal[g]  # type: ignore[misc]
                 into = (now - green_start) % cycle
@@ -500,7 +517,11 @@ def run(
                             sneak_cycle[g] = cycle_no
                             # unused whole sneakers lapse with their cycle; the fraction a
                             # sampled run carries (0.5 per cycle at sample_factor 0.25) adds up
-                            sneak_credit[g] = sneak_credit[g] % 1.0 + sneak_per_cycle
+                            # (the fraction without float drift: 0.9999999999999999 left
+                            # from 0.3 + 0.3 + … is a whole sneaker, not a fraction)
+                            credit = sneak_credit[g]
+                            carried = credit - math.floor(credit + EPS)
+                            sneak_credit[g] = (carried if carried > EPS else 0.0) + sneak_per_cycle
                         sneak = sneak_credit[g] >= 1.0 - EPS
                         if (
                             sneak
@@ -517,6 +538,10 @@ def run(
             # green-time headway of the others would carry into the next green), and at its
             # real length: a sampled sneaker stands for real ones already in the junction
             t = last_dis[g] + group_headway[g] * sample_factor if sneak else next_free[g]
+            if opp >= 0 and not sneak:
+                # behind a sneaker (which uses none of the green's service) a vehicle still
+                # keeps the real saturation headway: the sneaker is in the junction
+                t = max(t, last_dis[g] + group_headway[g] * sample_factor)
             if now < t - EPS:
                 if t > sneak_at - sneak_window_s / 2:
                     t = sneak_at  # the headway runs past green: wait to sneak instead
