@@ -9,6 +9,7 @@ import tempfile
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ import osmium
 import osmnx as ox
 import pyproj
 from scipy.spatial import cKDTree
-from shapely.geometry import LineString
+from shapely import STRtree
+from shapely.geometry import LineString, Point
 
 from . import _osm_tags, roadclass, settings
 from ._errors import MapError
@@ -51,6 +53,18 @@ _OSM_SUFFIXES = {".osm": "osm", ".xml": "osm", ".bz2": "osm.bz2", ".gz": "osm.gz
 # Ids for the pieces of ways split at missing nodes: above any OSM way id for decades to come.
 _SPLIT_WAY_ID_BASE = 10**15
 _MAP_HINT = "give an OpenStreetMap .osm, .osm.bz2 or .osm.pbf file, or a GraphML saved by cysim"
+# A signal node lies on its way's geometry (a vertex of it); this allows for rounding only, m.
+_SIGNAL_ON_ROAD_M = 1.0
+#: Why an OSM signal node controls no junction (``load_report["signals"]["nodes"][i]["reason"]``).
+SIGNAL_REASONS: dict[str, str] = {
+    "off_network": "its road is not in the network (outside the largest strongly connected part)",
+    "pedestrian_crossing": "pedestrian crossing light (traffic_signals=pedestrian_crossing) "
+    "away from junctions",
+    "junction_lost": "at a junction or road end whose other roads are not in the network "
+    "(cut off by the extract, or dropped)",
+    "mid_block": "no junction near it along the road (mid-block, or at a driveway or service "
+    "road: not modelled)",
+}
 
 
 # --- public entry points --------------------------------------------------------------------
@@ -100,7 +114,7 @@ def load_network(
     apart; the graph is projected and junctions consolidated (:func:`_consolidate` explains the
     ramp and bridge rules); self-loops are dropped, links shorter than
     ``settings.min_link_length_m`` merged; the largest strongly connected component is kept;
-    signal nodes are snapped to the nearest junction within twice the tolerance; capacities
+    each signal node is assigned to the junction it controls (:func:`_assign_signals`); capacities
     come from :func:`link_attributes`. ``consolidation_tolerance_m`` is ignored for GraphML.
     """
     path = Path(path)
@@ -170,9 +184,7 @@ def build_network(
     report.update(raw_nodes=len(raw), raw_edges=raw.number_of_edges())
     if raw.number_of_edges() == 0:
         raise MapError("the map has no drivable roads", file=source, hint=_MAP_HINT)
-    signal_lonlat = [
-        (d["x"], d["y"]) for _, d in raw.nodes(data=True) if d.get("highway") == "traffic_signals"
-    ]
+    signal_nodes = _signal_nodes(raw)
     G = _derive_segment_attributes(raw, table, report)
     G = ox.simplify_graph(G, edge_attrs_differ=["_tagkey"], edge_attr_aggs={"length": sum})
     _normalise_merged_attributes(G)
@@ -189,7 +201,13 @@ def build_network(
     if G.number_of_edges() == 0:
         raise MapError("no connected drivable network remains", file=source, hint=_MAP_HINT)
     G = _finalise(G, crs, table, name=name, source=source)
-    _assign_signals(G, signal_lonlat, snap_m=max(2 * tolerance, 1.0), report=report)
+    _assign_signals(
+        G,
+        signal_nodes,
+        snap_m=max(2 * tolerance, 1.0),
+        approach_m=settings.signal_approach_m,
+        report=report,
+    )
     report["defaults"] = _defaults_share(G)
     G.graph["load_report"] = json.dumps(report, ensure_ascii=False, sort_keys=True)
     return G
@@ -691,36 +709,176 @@ def _finalise(
     return H
 
 
+@dataclass(frozen=True)
+class _SignalNode:
+    """An OSM ``highway=traffic_signals`` node on a drivable way.
+
+    ``streets``: its neighbours in the raw road graph; 2 for a node inside a road, where an
+    approach signal sits. ``pedestrian``: tagged ``traffic_signals=pedestrian_crossing``.
+    """
+
+    osm_id: int | None
+    lon: float
+    lat: float
+    streets: int
+    pedestrian: bool
+
+
+def _signal_nodes(raw: nx.MultiDiGraph) -> list[_SignalNode]:
+    """The signal nodes of the raw (unsimplified, WGS84) graph, with their OSM ids."""
+    return [
+        _SignalNode(
+            osm_id=node if isinstance(node, int) else None,
+            lon=float(d["x"]),
+            lat=float(d["y"]),
+            streets=len((set(raw.successors(node)) | set(raw.predecessors(node))) - {node}),
+            pedestrian=d.get("traffic_signals") == "pedestrian_crossing",
+        )
+        for node, d in raw.nodes(data=True)
+        if d.get("highway") == "traffic_signals"
+    ]
+
+
 def _assign_signals(
     G: nx.MultiDiGraph,
-    signal_lonlat: list[tuple[float, float]],
+    signals: list[_SignalNode],
     snap_m: float,
+    approach_m: float,
     report: dict[str, Any],
 ) -> None:
-    """Mark signalised junctions: an OSM signal node goes to the nearest junction within ``snap_m``.
+    """Mark signalised junctions: each OSM signal node goes to the junction it controls.
 
-    OSM puts ``highway=traffic_signals`` on the crossing node or on each approach a few metres
-    before it; both land on the consolidated junction (a node where ≥ 3 roads meet). Signals
-    farther than ``snap_m`` from any junction (mid-block pedestrian lights) are counted, not used.
+    OSM puts ``highway=traffic_signals`` on the crossing node or on each approach, at the stop
+    line a few to some 40 m before the junction. A junction is a node where ≥ 3 roads meet. From
+    the signal's place on its road, the road is followed in the direction of travel (through
+    nodes where only two roads meet) to the first junction, the nearer end of a two-way road:
+
+    - within ``snap_m`` (twice the consolidation tolerance): ``at_junction``, the node is part of
+      the junction or of its consolidated cluster; also a node within ``snap_m`` of a junction in
+      a straight line (a node merged into it, or just past it);
+    - within ``approach_m``: ``approach``, if the node lies inside a road (two neighbours in
+      the OSM road graph) and is not a pedestrian crossing light;
+    - else unassigned, with the first reason of :data:`SIGNAL_REASONS` that applies.
+
+    Parameters
+    ----------
+    G
+        The final network (``street_count`` set); ``signal`` is set on assigned junctions.
+    signals
+        OSM signal nodes (WGS84).
+    snap_m, approach_m
+        Distances in metres, as above.
+    report
+        Gets ``report["signals"]``: the two distances, counts, ``unassigned_by_reason`` and
+        ``nodes``, one entry per signal node: ``osm_id``, ``lon``, ``lat``, ``junction`` (node
+        id, ``None`` when unassigned), ``how`` or ``reason``, ``distance_m`` (to the junction
+        along the road; when unassigned, to the nearest junction in a straight line, ``None``
+        if there is none).
     """
-    report["signals"] = {"osm_signal_nodes": len(signal_lonlat), "assigned": 0, "unassigned": 0}
-    if not signal_lonlat or len(G) == 0:
-        return
-    to_xy = pyproj.Transformer.from_crs(settings.geographic_crs, G.graph["crs"], always_xy=True)
-    xs, ys = to_xy.transform(*np.array(signal_lonlat).T)
-    junctions = [n for n, count in G.nodes(data="street_count") if count >= 3]
-    if not junctions:
-        report["signals"]["unassigned"] = len(signal_lonlat)
-        return
-    tree = cKDTree(np.array([(G.nodes[n]["x"], G.nodes[n]["y"]) for n in junctions]))
-    distances, index = tree.query(np.column_stack([xs, ys]), distance_upper_bound=snap_m)
-    for distance, i in zip(distances, index, strict=True):
-        if math.isfinite(distance):
-            G.nodes[junctions[i]]["signal"] = True
-            report["signals"]["assigned"] += 1
+    entries = []
+    if signals:
+        to_xy = pyproj.Transformer.from_crs(settings.geographic_crs, G.graph["crs"], always_xy=True)
+        xs, ys = to_xy.transform([s.lon for s in signals], [s.lat for s in signals])
+        locator = _SignalLocator(G)
+        for signal, x, y in zip(signals, xs, ys, strict=True):
+            place = {
+                "osm_id": signal.osm_id,
+                "lon": round(signal.lon, 7),
+                "lat": round(signal.lat, 7),
+            }
+            entry = locator.assign(signal, (float(x), float(y)), snap_m, approach_m)
+            entries.append({**place, **entry})
+    for entry in entries:
+        if entry["junction"] is not None:
+            G.nodes[entry["junction"]]["signal"] = True
+    reasons = Counter(e["reason"] for e in entries if e["junction"] is None)
+    report["signals"] = {
+        "snap_m": snap_m,
+        "approach_m": approach_m,
+        "osm_signal_nodes": len(signals),
+        "assigned": len(entries) - sum(reasons.values()),
+        "unassigned": sum(reasons.values()),
+        "unassigned_by_reason": {r: reasons[r] for r in SIGNAL_REASONS if reasons[r]},
+        "signalised_junctions": sum(1 for _, s in G.nodes(data="signal") if s),
+        "nodes": entries,
+    }
+
+
+class _SignalLocator:
+    """Finds the junction a signal node controls (rules in :func:`_assign_signals`)."""
+
+    def __init__(self, G: nx.MultiDiGraph) -> None:
+        self.G = G
+        self.junctions = [n for n, count in G.nodes(data="street_count") if count >= 3]
+        xy = [(G.nodes[n]["x"], G.nodes[n]["y"]) for n in self.junctions]
+        self.junction_tree = cKDTree(np.array(xy)) if xy else None
+        self.edges = list(G.edges(keys=True))
+        self.edge_tree = STRtree([G.edges[e]["geometry"] for e in self.edges])
+
+    def assign(
+        self, signal: _SignalNode, xy: tuple[float, float], snap_m: float, approach_m: float
+    ) -> dict[str, Any]:
+        """``junction``, ``distance_m`` and ``how`` (assigned) or ``reason`` (unassigned)."""
+        on_road = self.on_road(xy)
+        along = self.junction_along_road(on_road, approach_m)
+        if along is not None and along[1] <= snap_m:
+            return {"junction": along[0], "how": "at_junction", "distance_m": round(along[1], 1)}
+        if along is not None and signal.streets == 2 and not signal.pedestrian:
+            return {"junction": along[0], "how": "approach", "distance_m": round(along[1], 1)}
+        nearest, straight_m = self.nearest_junction(xy)
+        if nearest is not None and straight_m <= snap_m:
+            return {"junction": nearest, "how": "at_junction", "distance_m": round(straight_m, 1)}
+        if not on_road:
+            reason = "off_network"
+        elif signal.pedestrian:
+            reason = "pedestrian_crossing"
+        elif signal.streets != 2:
+            reason = "junction_lost"
         else:
-            report["signals"]["unassigned"] += 1
-    report["signals"]["signalised_junctions"] = sum(1 for _, s in G.nodes(data="signal") if s)
+            reason = "mid_block"
+        distance = round(straight_m, 1) if nearest is not None else None
+        return {"junction": None, "reason": reason, "distance_m": distance}
+
+    def nearest_junction(self, xy: tuple[float, float]) -> tuple[int | None, float]:
+        """The nearest junction in a straight line and its distance (``None``, inf if none)."""
+        if self.junction_tree is None:
+            return None, math.inf
+        distance, index = self.junction_tree.query(xy)
+        return self.junctions[int(index)], float(distance)
+
+    def on_road(self, xy: tuple[float, float]) -> list[tuple[Any, Any, float]]:
+        """Directed edges ``(u, v, metres from xy to v)`` whose geometry passes through ``xy``."""
+        point = Point(xy)
+        hits = self.edge_tree.query(point, predicate="dwithin", distance=_SIGNAL_ON_ROAD_M)
+        found = []
+        for i in sorted(int(i) for i in hits):
+            u, v, k = self.edges[i]
+            geometry = self.G.edges[u, v, k]["geometry"]
+            found.append((u, v, max(geometry.length - geometry.project(point), 0.0)))
+        return found
+
+    def junction_along_road(
+        self, on_road: list[tuple[Any, Any, float]], max_m: float
+    ) -> tuple[int, float] | None:
+        """The nearest junction reached in the direction of travel within ``max_m`` metres."""
+        found = [self.downstream_junction(u, v, to_v, max_m) for u, v, to_v in on_road]
+        return min((f for f in found if f is not None), key=lambda f: f[1], default=None)
+
+    def downstream_junction(
+        self, u: Any, v: Any, travelled_m: float, max_m: float
+    ) -> tuple[int, float] | None:
+        """Follow the road ``u → v`` on through two-road nodes to a junction within ``max_m``."""
+        seen = {u}
+        while travelled_m <= max_m:
+            if self.G.nodes[v]["street_count"] >= 3:
+                return v, travelled_m
+            onward = sorted(set(self.G.successors(v)) - seen - {v})
+            if len(onward) != 1:
+                return None  # a dead end, or a road running back into itself
+            seen.add(v)
+            u, v = v, onward[0]
+            travelled_m += min(d["length_m"] for d in self.G[u][v].values())
+        return None
 
 
 def _defaults_share(G: nx.MultiDiGraph) -> dict[str, Any]:
@@ -808,6 +966,55 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     for osm_class, values in summary["by_class"].items():
         road_km, link_km = values["road_km"], values["km"]
         lines.append(f"    {osm_class:<16} {values['edges']:>8} {road_km:>8.2f} {link_km:>8.2f}")
+    return "\n".join(lines)
+
+
+def format_signal_report(signals: Mapping[str, Any]) -> str:
+    """Render ``load_report["signals"]`` (see :func:`_assign_signals`) for ``cysim map info``.
+
+    Parameters
+    ----------
+    signals
+        The ``signals`` entry of a load report; an older report without per-node entries
+        gives the counts only.
+
+    Returns
+    -------
+    str
+        How many OSM signal nodes went to junctions and how, then every unassigned node with
+        its OSM id, position and reason, grouped by reason.
+    """
+    nodes = signals.get("nodes", [])
+    assigned = [n for n in nodes if n.get("junction") is not None]
+    how = Counter(n.get("how") for n in assigned)
+    lines = [
+        f"  signal nodes (OSM highway=traffic_signals): {signals.get('osm_signal_nodes', 0)}, "
+        f"assigned {signals.get('assigned', 0)} to "
+        f"{signals.get('signalised_junctions', 0)} signalised junctions"
+    ]
+    if nodes:
+        lines.append(
+            f"    {how['at_junction']} at a junction (within {signals['snap_m']:g} m), "
+            f"{how['approach']} on an approach (within {signals['approach_m']:g} m along the road)"
+        )
+    unassigned = [n for n in nodes if n.get("junction") is None]
+    if unassigned:
+        lines.append(f"  signal nodes not assigned: {len(unassigned)}")
+    for reason, text in SIGNAL_REASONS.items():
+        group = [n for n in unassigned if n.get("reason") == reason]
+        if not group:
+            continue
+        lines.append(f"    {len(group)} {reason}: {text}")
+        for node in group:
+            osm_id = "?" if node["osm_id"] is None else node["osm_id"]
+            nearest = (
+                "no junction"
+                if node["distance_m"] is None
+                else f"nearest junction {node['distance_m']:.0f} m"
+            )
+            lines.append(
+                f"      node {osm_id:<12} lon {node['lon']:.6f} lat {node['lat']:.6f}  {nearest}"
+            )
     return "\n".join(lines)
 
 

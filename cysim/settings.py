@@ -15,6 +15,10 @@ geographic_crs: str = "EPSG:4326"
 #: Radius (m) within which osmnx consolidates intersection nodes into one junction. 10–15 m merges a
 #: crossing of two dual carriageways without swallowing short ramps.
 consolidation_tolerance_m: float = 12.0
+#: Farthest an OSM traffic-signal node may lie before the junction it controls, metres along the
+#: road (signals are often mapped at the stop line of each approach, 5–40 m before the centre).
+#: Nodes within twice ``consolidation_tolerance_m`` belong to the junction itself.
+signal_approach_m: float = 45.0
 #: Shortest link the engine models (m); shorter links are merged or dropped at load.
 min_link_length_m: float = 5.0
 #: Jam spacing per stopped vehicle (m/veh), for storage = lanes × length / jam spacing.

@@ -110,12 +110,20 @@ def test_dual_carriageway_crossing_is_one_signalised_junction(dual) -> None:
     assert len(dual) == 5  # the junction and four arm ends (each U-turn pair merged too)
     assert sum(1 for _, s in dual.nodes(data="signal") if s) == 1
     report = json.loads(dual.graph["load_report"])
-    assert report["signals"] == {
+    signals = {k: v for k, v in report["signals"].items() if k != "nodes"}
+    assert signals == {
+        "snap_m": 24.0,
+        "approach_m": settings.signal_approach_m,
         "osm_signal_nodes": 5,
         "assigned": 5,
         "unassigned": 0,
+        "unassigned_by_reason": {},
         "signalised_junctions": 1,
     }
+    # the four crossing nodes are in the junction's cluster, the fifth 10 m before it
+    hows = sorted(n["how"] for n in report["signals"]["nodes"])
+    assert hows == ["at_junction"] * 5
+    assert all(n["junction"] == junction for n in report["signals"]["nodes"])
     assert dual.graph["crs"] == "EPSG:32651"
     assert dual.nodes[junction]["lon"] == pytest.approx(120.40, abs=1e-4)
     assert dual.nodes[junction]["lat"] == pytest.approx(36.30, abs=1e-4)

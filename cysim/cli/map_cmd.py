@@ -27,7 +27,10 @@ def info(
         False, "--json", help="Print the summary and load report as JSON."
     ),
 ) -> None:
-    """Print nodes, junctions, signalised junctions, km and links by class, defaults, bounds."""
+    """Print nodes, junctions, signals, km and links by class, defaults, bounds.
+
+    Lists every OSM traffic-signal node that controls no junction, with the reason.
+    """
     from .. import network
 
     G = network.load_network(file, consolidation_tolerance_m=tolerance)
@@ -44,6 +47,8 @@ def info(
             f"  dropped outside the largest strongly connected part: {scc['nodes_dropped']} nodes, "
             f"{scc['edges_dropped']} links, {scc['km_dropped']:.1f} km"
         )
+    if report.get("signals"):
+        typer.echo(network.format_signal_report(report["signals"]))
     if report.get("crs_note"):
         typer.echo(f"  note: {report['crs_note']}")
     if report.get("tag_warnings"):
