@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 import itertools
 import json
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,8 +14,8 @@ import networkx as nx
 from shapely.geometry import LineString, Point
 from shapely.ops import substring
 
-from . import locate, network, patchreport, roadclass, signals
-from ._errors import CysimError, PatchError
+from . import locate, network, patchreport, roadclass, signals, webster
+from ._errors import CysimError, PatchError, SimulationError
 
 # The demand patch works on the trips table; it lives in its own module, re-exported here.
 from .demandpatch import apply_demand_patches, demand_shift
@@ -501,110 +500,266 @@ def _signal_timing(ctx: _Context, patch: SignalTiming) -> None:
         _time_one_signal(ctx, patch, node, key)
 
 
+#: Shortest amber + all-red between two greens a plan may have, seconds (amber of at least 3 s:
+#: MUTCD 2009 §4D.26, 3–6 s; GB 14886-2016 yellow 3 s).
+min_changeover_s: float = 3.0
+#: The attributes of an explicit plan, cleared before a new one is set.
+_PLAN_ATTRIBUTES = (
+    "signal_cycle_s", "signal_splits", "signal_greens_s", "signal_amber_s", "signal_all_red_s",
+    "signal_lost_time_s", "signal_optimize",
+)  # fmt: skip
+
+
 def _time_one_signal(ctx: _Context, patch: SignalTiming, node: int, key: str) -> None:
     G = ctx.G
-    phases = signals.phase_groups(G, node)
-    n_phases = len(phases)
-    per_phase = (
-        patch.lost_time_per_phase_s
-        if patch.lost_time_per_phase_s is not None
-        else signals.lost_time_per_phase_s
-    )
-    lost = per_phase * n_phases
-    cycle: float | None = patch.cycle_s
-    splits: list[float] | None = None
+    before = signals.plan_for_node(G, node)
+    if patch.left_turns is not None:
+        _set_left_turns(ctx, patch, node)
+    phases, _, names = signals.plan_phases(G, node)
+    n = len(phases)
+    attrs: dict[str, Any] = {}
+    amber = patch.amber_s if patch.amber_s is not None else before.amber_s
+    all_red = patch.all_red_s if patch.all_red_s is not None else before.all_red_s
+    if patch.greens_s is not None:
+        shown = _per_phase(node, patch.greens_s, names, "greens_s")
+        if patch.cycle_s is not None:
+            amber, all_red = _changeover(node, patch, sum(shown), n)
+        cycle = sum(shown) + n * (amber + all_red)
+        attrs.update(signal_greens_s=json.dumps([round(g, 3) for g in shown]), signal_cycle_s=cycle)
+    elif patch.splits is not None:
+        assert patch.cycle_s is not None  # the model requires cycle_s with splits
+        splits = _per_phase(node, patch.splits, names, "splits")
+        attrs.update(signal_splits=json.dumps(splits), signal_cycle_s=float(patch.cycle_s))
+    elif patch.cycle_s is not None:
+        # a new cycle keeps the phases' shares of the green time of the plan in force
+        attrs.update(
+            signal_splits=json.dumps([round(g, 4) for g in before.green_s]),
+            signal_cycle_s=float(patch.cycle_s),
+        )
+    if amber + all_red < min_changeover_s:
+        raise PatchError(
+            f"junction {node}: amber {amber:g} s + all-red {all_red:g} s between greens is less "
+            f"than the minimum changeover of {min_changeover_s:g} s",
+            key="amber_s",
+            hint=f"give amber_s of at least {min_changeover_s:g}",
+        )
+    if amber != signals.amber_s or patch.amber_s is not None:
+        attrs["signal_amber_s"] = float(amber)
+    if all_red != signals.all_red_s or patch.all_red_s is not None:
+        # 0 s all-red is a valid choice: store it as a tiny positive number (0 = default)
+        attrs["signal_all_red_s"] = float(all_red) if all_red > 0 else 1e-9
+    if patch.lost_time_per_phase_s is not None:
+        attrs["signal_lost_time_s"] = float(patch.lost_time_per_phase_s)
+    if patch.optimize == "webster":
+        attrs["signal_optimize"] = "webster"
+    if attrs:
+        for name in _PLAN_ATTRIBUTES:
+            G.nodes[node].pop(name, None)
+        G.nodes[node].update(attrs)
     if patch.optimize == "webster" and ctx.baseline_link_flows is None and ctx.defer_webster:
         ctx.report.notes.setdefault(ctx.index, []).append(
             f"junction {node}: Webster plan computed from the baseline flows at run time"
         )
     elif patch.optimize == "webster":
-        cycle, greens = _webster(ctx, node, phases, lost)
-        splits = [g / cycle for g in greens]
-    elif patch.splits is not None or patch.greens_s is not None:
-        given = patch.splits if patch.splits is not None else patch.greens_s
-        name = "splits" if patch.splits is not None else "greens_s"
-        if len(given or []) != n_phases:
-            raise PatchError(
-                f"junction {node} has {n_phases} phases but {len(given or [])} {name} were given",
-                key=name,
-                hint="give one value per phase (phases as in cysim.signals.phase_groups)",
-            )
-        assert cycle is not None  # the model requires cycle_s with splits/greens_s
-        splits = list(patch.splits) if patch.splits else [g / cycle for g in patch.greens_s or []]
-    if cycle is not None:
-        if cycle <= lost:
-            raise PatchError(
-                f"cycle {cycle:g} s leaves no green after {lost:g} s lost time ({n_phases} phases)",
-                key="cycle_s",
-                hint="use a longer cycle",
-            )
-        _set_node(ctx, node, "signal_cycle_s", round(float(cycle), 3))
-    if splits is not None:
-        green = (cycle or signals.plan_for_node(G, node).cycle_s) - lost
-        shortest = min(splits) / sum(splits) * green if sum(splits) > 0 else 0.0
-        if shortest < signals.min_plan_green_s:
-            raise PatchError(
-                f"junction {node}: a phase gets {shortest:.3g} s of effective green; every phase "
-                f"needs at least {signals.min_plan_green_s:g} s",
-                key="greens_s" if patch.greens_s is not None else "splits",
-                hint="give every phase a larger green or split (or a longer cycle)",
-            )
-        _set_node(ctx, node, "signal_splits", json.dumps([round(s, 4) for s in splits]))
+        _webster(ctx, node)
     if patch.offset_s is not None:
-        current = cycle or float(G.nodes[node].get("signal_cycle_s", 0) or 0)
-        if current and patch.offset_s >= current:
+        G.nodes[node]["signal_offset_s"] = float(patch.offset_s)
+    try:
+        after = signals.plan_for_node(G, node)
+    except SimulationError as error:
+        raise PatchError(error.message, key=key, hint=error.hint) from None
+    if patch.offset_s is not None and patch.offset_s >= after.cycle_s:
+        raise PatchError(
+            f"offset {patch.offset_s:g} s is not less than the cycle ({after.cycle_s:g} s)",
+            key="offset_s",
+        )
+    road = "/".join(locate.roads_at_node(G, node))
+    text_before, text_after = signals.describe_plan(before), signals.describe_plan(after)
+    if (text_before, before.offset_s) != (text_after, after.offset_s):
+        offset = f"; offset {after.offset_s:g} s" if after.offset_s else ""
+        _record(ctx, node, "signal plan", text_before, text_after + offset, kind="node", road=road)
+
+
+def _set_left_turns(ctx: _Context, patch: SignalTiming, node: int) -> None:
+    """Set ``left_turn`` on the junction's approaches named by ``patch.left_turns``."""
+    G = ctx.G
+    approaches = sorted((u, v, k) for u, v, k in G.in_edges(node, keys=True) if u != node)
+    if isinstance(patch.left_turns, str):
+        chosen = {e: patch.left_turns for e in approaches}
+        if patch.left_turns == "protected":
+            without = [e for e in approaches if not int(G.edges[e].get("pocket_left", 0) or 0)]
+            if without and len(without) == len(approaches):
+                raise PatchError(
+                    f"junction {node}: no approach has a left-turn pocket, so no left turn can "
+                    "be protected",
+                    key="left_turns",
+                    hint="add a channelize patch with add_turn_lanes: {left: 1} before this one",
+                )
+            chosen = {e: t for e, t in chosen.items() if e not in without}
+            if without:
+                ctx.report.notes.setdefault(ctx.index, []).append(
+                    f"junction {node}: {len(without)} approach(es) without a left pocket keep "
+                    "permitted lefts"
+                )
+    else:
+        chosen = {}
+        for road, treatment in (patch.left_turns or {}).items():
+            wanted = locate.normalise_road_name(road)
+            matching = [
+                e
+                for e in approaches
+                if any(
+                    locate.normalise_road_name(x) == wanted for x in locate.edge_names(G.edges[e])
+                )
+            ]
+            if not matching:
+                raise PatchError(
+                    f"junction {node} has no approach on '{road}'",
+                    key=f"left_turns.{road}",
+                    hint=f"its approaches are on: {', '.join(locate.roads_at_node(G, node))}",
+                )
+            for e in matching:
+                if treatment == "protected" and not int(G.edges[e].get("pocket_left", 0) or 0):
+                    raise PatchError(
+                        f"junction {node}: the approach on '{road}' has no left-turn pocket; a "
+                        "left turn sharing a lane cannot have its own phase",
+                        key=f"left_turns.{road}",
+                        hint="add a channelize patch (add_turn_lanes: {left: 1}) before this one",
+                    )
+                chosen[e] = treatment
+    for e, treatment in chosen.items():
+        _update_edge(ctx, e, {"left_turn": treatment})
+
+
+def _per_phase(
+    node: int, given: Sequence[float] | dict[str, float], names: list[str], key: str
+) -> list[float]:
+    """Values per phase from a list (phase order) or a mapping of phase names or roads."""
+    if not isinstance(given, dict):
+        if len(given) != len(names):
             raise PatchError(
-                f"offset {patch.offset_s:g} s is not less than the cycle ({current:g} s)",
-                key="offset_s",
+                f"junction {node} has {len(names)} phases ({', '.join(names)}) but "
+                f"{len(given)} {key} were given",
+                key=key,
+                hint="give one value per phase, or map phase names to values",
             )
-        _set_node(ctx, node, "signal_offset_s", float(patch.offset_s))
+        return [float(x) for x in given]
+    values: dict[int, float] = {}
+    for name, value in given.items():
+        index = _phase_index(name, names)
+        if index is None:
+            raise PatchError(
+                f"junction {node} has no phase '{name}'; its phases are: {', '.join(names)}",
+                key=f"{key}.{name}",
+                hint="name a phase by one of its roads, and '<road> left' for a left phase",
+            )
+        values[index] = float(value)
+    missing = [names[i] for i in range(len(names)) if i not in values]
+    if missing:
+        raise PatchError(
+            f"junction {node}: no {key} value for phase(s) {', '.join(missing)}",
+            key=key,
+            hint="give a value for every phase",
+        )
+    return [values[i] for i in range(len(names))]
 
 
-def _webster(
-    ctx: _Context, node: int, phases: list[list[EdgeKey]], lost_time_s: float
-) -> tuple[float, list[float]]:
-    """Webster's plan from baseline hourly flows: y = flow / (saturation flow × stop-line lanes)."""
+def _phase_index(name: str, names: list[str]) -> int | None:
+    """The phase a name refers to: its exact name, or one of its roads (`<road> left` for a
+    left phase)."""
+    if name in names:
+        return names.index(name)
+    left = name.endswith(" left")
+    wanted = locate.normalise_road_name(name.removesuffix(" left").strip())
+    for i, phase in enumerate(names):
+        if phase.endswith(" left") != left:
+            continue
+        roads = phase.removesuffix(" left").split("/")
+        if any(locate.normalise_road_name(r.split(" (")[0]) == wanted for r in roads):
+            return i
+    return None
+
+
+def _changeover(
+    node: int, patch: SignalTiming, total_green_s: float, n: int
+) -> tuple[float, float]:
+    """Amber and all-red of an explicit cycle with explicit greens: what the cycle leaves."""
+    assert patch.cycle_s is not None
+    per_change = (patch.cycle_s - total_green_s) / n
+    fixes = (
+        f"shorten the greens to at most {patch.cycle_s - n * min_changeover_s:g} s in all, or "
+        f"lengthen cycle_s to at least {total_green_s + n * min_changeover_s:g} s"
+    )
+    if per_change < min_changeover_s:
+        raise PatchError(
+            f"junction {node}: cycle {patch.cycle_s:g} s with greens of {total_green_s:g} s in "
+            f"all leaves {per_change:.3g} s per change between {n} phases; every change needs "
+            f"at least {min_changeover_s:g} s of amber + all-red",
+            key="greens_s",
+            hint=fixes,
+        )
+    if patch.amber_s is not None and patch.all_red_s is not None:
+        if abs(patch.amber_s + patch.all_red_s - per_change) > 0.05:
+            raise PatchError(
+                f"junction {node}: greens of {total_green_s:g} s plus {n} × (amber "
+                f"{patch.amber_s:g} s + all-red {patch.all_red_s:g} s) make "
+                f"{total_green_s + n * (patch.amber_s + patch.all_red_s):g} s, not the "
+                f"{patch.cycle_s:g} s cycle",
+                key="cycle_s",
+                hint="drop cycle_s (greens, amber and all-red give it) or make them add up",
+            )
+        return patch.amber_s, patch.all_red_s
+    amber = patch.amber_s if patch.amber_s is not None else min(signals.amber_s, per_change)
+    if patch.all_red_s is not None:
+        amber = per_change - patch.all_red_s
+    return amber, per_change - amber
+
+
+def _webster(ctx: _Context, node: int) -> None:
+    """Time a junction by Webster from the baseline's approach flows (turning split unknown).
+
+    The static assignment gives link flows only: each approach counts as one lane group of
+    through traffic. The run re-times the junction inside route choice from simulated turn
+    flows (:mod:`cysim.sim.retiming`).
+    """
     flows = ctx.baseline_link_flows
     if flows is None:
         raise PatchError(
-            "webster needs baseline flows: run the baseline first or give cycle_s and splits",
+            "webster needs baseline flows: run the baseline first or give cycle_s and greens_s",
             key="optimize",
             hint="`cysim run scenarios/baseline.yaml` computes them; or set an explicit plan",
         )
-    ratios = []
-    for phase in phases:
-        worst = 0.0
-        for edge in phase:
-            data = ctx.G.edges[edge]
-            if edge not in flows:
-                ctx.report.warnings.append(
-                    f"junction {node}: approach {_edge_text(edge)} has no baseline flow "
-                    "(a new link?); taken as 0"
-                )
-            lanes = int(data["lanes"]) + int(data.get("pocket_left", 0) or 0)
-            lanes += int(data.get("pocket_right", 0) or 0)
-            saturation = float(data["saturation_flow_vphpl"]) * lanes
-            worst = max(worst, float(flows.get(edge, 0.0)) / saturation)
-        ratios.append(worst)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        cycle, greens = signals.webster_plan(ratios, lost_time_s)
-    ctx.report.warnings.extend(f"junction {node}: {w.message}" for w in caught)
-    return cycle, greens
+    approaches = [(u, v, k) for u, v, k in ctx.G.in_edges(node, keys=True) if u != node]
+    for edge in approaches:
+        if edge not in flows:
+            ctx.report.warnings.append(
+                f"junction {node}: approach {_edge_text(edge)} has no baseline flow "
+                "(a new link?); taken as 0"
+            )
+    approach_flows = {e: {None: float(flows.get(e, 0.0))} for e in approaches}
+    timing = webster.webster_timing(ctx.G, node, approach_flows)
+    webster.apply_timing(ctx.G, timing)
+    ctx.report.warnings.extend(f"junction {node}: {w}" for w in timing.warnings)
+    ctx.report.notes.setdefault(ctx.index, []).append(
+        webster.describe_timing(timing) + " (static flows; the run re-times it inside route "
+        "choice from simulated turn flows and may give left pockets a protected phase: "
+        "signal_plans.csv)"
+    )
 
 
 def _check_signal_plans(ctx: _Context, nodes: Iterable[int]) -> None:
-    """Reset explicit splits whose phase count no longer matches a junction's approaches."""
+    """Reset explicit plans whose phase count no longer matches a junction's approaches."""
     for node in nodes:
         data = ctx.G.nodes[node]
-        text = data.get("signal_splits", "") or ""
+        text = data.get("signal_greens_s", "") or data.get("signal_splits", "") or ""
         if not data.get("signal", False) or not text:
             continue
-        phases = len(signals.phase_groups(ctx.G, node))
+        phases = len(signals.plan_phases(ctx.G, node)[0])
         if len(json.loads(text)) != phases:
-            _set_node(ctx, node, "signal_splits", "")
+            data.pop("signal_greens_s", None)
+            data.pop("signal_splits", None)
             ctx.report.warnings.append(
-                f"junction {node}: its approaches changed to {phases} phases; explicit splits "
+                f"junction {node}: its approaches changed to {phases} phases; explicit greens "
                 "were reset to the default plan"
             )
 

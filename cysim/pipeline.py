@@ -72,6 +72,8 @@ class ReplicationOutput:
     wall_s: float
     #: the final route choice, the warm start of the scenario's other replications
     route_costs: sim.RouteCosts | None = None
+    #: the plans re-timed inside route choice (``optimize: webster``), per phase
+    signal_timing: pd.DataFrame | None = None
 
 
 @dataclass
@@ -264,6 +266,7 @@ def run_replication(
         wall_s=time.perf_counter() - started,
         # only a warm start needs it (and it is sent back from the worker process)
         route_costs=result.route_costs if resolved.simulation.route_choice.warm_start else None,
+        signal_timing=result.signal_timing,
     )
 
 
@@ -441,6 +444,13 @@ def write_run(
     io.write_parquet(partial_dir / "trips.parquet", stacked([o.trips for o in outputs]))
     io.write_csv(partial_dir / "timeseries.csv", stacked([o.timeseries for o in outputs]))
     io.write_csv(partial_dir / "route_choice.csv", stacked([o.route_choice for o in outputs]))
+    if any(o.signal_timing is not None for o in outputs):
+        io.write_csv(
+            partial_dir / "signal_plans.csv",
+            stacked(
+                [pd.DataFrame() if o.signal_timing is None else o.signal_timing for o in outputs]
+            ),
+        )
     if prepared.calibration_log is not None:
         io.write_csv(partial_dir / "calibration.csv", prepared.calibration_log)
         log_lines.append(

@@ -162,8 +162,16 @@ class Channelize(PatchBase):
     pocket_length_m: float = Field(50.0, gt=0, le=500)
 
 
+LeftTurn = Literal["protected", "permitted"]
+
+
 class SignalTiming(PatchBase):
-    """Set fixed-time plans (explicit or Webster-optimised), or install a signal."""
+    """Set fixed-time plans (explicit, or Webster-timed from flows), left-turn phases, or install.
+
+    Greens are displayed greens, honoured as written; amber and all-red follow every phase.
+    ``greens_s``/``splits`` map phase names (roads, ``"<road> left"`` for a protected-left
+    phase) to values, or list them in the order ``cysim validate`` shows.
+    """
 
     type: Literal["signal_timing"]
     junction: Place | None = None
@@ -172,11 +180,20 @@ class SignalTiming(PatchBase):
     near: LonLat | None = None
     snap_m: float = Field(100.0, gt=0)
     cycle_s: float | None = Field(None, ge=20, le=300)
-    splits: list[Annotated[float, Field(gt=0, lt=1)]] | None = Field(None, min_length=1)
-    greens_s: list[Annotated[float, Field(gt=0)]] | None = Field(None, min_length=1)
+    splits: (
+        list[Annotated[float, Field(gt=0, lt=1)]] | dict[str, Annotated[float, Field(gt=0, lt=1)]]
+    ) | None = Field(None, min_length=1)
+    greens_s: (
+        list[Annotated[float, Field(gt=0)]] | dict[str, Annotated[float, Field(gt=0)]] | None
+    ) = Field(None, min_length=1)
+    amber_s: float | None = Field(None, gt=0, le=10)
+    all_red_s: float | None = Field(None, ge=0, le=10)
     offset_s: float | None = Field(None, ge=0)
     optimize: Literal["webster"] | None = None
-    lost_time_per_phase_s: float | None = Field(None, ge=0, le=20)
+    lost_time_per_phase_s: float | None = Field(None, gt=0, le=20)
+    left_turns: LeftTurn | dict[str, LeftTurn] | None = Field(
+        None, description="protected or permitted left turns, for all approaches or per road"
+    )
     install: bool = Field(False, description="make an unsignalised junction signal-controlled")
 
     @model_validator(mode="after")
@@ -186,18 +203,15 @@ class SignalTiming(PatchBase):
             raise ValueError("give exactly one of 'junction', 'junctions' or 'all_signals: true'")
         if self.splits is not None and self.greens_s is not None:
             raise ValueError("give 'splits' or 'greens_s', not both")
-        if (self.splits is not None or self.greens_s is not None) and self.cycle_s is None:
-            raise ValueError("'splits' and 'greens_s' need 'cycle_s'")
-        if self.splits is not None and sum(self.splits) >= 1:
+        if self.splits is not None and self.cycle_s is None:
+            raise ValueError("'splits' need 'cycle_s'")
+        split_values = list(
+            self.splits.values() if isinstance(self.splits, dict) else self.splits or []
+        )
+        if split_values and sum(split_values) >= 1:
             raise ValueError(
-                f"splits are green fractions of the cycle; they sum to {sum(self.splits):g} ≥ 1"
+                f"splits are green fractions of the cycle; they sum to {sum(split_values):g} ≥ 1"
             )
-        if (
-            self.greens_s is not None
-            and self.cycle_s is not None
-            and sum(self.greens_s) >= self.cycle_s
-        ):
-            raise ValueError(f"greens_s sum to {sum(self.greens_s):g} s, not less than cycle_s")
         if self.optimize and any(v is not None for v in (self.cycle_s, self.splits, self.greens_s)):
             raise ValueError(
                 "'optimize: webster' computes cycle and greens; drop cycle_s/splits/greens_s"
@@ -206,10 +220,14 @@ class SignalTiming(PatchBase):
             raise ValueError("offset_s must be less than cycle_s")
         if self.all_signals and self.install:
             raise ValueError("'install' needs named junctions, not 'all_signals'")
-        settings = (self.cycle_s, self.splits, self.greens_s, self.offset_s, self.optimize)
+        settings = (
+            self.cycle_s, self.splits, self.greens_s, self.offset_s, self.optimize, self.amber_s,
+            self.all_red_s, self.lost_time_per_phase_s, self.left_turns,
+        )  # fmt: skip
         if all(v is None for v in settings) and not self.install:
             raise ValueError(
-                "nothing to set: give cycle_s/splits/greens_s/offset_s, optimize or install"
+                "nothing to set: give cycle_s/splits/greens_s/offset_s, amber_s/all_red_s, "
+                "left_turns, optimize or install"
             )
         return self
 

@@ -39,6 +39,11 @@ max_default_cycle_s: float = 150.0
 
 Approach = tuple[int, int, int]
 
+#: Turn kinds of a movement.
+THROUGH, LEFT, RIGHT = 0, 1, 2
+#: A bearing change above this many degrees is a turn (else through).
+turn_threshold_deg: float = 45.0
+
 
 @dataclass
 class SignalPlan:
@@ -46,6 +51,8 @@ class SignalPlan:
 
     Phase ``i`` gives effective green from ``offset_s + Σ_{j<i}(green_s[j] + lost_time_s[j])``
     (modulo ``cycle_s``) for ``green_s[i]`` seconds. ``cycle_s == Σ(green_s + lost_time_s)``.
+    The displayed green of phase ``i`` is ``green_s[i] + lost_time_s[i] − amber_s − all_red_s``:
+    with the default lost time (amber + all-red) displayed and effective greens are equal.
 
     Attributes
     ----------
@@ -56,11 +63,16 @@ class SignalPlan:
     green_s
         Effective green per phase, seconds.
     lost_time_s
-        Lost time per phase (amber + all-red + start-up loss net of end gain), seconds.
+        Lost time per phase (start-up loss + the part of amber and all-red not used), seconds.
     amber_s, all_red_s
-        Clearance intervals per phase change (informational; already inside ``lost_time_s``).
+        Amber and all-red after every phase, seconds.
     phases
-        Incoming approach edges ``(u, v, key)`` served by each phase, as from :func:`phase_groups`.
+        Incoming approach edges ``(u, v, key)`` whose through and right turns (and left turns,
+        unless protected) move in each phase; empty for a protected-left phase.
+    protected_left
+        Approaches whose left turns move only in their own protected phase: approach → phase.
+    names
+        Each phase named by the roads it serves (``"长城路"``, ``"长城路 left"``).
     """
 
     cycle_s: float
@@ -70,6 +82,8 @@ class SignalPlan:
     amber_s: float = amber_s
     all_red_s: float = all_red_s
     phases: list[list[Approach]] = field(default_factory=list)
+    protected_left: dict[Approach, int] = field(default_factory=dict)
+    names: list[str] = field(default_factory=list)
 
     def green_windows(self) -> list[tuple[float, float]]:
         """``(start_s, green_s)`` of each phase's effective green; start within ``[0, cycle)``."""
@@ -79,6 +93,12 @@ class SignalPlan:
             windows.append((start % self.cycle_s, green))
             start += green + lost
         return windows
+
+    @property
+    def display_green_s(self) -> list[float]:
+        """Green shown to drivers per phase, seconds (amber and all-red follow it)."""
+        change = self.amber_s + self.all_red_s
+        return [g + lost - change for g, lost in zip(self.green_s, self.lost_time_s, strict=True)]
 
 
 #: Length (m) of the stretch of an edge whose direction is its approach (or departure) bearing at
@@ -188,6 +208,97 @@ def phase_groups(G: nx.MultiDiGraph, node: int) -> list[list[Approach]]:
     return [sorted(g) for g in groups]
 
 
+def turn_kind(G: nx.MultiDiGraph, e_in: Approach, e_out: Approach) -> int:
+    """Classify ``e_in`` → ``e_out`` as ``THROUGH``, ``LEFT`` or ``RIGHT`` by bearing change.
+
+    U-turns count as left (right-hand traffic).
+    """
+    change = departure_bearing(G, *e_out) - approach_bearing(G, *e_in)
+    change = (change + 180.0) % 360.0 - 180.0
+    if e_out[1] == e_in[0] or abs(change) > 150.0:
+        return LEFT
+    if change > turn_threshold_deg:
+        return RIGHT
+    if change < -turn_threshold_deg:
+        return LEFT
+    return THROUGH
+
+
+def has_protected_left(G: nx.MultiDiGraph, approach: Approach) -> bool:
+    """Whether an approach's left turns run in a protected phase of their own.
+
+    Needs ``left_turn: protected`` on the edge and a left-turn pocket (``pocket_left`` > 0):
+    a left turn sharing a lane with through traffic cannot stop while the through traffic goes.
+    """
+    data = G.edges[approach]
+    return data.get("left_turn", "") == "protected" and int(data.get("pocket_left", 0) or 0) > 0
+
+
+def _phase_name(G: nx.MultiDiGraph, approaches: list[Approach]) -> str:
+    """The roads an approach group serves, joined by '/', in order of first appearance."""
+    names: list[str] = []
+    for e in approaches:
+        name = str(G.edges[e].get("name", "") or "").split(";")[0].strip()
+        if not name:
+            name = f"unnamed {approach_bearing(G, *e):.0f}°"
+        if name not in names:
+            names.append(name)
+    return "/".join(names) or "no approach"
+
+
+def plan_phases(
+    G: nx.MultiDiGraph, node: int
+) -> tuple[list[list[Approach]], dict[Approach, int], list[str]]:
+    """The phases of a junction's plan: :func:`phase_groups` plus protected-left phases.
+
+    A phase whose approaches include one with a protected left turn (:func:`has_protected_left`)
+    is preceded by a left phase serving those left turns (leading lefts, as in four-phase
+    control of Chinese arterial crossings).
+
+    Returns
+    -------
+    (phases, protected_left, names)
+        Approaches moving in each phase (empty for a left phase), the phase of each protected
+        left turn, and each phase's name (its roads; a left phase adds " left").
+    """
+    phases: list[list[Approach]] = []
+    protected: dict[Approach, int] = {}
+    names: list[str] = []
+    for group in phase_groups(G, node):
+        name = _phase_name(G, group)
+        lefts = [e for e in group if has_protected_left(G, e)]
+        if lefts:
+            protected.update(dict.fromkeys(lefts, len(phases)))
+            phases.append([])
+            names.append(f"{name} left")
+        phases.append(group)
+        names.append(name)
+    # two phases may serve the same road (e.g. a road that bends through the junction)
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:
+            names[i] = f"{name} ({seen[name]})"
+    return phases, protected, names
+
+
+def facing_approach(
+    G: nx.MultiDiGraph, approach: Approach, group: list[Approach]
+) -> Approach | None:
+    """The approach of ``group`` facing ``approach`` (its flow opposes permitted left turns).
+
+    Facing: travel bearings differ by 180° within ``axis_tolerance_deg``; None when there is
+    no such approach (a T-junction's stem, a one-way road).
+    """
+    bearing = approach_bearing(G, *approach)
+    for other in group:
+        if other != approach:
+            diff = abs((approach_bearing(G, *other) - bearing) % 360.0 - 180.0)
+            if diff <= axis_tolerance_deg:
+                return other
+    return None
+
+
 def default_cycle_s(G: nx.MultiDiGraph, node: int, n_phases: int) -> float:
     """Default cycle by the widest approach and the number of phases (docs/model.md)."""
     lanes = max((int(G.edges[e].get("lanes", 1)) for e in _incoming(G, node)), default=1)
@@ -224,9 +335,10 @@ def _split_greens(cycle_s: float, lost: list[float], weights: list[float]) -> li
 def default_plan(G: nx.MultiDiGraph, node: int) -> SignalPlan:
     """The default fixed-time plan of a junction.
 
-    Phases from :func:`phase_groups`; cycle from :func:`default_cycle_s`; lost time
+    Phases from :func:`plan_phases`; cycle from :func:`default_cycle_s`; lost time
     ``lost_time_per_phase_s`` per phase; effective greens shared in proportion to each phase's
-    widest approach (lanes), with at least ``min_green_s`` each; offset 0.
+    widest approach (lanes; a left phase by its widest left pocket), with at least
+    ``min_green_s`` each; offset 0.
 
     Parameters
     ----------
@@ -239,11 +351,16 @@ def default_plan(G: nx.MultiDiGraph, node: int) -> SignalPlan:
     -------
     SignalPlan
     """
-    phases = phase_groups(G, node)
+    phases, protected, names = plan_phases(G, node)
     n = max(len(phases), 1)
     cycle = default_cycle_s(G, node, n)
     lost = [lost_time_per_phase_s] * n
-    weights = [max(float(G.edges[e].get("lanes", 1)) for e in ph) for ph in phases] or [1.0]
+    weights = [
+        max(float(G.edges[e].get("lanes", 1)) for e in ph)
+        if ph
+        else max(float(G.edges[e].get("pocket_left", 1)) for e, p in protected.items() if p == i)
+        for i, ph in enumerate(phases)
+    ] or [1.0]
     greens = _split_greens(cycle, lost, weights)
     short = [g < min_green_s for g in greens]
     if any(short) and min_green_s * n < cycle - sum(lost):
@@ -253,57 +370,121 @@ def default_plan(G: nx.MultiDiGraph, node: int) -> SignalPlan:
         )
         it = iter(rest)
         greens = [min_green_s if s else next(it) for s in short]
-    return SignalPlan(cycle_s=cycle, offset_s=0.0, green_s=greens, lost_time_s=lost, phases=phases)
+    return SignalPlan(
+        cycle_s=cycle,
+        offset_s=0.0,
+        green_s=greens,
+        lost_time_s=lost,
+        phases=phases,
+        protected_left=protected,
+        names=names,
+    )
+
+
+def _json_numbers(node: int, attribute: str, text: str, hint: str) -> list[float]:
+    """A node attribute holding a JSON list of non-negative numbers."""
+    try:
+        values = json.loads(text)
+        if not isinstance(values, list) or not all(
+            isinstance(x, int | float) and x >= 0 for x in values
+        ):
+            raise ValueError("not a list of non-negative numbers")
+    except ValueError as exc:
+        raise SimulationError(
+            f"junction {node}: {attribute} {text!r} is invalid ({exc})", key=attribute, hint=hint
+        ) from exc
+    return [float(x) for x in values]
 
 
 def plan_for_node(G: nx.MultiDiGraph, node: int) -> SignalPlan:
     """The plan a junction runs: node attributes when set, else :func:`default_plan`.
 
-    ``signal_cycle_s`` > 0 sets the cycle; ``signal_offset_s`` the offset; ``signal_splits`` (JSON
-    list, one number per phase of :func:`phase_groups`) shares the effective green time
-    ``cycle − Σ lost`` among phases. Splits are normalised, so green fractions of the cycle
-    (``g/C``, summing to less than 1) and shares of the effective green (summing to 1) give the same
-    plan.
+    Node attributes (set by the ``signal_timing`` patch, docs/data-model.md §1):
+
+    - ``signal_greens_s`` (JSON list, one displayed green per phase of :func:`plan_phases`):
+      the greens as written; the cycle is ``Σ greens + phases × (amber + all-red)``;
+    - ``signal_amber_s``, ``signal_all_red_s`` (> 0 replaces the default ``amber_s``,
+      ``all_red_s``) and ``signal_lost_time_s`` (> 0 replaces the default lost time per phase,
+      amber + all-red): effective green = displayed green + amber + all-red − lost time;
+    - ``signal_cycle_s`` > 0 and ``signal_splits`` (JSON list, one number per phase, shares of
+      the effective green time ``cycle − Σ lost``; normalised), when no greens are given;
+    - ``signal_offset_s``.
 
     Raises
     ------
     SimulationError
-        ``signal_splits`` is not a JSON list of non-negative numbers, one per phase, or the cycle
-        leaves no green time.
+        A list is not JSON numbers, one per phase, or the plan leaves a phase less than
+        ``min_plan_green_s`` of effective green.
     """
     plan = default_plan(G, node)
+    n = len(plan.phases)
     attrs = G.nodes[node]
+    plan.amber_s = float(attrs.get("signal_amber_s", 0.0) or 0.0) or amber_s
+    plan.all_red_s = float(attrs.get("signal_all_red_s", 0.0) or 0.0) or all_red_s
+    explicit_lost = float(attrs.get("signal_lost_time_s", 0.0) or 0.0)
+    change = plan.amber_s + plan.all_red_s
+    clearances_set = explicit_lost > 0 or change != amber_s + all_red_s
+    per_phase = explicit_lost or change
     cycle = float(attrs.get("signal_cycle_s", 0.0) or 0.0)
-    offset = float(attrs.get("signal_offset_s", 0.0) or 0.0)
+    greens_text = attrs.get("signal_greens_s", "") or ""
     splits_text = attrs.get("signal_splits", "") or ""
+    plan.offset_s = float(attrs.get("signal_offset_s", 0.0) or 0.0)
+    if not (greens_text or splits_text or cycle > 0 or clearances_set):
+        return plan
+    plan.lost_time_s = [per_phase] * n
+    if greens_text:
+        shown = _json_numbers(
+            node, "signal_greens_s", greens_text, "give displayed greens in seconds, e.g. [60, 44]"
+        )
+        if len(shown) != n:
+            raise SimulationError(
+                f"junction {node}: signal_greens_s has {len(shown)} values but the junction has "
+                f"{n} phases ({', '.join(plan.names)})",
+                key="signal_greens_s",
+                hint="give one green per phase (`cysim validate` lists the phases)",
+            )
+        greens = [g + change - per_phase for g in shown]
+        short = [i for i, g in enumerate(greens) if g < min_plan_green_s]
+        if short:
+            raise SimulationError(
+                f"junction {node}: phase {plan.names[short[0]]} has {greens[short[0]]:.3g} s of "
+                f"effective green; every phase needs at least {min_plan_green_s:g} s",
+                key="signal_greens_s",
+                hint="lengthen that green or shorten the lost time per phase",
+            )
+        plan.green_s = greens
+        plan.cycle_s = sum(shown) + n * change
+        return plan
     weights = plan.green_s
     if splits_text:
-        try:
-            splits = json.loads(splits_text)
-            if not isinstance(splits, list) or not all(
-                isinstance(s, int | float) and s >= 0 for s in splits
-            ):
-                raise ValueError("not a list of non-negative numbers")
-        except ValueError as exc:
+        weights = _json_numbers(
+            node,
+            "signal_splits",
+            splits_text,
+            "give a JSON list of green fractions, one per phase, e.g. [0.55, 0.45]",
+        )
+        if len(weights) != n:
             raise SimulationError(
-                f"junction {node}: signal_splits {splits_text!r} is invalid ({exc})",
+                f"junction {node}: signal_splits has {len(weights)} values but the junction has "
+                f"{n} phases",
                 key="signal_splits",
-                hint="give a JSON list of green fractions, one per phase, e.g. [0.55, 0.45]",
-            ) from exc
-        if len(splits) != len(plan.phases):
-            raise SimulationError(
-                f"junction {node}: signal_splits has {len(splits)} values but the junction has "
-                f"{len(plan.phases)} phases",
-                key="signal_splits",
-                hint="give one green fraction per phase (see cysim.signals.phase_groups)",
+                hint="give one green fraction per phase (`cysim validate` lists the phases)",
             )
-        weights = [float(s) for s in splits]
-    if cycle > 0 or splits_text:
-        cycle = cycle if cycle > 0 else plan.cycle_s
-        plan.green_s = _split_greens(cycle, plan.lost_time_s, weights)
-        plan.cycle_s = cycle
-    plan.offset_s = offset
+    cycle = cycle if cycle > 0 else plan.cycle_s
+    plan.green_s = _split_greens(cycle, plan.lost_time_s, weights)
+    plan.cycle_s = cycle
     return plan
+
+
+def describe_plan(plan: SignalPlan) -> str:
+    """One line per plan: cycle, then each phase's name and displayed green."""
+    phases = ", ".join(
+        f"{name} {green:.0f}" for name, green in zip(plan.names, plan.display_green_s, strict=True)
+    )
+    return (
+        f"cycle {plan.cycle_s:.0f} s: {phases} s green; amber {plan.amber_s:g} s + all-red "
+        f"{plan.all_red_s:g} s after each"
+    )
 
 
 def webster_plan(

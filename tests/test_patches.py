@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from graphs import grid_graph, lonlat, offset_lonlat, snapshot
 
-from cysim import network, signals
+from cysim import network, signals, webster
 from cysim._errors import PatchError
 from cysim.patches import (
     add_parking,
@@ -192,17 +192,69 @@ def test_signal_timing_explicit_plan(G):
     assert report.patched_nodes() == {5}
 
 
-def test_signal_timing_greens_become_fractions(G):
+def test_signal_timing_greens_are_honoured_as_written(G):
+    # 90 s cycle, greens 45 + 36 s: 4.5 s per change, amber 3 s + all-red 1.5 s
     patch = SignalTiming(type="signal_timing", junction=lonlat(5), cycle_s=90, greens_s=[45, 36])
+    G2, report = signal_timing(G, patch)
+    plan = signals.plan_for_node(G2, 5)
+    assert plan.cycle_s == pytest.approx(90)
+    assert plan.display_green_s == pytest.approx([45, 36])
+    assert (plan.amber_s, plan.all_red_s) == (3.0, 1.5)
+    assert plan.green_s == pytest.approx([45, 36])  # lost time = amber + all-red by default
+    row = next(e for e in report.entries if e.attribute == "signal plan")
+    assert "cycle 90 s" in row.after and "45" in row.after
+
+
+def test_signal_timing_greens_by_road_name_do_not_follow_lane_counts(G):
+    names = signals.plan_phases(G, 5)[2]
+    by_road = {"正阳中路": 60, "长城路": 44}
+    patch = SignalTiming(type="signal_timing", junction=lonlat(5), cycle_s=120, greens_s=by_road)
     G2, _ = signal_timing(G, patch)
-    assert json.loads(G2.nodes[5]["signal_splits"]) == [0.5, 0.4]
+    plan = signals.plan_for_node(G2, 5)
+    assert dict(zip(plan.names, plan.display_green_s, strict=True)) == pytest.approx(
+        {name: by_road[name] for name in names}
+    )
+    assert (plan.amber_s, plan.all_red_s) == (3.0, 5.0)  # 16 s left for two changes
+    unknown = patch.model_copy(update={"greens_s": {"正阳中路": 60, "文阳路": 44}})
+    with pytest.raises(PatchError, match="has no phase '文阳路'; its phases are"):
+        signal_timing(G, unknown)
+
+
+def test_signal_timing_changeover_too_short_is_an_error_with_the_fix(G):
+    patch = SignalTiming(type="signal_timing", junction=lonlat(5), cycle_s=105, greens_s=[60, 44])
+    with pytest.raises(PatchError, match="leaves 0.5 s per change") as caught:
+        signal_timing(G, patch)
+    assert "lengthen cycle_s to at least 110" in str(caught.value)
+    clash = patch.model_copy(update={"cycle_s": 120, "amber_s": 3.0, "all_red_s": 1.0})
+    with pytest.raises(PatchError, match="make 112 s, not the 120 s cycle"):
+        signal_timing(G, clash)
+
+
+def test_signal_timing_lost_time_and_amber_reach_the_plan(G):
+    base = SignalTiming(type="signal_timing", junction=lonlat(5), greens_s=[40, 30])
+    plan = signals.plan_for_node(signal_timing(G, base)[0], 5)
+    assert plan.cycle_s == pytest.approx(40 + 30 + 2 * 4) and plan.green_s == pytest.approx(
+        [40, 30]
+    )
+    lost = signals.plan_for_node(
+        signal_timing(G, base.model_copy(update={"lost_time_per_phase_s": 6.0}))[0], 5
+    )
+    assert lost.green_s == pytest.approx([38, 28]) and lost.cycle_s == plan.cycle_s
+    amber = signals.plan_for_node(
+        signal_timing(G, base.model_copy(update={"amber_s": 4.0, "all_red_s": 2.0}))[0], 5
+    )
+    assert amber.cycle_s == pytest.approx(82) and amber.green_s == pytest.approx([40, 30])
+    windows = [w[0] for w in amber.green_windows()]
+    assert windows[1] == pytest.approx(46)  # 40 s green + 4 s amber + 2 s all-red
+    with pytest.raises(PatchError, match="minimum changeover"):
+        signal_timing(G, base.model_copy(update={"amber_s": 2.0, "all_red_s": 0.0}))
 
 
 def test_signal_timing_errors(G):
     wrong_count = SignalTiming(
         type="signal_timing", junction=lonlat(5), cycle_s=90, splits=[0.9 / 3] * 3
     )
-    with pytest.raises(PatchError, match="has 2 phases but 3 splits"):
+    with pytest.raises(PatchError, match="has 2 phases .*but 3 splits"):
         signal_timing(G, wrong_count)
     unsignalised = SignalTiming(type="signal_timing", junction=lonlat(3), cycle_s=90)
     with pytest.raises(PatchError, match="has no signal") as caught:
@@ -214,7 +266,10 @@ def test_signal_timing_errors(G):
     with pytest.raises(PatchError, match="webster needs baseline flows: run the baseline first"):
         signal_timing(G, webster)
     G3, report = signal_timing(G, webster, defer_webster=True)
-    assert changed_nodes(G, G3) == set() and len(report.notes[0]) == 3
+    # deferred: the plans stay, each junction is marked for timing at run time
+    signalised = {n for n, s in G.nodes(data="signal") if s}
+    assert changed_nodes(G, G3) == signalised and len(report.notes[0]) == 3
+    assert all(G3.nodes[n]["signal_optimize"] == "webster" for n in signalised)
 
 
 def test_webster_from_baseline_flows(G):
@@ -222,14 +277,22 @@ def test_webster_from_baseline_flows(G):
     flows[(4, 5, 0)] = 1020.0  # 正阳中路 approach: 2 lanes × 1800 × 0.85 (curb parking)
     flows[(2, 5, 0)] = 720.0  # 长城路 approach: 2 lanes × 1800
     patch = SignalTiming(type="signal_timing", junction=lonlat(5), optimize="webster")
-    G2, _ = signal_timing(G, patch, baseline_link_flows=flows)
-    phases = signals.phase_groups(G, 5)
-    y = {(4, 5, 0): 1020.0 / (2 * 1800 * 0.85), (2, 5, 0): 720.0 / 3600}
-    ratios = [max(y.get(e, 0.0) for e in phase) for phase in phases]
-    cycle, greens = signals.webster_plan(ratios, 2 * signals.lost_time_per_phase_s)
-    assert G2.nodes[5]["signal_cycle_s"] == pytest.approx(cycle, abs=1e-3)
-    splits = json.loads(G2.nodes[5]["signal_splits"])
-    assert splits == pytest.approx([g / cycle for g in greens], abs=1e-4)
+    G2, report = signal_timing(G, patch, baseline_link_flows=flows)
+    plan = signals.plan_for_node(G2, 5)
+    sat = {e: G.edges[e]["saturation_flow_vphpl"] * G.edges[e]["lanes"] for e in flows}
+    y = [max(flows[e] / sat[e] for e in phase) for phase in plan.phases]
+    lost = sum(plan.lost_time_s)
+    webster_cycle = (1.5 * lost + 5) / (1 - sum(y))  # 36 s: below the two-phase practical 50 s
+    assert webster_cycle < 50
+    minima = [webster.pedestrian_min_green_s(G2, plan, p) for p in range(2)]
+    expected = max(50.0, lost + sum(minima))
+    assert plan.cycle_s == pytest.approx(expected, abs=0.02)
+    greens = plan.green_s
+    if min(g - m for g, m in zip(greens, minima, strict=True)) > 1e-6:  # no minimum binds
+        assert greens[0] / greens[1] == pytest.approx(y[0] / y[1], rel=1e-3)
+    assert all(g >= m - 0.01 for g, m in zip(plan.display_green_s, minima, strict=True))
+    assert G2.nodes[5]["signal_optimize"] == "webster"
+    assert any("Webster cycle" in note for note in report.notes[0])
 
 
 def test_add_parking_at_nearest_junction(G):
@@ -481,7 +544,7 @@ FAILING_PATCHES = [
     (f"  - type: add_parking\n    spaces: 5\n    location: {_lonlat_text(offset_lonlat(250, 250))}\n", "location", "is 354 m away"),
     ("  - type: open_road\n    to: [120.4, 36.3]\n    lanes_per_direction: 1\n    speed_kph: 30\n    from: [121.5, 36.3]\n", "from", "lies outside the map"),
     (f"  - type: set_speed\n    road: 文阳路\n    speed_kph: 30\n    between: [{_lonlat_text(offset_lonlat(0, 400))}, [文阳路, 长城路]]\n", "between", "is 400 m from '文阳路'"),
-    ("  - type: signal_timing\n    junction: [正阳中路, 长城路]\n    cycle_s: 90\n    splits: [0.3, 0.3, 0.3]\n", "splits", "has 2 phases but 3 splits"),
+    ("  - type: signal_timing\n    junction: [正阳中路, 长城路]\n    cycle_s: 90\n    splits: [0.3, 0.3, 0.3]\n", "splits", "but 3 splits were given"),
     ("  - type: signal_timing\n    all_signals: true\n    optimize: webster\n", "optimize", "webster needs baseline flows"),
 ]  # fmt: skip
 

@@ -89,7 +89,7 @@ def test_webster_with_and_without_flows(tmp_path, map_file, monkeypatch, capsys)
     code, out, err = run(monkeypatch, capsys, str(path))
     assert code == 0, err
     assert "baseline flows: static assignment of the peak hour of 1500 trips" in out
-    assert out.count("signal_cycle_s") == 3
+    assert out.count("signal plan at junction") == 3 and out.count("Webster cycle") == 3
     code, out, err = run(monkeypatch, capsys, str(path), "--no-flows")
     assert code == 0, err
     assert out.count("Webster plan computed from the baseline flows at run time") == 3

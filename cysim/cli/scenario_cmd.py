@@ -146,6 +146,14 @@ def print_report(console: Console, report: PatchReport, rows: int) -> None:
         for note in report.notes.get(index, []):
             console.print(f"  [cyan]note[/cyan]: {escape(note)}")
         entries = report.for_patch(index)
+        plans = [e for e in entries if e.attribute == "signal plan"]
+        entries = [e for e in entries if e.attribute != "signal plan"]
+        for entry in plans[:rows]:
+            console.print(f"  signal plan at {escape(element_label(entry))} ({escape(entry.road)})")
+            console.print(f"    before: {escape(format_value(entry.before))}")
+            console.print(f"    after:  {escape(format_value(entry.after))}")
+        if len(plans) > rows:
+            console.print(f"  … {len(plans) - rows} more signal plans (use --rows)")
         if not entries:
             continue
         table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)

@@ -14,6 +14,7 @@ import numpy as np
 import simpy
 from simpy.events import NORMAL
 
+from ..webster import potential_capacity_vps
 from .netarrays import LEFT, NetArrays
 
 #: Float tolerance for comparing event times, seconds.
@@ -234,7 +235,7 @@ def run(
     group_opp = [-1] * n_groups
     if left_gap_s is not None:
         for g, phase in enumerate(net.group_phase):
-            if phase >= 0:
+            if phase >= 0 and not net.group_protected[g]:
                 group_opp[g] = net.opposing_link[group_link[g]]
     opposes = [False] * n_links
     for link in group_opp:
@@ -385,10 +386,7 @@ def run(
     def minor_headway(node: int, base_h: float, lanes: int, now: float) -> float:
         q = major_rate[node] * math.exp(-(now - major_t[node]) / major_flow_window_s)
         q /= sample_factor
-        if q > 1e-9:
-            cp = q * math.exp(-q * critical_gap_s) / (1.0 - math.exp(-q * follow_up_s))
-        else:
-            cp = 1.0 / follow_up_s
+        cp = potential_capacity_vps(q, critical_gap_s, follow_up_s)
         return max(base_h, 1.0 / (cp * lanes * sample_factor))
 
     pocket_waiters: dict[int, int] = {}  # pocket lane group -> the server it blocks
@@ -419,10 +417,7 @@ def run(
     def permitted_left_headway(q: float, lane_h: float) -> float:
         """Headway of permitted left turns against the real opposing flow ``q`` (HCM potential
         capacity ``c``), as a sampled run serves them: ``1 / (c × sample_factor)``."""
-        if q > 1e-9:
-            cp = q * math.exp(-q * left_gap_s) / (1.0 - math.exp(-q * left_follow_up_s))
-        else:
-            cp = 1.0 / left_follow_up_s
+        cp = potential_capacity_vps(q, left_gap_s, left_follow_up_s)
         return max(lane_h, 1.0 / (cp * sample_factor))
 
     def first_gap_wait(q: float) -> float:

@@ -11,11 +11,10 @@ import pandas as pd
 
 from .. import settings, signals
 from .._errors import SimulationError
+from ..signals import LEFT, RIGHT, THROUGH, turn_kind
 
-#: Movement kinds by the change of bearing at the junction.
-THROUGH, LEFT, RIGHT = 0, 1, 2
-#: Turns sharper than this (degrees) count as left/right, else through.
-turn_threshold_deg: float = 45.0
+__all__ = ["LEFT", "RIGHT", "THROUGH", "NetArrays", "build", "turn_kind"]
+
 #: Road-class rank for priority at unsignalised junctions (higher = major road).
 class_rank: dict[str, int] = {
     "motorway": 7,
@@ -66,6 +65,8 @@ class NetArrays:
     group_link, group_headway_s, group_node, group_phase, group_minor, group_lanes
         Per lane group: its link, discharge headway ``3600 / (s × lanes × f)``, junction node index,
         signal phase (-1 = unsignalised), whether it yields to a major road, lanes.
+    group_protected
+        Per lane group: a protected left-turn pocket (its own phase, no gap acceptance).
     opposing_link
         Per link: the approach facing it in the same signal phase (its flow opposes permitted
         left turns), or -1.
@@ -100,6 +101,7 @@ class NetArrays:
     group_phase: list[int]
     group_minor: list[bool]
     group_lanes: list[int]
+    group_protected: list[bool]
     opposing_link: list[int]
     group_alt: list[int]
     group_pockets: list[list[int]]
@@ -128,19 +130,6 @@ def _edge_number(data: dict, key: str, u: int, v: int, k: int) -> float:
             hint="link lengths, lanes, speeds, capacities and storage must be positive",
         )
     return value
-
-
-def turn_kind(G: nx.MultiDiGraph, e_in: tuple[int, int, int], e_out: tuple[int, int, int]) -> int:
-    """Classify ``e_in`` → ``e_out`` by bearing change (U-turns count as left)."""
-    change = signals.departure_bearing(G, *e_out) - signals.approach_bearing(G, *e_in)
-    change = (change + 180.0) % 360.0 - 180.0
-    if e_out[1] == e_in[0] or abs(change) > 150.0:
-        return LEFT
-    if change > turn_threshold_deg:
-        return RIGHT
-    if change < -turn_threshold_deg:
-        return LEFT
-    return THROUGH
 
 
 def build(
@@ -213,6 +202,7 @@ def build(
 
     plans: list[tuple[float, list[tuple[float, float]]] | None] = [None] * len(nodes)
     phase_of_link: dict[int, int] = {}
+    left_phase_of_link: dict[int, int] = {}
     opposing = [-1] * len(edges)
     node_rank = [0] * len(nodes)
     for n in nodes:
@@ -224,35 +214,30 @@ def build(
         if bool(G.nodes[n].get("signal", False)) and incoming:
             plan = signals.plan_for_node(G, n)
             plans[ni] = (plan.cycle_s, plan.green_windows())
+            for e, p in plan.protected_left.items():
+                left_phase_of_link[link_of[e]] = p
             for p, approaches in enumerate(plan.phases):
                 for e in approaches:
                     phase_of_link[link_of[e]] = p
-                    # the approach facing this one in the same phase: its flow opposes left turns
-                    facing = [
-                        e2
-                        for e2 in approaches
-                        if e2 != e
-                        and abs(
-                            (signals.approach_bearing(G, *e2) - signals.approach_bearing(G, *e))
-                            % 360.0
-                            - 180.0
-                        )
-                        <= signals.axis_tolerance_deg
-                    ]
-                    if facing:
-                        opposing[link_of[e]] = link_of[facing[0]]
+                    facing = signals.facing_approach(G, e, approaches)
+                    if facing is not None:
+                        opposing[link_of[e]] = link_of[facing]
 
     group_of: list[dict[int, int]] = []
     movement_kind: list[dict[int, int]] = []
     g_link, g_h, g_node, g_phase, g_minor, g_lanes = [], [], [], [], [], []
+    g_protected: list[bool] = []
 
     pocket_cap: dict[int, int] = {}
     group_alt: dict[int, int] = {}
     pockets_of: dict[int, list[int]] = {}
     jam_spacing_m = settings.jam_spacing_m
 
-    def new_group(link: int, lanes: int, sat: float, node: int, phase: int, minor: bool) -> int:
+    def new_group(
+        link: int, lanes: int, sat: float, node: int, phase: int, minor: bool, protected=False
+    ) -> int:
         pockets_of[len(g_link)] = []
+        g_protected.append(protected)
         g_link.append(link)
         g_h.append(3600.0 / (sat * lanes * f) if sat > 0 else 0.0)
         g_node.append(node)
@@ -287,7 +272,15 @@ def build(
             group_alt[main] = left
         else:
             main = new_group(i, lanes, sat, vi, phase, minor)
-            left = new_group(i, pocket_left, sat, vi, phase, minor) if pocket_left > 0 else main
+            left_phase = left_phase_of_link.get(i, -1) if plans[vi] is not None else -1
+            left = (
+                new_group(
+                    i, pocket_left, sat, vi, phase if left_phase < 0 else left_phase, minor,
+                    protected=left_phase >= 0,
+                )
+                if pocket_left > 0
+                else main
+            )  # fmt: skip
         right = new_group(i, pocket_right, sat, vi, phase, minor) if pocket_right > 0 else main
         for pocket, pocket_lanes in ((left, pocket_left), (right, pocket_right)):
             if pocket != main and pocket_lanes > 0:
@@ -317,6 +310,7 @@ def build(
         group_phase=g_phase,
         group_minor=g_minor,
         group_lanes=g_lanes,
+        group_protected=g_protected,
         opposing_link=opposing,
         group_alt=[group_alt.get(g, -1) for g in range(len(g_link))],
         group_pockets=[pockets_of[g] for g in range(len(g_link))],

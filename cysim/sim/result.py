@@ -75,3 +75,6 @@ class SimResult:
     extra: dict = field(default_factory=dict)
     #: movement times of the final route choice (a warm start for another run of the network)
     route_costs: RouteCosts | None = None
+    #: per phase of each junction re-timed inside route choice (``optimize: webster``): the
+    #: final plan and its flow ratio, degree of saturation and left-turn warrant; else None
+    signal_timing: pd.DataFrame | None = None

@@ -12,7 +12,7 @@ import pandas as pd
 
 from .._errors import SimulationError
 from ..simsettings import SimSettings
-from . import engine, movements, netarrays, records, routing
+from . import engine, movements, netarrays, records, retiming, routing
 from .parking import ParkingModel
 from .result import SimResult
 
@@ -148,6 +148,9 @@ def simulate(
         raise SimulationError(
             f"sample_factor {sample_factor} is outside (0, 1]", key="sample_factor"
         )
+    timed = retiming.Retiming(retiming.webster_nodes(G))
+    if timed.nodes:
+        G = G.copy()  # plans are re-timed on a copy: the caller's network stays as given
     net = netarrays.build(
         G,
         sample_factor,
@@ -252,7 +255,26 @@ def simulate(
             experienced[guided] = best[guided] = current[guided]
         total_exp = float(experienced[counted].sum())
         gap = float((experienced - best)[counted].sum() / total_exp) if total_exp > 0 else 0.0
-        last = gap < rc.relative_gap_tolerance or k == rc.iterations
+        plan_change = 0.0
+        if timed.nodes and k < rc.iterations:
+            plan_change, timings, warrants = retiming.retime(
+                G, timed, net, moves,
+                retiming.movement_flows_vph(moves, net, rec, departure, sample_factor),
+                1.0 / k,
+                critical_gap_s=settings.permitted_left_critical_gap_s,
+                follow_up_s=settings.permitted_left_follow_up_s,
+            )  # fmt: skip
+        last = (
+            gap < rc.relative_gap_tolerance and plan_change <= retiming.plan_tolerance_s
+        ) or k == rc.iterations
+        if timed.nodes and not last:
+            # the next run uses the plans that fit this run's flows
+            retiming.apply(G, timed, timings, warrants)
+            net = netarrays.build(
+                G, sample_factor, settings.backward_wave_kph,
+                priority_junctions=settings.priority_junctions,
+            )  # fmt: skip
+            moves = movements.Movements.build(net)
         switched = 0
         if not last:
             switch = _switchers(
@@ -273,6 +295,7 @@ def simulate(
                 "arrived": int(arrived.sum()),
                 "switched": switched,
                 "gap_trips": int(counted.sum()),
+                "plan_change_s": plan_change,
             }
         )
         if last:
@@ -284,6 +307,8 @@ def simulate(
     result = records.to_result(
         net, trips, rec, routed, freeflow_s, parking, route_choice, settings, seed, sample_factor
     )
+    if timed.nodes:
+        result.signal_timing = retiming.timing_table(G, timed)
     result.route_costs = movements.RouteCosts.of_run(
         moves, rc.time_bin_s, times, origin, destination, departure, paths
     )
