@@ -222,7 +222,7 @@ def test_signal_timing_greens_by_road_name_do_not_follow_lane_counts(G):
 
 def test_signal_timing_changeover_too_short_is_an_error_with_the_fix(G):
     patch = SignalTiming(type="signal_timing", junction=lonlat(5), cycle_s=105, greens_s=[60, 44])
-    with pytest.raises(PatchError, match="leaves 0.5 s per change") as caught:
+    with pytest.raises(PatchError, match=r"leaves 0\.5 s per change") as caught:
         signal_timing(G, patch)
     assert "lengthen cycle_s to at least 110" in str(caught.value)
     clash = patch.model_copy(update={"cycle_s": 120, "amber_s": 3.0, "all_red_s": 1.0})
@@ -254,7 +254,7 @@ def test_signal_timing_errors(G):
     wrong_count = SignalTiming(
         type="signal_timing", junction=lonlat(5), cycle_s=90, splits=[0.9 / 3] * 3
     )
-    with pytest.raises(PatchError, match="has 2 phases .*but 3 splits"):
+    with pytest.raises(PatchError, match=r"has 2 phases .*but 3 splits"):
         signal_timing(G, wrong_count)
     unsignalised = SignalTiming(type="signal_timing", junction=lonlat(3), cycle_s=90)
     with pytest.raises(PatchError, match="has no signal") as caught:

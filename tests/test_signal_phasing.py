@@ -6,13 +6,12 @@ import json
 
 import numpy as np
 import pytest
+from simnets import crossroads, settings_for, trips_frame
+from test_sim_junctions import check_invariants, permitted_capacity_per_green
 
 from cysim import signals, webster
 from cysim.signals import LEFT, THROUGH
 from cysim.sim import simulate
-
-from simnets import crossroads, settings_for, trips_frame
-from test_sim_junctions import check_invariants, permitted_capacity_per_green
 
 
 def protected_left_net() -> tuple:
