@@ -24,7 +24,7 @@ def protected_left_net() -> tuple:
     for e in G.edges:
         G.edges[e]["storage_veh"] = 400.0
     G.edges[3, 0, 0].update(pocket_left=1, pocket_length_m=300.0, left_turn="protected")
-    phases, protected, names = signals.plan_phases(G, 0)
+    _, protected, names = signals.plan_phases(G, 0)
     greens = {name: 26.0 for name in names}
     left_phase = protected[(3, 0, 0)]
     greens[names[left_phase]] = 16.0
