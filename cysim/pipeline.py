@@ -393,7 +393,8 @@ def write_run(
     Files: ``scenario.yaml`` (resolved), ``summary.json`` (per-replication KPIs with mean and CI),
     ``links.parquet`` (every replication), ``links.gpkg`` (mean over replications, WGS84 and UTM
     layers), ``junctions.parquet``, ``trips.parquet``, ``timeseries.csv``, ``route_choice.csv``,
-    ``patches.txt`` and ``patches.json`` (change log and patched elements), ``figures/*.png``.
+    ``signal_plans.csv`` (junctions re-timed inside route choice), ``patches.txt`` and
+    ``patches.json`` (change log and patched elements), ``figures/*.png``.
     """
     resolved = prepared.scenario
     io.write_text(partial_dir / "scenario.yaml", resolved.resolved_yaml())

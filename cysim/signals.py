@@ -396,6 +396,19 @@ def _json_numbers(node: int, attribute: str, text: str, hint: str) -> list[float
     return [float(x) for x in values]
 
 
+def clearances(G: nx.MultiDiGraph, node: int) -> tuple[float, float, float]:
+    """Amber, all-red and lost time per phase of a junction's plan, seconds.
+
+    From ``signal_amber_s``, ``signal_all_red_s`` and ``signal_lost_time_s`` (> 0), else the
+    defaults; the lost time defaults to amber + all-red.
+    """
+    attrs = G.nodes[node]
+    amber = float(attrs.get("signal_amber_s", 0.0) or 0.0) or amber_s
+    all_red = float(attrs.get("signal_all_red_s", 0.0) or 0.0) or all_red_s
+    lost = float(attrs.get("signal_lost_time_s", 0.0) or 0.0) or (amber + all_red)
+    return amber, all_red, lost
+
+
 def plan_for_node(G: nx.MultiDiGraph, node: int) -> SignalPlan:
     """The plan a junction runs: node attributes when set, else :func:`default_plan`.
 
@@ -419,12 +432,9 @@ def plan_for_node(G: nx.MultiDiGraph, node: int) -> SignalPlan:
     plan = default_plan(G, node)
     n = len(plan.phases)
     attrs = G.nodes[node]
-    plan.amber_s = float(attrs.get("signal_amber_s", 0.0) or 0.0) or amber_s
-    plan.all_red_s = float(attrs.get("signal_all_red_s", 0.0) or 0.0) or all_red_s
-    explicit_lost = float(attrs.get("signal_lost_time_s", 0.0) or 0.0)
+    plan.amber_s, plan.all_red_s, per_phase = clearances(G, node)
     change = plan.amber_s + plan.all_red_s
-    clearances_set = explicit_lost > 0 or change != amber_s + all_red_s
-    per_phase = explicit_lost or change
+    clearances_set = per_phase != lost_time_per_phase_s or change != amber_s + all_red_s
     cycle = float(attrs.get("signal_cycle_s", 0.0) or 0.0)
     greens_text = attrs.get("signal_greens_s", "") or ""
     splits_text = attrs.get("signal_splits", "") or ""

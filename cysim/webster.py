@@ -100,13 +100,6 @@ def _sat(G: nx.MultiDiGraph, e: Approach) -> float:
     return float(G.edges[e].get("saturation_flow_vphpl", 1800.0) or 1800.0)
 
 
-def _facing(G: nx.MultiDiGraph, plan: signals.SignalPlan, e: Approach) -> Approach | None:
-    for group in plan.phases:
-        if e in group:
-            return signals.facing_approach(G, e, group)
-    return None
-
-
 def left_turn_equivalent(
     G: nx.MultiDiGraph,
     approach: Approach,
@@ -128,9 +121,8 @@ def left_turn_warrants(G: nx.MultiDiGraph, node: int, flows: ApproachFlows) -> d
     Approaches without a left pocket keep permitted lefts (a shared lane cannot hold the left
     turns while through traffic moves).
     """
-    plan = signals.plan_for_node(G, node)
     reasons: dict[Approach, str] = {}
-    for group in plan.phases:
+    for group in signals.phase_groups(G, node):
         for e in group:
             pocket = int(G.edges[e].get("pocket_left", 0) or 0)
             if pocket == 0:
@@ -265,8 +257,15 @@ def webster_timing(
         critical_gap_s = float(defaults["permitted_left_critical_gap_s"].default)
     if follow_up_s is None:
         follow_up_s = float(defaults["permitted_left_follow_up_s"].default)
-    plan = signals.plan_for_node(G, node)
-    n = len(plan.phases)
+    # the junction's phases and clearances; greens of a plan in force do not matter (and may
+    # belong to another phase structure)
+    phases, protected, names = signals.plan_phases(G, node)
+    n = len(phases)
+    amber, all_red, lost_per_phase = signals.clearances(G, node)
+    plan = signals.SignalPlan(
+        cycle_s=0.0, offset_s=0.0, green_s=[0.0] * n, lost_time_s=[lost_per_phase] * n,
+        amber_s=amber, all_red_s=all_red, phases=phases, protected_left=protected, names=names,
+    )  # fmt: skip
     change = plan.amber_s + plan.all_red_s
     lost = plan.lost_time_s
     total_lost = sum(lost)

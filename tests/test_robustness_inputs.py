@@ -145,7 +145,12 @@ CASES: list[tuple[str, str, str, dict[str, str], list[str]]] = [
         "name: x\nmap: MAP\npatches:\n  - type: signal_timing\n    junction: [文阳路, 长城路]\n"
         "    cycle_s: 60\n    greens_s: [40, 30]\n",
         {},
-        ["scenario.yaml:4", "[patches[0]]", "greens_s sum to 70 s", "cycle_s"],
+        [
+            "scenario.yaml:7",
+            "[patches[0].greens_s]",
+            "leaves -5 s per change",
+            "lengthen cycle_s to at least 76 s",
+        ],
     ),
     (
         "base-cycle",
