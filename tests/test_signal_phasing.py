@@ -122,6 +122,7 @@ def webster_crossroads_run(iterations: int, left_every_s: float | None = None):
     250 veh/h east→west; optionally left turns 3→4 from a pocket."""
     G = crossroads(lanes_ns=2, lanes_ew=1)
     G.nodes[0]["signal_optimize"] = "webster"
+    G.nodes[0]["signal_greens_s"] = "[30, 20]"  # the static plan the patch sets: two phases
     G.edges[3, 0, 0].update(pocket_left=1, pocket_length_m=120.0)
     rows = [(1, 3, 3.6 * i) for i in range(1000)]
     rows += [(2, 4, 14.4 * i) for i in range(250)]
@@ -146,11 +147,12 @@ def test_webster_retiming_inside_route_choice_settles_on_the_flows():
     assert greens.max() > greens.min() and (x <= 0.9 + 1e-6).all()
     assert ns_phase.empty or ns_phase["green_s"].iloc[0] == greens.max()
     # the caller's network keeps its plan: re-timing works on a copy
-    assert not G.nodes[0].get("signal_greens_s")
+    assert G.nodes[0]["signal_greens_s"] == "[30, 20]"
 
 
 def test_warranted_left_pocket_gets_a_protected_phase_in_the_run():
-    _, res = webster_crossroads_run(10, left_every_s=12.0)  # 300 veh/h of left turns
+    # 300 veh/h of left turns: a third phase replaces the two-phase plan in force
+    _, res = webster_crossroads_run(10, left_every_s=12.0)
     table = res.signal_timing
     left = table[table["roads"].str.endswith(" left")]
     assert len(left) == 1 and "left flow" in left["warrant"].iloc[0]
