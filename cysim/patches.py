@@ -14,7 +14,7 @@ import networkx as nx
 from shapely.geometry import LineString, Point
 from shapely.ops import substring
 
-from . import locate, network, patchreport, roadclass, signals, webster
+from . import actuated, locate, network, patchreport, roadclass, signals, webster
 from ._errors import CysimError, PatchError, SimulationError
 
 # The demand patch works on the trips table; it lives in its own module, re-exported here.
@@ -508,11 +508,17 @@ _PLAN_ATTRIBUTES = (
     "signal_cycle_s", "signal_splits", "signal_greens_s", "signal_amber_s", "signal_all_red_s",
     "signal_lost_time_s", "signal_optimize",
 )  # fmt: skip
+#: The attributes of vehicle-actuated control.
+_CONTROL_ATTRIBUTES = (
+    "signal_control", "signal_min_green_s", "signal_max_green_s", "signal_passage_s",
+    "signal_detector_m",
+)  # fmt: skip
 
 
 def _time_one_signal(ctx: _Context, patch: SignalTiming, node: int, key: str) -> None:
     G = ctx.G
     before = signals.plan_for_node(G, node)
+    control_before = actuated.describe_control(G, node)
     if patch.left_turns is not None:
         _set_left_turns(ctx, patch, node)
     phases, _, names = signals.plan_phases(G, node)
@@ -556,6 +562,8 @@ def _time_one_signal(ctx: _Context, patch: SignalTiming, node: int, key: str) ->
         for name in _PLAN_ATTRIBUTES:
             G.nodes[node].pop(name, None)
         G.nodes[node].update(attrs)
+    if patch.control is not None:
+        _set_control(patch, node, G, names)
     if patch.optimize == "webster" and ctx.baseline_link_flows is None and ctx.defer_webster:
         ctx.report.notes.setdefault(ctx.index, []).append(
             f"junction {node}: Webster plan computed from the baseline flows at run time"
@@ -574,10 +582,42 @@ def _time_one_signal(ctx: _Context, patch: SignalTiming, node: int, key: str) ->
             key="offset_s",
         )
     road = "/".join(locate.roads_at_node(G, node))
-    text_before, text_after = signals.describe_plan(before), signals.describe_plan(after)
+    text_before = signals.describe_plan(before) + control_before
+    text_after = signals.describe_plan(after) + actuated.describe_control(G, node)
     if (text_before, before.offset_s) != (text_after, after.offset_s):
         offset = f"; offset {after.offset_s:g} s" if after.offset_s else ""
         _record(ctx, node, "signal plan", text_before, text_after + offset, kind="node", road=road)
+
+
+def _set_control(patch: SignalTiming, node: int, G: nx.MultiDiGraph, names: list[str]) -> None:
+    """Set (or clear) vehicle-actuated control and its settings on a junction."""
+    data = G.nodes[node]
+    for name in _CONTROL_ATTRIBUTES:
+        data.pop(name, None)
+    if patch.control != "actuated":
+        return
+    data["signal_control"] = "actuated"
+    for key, attribute in (
+        ("min_green_s", "signal_min_green_s"),
+        ("max_green_s", "signal_max_green_s"),
+    ):
+        given = getattr(patch, key)
+        if given is None:
+            continue
+        values = (
+            [float(given)] * len(names)
+            if isinstance(given, int | float)
+            else (_per_phase(node, given, names, key))
+        )
+        data[attribute] = json.dumps(values)
+    if patch.passage_s is not None:
+        data["signal_passage_s"] = float(patch.passage_s)
+    if patch.detector_m is not None:
+        data["signal_detector_m"] = float(patch.detector_m)
+    try:
+        actuated.actuated_plan(G, node)
+    except SimulationError as error:
+        raise PatchError(error.message, key="max_green_s", hint=error.hint) from None
 
 
 def _set_left_turns(ctx: _Context, patch: SignalTiming, node: int) -> None:

@@ -194,6 +194,25 @@ class SignalTiming(PatchBase):
     left_turns: LeftTurn | dict[str, LeftTurn] | None = Field(
         None, description="protected or permitted left turns, for all approaches or per road"
     )
+    control: Literal["fixed", "actuated"] | None = Field(
+        None, description="fixed-time plan or vehicle-actuated control (docs/model.md §3)"
+    )
+    min_green_s: (
+        float
+        | list[Annotated[float, Field(gt=0)]]
+        | dict[str, Annotated[float, Field(gt=0)]]
+        | None
+    ) = Field(None, description="actuated: minimum green, one value or per phase")
+    max_green_s: (
+        float
+        | list[Annotated[float, Field(gt=0)]]
+        | dict[str, Annotated[float, Field(gt=0)]]
+        | None
+    ) = Field(None, description="actuated: maximum green, one value or per phase")
+    passage_s: float | None = Field(None, gt=0, le=10, description="actuated: passage time")
+    detector_m: float | None = Field(
+        None, gt=0, le=200, description="actuated: detection zone upstream of the stop line"
+    )
     install: bool = Field(False, description="make an unsignalised junction signal-controlled")
 
     @model_validator(mode="after")
@@ -220,14 +239,19 @@ class SignalTiming(PatchBase):
             raise ValueError("offset_s must be less than cycle_s")
         if self.all_signals and self.install:
             raise ValueError("'install' needs named junctions, not 'all_signals'")
+        actuated_fields = (self.min_green_s, self.max_green_s, self.passage_s, self.detector_m)
+        if self.control != "actuated" and any(v is not None for v in actuated_fields):
+            raise ValueError(
+                "min_green_s, max_green_s, passage_s and detector_m need 'control: actuated'"
+            )
         settings = (
             self.cycle_s, self.splits, self.greens_s, self.offset_s, self.optimize, self.amber_s,
-            self.all_red_s, self.lost_time_per_phase_s, self.left_turns,
+            self.all_red_s, self.lost_time_per_phase_s, self.left_turns, self.control,
         )  # fmt: skip
         if all(v is None for v in settings) and not self.install:
             raise ValueError(
                 "nothing to set: give cycle_s/splits/greens_s/offset_s, amber_s/all_red_s, "
-                "left_turns, optimize or install"
+                "left_turns, control, optimize or install"
             )
         return self
 

@@ -131,6 +131,8 @@ class RunRecords:
     #: link and the next one of the path it is on (-1: the link ends it), which guidance or
     #: cruising may have replaced — the movement it is queued for
     open_heads: dict[int, tuple[int, int]] = field(default_factory=dict)
+    #: greens of actuated junctions: ``(node index, phase, start_s, end_s)`` in time order
+    actuated_greens: list[tuple[int, int, float, float]] = field(default_factory=list)
 
 
 def run(
@@ -452,6 +454,21 @@ def run(
                 clearance_of[node, phase] = (next_start - start - green) % cycle
             group_signal[g] = signal_of[node, phase]
             group_clearance[g] = clearance_of[node, phase]
+    # actuated junctions: a controller process decides each green (no periodic plan, no
+    # sneakers); `group_act[g]` is the node index of an actuated group's junction, else -1
+    group_act = [-1] * n_groups
+    act_phase_groups: dict[int, list[list[int]]] = {}
+    for g, phase in enumerate(net.group_phase):
+        node = group_node[g]
+        if phase >= 0 and node in net.actuated:
+            group_act[g] = node
+            group_signal[g] = None
+            phases = act_phase_groups.setdefault(node, [[] for _ in net.actuated[node].min_green_s])
+            phases[phase].append(g)
+    act_green = dict.fromkeys(act_phase_groups, -1)  # node index -> phase in green, -1: none
+    act_waiting: dict[int, set[int]] = {node: set() for node in act_phase_groups}
+    act_last = [-math.inf] * n_groups  # when a vehicle last left the detection zone
+    actuated_greens: list[tuple[int, int, float, float]] = []
     # sneakers need a green longer than their window (the plans give every phase at least 1 s)
     group_sneaks = [
         sneak_per_cycle > 0 and sig is not None and sig[2] > sneak_window_s for sig in group_signal
@@ -551,6 +568,13 @@ def run(
                         drop_out(g)
                     wake(g, cycle - into)
                     return
+            ni = group_act[g]
+            if ni >= 0 and act_green[ni] != group_phase[g]:
+                # an actuated junction's red: the controller wakes the group at its green
+                if g in registered:
+                    drop_out(g)
+                act_waiting[ni].add(g)
+                return
             if pockets:
                 # a turner that found its pocket full stands in a lane ahead of v: on one
                 # lane it blocks v; on more lanes it takes one lane out of service
@@ -586,6 +610,8 @@ def run(
                 return
             if sneak:
                 sneak_credit[g] -= 1.0
+            if ni >= 0:
+                act_last[g] = now  # the vehicle leaves the detection zone at the stop line
             del q[0]
             # leave(v, link, now) and enter(v, nxt, now), inlined: this is the hot path
             last_exit[link] = now
@@ -654,6 +680,75 @@ def run(
                     )
                     major_t[node] = now
         armed[g] = False
+
+    group_phase = net.group_phase
+    detector_share = [0.0] * n_links  # share of a link's free-flow time before its detector
+    for node, plan in net.actuated.items():
+        for phase_groups in act_phase_groups.get(node, []):
+            for g in phase_groups:
+                link = group_link[g]
+                length = net.length_m[link]
+                detector_share[link] = 1.0 - min(plan.detector_m, length) / length
+
+    def detected_at(v: int, link: int) -> float:
+        """When vehicle ``v`` reaches the detection zone of its approach (free-flow travel)."""
+        return entry[v] + ff[link] * detector_share[link]
+
+    def zone_state(node: int, phase: int, now: float) -> tuple[bool, bool, float]:
+        """Of a phase's lane groups: a vehicle in the detection zone, one approaching it, and
+        when a vehicle last left the zone (presence detection: the zone is occupied from a
+        vehicle's arrival in it until it crosses the stop line)."""
+        waiting = approaching = False
+        last = -math.inf
+        for g in act_phase_groups[node][phase]:
+            last = max(last, act_last[g])
+            link = group_link[g]
+            for v in queues[g]:
+                if detected_at(v, link) <= now + EPS:
+                    waiting = True
+                    break
+                approaching = True
+        return waiting, approaching, last
+
+    def controller(node: int):
+        """Vehicle-actuated control of one junction (docs/model.md §3): each phase gets its
+        minimum green, then extends while its detection zone is occupied and until it has been
+        empty for the passage time (gap-out), up to its maximum green (max-out); phases without
+        a call (no vehicle in their zones) are skipped; with no call anywhere the junction rests
+        in all-red and serves the first phase to get one."""
+        plan = net.actuated[node]
+        n = len(plan.min_green_s)
+        # a sampled stream's gaps are 1/f times longer: the passage time follows them
+        passage = plan.passage_s / sample_factor
+        phase = 0
+        while True:
+            start = env.now
+            act_green[node] = phase
+            waiting = act_waiting[node]
+            for g in sorted(waiting):
+                if group_phase[g] == phase:
+                    wake(g, 0.0)
+            waiting.difference_update(act_phase_groups[node][phase])
+            end = start + plan.min_green_s[phase]
+            max_end = start + plan.max_green_s[phase]
+            while True:
+                now = env.now
+                occupied, _, last = zone_state(node, phase, now)
+                extend = now + passage if occupied else last + passage
+                end = min(max(end, extend), max_end)
+                if now >= end - EPS:
+                    break
+                yield env.timeout(end - now)
+            act_green[node] = -1
+            actuated_greens.append((node, phase, start, env.now))
+            yield env.timeout(plan.lost_time_s[phase])
+            while True:
+                now = env.now
+                called = [p for p in range(n) if zone_state(node, (phase + 1 + p) % n, now)[0]]
+                if called:
+                    phase = (phase + 1 + called[0]) % n
+                    break
+                yield env.timeout(passage)
 
     leg_end_rows: list[int] = []
 
@@ -849,6 +944,8 @@ def run(
     servers[n_groups:] = [serve_source] * n_links
     env.process(departures())
     env.process(monitor())
+    for node in sorted(act_phase_groups):
+        env.process(controller(node))
     env.run(until=stop)
 
     net_arr = np.array(net_rows, dtype=float).reshape(-1, 5)
@@ -897,4 +994,5 @@ def run(
         end_s=float(env.now),
         leg_end_rows=leg_end_rows,
         open_heads=open_heads,
+        actuated_greens=actuated_greens,
     )

@@ -9,7 +9,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from .. import settings, signals
+from .. import actuated, settings, signals
 from .._errors import SimulationError
 from ..signals import LEFT, RIGHT, THROUGH, turn_kind
 
@@ -78,6 +78,9 @@ class NetArrays:
         storage in vehicles ``lanes × pocket_length / jam spacing × f`` (0 = not a pocket).
     plans
         Per node index: ``(cycle_s, [(start_s, green_s), ...])`` for signalised nodes, else None.
+    actuated
+        Node index → controller settings of each actuated junction (its ``plans`` entry is the
+        fixed plan it replaces, used only for the opposing-flow window).
     node_major_rank
         Per node index: the highest road-class rank among its approaches.
     """
@@ -107,6 +110,7 @@ class NetArrays:
     group_pockets: list[list[int]]
     group_pocket_cap: list[int]
     plans: list[tuple[float, list[tuple[float, float]]] | None]
+    actuated: dict[int, actuated.ActuatedPlan]
 
     @property
     def n_links(self) -> int:
@@ -201,6 +205,7 @@ def build(
         out_links[node_index[u]].append(i)
 
     plans: list[tuple[float, list[tuple[float, float]]] | None] = [None] * len(nodes)
+    actuated_of: dict[int, actuated.ActuatedPlan] = {}
     phase_of_link: dict[int, int] = {}
     left_phase_of_link: dict[int, int] = {}
     opposing = [-1] * len(edges)
@@ -214,6 +219,9 @@ def build(
         if bool(G.nodes[n].get("signal", False)) and incoming:
             plan = signals.plan_for_node(G, n)
             plans[ni] = (plan.cycle_s, plan.green_windows())
+            control = actuated.actuated_plan(G, n)
+            if control is not None:
+                actuated_of[ni] = control
             for e, p in plan.protected_left.items():
                 left_phase_of_link[link_of[e]] = p
             for p, approaches in enumerate(plan.phases):
@@ -316,4 +324,5 @@ def build(
         group_pockets=[pockets_of[g] for g in range(len(g_link))],
         group_pocket_cap=[pocket_cap.get(g, 0) for g in range(len(g_link))],
         plans=plans,
+        actuated=actuated_of,
     )

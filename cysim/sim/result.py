@@ -78,3 +78,5 @@ class SimResult:
     #: per phase of each junction re-timed inside route choice (``optimize: webster``): the
     #: final plan and its flow ratio, degree of saturation and left-turn warrant; else None
     signal_timing: pd.DataFrame | None = None
+    #: every green of the actuated junctions (``node``, ``phase``, ``start_s``, ``end_s``), or None
+    actuated_greens: pd.DataFrame | None = None

@@ -309,6 +309,10 @@ def simulate(
     )
     if timed.nodes:
         result.signal_timing = retiming.timing_table(G, timed)
+    if rec.actuated_greens:
+        greens = pd.DataFrame(rec.actuated_greens, columns=["node", "phase", "start_s", "end_s"])
+        greens["node"] = [net.nodes[i] for i in greens["node"]]
+        result.actuated_greens = greens
     result.route_costs = movements.RouteCosts.of_run(
         moves, rc.time_bin_s, times, origin, destination, departure, paths
     )
