@@ -381,8 +381,8 @@ def default_plan(G: nx.MultiDiGraph, node: int) -> SignalPlan:
     )
 
 
-def _json_numbers(node: int, attribute: str, text: str, hint: str) -> list[float]:
-    """A node attribute holding a JSON list of non-negative numbers."""
+def _json_numbers(node: int, attribute: str, text: str, names: list[str], hint: str) -> list[float]:
+    """A node attribute holding a JSON list of non-negative numbers, one per phase."""
     try:
         values = json.loads(text)
         if not isinstance(values, list) or not all(
@@ -393,6 +393,13 @@ def _json_numbers(node: int, attribute: str, text: str, hint: str) -> list[float
         raise SimulationError(
             f"junction {node}: {attribute} {text!r} is invalid ({exc})", key=attribute, hint=hint
         ) from exc
+    if len(values) != len(names):
+        raise SimulationError(
+            f"junction {node}: {attribute} has {len(values)} values but the junction has "
+            f"{len(names)} phases ({', '.join(names)})",
+            key=attribute,
+            hint="give one value per phase (`cysim validate` lists the phases)",
+        )
     return [float(x) for x in values]
 
 
@@ -444,15 +451,8 @@ def plan_for_node(G: nx.MultiDiGraph, node: int) -> SignalPlan:
     plan.lost_time_s = [per_phase] * n
     if greens_text:
         shown = _json_numbers(
-            node, "signal_greens_s", greens_text, "give displayed greens in seconds, e.g. [60, 44]"
+            node, "signal_greens_s", greens_text, plan.names, "give displayed greens, e.g. [60, 44]"
         )
-        if len(shown) != n:
-            raise SimulationError(
-                f"junction {node}: signal_greens_s has {len(shown)} values but the junction has "
-                f"{n} phases ({', '.join(plan.names)})",
-                key="signal_greens_s",
-                hint="give one green per phase (`cysim validate` lists the phases)",
-            )
         greens = [g + change - per_phase for g in shown]
         short = [i for i, g in enumerate(greens) if g < min_plan_green_s]
         if short:
@@ -471,15 +471,9 @@ def plan_for_node(G: nx.MultiDiGraph, node: int) -> SignalPlan:
             node,
             "signal_splits",
             splits_text,
-            "give a JSON list of green fractions, one per phase, e.g. [0.55, 0.45]",
+            plan.names,
+            "give green fractions, e.g. [0.55, 0.45]",
         )
-        if len(weights) != n:
-            raise SimulationError(
-                f"junction {node}: signal_splits has {len(weights)} values but the junction has "
-                f"{n} phases",
-                key="signal_splits",
-                hint="give one green fraction per phase (`cysim validate` lists the phases)",
-            )
     cycle = cycle if cycle > 0 else plan.cycle_s
     plan.green_s = _split_greens(cycle, plan.lost_time_s, weights)
     plan.cycle_s = cycle
