@@ -54,27 +54,53 @@ class ActuatedPlan:
     detector_m: float
 
 
-def _per_phase(G: nx.MultiDiGraph, node: int, attribute: str, n: int) -> list[float] | None:
+def _per_phase(
+    G: nx.MultiDiGraph, node: int, attribute: str, names: list[str]
+) -> list[float | None] | None:
+    """A setting per phase: stored as one number, a list per phase or a mapping of phase names
+    (phases the mapping leaves out get None: the default)."""
     text = G.nodes[node].get(attribute, "") or ""
     if not text:
         return None
-    values = json.loads(text)
-    if not isinstance(values, list) or len(values) != n:
+    hint = "give one number, one per phase, or a mapping of phase names (`cysim validate`)"
+    try:
+        values = json.loads(text)
+    except ValueError as exc:
         raise SimulationError(
-            f"junction {node}: {attribute} must list one value per phase ({n})",
-            key=attribute,
-            hint="give one value per phase (`cysim validate` lists the phases)",
-        )
-    return [float(x) for x in values]
+            f"junction {node}: {attribute} {text!r} is not valid ({exc})", key=attribute, hint=hint
+        ) from exc
+    if isinstance(values, int | float):
+        return [float(values)] * len(names)
+    if isinstance(values, list) and len(values) == len(names):
+        return [float(x) for x in values]
+    if isinstance(values, dict):
+        out: list[float | None] = [None] * len(names)
+        for name, value in values.items():
+            index = signals.phase_index(name, names)
+            if index is None:
+                raise SimulationError(
+                    f"junction {node}: {attribute} names '{name}', not one of its phases "
+                    f"({', '.join(names)})",
+                    key=attribute,
+                    hint=hint,
+                )
+            out[index] = float(value)
+        return out
+    raise SimulationError(
+        f"junction {node}: {attribute} must give one value per phase ({len(names)})",
+        key=attribute,
+        hint=hint,
+    )
 
 
 def actuated_plan(G: nx.MultiDiGraph, node: int) -> ActuatedPlan | None:
     """The controller settings of a junction, or None when it runs a fixed-time plan.
 
-    From ``signal_min_green_s`` and ``signal_max_green_s`` (JSON lists of displayed greens per
-    phase), ``signal_passage_s`` and ``signal_detector_m``; defaults: the pedestrian minimum
-    green of :func:`cysim.webster.pedestrian_min_green_s`, ``max_green_factor`` × the fixed
-    plan's green (at least ``min_extension_s`` above the minimum), ``passage_s``, ``detector_m``.
+    From ``signal_min_green_s`` and ``signal_max_green_s`` (JSON: one displayed green, a list per
+    phase, or a mapping of phase names), ``signal_passage_s`` and ``signal_detector_m``;
+    defaults: the pedestrian minimum green of :func:`cysim.webster.pedestrian_min_green_s`,
+    ``max_green_factor`` × the fixed plan's green (at least ``min_extension_s`` above the
+    minimum), ``passage_s``, ``detector_m``.
 
     Raises
     ------
@@ -87,20 +113,32 @@ def actuated_plan(G: nx.MultiDiGraph, node: int) -> ActuatedPlan | None:
     plan = signals.plan_for_node(G, node)
     n = len(plan.phases)
     change = plan.amber_s + plan.all_red_s
-    shown_min = _per_phase(G, node, "signal_min_green_s", n) or [
-        webster.pedestrian_min_green_s(G, plan, p) for p in range(n)
+    given_min = _per_phase(G, node, "signal_min_green_s", plan.names) or [None] * n
+    given_max = _per_phase(G, node, "signal_max_green_s", plan.names) or [None] * n
+    shown_min = [
+        m if m is not None else webster.pedestrian_min_green_s(G, plan, p)
+        for p, m in enumerate(given_min)
     ]
-    shown_max = _per_phase(G, node, "signal_max_green_s", n) or [
-        max(max_green_factor * g, m + min_extension_s)
-        for g, m in zip(plan.display_green_s, shown_min, strict=True)
+    shown_max = [
+        m if m is not None else max(max_green_factor * g, low + min_extension_s)
+        for m, g, low in zip(given_max, plan.display_green_s, shown_min, strict=True)
     ]
-    for p, (low, high) in enumerate(zip(shown_min, shown_max, strict=True)):
+    for p, (low, high, lost) in enumerate(zip(shown_min, shown_max, plan.lost_time_s, strict=True)):
         if high < low:
             raise SimulationError(
                 f"junction {node}: phase {plan.names[p]} has a maximum green of {high:g} s "
-                f"below its minimum of {low:g} s",
+                f"below its minimum of {low:g} s"
+                + ("" if given_min[p] is not None else " (the pedestrian minimum)"),
                 key="max_green_s",
                 hint="raise the maximum green or lower the minimum",
+            )
+        if low + change - lost < signals.min_plan_green_s:
+            raise SimulationError(
+                f"junction {node}: phase {plan.names[p]} has a minimum green of {low:g} s, "
+                f"{low + change - lost:.3g} s of effective green after the lost time; every "
+                f"phase needs at least {signals.min_plan_green_s:g} s",
+                key="min_green_s",
+                hint="raise the minimum green or shorten the lost time per phase",
             )
     lost = plan.lost_time_s
     return ActuatedPlan(

@@ -228,8 +228,9 @@ def network_kpis(result: SimResult, G: nx.MultiDiGraph | None = None) -> dict[st
     dict[str, float]
         The KPIs above, plus what they were computed under (not KPIs): ``sample_factor`` (the
         scaling applied), ``relative_gap`` (route choice's relative gap in the final run, NaN
-        without route-choice records) and ``route_iterations`` (runs made). Means over no trips
-        are NaN.
+        without route-choice records), ``route_iterations`` (runs made) and
+        ``signal_plan_change_s`` (how far the re-timed signal plans still moved after the final
+        run; 0 without ``optimize: webster``). Means over no trips are NaN.
     """
     scale = _scale(result)
     trav = _traversals(result)
@@ -286,6 +287,11 @@ def network_kpis(result: SimResult, G: nx.MultiDiGraph | None = None) -> dict[st
         "sample_factor": float(result.sample_factor),
         "relative_gap": float(route_choice["relative_gap"].iloc[-1]) if has_gap else float("nan"),
         "route_iterations": float(len(route_choice)),
+        "signal_plan_change_s": (
+            float(route_choice["plan_change_s"].iloc[-1])
+            if len(route_choice) and "plan_change_s" in route_choice
+            else 0.0
+        ),
     }
 
 

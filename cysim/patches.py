@@ -500,14 +500,11 @@ def _signal_timing(ctx: _Context, patch: SignalTiming) -> None:
         _time_one_signal(ctx, patch, node, key)
 
 
-#: Shortest amber + all-red between two greens a plan may have, seconds (amber of at least 3 s:
-#: MUTCD 2009 §4D.26, 3–6 s; GB 14886-2016 yellow 3 s).
-min_changeover_s: float = 3.0
-#: The attributes of an explicit plan, cleared before a new one is set.
-_PLAN_ATTRIBUTES = (
-    "signal_cycle_s", "signal_splits", "signal_greens_s", "signal_amber_s", "signal_all_red_s",
-    "signal_lost_time_s", "signal_optimize",
-)  # fmt: skip
+#: Shortest amber a plan may have, seconds (MUTCD 2009 §4D.26: 3–6 s; GB 14886-2016: 3 s).
+min_amber_s: float = 3.0
+#: The attributes of an explicit plan's greens, cleared before new greens are set (amber,
+#: all-red and lost time are set on their own).
+_PLAN_ATTRIBUTES = ("signal_cycle_s", "signal_splits", "signal_greens_s", "signal_optimize")
 #: The attributes of vehicle-actuated control.
 _CONTROL_ATTRIBUTES = (
     "signal_control", "signal_min_green_s", "signal_max_green_s", "signal_passage_s",
@@ -523,7 +520,7 @@ def _time_one_signal(ctx: _Context, patch: SignalTiming, node: int, key: str) ->
         _set_left_turns(ctx, patch, node)
     phases, _, names = signals.plan_phases(G, node)
     n = len(phases)
-    attrs: dict[str, Any] = {}
+    plan_attrs: dict[str, Any] = {}
     amber = patch.amber_s if patch.amber_s is not None else before.amber_s
     all_red = patch.all_red_s if patch.all_red_s is not None else before.all_red_s
     if patch.greens_s is not None:
@@ -531,39 +528,45 @@ def _time_one_signal(ctx: _Context, patch: SignalTiming, node: int, key: str) ->
         if patch.cycle_s is not None:
             amber, all_red = _changeover(node, patch, sum(shown), n)
         cycle = sum(shown) + n * (amber + all_red)
-        attrs.update(signal_greens_s=json.dumps([round(g, 3) for g in shown]), signal_cycle_s=cycle)
+        plan_attrs.update(
+            signal_greens_s=json.dumps([round(g, 3) for g in shown]), signal_cycle_s=cycle
+        )
     elif patch.splits is not None:
         assert patch.cycle_s is not None  # the model requires cycle_s with splits
         splits = _per_phase(node, patch.splits, names, "splits")
-        attrs.update(signal_splits=json.dumps(splits), signal_cycle_s=float(patch.cycle_s))
+        plan_attrs.update(signal_splits=json.dumps(splits), signal_cycle_s=float(patch.cycle_s))
     elif patch.cycle_s is not None:
-        # a new cycle keeps the phases' shares of the green time of the plan in force
-        attrs.update(
-            signal_splits=json.dumps([round(g, 4) for g in before.green_s]),
+        # a new cycle keeps the phases' shares of the plan in force (of the default plan when
+        # left_turns changed the phases)
+        shares = (
+            before.green_s if len(before.green_s) == n else signals.default_plan(G, node).green_s
+        )
+        plan_attrs.update(
+            signal_splits=json.dumps([round(g, 4) for g in shares]),
             signal_cycle_s=float(patch.cycle_s),
         )
-    if amber + all_red < min_changeover_s:
-        raise PatchError(
-            f"junction {node}: amber {amber:g} s + all-red {all_red:g} s between greens is less "
-            f"than the minimum changeover of {min_changeover_s:g} s",
-            key="amber_s",
-            hint=f"give amber_s of at least {min_changeover_s:g}",
-        )
-    if amber != signals.amber_s or patch.amber_s is not None:
-        attrs["signal_amber_s"] = float(amber)
-    if all_red != signals.all_red_s or patch.all_red_s is not None:
-        # 0 s all-red is a valid choice: store it as a tiny positive number (0 = default)
-        attrs["signal_all_red_s"] = float(all_red) if all_red > 0 else 1e-9
-    if patch.lost_time_per_phase_s is not None:
-        attrs["signal_lost_time_s"] = float(patch.lost_time_per_phase_s)
     if patch.optimize == "webster":
-        attrs["signal_optimize"] = "webster"
-    if attrs:
+        plan_attrs["signal_optimize"] = "webster"
+    if plan_attrs:
         for name in _PLAN_ATTRIBUTES:
             G.nodes[node].pop(name, None)
-        G.nodes[node].update(attrs)
+        G.nodes[node].update(plan_attrs)
+    if amber < min_amber_s:
+        raise PatchError(
+            f"junction {node}: amber of {amber:g} s is shorter than the minimum of "
+            f"{min_amber_s:g} s",
+            key="amber_s" if patch.amber_s is not None else "greens_s",
+            hint=f"give amber_s of at least {min_amber_s:g} s (and fit the greens to the cycle)",
+        )
+    # clearances and lost time are set on their own: the greens in force stay as written
+    if patch.amber_s is not None or amber != before.amber_s:
+        G.nodes[node]["signal_amber_s"] = float(amber)
+    if patch.all_red_s is not None or all_red != before.all_red_s:
+        G.nodes[node]["signal_all_red_s"] = float(all_red)
+    if patch.lost_time_per_phase_s is not None:
+        G.nodes[node]["signal_lost_time_s"] = float(patch.lost_time_per_phase_s)
     if patch.control is not None:
-        _set_control(patch, node, G, names)
+        _set_control(ctx, patch, node, G, names)
     if patch.optimize == "webster" and ctx.baseline_link_flows is None and ctx.defer_webster:
         ctx.report.notes.setdefault(ctx.index, []).append(
             f"junction {node}: Webster plan computed from the baseline flows at run time"
@@ -580,6 +583,7 @@ def _time_one_signal(ctx: _Context, patch: SignalTiming, node: int, key: str) ->
         raise PatchError(
             f"offset {patch.offset_s:g} s is not less than the cycle ({after.cycle_s:g} s)",
             key="offset_s",
+            hint=f"give an offset between 0 and {after.cycle_s:g} s",
         )
     road = "/".join(locate.roads_at_node(G, node))
     text_before = signals.describe_plan(before) + control_before
@@ -589,8 +593,15 @@ def _time_one_signal(ctx: _Context, patch: SignalTiming, node: int, key: str) ->
         _record(ctx, node, "signal plan", text_before, text_after + offset, kind="node", road=road)
 
 
-def _set_control(patch: SignalTiming, node: int, G: nx.MultiDiGraph, names: list[str]) -> None:
-    """Set (or clear) vehicle-actuated control and its settings on a junction."""
+def _set_control(
+    ctx: _Context, patch: SignalTiming, node: int, G: nx.MultiDiGraph, names: list[str]
+) -> None:
+    """Set (or clear) vehicle-actuated control and its settings on a junction.
+
+    Minimum and maximum greens are stored as given (one number, a list per phase, or a mapping
+    of phase names) and resolved against the phases when the plan is built, so a phase added
+    later (a protected left) still gets them.
+    """
     data = G.nodes[node]
     for name in _CONTROL_ATTRIBUTES:
         data.pop(name, None)
@@ -604,20 +615,36 @@ def _set_control(patch: SignalTiming, node: int, G: nx.MultiDiGraph, names: list
         given = getattr(patch, key)
         if given is None:
             continue
-        values = (
-            [float(given)] * len(names)
-            if isinstance(given, int | float)
-            else (_per_phase(node, given, names, key))
-        )
-        data[attribute] = json.dumps(values)
+        if isinstance(given, dict):
+            for name in given:
+                if signals.phase_index(name, names) is None:
+                    raise PatchError(
+                        f"junction {node} has no phase '{name}'; its phases are: "
+                        f"{', '.join(names)}",
+                        key=f"{key}.{name}",
+                        hint="name a phase by one of its roads, and '<road> left' for a left phase",
+                    )
+        elif isinstance(given, list):
+            _per_phase(node, given, names, key)  # checks the count
+        data[attribute] = json.dumps(given)
     if patch.passage_s is not None:
         data["signal_passage_s"] = float(patch.passage_s)
     if patch.detector_m is not None:
         data["signal_detector_m"] = float(patch.detector_m)
     try:
-        actuated.actuated_plan(G, node)
+        control = actuated.actuated_plan(G, node)
     except SimulationError as error:
-        raise PatchError(error.message, key="max_green_s", hint=error.hint) from None
+        raise PatchError(error.message, key=error.key or "control", hint=error.hint) from None
+    assert control is not None
+    plan = signals.plan_for_node(G, node)
+    for p, name in enumerate(names):
+        walk = webster.pedestrian_min_green_s(G, plan, p)
+        shown_min = control.min_green_s[p] - plan.amber_s - plan.all_red_s + control.lost_time_s[p]
+        if shown_min < walk - 0.05:
+            ctx.report.warnings.append(
+                f"junction {node}: minimum green of phase {name} ({shown_min:.0f} s) is shorter "
+                f"than pedestrians need to cross ({walk:.0f} s)"
+            )
 
 
 def _set_left_turns(ctx: _Context, patch: SignalTiming, node: int) -> None:
@@ -686,7 +713,7 @@ def _per_phase(
         return [float(x) for x in given]
     values: dict[int, float] = {}
     for name, value in given.items():
-        index = _phase_index(name, names)
+        index = signals.phase_index(name, names)
         if index is None:
             raise PatchError(
                 f"junction {node} has no phase '{name}'; its phases are: {', '.join(names)}",
@@ -704,55 +731,48 @@ def _per_phase(
     return [values[i] for i in range(len(names))]
 
 
-def _phase_index(name: str, names: list[str]) -> int | None:
-    """The phase a name refers to: its exact name, or one of its roads (`<road> left` for a
-    left phase)."""
-    if name in names:
-        return names.index(name)
-    left = name.endswith(" left")
-    wanted = locate.normalise_road_name(name.removesuffix(" left").strip())
-    for i, phase in enumerate(names):
-        if phase.endswith(" left") != left:
-            continue
-        roads = phase.removesuffix(" left").split("/")
-        if any(locate.normalise_road_name(r.split(" (")[0]) == wanted for r in roads):
-            return i
-    return None
-
-
 def _changeover(
     node: int, patch: SignalTiming, total_green_s: float, n: int
 ) -> tuple[float, float]:
     """Amber and all-red of an explicit cycle with explicit greens: what the cycle leaves."""
     assert patch.cycle_s is not None
     per_change = (patch.cycle_s - total_green_s) / n
-    fixes = (
-        f"shorten the greens to at most {patch.cycle_s - n * min_changeover_s:g} s in all, or "
-        f"lengthen cycle_s to at least {total_green_s + n * min_changeover_s:g} s"
+    fits = (
+        f"shorten the greens to at most {patch.cycle_s - n * min_amber_s:g} s in all, or "
+        f"lengthen cycle_s to at least {total_green_s + n * min_amber_s:g} s"
     )
-    if per_change < min_changeover_s:
+    if per_change < min_amber_s:
         raise PatchError(
             f"junction {node}: cycle {patch.cycle_s:g} s with greens of {total_green_s:g} s in "
             f"all leaves {per_change:.3g} s per change between {n} phases; every change needs "
-            f"at least {min_changeover_s:g} s of amber + all-red",
+            f"an amber of at least {min_amber_s:g} s",
             key="greens_s",
-            hint=fixes,
+            hint=fits,
         )
-    if patch.amber_s is not None and patch.all_red_s is not None:
-        if abs(patch.amber_s + patch.all_red_s - per_change) > 0.05:
+    amber, all_red = patch.amber_s, patch.all_red_s
+    if amber is not None and all_red is not None:
+        if abs(amber + all_red - per_change) > 0.05:
             raise PatchError(
-                f"junction {node}: greens of {total_green_s:g} s plus {n} × (amber "
-                f"{patch.amber_s:g} s + all-red {patch.all_red_s:g} s) make "
-                f"{total_green_s + n * (patch.amber_s + patch.all_red_s):g} s, not the "
-                f"{patch.cycle_s:g} s cycle",
+                f"junction {node}: greens of {total_green_s:g} s plus {n} × (amber {amber:g} s "
+                f"+ all-red {all_red:g} s) make {total_green_s + n * (amber + all_red):g} s, not "
+                f"the {patch.cycle_s:g} s cycle",
                 key="cycle_s",
                 hint="drop cycle_s (greens, amber and all-red give it) or make them add up",
             )
-        return patch.amber_s, patch.all_red_s
-    amber = patch.amber_s if patch.amber_s is not None else min(signals.amber_s, per_change)
-    if patch.all_red_s is not None:
-        amber = per_change - patch.all_red_s
-    return amber, per_change - amber
+        return amber, all_red
+    if amber is None and all_red is None:
+        return signals.amber_s, per_change - signals.amber_s
+    given, name = (amber, "amber_s") if amber is not None else (all_red, "all_red_s")
+    rest = per_change - given  # type: ignore[operator]
+    if (amber is not None and rest < 0) or (all_red is not None and rest < min_amber_s):
+        raise PatchError(
+            f"junction {node}: the cycle leaves {per_change:.3g} s per change; {name} of "
+            f"{given:g} s leaves {rest:.3g} s for the "
+            f"{'all-red' if amber is not None else 'amber'}",
+            key=name,
+            hint=f"shorten {name}, or {fits.replace(str(min_amber_s), str(min_amber_s))}",
+        )
+    return (amber, rest) if amber is not None else (rest, all_red)  # type: ignore[return-value]
 
 
 def _webster(ctx: _Context, node: int) -> None:

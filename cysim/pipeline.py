@@ -21,6 +21,7 @@ import pandas as pd
 from . import assign, compare, demand, io, metrics, network, patches, plot, scenario, sim, stats
 from ._errors import ResultsError, SimulationError
 from ._version import __version__
+from .sim import retiming
 from .simsettings import RouteChoiceSettings
 
 #: Called as ``progress(done_replications, total_replications)`` while a scenario runs.
@@ -494,18 +495,23 @@ def route_choice_summary(kpis: Sequence[dict[str, float]], settings: RouteChoice
     -------
     dict
         ``relative_gap`` and ``iterations`` per replication, the ``tolerance`` and ``cap`` of the
-        settings, the largest gap (``max_relative_gap``) and whether every replication reached
-        the tolerance (``converged``).
+        settings, the largest gap (``max_relative_gap``), the largest move the re-timed signal
+        plans still made after the final run (``max_signal_plan_change_s``) and whether every
+        replication reached the tolerance with settled plans (``converged``).
     """
     gaps = [float(k.get("relative_gap", math.nan)) for k in kpis]
     finite = [g for g in gaps if math.isfinite(g)]
+    plan_change = max((float(k.get("signal_plan_change_s", 0.0)) for k in kpis), default=0.0)
     return {
         "relative_gap": gaps,
         "iterations": [int(k.get("route_iterations", 0)) for k in kpis],
         "tolerance": settings.relative_gap_tolerance,
         "cap": settings.iterations,
         "max_relative_gap": max(finite) if finite else None,
-        "converged": bool(finite) and max(finite) < settings.relative_gap_tolerance,
+        "max_signal_plan_change_s": plan_change,
+        "converged": bool(finite)
+        and max(finite) < settings.relative_gap_tolerance
+        and plan_change <= retiming.plan_tolerance_s,
     }
 
 
@@ -1038,9 +1044,23 @@ def run_notes(run_a: RunResults, run_b: RunResults) -> list[str]:
         + ". A change no larger than the larger gap is reported as 'within route-choice gap', "
         "not as better or worse."
     )
+    moving = {
+        label: float((run.summary.get("route_choice") or {}).get("max_signal_plan_change_s") or 0)
+        for label, run in (("A", run_a), ("B", run_b))
+    }
+    moving = {k: v for k, v in moving.items() if v > retiming.plan_tolerance_s}
+    if moving:
+        text += (
+            " Re-timed signal plans still moved after the last run ("
+            + ", ".join(
+                f"{k}: {v:.1f} s" if math.isfinite(v) else f"{k}: a left phase added"
+                for k, v in moving.items()
+            )
+            + ")."
+        )
     if not converged:
         text += (
-            " Not every replication reached the tolerance: raise "
+            " Not every replication reached the tolerance with settled plans: raise "
             "simulation.route_choice.iterations for figures to rely on."
         )
     notes.append(text)

@@ -163,6 +163,9 @@ class Channelize(PatchBase):
 
 
 LeftTurn = Literal["protected", "permitted"]
+Seconds = Annotated[float, Field(gt=0)]
+#: One value for every phase, a list in phase order, or a mapping of phase names.
+GreenSetting = Seconds | list[Seconds] | dict[str, Seconds]
 
 
 class SignalTiming(PatchBase):
@@ -197,18 +200,12 @@ class SignalTiming(PatchBase):
     control: Literal["fixed", "actuated"] | None = Field(
         None, description="fixed-time plan or vehicle-actuated control (docs/model.md §3)"
     )
-    min_green_s: (
-        float
-        | list[Annotated[float, Field(gt=0)]]
-        | dict[str, Annotated[float, Field(gt=0)]]
-        | None
-    ) = Field(None, description="actuated: minimum green, one value or per phase")
-    max_green_s: (
-        float
-        | list[Annotated[float, Field(gt=0)]]
-        | dict[str, Annotated[float, Field(gt=0)]]
-        | None
-    ) = Field(None, description="actuated: maximum green, one value or per phase")
+    min_green_s: GreenSetting | None = Field(
+        None, description="actuated: minimum green, one value, per phase or by phase name"
+    )
+    max_green_s: GreenSetting | None = Field(
+        None, description="actuated: maximum green, one value, per phase or by phase name"
+    )
     passage_s: float | None = Field(None, gt=0, le=10, description="actuated: passage time")
     detector_m: float | None = Field(
         None, gt=0, le=200, description="actuated: detection zone upstream of the stop line"

@@ -1,14 +1,14 @@
-"""Fixed-time signal plans: phases from approach bearings, default timings and Webster's method."""
+"""Signal plans: phases from approach bearings (protected lefts), default and explicit timings."""
 
 from __future__ import annotations
 
 import json
 import math
-import warnings
 from dataclasses import dataclass, field
 
 import networkx as nx
 
+from . import locate
 from ._errors import SimulationError
 
 #: Approaches whose travel axes differ by at most this many degrees share a phase.
@@ -299,6 +299,22 @@ def facing_approach(
     return None
 
 
+def phase_index(name: str, names: list[str]) -> int | None:
+    """The phase a name refers to: its exact name, or one of its roads (``"<road> left"`` for a
+    protected-left phase); None when no phase matches."""
+    if name in names:
+        return names.index(name)
+    left = name.endswith(" left")
+    wanted = locate.normalise_road_name(name.removesuffix(" left").strip())
+    for i, phase in enumerate(names):
+        if phase.endswith(" left") != left:
+            continue
+        roads = phase.removesuffix(" left").split("/")
+        if any(locate.normalise_road_name(r.split(" (")[0]) == wanted for r in roads):
+            return i
+    return None
+
+
 def default_cycle_s(G: nx.MultiDiGraph, node: int, n_phases: int) -> float:
     """Default cycle by the widest approach and the number of phases (docs/model.md)."""
     lanes = max((int(G.edges[e].get("lanes", 1)) for e in _incoming(G, node)), default=1)
@@ -406,12 +422,13 @@ def _json_numbers(node: int, attribute: str, text: str, names: list[str], hint: 
 def clearances(G: nx.MultiDiGraph, node: int) -> tuple[float, float, float]:
     """Amber, all-red and lost time per phase of a junction's plan, seconds.
 
-    From ``signal_amber_s``, ``signal_all_red_s`` and ``signal_lost_time_s`` (> 0), else the
-    defaults; the lost time defaults to amber + all-red.
+    From ``signal_amber_s`` (> 0), ``signal_all_red_s`` (≥ 0, when present) and
+    ``signal_lost_time_s`` (> 0), else the defaults; the lost time defaults to amber + all-red.
     """
     attrs = G.nodes[node]
     amber = float(attrs.get("signal_amber_s", 0.0) or 0.0) or amber_s
-    all_red = float(attrs.get("signal_all_red_s", 0.0) or 0.0) or all_red_s
+    given = attrs.get("signal_all_red_s")
+    all_red = all_red_s if given is None or given == "" else float(given)  # 0 s is a choice
     lost = float(attrs.get("signal_lost_time_s", 0.0) or 0.0) or (amber + all_red)
     return amber, all_red, lost
 
@@ -481,92 +498,16 @@ def plan_for_node(G: nx.MultiDiGraph, node: int) -> SignalPlan:
 
 
 def describe_plan(plan: SignalPlan) -> str:
-    """One line per plan: cycle, then each phase's name and displayed green."""
+    """One line per plan: cycle, each phase's name and displayed green, clearances, lost time."""
     phases = ", ".join(
         f"{name} {green:.0f}" for name, green in zip(plan.names, plan.display_green_s, strict=True)
     )
-    return (
-        f"cycle {plan.cycle_s:.0f} s: {phases} s green; amber {plan.amber_s:g} s + all-red "
-        f"{plan.all_red_s:g} s after each"
+    text = (
+        f"cycle {plan.cycle_s:.0f} s: {phases} s green; amber {round(plan.amber_s, 1):g} s + "
+        f"all-red {round(plan.all_red_s, 1):g} s after each"
     )
-
-
-def webster_plan(
-    critical_flow_ratios: list[float], lost_time_s: float
-) -> tuple[float, list[float]]:
-    """Webster's optimum cycle and effective greens.
-
-    ``C0 = (1.5 L + 5) / (1 − Y)`` with ``Y = Σ y_i``, clamped to [``min_cycle_s``,
-    ``max_cycle_s``]; effective greens ``g_i = (C0 − L) · y_i / Y``, except that every phase
-    keeps at least ``min_green_s`` (time taken pro rata from the others, and the cycle lengthened
-    to ``L + n · min_green_s`` when needed). When ``Y ≥ 1`` the junction is oversaturated: the
-    cycle is capped at ``max_cycle_s`` and a warning is issued.
-
-    Parameters
-    ----------
-    critical_flow_ratios
-        Critical flow ratio ``y_i = q_i / s_i`` of each phase.
-    lost_time_s
-        Total lost time per cycle ``L``, seconds.
-
-    Returns
-    -------
-    tuple[float, list[float]]
-        Cycle length and effective green per phase, seconds.
-
-    Raises
-    ------
-    SimulationError
-        No phases, negative ratios, or a lost time that leaves no green.
-    """
-    if not critical_flow_ratios or any(y < 0 for y in critical_flow_ratios):
-        raise SimulationError(
-            f"Webster needs non-negative flow ratios per phase, got {critical_flow_ratios}",
-            hint="pass one q/s ratio per phase",
-        )
-    total_y = float(sum(critical_flow_ratios))
-    if total_y >= 1.0:
-        warnings.warn(
-            f"critical flow ratios sum to {total_y:.2f} ≥ 1: the junction is oversaturated; "
-            f"cycle capped at {max_cycle_s:g} s",
-            stacklevel=2,
-        )
-        cycle = max_cycle_s
-    else:
-        cycle = (1.5 * lost_time_s + 5.0) / (1.0 - total_y)
-        cycle = min(max(cycle, min_cycle_s), max_cycle_s)
-    n = len(critical_flow_ratios)
-    # Every phase keeps at least min_green_s (pedestrians, and traffic a flow estimate missed):
-    # a phase with no estimated flow must not get a zero green.
-    cycle = max(cycle, min(lost_time_s + n * min_green_s, max_cycle_s))
-    available = cycle - lost_time_s
-    if available <= 0:
-        raise SimulationError(
-            f"lost time {lost_time_s:g} s leaves no green in a {cycle:g} s cycle",
-            hint="reduce the lost time per phase",
-        )
-    if total_y == 0:
-        return cycle, [available / n] * n
-    return cycle, _with_min_green([available * y / total_y for y in critical_flow_ratios])
-
-
-def _with_min_green(greens: list[float]) -> list[float]:
-    """Raise greens below ``min_green_s`` to it, taking the time from the others pro rata.
-
-    Webster's proportional greens are returned unchanged when all reach the minimum.
-    """
-    available = sum(greens)
-    floor = min(min_green_s, available / len(greens))
-    fixed = [False] * len(greens)
-    result = list(greens)
-    while True:
-        short = [i for i, g in enumerate(result) if not fixed[i] and g < floor - 1e-9]
-        if not short:
-            return result
-        for i in short:
-            result[i], fixed[i] = floor, True
-        free = [i for i in range(len(result)) if not fixed[i]]
-        remaining = available - floor * sum(fixed)
-        weight = sum(greens[i] for i in free)
-        for i in free:
-            result[i] = remaining * greens[i] / weight if weight > 0 else remaining / len(free)
+    change = plan.amber_s + plan.all_red_s
+    if plan.lost_time_s and any(abs(lost - change) > 1e-9 for lost in plan.lost_time_s):
+        effective = ", ".join(f"{g:.0f}" for g in plan.green_s)
+        text += f"; lost time {plan.lost_time_s[0]:g} s per phase (effective greens {effective} s)"
+    return text

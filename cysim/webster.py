@@ -25,8 +25,8 @@ from .simsettings import SimSettings
 #: Left-turn flow (veh/h) from which a left pocket gets a protected phase (FHWA Traffic Signal
 #: Timing Manual, FHWA-HOP-08-024, 2008, §4.3.1: 240 veh/h).
 protected_left_flow_vph: float = 240.0
-#: Cross-product warrant (left flow × opposing flow per opposing lane, veh²/h²) by the number of
-#: opposing lanes (same manual, §4.3.1: 50,000 / 90,000 / 110,000).
+#: Cross-product warrant (left flow × opposing through flow, veh²/h²) by the number of opposing
+#: lanes (same manual, §4.3.1: 50,000 / 90,000 / 110,000).
 protected_left_cross_product: dict[int, float] = {1: 50_000.0, 2: 90_000.0, 3: 110_000.0}
 #: Pedestrian walk interval, seconds (MUTCD 2009 §4E.06: at least 7 s).
 pedestrian_walk_s: float = 7.0
@@ -57,6 +57,11 @@ def potential_capacity_vps(flow_vps: float, critical_gap_s: float, follow_up_s: 
     if flow_vps <= 1e-9:
         return 1.0 / follow_up_s
     return flow_vps * math.exp(-flow_vps * critical_gap_s) / -math.expm1(-flow_vps * follow_up_s)
+
+
+def webster_cycle_s(total_y: float, total_lost_s: float) -> float:
+    """Webster's optimum cycle ``C0 = (1.5 L + 5) / (1 − Y)``, seconds (``Y`` < 1)."""
+    return (1.5 * total_lost_s + 5.0) / (1.0 - total_y)
 
 
 @dataclass
@@ -116,30 +121,30 @@ def left_turn_warrants(G: nx.MultiDiGraph, node: int, flows: ApproachFlows) -> d
     """Approaches of a junction whose left pocket warrants a protected phase, with the reason.
 
     Warrants (FHWA Traffic Signal Timing Manual 2008, §4.3.1): two or more left-turn lanes;
-    left-turn flow of at least ``protected_left_flow_vph``; or left flow × opposing flow per
-    opposing lane above ``protected_left_cross_product`` for the number of opposing lanes.
+    left-turn flow of at least ``protected_left_flow_vph``; or left flow × opposing through
+    flow of at least ``protected_left_cross_product`` for the number of opposing lanes.
     Approaches without a left pocket keep permitted lefts (a shared lane cannot hold the left
-    turns while through traffic moves).
+    turns while through traffic moves), and so do lefts nothing opposes.
     """
     reasons: dict[Approach, str] = {}
     for group in signals.phase_groups(G, node):
         for e in group:
             pocket = int(G.edges[e].get("pocket_left", 0) or 0)
-            if pocket == 0:
-                continue
-            left = float(flows.get(e, {}).get(LEFT, 0.0))
             opp = signals.facing_approach(G, e, group)
-            opp_flow = sum(v for k, v in flows.get(opp, {}).items() if k != LEFT) if opp else 0.0
-            opp_lanes = max(int(G.edges[opp]["lanes"]), 1) if opp else 1
-            product = left * opp_flow / opp_lanes
+            if pocket == 0 or opp is None:
+                continue  # no pocket to hold the lefts, or nothing opposes them
+            left = float(flows.get(e, {}).get(LEFT, 0.0))
+            opp_through = float(flows.get(opp, {}).get(THROUGH, 0.0))
+            opp_lanes = max(int(G.edges[opp]["lanes"]), 1)
+            product = left * opp_through
             threshold = protected_left_cross_product[min(opp_lanes, 3)]
             if pocket >= 2:
                 reasons[e] = f"{pocket} left-turn lanes"
             elif left >= protected_left_flow_vph:
                 reasons[e] = f"left flow {left:.0f} ≥ {protected_left_flow_vph:.0f} veh/h"
-            elif product > threshold:
+            elif product >= threshold:
                 reasons[e] = (
-                    f"left × opposing per lane {product:,.0f} > {threshold:,.0f} "
+                    f"left × opposing through {product:,.0f} ≥ {threshold:,.0f} "
                     f"({opp_lanes} opposing lane{'s' if opp_lanes > 1 else ''})"
                 )
     return reasons
@@ -215,6 +220,9 @@ def phase_flow_ratios(
                 ratios[p] = max(ratios[p], left_eq / (pocket_l * s))
             elif not pocket_l:
                 main += left_eq
+                if lanes >= 2 and through + right > 0:
+                    # the engine keeps left turners in the leftmost lane (shared with through)
+                    ratios[p] = max(ratios[p], left_eq / s)
             if pocket_r:
                 ratios[p] = max(ratios[p], right / (pocket_r * s))
             ratios[p] = max(ratios[p], main / (lanes * s))
@@ -280,25 +288,21 @@ def webster_timing(
         )
         cycle = signals.max_cycle_s
     else:
-        cycle = min(max((1.5 * total_lost + 5.0) / (1.0 - total_y), floor), signals.max_cycle_s)
+        cycle = min(max(webster_cycle_s(total_y, total_lost), floor), signals.max_cycle_s)
     # minimum displayed greens → minimum effective greens
     min_shown = [pedestrian_min_green_s(G, plan, p) for p in range(n)]
     min_eff = [m + change - lost_p for m, lost_p in zip(min_shown, lost, strict=True)]
     cycle = min(max(cycle, total_lost + sum(min_eff)), signals.max_cycle_s)
-    greens = _proportional_with_minima(cycle - total_lost, ratios, min_eff)
-    # a phase held at its minimum green leaves the others less than Webster's share: when that
-    # pushes them past X = x_warning, lengthen the cycle until they are back at it (or at
-    # Webster's own X, if higher)
-    at_min = [g <= m + 1e-9 for g, m in zip(greens, min_eff, strict=True)]
-    free_y = sum(y for y, fixed in zip(ratios, at_min, strict=True) if not fixed)
-    if any(at_min) and free_y > 0 and cycle > total_lost:
-        target_x = min(max(total_y * cycle / (cycle - total_lost), x_warning), 1.0)
-        fixed_green = sum(m for m, fixed in zip(min_eff, at_min, strict=True) if fixed)
-        if free_y < target_x:
-            needed = (total_lost + fixed_green) / (1.0 - free_y / target_x)
-            if needed > cycle:
-                cycle = min(needed, signals.max_cycle_s)
-                greens = _proportional_with_minima(cycle - total_lost, ratios, min_eff)
+    if total_lost + sum(min_eff) > signals.max_cycle_s:
+        warnings.append(
+            f"minimum greens ({', '.join(f'{m:.0f}' for m in min_shown)} s) and lost time do not "
+            f"fit in the {signals.max_cycle_s:g} s maximum cycle: minimum greens scaled down"
+        )
+    # phases held at their minimum green leave the others less than Webster's share: where that
+    # pushes a phase past X = x_warning (or Webster's own X, if higher), lengthen the cycle
+    webster_x = total_y * cycle / (cycle - total_lost) if cycle > total_lost else 1.0
+    cycle = _cycle_for_x(cycle, total_lost, ratios, min_eff, min(max(webster_x, x_warning), 1.0))
+    greens = proportional_greens(cycle - total_lost, ratios, min_eff)
     available = cycle - total_lost
     shown = [g - change + lost_p for g, lost_p in zip(greens, lost, strict=True)]
     x = [y * cycle / g if g > 0 else math.inf for y, g in zip(ratios, greens, strict=True)]
@@ -321,10 +325,30 @@ def webster_timing(
     )
 
 
-def _proportional_with_minima(
-    available: float, weights: list[float], minima: list[float]
-) -> list[float]:
-    """Share ``available`` in proportion to ``weights``, every share at least its minimum.
+def _cycle_for_x(
+    cycle: float, total_lost: float, ratios: list[float], minima: list[float], target_x: float
+) -> float:
+    """The shortest cycle (≥ ``cycle``, ≤ the maximum) at which every phase reaches at least
+    ``y C / target_x`` of effective green or its minimum: ``C = (L + Σ_min) / (1 − Σ_free y / X)``,
+    ``min`` over the phases held at their minimum, ``free`` over the others."""
+    for _ in range(len(ratios) + 1):
+        need = [max(m, y * cycle / target_x) for y, m in zip(ratios, minima, strict=True)]
+        if sum(need) <= cycle - total_lost + 1e-9:
+            return cycle
+        at_min = [m >= y * cycle / target_x for y, m in zip(ratios, minima, strict=True)]
+        free_y = sum(y for y, fixed in zip(ratios, at_min, strict=True) if not fixed)
+        fixed_green = sum(m for m, fixed in zip(minima, at_min, strict=True) if fixed)
+        if free_y >= target_x:
+            return signals.max_cycle_s
+        cycle = (total_lost + fixed_green) / (1.0 - free_y / target_x)
+        if cycle >= signals.max_cycle_s:
+            return signals.max_cycle_s
+    return min(cycle, signals.max_cycle_s)
+
+
+def proportional_greens(available: float, weights: list[float], minima: list[float]) -> list[float]:
+    """Share ``available`` in proportion to ``weights`` (Webster: ``g_i = (C − L) y_i / Y``),
+    every share at least its minimum.
 
     Phases below their minimum are fixed at it and the rest is shared again among the others;
     if the minima alone exceed ``available`` they are scaled down to fit.

@@ -246,7 +246,7 @@ def test_signal_timing_lost_time_and_amber_reach_the_plan(G):
     assert amber.cycle_s == pytest.approx(82) and amber.green_s == pytest.approx([40, 30])
     windows = [w[0] for w in amber.green_windows()]
     assert windows[1] == pytest.approx(46)  # 40 s green + 4 s amber + 2 s all-red
-    with pytest.raises(PatchError, match="minimum changeover"):
+    with pytest.raises(PatchError, match="amber of 2 s is shorter than the minimum of 3 s"):
         signal_timing(G, base.model_copy(update={"amber_s": 2.0, "all_red_s": 0.0}))
 
 
@@ -270,6 +270,44 @@ def test_signal_timing_errors(G):
     signalised = {n for n, s in G.nodes(data="signal") if s}
     assert changed_nodes(G, G3) == signalised and len(report.notes[0]) == 3
     assert all(G3.nodes[n]["signal_optimize"] == "webster" for n in signalised)
+
+
+def test_signal_timing_clearances_that_do_not_fit_and_patches_that_keep_the_greens(G):
+    # 120 s with 104 s of greens leaves 8 s per change: amber 9 s cannot fit, all-red 6 s leaves
+    # a 2 s amber
+    fixed = SignalTiming(type="signal_timing", junction=lonlat(5), cycle_s=120, greens_s=[60, 44])
+    with pytest.raises(PatchError, match="amber_s of 9 s leaves -1 s for the all-red"):
+        signal_timing(G, fixed.model_copy(update={"amber_s": 9.0}))
+    with pytest.raises(PatchError, match="all_red_s of 6 s leaves 2 s for the amber"):
+        signal_timing(G, fixed.model_copy(update={"all_red_s": 6.0}))
+    G2, _ = signal_timing(G, fixed.model_copy(update={"all_red_s": 0.0}))
+    plan = signals.plan_for_node(G2, 5)
+    assert (plan.amber_s, plan.all_red_s, plan.cycle_s) == (8.0, 0.0, 120.0)
+    # a later patch that sets only the amber keeps the greens as written (the cycle follows)
+    G3, report = signal_timing(
+        G2, SignalTiming(type="signal_timing", junction=lonlat(5), amber_s=4.0, all_red_s=1.0)
+    )
+    plan = signals.plan_for_node(G3, 5)
+    assert plan.display_green_s == pytest.approx([60, 44]) and plan.cycle_s == pytest.approx(114)
+    # a lost time other than amber + all-red shows in the change log
+    _, report = signal_timing(
+        G3, SignalTiming(type="signal_timing", junction=lonlat(5), lost_time_per_phase_s=3.0)
+    )
+    row = next(e for e in report.entries if e.attribute == "signal plan")
+    assert "lost time 3 s per phase (effective greens 62, 46 s)" in row.after
+
+
+def test_left_turns_with_a_new_cycle_use_the_shares_of_the_new_phases(G):
+    G = channelize(
+        G, Channelize(type="channelize", junction=lonlat(5), add_turn_lanes={"left": 1})
+    )[0]
+    patch = SignalTiming(
+        type="signal_timing", junction=lonlat(5), cycle_s=120, left_turns="protected"
+    )
+    G2, _ = signal_timing(G, patch)
+    plan = signals.plan_for_node(G2, 5)
+    assert plan.cycle_s == 120 and len(plan.phases) == 4
+    assert sum(name.endswith(" left") for name in plan.names) == 2
 
 
 def test_webster_from_baseline_flows(G):

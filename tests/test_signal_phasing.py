@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from simnets import crossroads, settings_for, trips_frame
+from simnets import crossroads, settings_for, t_junction, trips_frame
 from test_sim_junctions import check_invariants, permitted_capacity_per_green
 
 from cysim import signals, webster
@@ -76,13 +76,22 @@ def test_left_turn_warrants():
     assert heavy == {south: "left flow 300 ≥ 240 veh/h"}
     # 100 left × 600 opposing on one lane = 60,000 > 50,000
     product = webster.left_turn_warrants(G, 0, {south: {LEFT: 100.0}, north: {THROUGH: 600.0}})
-    assert "60,000 > 50,000" in product[south]
+    assert "60,000 ≥ 50,000" in product[south]
     light = webster.left_turn_warrants(G, 0, {south: {LEFT: 100.0}, north: {THROUGH: 300.0}})
     assert light == {}
     # the north approach has no pocket: never warranted
     assert north not in webster.left_turn_warrants(G, 0, {north: {LEFT: 500.0}})
     G.edges[south]["pocket_left"] = 2
     assert webster.left_turn_warrants(G, 0, {}) == {south: "2 left-turn lanes"}
+    # the cross product uses the total opposing through flow; the lanes pick the threshold
+    G.edges[south]["pocket_left"] = 1
+    G.edges[north]["lanes"] = 2
+    two = webster.left_turn_warrants(G, 0, {south: {LEFT: 100.0}, north: {THROUGH: 1000.0}})
+    assert "100,000 ≥ 90,000 (2 opposing lanes)" in two[south]
+    # nothing opposes a T-junction's stem: its lefts need no protection
+    T = t_junction()
+    T.edges[3, 0, 0].update(pocket_left=1, pocket_length_m=60.0)
+    assert webster.left_turn_warrants(T, 0, {(3, 0, 0): {LEFT: 600.0}}) == {}
 
 
 def test_pedestrian_minimum_green():

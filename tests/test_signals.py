@@ -7,7 +7,7 @@ import math
 import pytest
 from simnets import add_link, add_node, crossroads, new_graph, t_junction
 
-from cysim import signals
+from cysim import signals, webster
 from cysim._errors import SimulationError
 
 
@@ -80,34 +80,19 @@ def test_plan_for_node_uses_attributes():
 def test_webster_textbook():
     # Webster (1958) / Garber & Hoel example form: y = 0.3 and 0.3, L = 10 s:
     # C0 = (1.5·10 + 5)/(1 − 0.6) = 50 s, effective greens (50 − 10)·0.5 = 20 s each.
-    cycle, greens = signals.webster_plan([0.3, 0.3], 10.0)
-    assert cycle == pytest.approx(50.0)
-    assert greens == pytest.approx([20.0, 20.0])
+    assert webster.webster_cycle_s(0.6, 10.0) == pytest.approx(50.0)
+    assert webster.proportional_greens(40.0, [0.3, 0.3], [0, 0]) == pytest.approx([20.0, 20.0])
     # Mannering et al. style example: y = 0.25, 0.35, 0.15, L = 12 s:
     # C0 = (18 + 5)/(1 − 0.75) = 92 s; greens = 80 · y/0.75.
-    cycle, greens = signals.webster_plan([0.25, 0.35, 0.15], 12.0)
-    assert cycle == pytest.approx(92.0)
+    assert webster.webster_cycle_s(0.75, 12.0) == pytest.approx(92.0)
+    greens = webster.proportional_greens(80.0, [0.25, 0.35, 0.15], [0, 0, 0])
     assert greens == pytest.approx([80 / 3, 80 * 0.35 / 0.75, 16.0])
 
 
-def test_webster_clamps_and_warns():
-    cycle, _ = signals.webster_plan([0.05, 0.05], 8.0)
-    assert cycle == 40.0
-    with pytest.warns(UserWarning, match="oversaturated"):
-        cycle, greens = signals.webster_plan([0.6, 0.5], 8.0)
-    assert cycle == 180.0
-    assert sum(greens) == pytest.approx(172.0)
-    with pytest.raises(SimulationError):
-        signals.webster_plan([], 8.0)
-
-
-def test_webster_keeps_a_minimum_green_for_phases_without_flow():
-    """A phase with no estimated flow still gets min_green_s; the others share the rest pro rata."""
-    cycle, greens = signals.webster_plan([0.5, 0.0], 8.0)
-    # C0 = (12 + 5) / 0.5 = 34 s → clamped to 40 s; 32 s of green, 10 s kept for phase 2.
-    assert cycle == 40.0
-    assert greens == pytest.approx([22.0, signals.min_green_s])
-    cycle, greens = signals.webster_plan([0.3, 0.0, 0.0, 0.0], 16.0)
-    assert cycle >= 16.0 + 4 * signals.min_green_s
-    assert min(greens) == pytest.approx(signals.min_green_s)
-    assert sum(greens) == pytest.approx(cycle - 16.0)
+def test_proportional_greens_keep_minima():
+    """A phase with no flow keeps its minimum; the others share the rest pro rata."""
+    assert webster.proportional_greens(32.0, [0.5, 0.0], [10.0, 10.0]) == pytest.approx([22, 10])
+    greens = webster.proportional_greens(40.0, [0.3, 0.1, 0.0], [5.0, 12.0, 5.0])
+    assert greens == pytest.approx([23.0, 12.0, 5.0])
+    # minima that do not fit are scaled down to fill the green time
+    assert webster.proportional_greens(20.0, [0.5, 0.5], [15.0, 25.0]) == pytest.approx([7.5, 12.5])

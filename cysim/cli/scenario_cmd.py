@@ -143,8 +143,11 @@ def print_report(console: Console, report: PatchReport, rows: int) -> None:
             f"[bold]patch {index}[/bold]  {escape(report.headers.get(index, ''))}", align="left"
         )
         console.print(f"  changed: {escape(report.summary(index))}")
-        for note in report.notes.get(index, []):
+        notes = report.notes.get(index, [])
+        for note in notes[:rows]:
             console.print(f"  [cyan]note[/cyan]: {escape(note)}")
+        if len(notes) > rows:
+            console.print(f"  … {len(notes) - rows} more notes (use --rows)")
         entries = report.for_patch(index)
         plans = [e for e in entries if e.attribute == "signal plan"]
         entries = [e for e in entries if e.attribute != "signal plan"]

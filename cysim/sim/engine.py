@@ -384,6 +384,8 @@ def run(
             # the server sleeps on an empty queue: wake it when this vehicle reaches the stop line
             armed[g] = True
             wake(g, ff[link])
+        if group_act[g] >= 0:
+            notify_controller(g)
 
     def minor_headway(node: int, base_h: float, lanes: int, now: float) -> float:
         q = major_rate[node] * math.exp(-(now - major_t[node]) / major_flow_window_s)
@@ -468,6 +470,9 @@ def run(
     act_green = dict.fromkeys(act_phase_groups, -1)  # node index -> phase in green, -1: none
     act_waiting: dict[int, set[int]] = {node: set() for node in act_phase_groups}
     act_last = [-math.inf] * n_groups  # when a vehicle last left the detection zone
+    act_red_from = [0.0] * n_groups  # when an actuated group's last green ended
+    act_start = dict.fromkeys(act_phase_groups, 0.0)  # start of the junction's current green
+    act_sleep: dict[int, simpy.Event | None] = dict.fromkeys(act_phase_groups)
     actuated_greens: list[tuple[int, int, float, float]] = []
     # sneakers need a green longer than their window (the plans give every phase at least 1 s)
     group_sneaks = [
@@ -494,6 +499,8 @@ def run(
         left_h = permitted_left_headway(q, group_headway[g] * group_lanes[g])
         t = green_after(signal, gap_from[g], left_h)
         if at_stop_line > last_dis[g]:
+            if group_act[g] >= 0:  # an actuated green: the wait starts in it
+                at_stop_line = max(at_stop_line, act_start[group_act[g]])
             return max(t, green_after(signal, at_stop_line, min(left_h, first_gap_wait(q))))
         return t
 
@@ -650,6 +657,8 @@ def run(
             if not armed[g2]:
                 armed[g2] = True
                 wake(g2, ff[nxt])
+            if group_act[g2] >= 0:
+                notify_controller(g2)
             if opp >= 0:
                 last_dis[g] = now
                 if not sneak:
@@ -694,28 +703,38 @@ def run(
         """When vehicle ``v`` reaches the detection zone of its approach (free-flow travel)."""
         return entry[v] + ff[link] * detector_share[link]
 
-    def zone_state(node: int, phase: int, now: float) -> tuple[bool, bool, float]:
-        """Of a phase's lane groups: a vehicle in the detection zone, one approaching it, and
-        when a vehicle last left the zone (presence detection: the zone is occupied from a
-        vehicle's arrival in it until it crosses the stop line)."""
-        waiting = approaching = False
+    def phase_calls(node: int, phase: int, now: float) -> tuple[float, float, float]:
+        """Detection of a phase's lane groups: when the earliest vehicle still in its zones
+        arrived there (inf: none, the zones are empty), when the next vehicle on its way will
+        arrive (inf: none), and when a vehicle last left the zones (presence detection: a
+        vehicle is in the zone from its free-flow arrival there until it crosses the stop line;
+        each queue is in order of arrival)."""
+        first = upcoming = math.inf
         last = -math.inf
         for g in act_phase_groups[node][phase]:
             last = max(last, act_last[g])
-            link = group_link[g]
+            head_ff = ff[group_link[g]] * detector_share[group_link[g]]
             for v in queues[g]:
-                if detected_at(v, link) <= now + EPS:
-                    waiting = True
+                t = entry[v] + head_ff
+                if t <= now + EPS:
+                    first = min(first, t)
+                else:
+                    upcoming = min(upcoming, t)
                     break
-                approaching = True
-        return waiting, approaching, last
+        return first, upcoming, last
 
     def controller(node: int):
-        """Vehicle-actuated control of one junction (docs/model.md §3): each phase gets its
-        minimum green, then extends while its detection zone is occupied and until it has been
-        empty for the passage time (gap-out), up to its maximum green (max-out); phases without
-        a call (no vehicle in their zones) are skipped; with no call anywhere the junction rests
-        in all-red and serves the first phase to get one."""
+        """Vehicle-actuated control of one junction (docs/model.md §3).
+
+        A phase gets its minimum green, then extends while its detection zone is occupied and
+        until it has been empty for the passage time (gap-out). Its maximum green counts from
+        the first call of a conflicting phase (max-out); with no conflicting call it rests in
+        green. The next phase is the next one in order with a call; phases without a call are
+        skipped; with no call anywhere the junction rests in all-red. The controller sleeps
+        until the next detection it can foresee or a vehicle joining one of its approaches.
+        Headways and permitted-left gaps of its lane groups count green time only: at each
+        green they resume where the last green stopped them.
+        """
         plan = net.actuated[node]
         n = len(plan.min_green_s)
         # a sampled stream's gaps are 1/f times longer: the passage time follows them
@@ -724,31 +743,62 @@ def run(
         while True:
             start = env.now
             act_green[node] = phase
+            act_start[node] = start
+            for g in act_phase_groups[node][phase]:
+                red = start - act_red_from[g]
+                if red > 0:
+                    if next_free[g] > act_red_from[g]:
+                        next_free[g] += red
+                    gap_from[g] += red
             waiting = act_waiting[node]
             for g in sorted(waiting):
                 if group_phase[g] == phase:
                     wake(g, 0.0)
             waiting.difference_update(act_phase_groups[node][phase])
-            end = start + plan.min_green_s[phase]
-            max_end = start + plan.max_green_s[phase]
+            min_end = start + plan.min_green_s[phase]
+            t_call = math.inf  # first call of a conflicting phase
             while True:
                 now = env.now
-                occupied, _, last = zone_state(node, phase, now)
-                extend = now + passage if occupied else last + passage
-                end = min(max(end, extend), max_end)
-                if now >= end - EPS:
-                    break
-                yield env.timeout(end - now)
+                first, _, last = phase_calls(node, phase, now)
+                gap_end = max(min_end, now + passage if first < math.inf else last + passage)
+                others = [phase_calls(node, p, now) for p in range(n) if p != phase]
+                t_call = min([t_call] + [c[0] for c in others])
+                if t_call < math.inf:
+                    end = min(gap_end, max(t_call, start) + plan.max_green_s[phase])
+                    if now >= end - EPS:
+                        break
+                    yield env.timeout(end - now)
+                else:
+                    # rest in green until a conflicting call: the next detection foreseen, or
+                    # a vehicle joining an approach of the junction
+                    upcoming = min([math.inf] + [c[1] for c in others])
+                    event = act_sleep[node] = env.event()
+                    yield event | env.timeout(upcoming - now) if upcoming < math.inf else event
+                    act_sleep[node] = None
             act_green[node] = -1
-            actuated_greens.append((node, phase, start, env.now))
+            now = env.now
+            actuated_greens.append((node, phase, start, now))
+            for g in act_phase_groups[node][phase]:
+                act_red_from[g] = now
             yield env.timeout(plan.lost_time_s[phase])
             while True:
                 now = env.now
-                called = [p for p in range(n) if zone_state(node, (phase + 1 + p) % n, now)[0]]
+                calls = [phase_calls(node, (phase + 1 + p) % n, now) for p in range(n)]
+                called = [p for p, c in enumerate(calls) if c[0] < math.inf]
                 if called:
                     phase = (phase + 1 + called[0]) % n
                     break
-                yield env.timeout(passage)
+                upcoming = min(c[1] for c in calls)
+                event = act_sleep[node] = env.event()
+                yield event | env.timeout(upcoming - now) if upcoming < math.inf else event
+                act_sleep[node] = None
+
+    def notify_controller(g: int) -> None:
+        """A vehicle joined lane group ``g``: wake its junction's controller if it sleeps."""
+        event = act_sleep.get(group_act[g])
+        if event is not None:
+            act_sleep[group_act[g]] = None
+            event.succeed()
 
     leg_end_rows: list[int] = []
 
@@ -947,6 +997,9 @@ def run(
     for node in sorted(act_phase_groups):
         env.process(controller(node))
     env.run(until=stop)
+    for node, phase in act_green.items():
+        if phase >= 0:  # a green still running (resting) at the end
+            actuated_greens.append((node, phase, act_start[node], float(env.now)))
 
     net_arr = np.array(net_rows, dtype=float).reshape(-1, 5)
     now = float(env.now)

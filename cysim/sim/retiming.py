@@ -3,8 +3,9 @@
 A junction whose ``signal_timing`` patch asks for ``optimize: webster`` starts from the plan
 of the static assignment (:mod:`cysim.patches`). After every route-choice run its movement
 flows are counted in its busiest hour, averaged over the runs with the route-choice step, and
-the junction is re-timed (:func:`cysim.webster.webster_timing`); a left pocket whose flows meet
-the warrant gets a protected phase (never taken back, so the phase structure settles). Route
+the junction is re-timed (:func:`cysim.webster.webster_timing`); from the third run on, a left
+pocket whose averaged flows meet the warrant gets a protected phase (never taken back, so the
+phase structure settles; the first run's free-flow routes do not decide it). Route
 choice stops only when its gap is below the tolerance *and* no cycle or green moved by more
 than ``plan_tolerance_s``: the plans fit the flows they produce (docs/model.md §3).
 """
@@ -29,6 +30,9 @@ timing_window_s: float = 3600.0
 timing_bin_s: float = 900.0
 #: Plans have stopped changing when no cycle or displayed green moves by more than this, s.
 plan_tolerance_s: float = 1.0
+#: Left-turn warrants are checked from this route-choice run on (the first runs' flows come
+#: from free-flow routes).
+first_warrant_run: int = 3
 
 
 def webster_nodes(G: nx.MultiDiGraph) -> list[int]:
@@ -128,6 +132,7 @@ def retime(
     *,
     critical_gap_s: float,
     follow_up_s: float,
+    check_warrants: bool = True,
 ) -> tuple[float, dict[int, webster.JunctionTiming], dict[Approach, str]]:
     """New plans for the re-timed junctions from one run's movement flows.
 
@@ -157,17 +162,23 @@ def retime(
             for e, why in webster.left_turn_warrants(G, node, averaged).items()
             if not G.edges[e].get("left_turn")
         }
+        if warrants and not check_warrants:
+            # met before warrants are decided: the plans have not settled yet
+            warrants = {}
+            change = float("inf")
+        # time the new phase structure, then put the approaches back: G is changed by apply()
+        for e in warrants:
+            G.edges[e]["left_turn"] = "protected"
+        try:
+            timing = webster.webster_timing(
+                G, node, averaged, critical_gap_s=critical_gap_s, follow_up_s=follow_up_s
+            )
+        finally:
+            for e in warrants:
+                del G.edges[e]["left_turn"]
         if warrants:
             new_warrants.update(warrants)
             change = float("inf")
-            H = G.copy()  # time the new phase structure without touching G
-            for e in warrants:
-                H.edges[e]["left_turn"] = "protected"
-        else:
-            H = G
-        timing = webster.webster_timing(
-            H, node, averaged, critical_gap_s=critical_gap_s, follow_up_s=follow_up_s
-        )
         timings[node] = timing
         if not warrants:
             plan = signals.plan_for_node(G, node)

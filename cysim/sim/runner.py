@@ -256,13 +256,15 @@ def simulate(
         total_exp = float(experienced[counted].sum())
         gap = float((experienced - best)[counted].sum() / total_exp) if total_exp > 0 else 0.0
         plan_change = 0.0
-        if timed.nodes and k < rc.iterations:
+        if timed.nodes:
+            # also after the last run: its plan change tells whether the plans had settled
             plan_change, timings, warrants = retiming.retime(
                 G, timed, net, moves,
                 retiming.movement_flows_vph(moves, net, rec, departure, sample_factor),
                 1.0 / k,
                 critical_gap_s=settings.permitted_left_critical_gap_s,
                 follow_up_s=settings.permitted_left_follow_up_s,
+                check_warrants=k >= retiming.first_warrant_run,
             )  # fmt: skip
         last = (
             gap < rc.relative_gap_tolerance and plan_change <= retiming.plan_tolerance_s
