@@ -653,7 +653,7 @@ def _set_left_turns(ctx: _Context, patch: SignalTiming, node: int) -> None:
     approaches = sorted((u, v, k) for u, v, k in G.in_edges(node, keys=True) if u != node)
     if isinstance(patch.left_turns, str):
         chosen = {e: patch.left_turns for e in approaches}
-        if patch.left_turns == "protected":
+        if patch.left_turns in signals.PROTECTED_TREATMENTS:
             without = [e for e in approaches if not int(G.edges[e].get("pocket_left", 0) or 0)]
             if without and len(without) == len(approaches):
                 raise PatchError(
@@ -686,7 +686,8 @@ def _set_left_turns(ctx: _Context, patch: SignalTiming, node: int) -> None:
                     hint=f"its approaches are on: {', '.join(locate.roads_at_node(G, node))}",
                 )
             for e in matching:
-                if treatment == "protected" and not int(G.edges[e].get("pocket_left", 0) or 0):
+                no_pocket = not int(G.edges[e].get("pocket_left", 0) or 0)
+                if treatment in signals.PROTECTED_TREATMENTS and no_pocket:
                     raise PatchError(
                         f"junction {node}: the approach on '{road}' has no left-turn pocket; a "
                         "left turn sharing a lane cannot have its own phase",

@@ -162,7 +162,7 @@ class Channelize(PatchBase):
     pocket_length_m: float = Field(50.0, gt=0, le=500)
 
 
-LeftTurn = Literal["protected", "permitted"]
+LeftTurn = Literal["protected", "protected_permitted", "permitted"]
 Seconds = Annotated[float, Field(gt=0)]
 #: One value for every phase, a list in phase order, or a mapping of phase names.
 GreenSetting = Seconds | list[Seconds] | dict[str, Seconds]
@@ -195,7 +195,9 @@ class SignalTiming(PatchBase):
     optimize: Literal["webster"] | None = None
     lost_time_per_phase_s: float | None = Field(None, gt=0, le=20)
     left_turns: LeftTurn | dict[str, LeftTurn] | None = Field(
-        None, description="protected or permitted left turns, for all approaches or per road"
+        None,
+        description="protected, protected_permitted or permitted left turns, for all approaches "
+        "or per road",
     )
     control: Literal["fixed", "actuated"] | None = Field(
         None, description="fixed-time plan or vehicle-actuated control (docs/model.md §3)"

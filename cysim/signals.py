@@ -224,14 +224,29 @@ def turn_kind(G: nx.MultiDiGraph, e_in: Approach, e_out: Approach) -> int:
     return THROUGH
 
 
+#: ``left_turn`` values that give an approach's left turns a phase of their own.
+PROTECTED_TREATMENTS = ("protected", "protected_permitted")
+
+
 def has_protected_left(G: nx.MultiDiGraph, approach: Approach) -> bool:
     """Whether an approach's left turns run in a protected phase of their own.
 
-    Needs ``left_turn: protected`` on the edge and a left-turn pocket (``pocket_left`` > 0):
-    a left turn sharing a lane with through traffic cannot stop while the through traffic goes.
+    Needs ``left_turn: protected`` (or ``protected_permitted``: protected, then filtering through
+    gaps in its road's phase) on the edge and a left-turn pocket (``pocket_left`` > 0): a left
+    turn sharing a lane with through traffic cannot stop while the through traffic goes.
     """
     data = G.edges[approach]
-    return data.get("left_turn", "") == "protected" and int(data.get("pocket_left", 0) or 0) > 0
+    return (
+        data.get("left_turn", "") in PROTECTED_TREATMENTS
+        and int(data.get("pocket_left", 0) or 0) > 0
+    )
+
+
+def is_protected_permitted(G: nx.MultiDiGraph, approach: Approach) -> bool:
+    """Whether a protected left also turns in gaps during its road's phase."""
+    return (
+        has_protected_left(G, approach) and G.edges[approach]["left_turn"] == "protected_permitted"
+    )
 
 
 def _phase_name(G: nx.MultiDiGraph, approaches: list[Approach]) -> str:

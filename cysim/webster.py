@@ -206,6 +206,8 @@ def phase_flow_ratios(
                 ratios[p] = max(ratios[p], float(f[None]) / ((lanes + pocket_l + pocket_r) * s))
                 continue
             if e in plan.protected_left:
+                # a protected-then-permitted left's phase is sized as if protected only: what
+                # it turns in gaps during its road's phase is spare capacity
                 lp = plan.protected_left[e]
                 ratios[lp] = max(ratios[lp], left / (pocket_l * s))
                 left_eq = 0.0

@@ -166,3 +166,27 @@ def test_warranted_left_pocket_gets_a_protected_phase_in_the_run():
     left = table[table["roads"].str.endswith(" left")]
     assert len(left) == 1 and "left flow" in left["warrant"].iloc[0]
     assert np.isfinite(left["flow_ratio"].iloc[0])
+
+
+def test_protected_then_permitted_left_adds_the_gap_capacity_of_its_roads_phase():
+    # protected 16 s (8 per 80 s cycle), then its green runs on through the change (4 s) and its
+    # road's 26 s green, turning in gaps of the opposing flow: HCM c_p × 30 s, plus 2 sneakers
+    G, left_phase = protected_left_net()
+    G.edges[3, 0, 0]["left_turn"] = "protected_permitted"
+    rows = [(3, 4, 4.0 * i) for i in range(600)]  # 900 veh/h of left turns, above capacity
+    rows += [(1, 3, 5.0 * i) for i in range(480)]  # 720 veh/h opposing (585 veh/h get through)
+    res = simulate(G, trips_frame(rows), settings_for(2400, cooldown_s=0), seed=0)
+    check_invariants(res)
+    link = res.links.set_index(["u", "v"])["link"]
+    tr = res.traversals
+    window = (tr["exit_s"] >= 800) & (tr["exit_s"] < 2400)
+    lefts = tr[(tr["link"] == link[(3, 0)]) & window]
+    opposing_vps = len(tr[(tr["link"] == link[(1, 0)]) & window]) / 1600.0
+    per_cycle = len(lefts) / 20
+    expected = 8.0 + permitted_capacity_per_green(opposing_vps, green_s=30.0) + 2.0
+    assert per_cycle == pytest.approx(expected, rel=0.05)
+    plan = signals.plan_for_node(G, 0)
+    start, green = plan.green_windows()[left_phase]
+    in_cycle = (lefts["exit_s"].to_numpy() - start) % plan.cycle_s
+    protected = (in_cycle <= green + 1e-6).sum() / 20
+    assert protected == pytest.approx(8.0, abs=0.1)  # the protected part as before

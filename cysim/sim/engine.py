@@ -445,8 +445,21 @@ def run(
     # sneakers may clear until the next phase's green starts (amber + all-red of the plan)
     clearance_of: dict[tuple[int, int], float] = {}
     group_clearance = [0.0] * n_groups
+    # a protected-then-permitted left: green from its own phase's start through its road's
+    # phase, protected for the first `group_protected_s[g]` seconds, then turning in gaps
+    group_protected_s = [0.0] * n_groups
     for g, phase in enumerate(net.group_phase):
-        if phase >= 0:
+        then = net.group_then_phase[g]
+        if phase >= 0 and then >= 0:
+            cycle, windows = net.plans[group_node[g]]
+            start, green = windows[phase]
+            then_start, then_green = windows[then]
+            group_signal[g] = (cycle, start, (then_start + then_green - start) % cycle)
+            next_start = windows[(then + 1) % len(windows)][0]
+            group_clearance[g] = (next_start - then_start - then_green) % cycle
+            group_protected_s[g] = green
+    for g, phase in enumerate(net.group_phase):
+        if phase >= 0 and net.group_then_phase[g] < 0:
             node = group_node[g]
             if (node, phase) not in signal_of:
                 cycle, windows = net.plans[node]
@@ -597,8 +610,17 @@ def run(
                     if now < t - EPS:
                         wake(g, t - now)
                         return
-            if opp >= 0 and movement_kind[link][nxt] == LEFT and not sneak:
-                # a permitted left waits for a gap in the opposing flow
+            if (
+                opp >= 0
+                and movement_kind[link][nxt] == LEFT
+                and not sneak
+                and not (
+                    group_protected_s[g] > 0
+                    and (now - group_signal[g][1]) % group_signal[g][0]  # type: ignore[index]
+                    < group_protected_s[g] - EPS
+                )
+            ):
+                # a permitted left (not in its protected part) waits for a gap in the opposing flow
                 t = left_gap_at(g, opp, entry[v] + f, now)
                 if t > sneak_at - sneak_window_s / 2:
                     t = sneak_at  # no gap this green: try to sneak at its end

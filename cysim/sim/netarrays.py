@@ -67,6 +67,9 @@ class NetArrays:
         signal phase (-1 = unsignalised), whether it yields to a major road, lanes.
     group_protected
         Per lane group: a protected left-turn pocket (its own phase, no gap acceptance).
+    group_then_phase
+        Per lane group: for a protected-then-permitted left pocket, the phase after its own
+        (its road's) through which its green runs on, turning in gaps; else -1.
     opposing_link
         Per link: the approach facing it in the same signal phase (its flow opposes permitted
         left turns), or -1.
@@ -105,6 +108,7 @@ class NetArrays:
     group_minor: list[bool]
     group_lanes: list[int]
     group_protected: list[bool]
+    group_then_phase: list[int]
     opposing_link: list[int]
     group_alt: list[int]
     group_pockets: list[list[int]]
@@ -208,6 +212,7 @@ def build(
     actuated_of: dict[int, actuated.ActuatedPlan] = {}
     phase_of_link: dict[int, int] = {}
     left_phase_of_link: dict[int, int] = {}
+    permitted_after: set[int] = set()  # links whose protected lefts then filter through gaps
     opposing = [-1] * len(edges)
     node_rank = [0] * len(nodes)
     for n in nodes:
@@ -224,6 +229,9 @@ def build(
                 actuated_of[ni] = control
             for e, p in plan.protected_left.items():
                 left_phase_of_link[link_of[e]] = p
+                # (actuated junctions run protected-then-permitted lefts as protected)
+                if control is None and signals.is_protected_permitted(G, e):
+                    permitted_after.add(link_of[e])
             for p, approaches in enumerate(plan.phases):
                 for e in approaches:
                     phase_of_link[link_of[e]] = p
@@ -235,6 +243,7 @@ def build(
     movement_kind: list[dict[int, int]] = []
     g_link, g_h, g_node, g_phase, g_minor, g_lanes = [], [], [], [], [], []
     g_protected: list[bool] = []
+    g_then: list[int] = []
 
     pocket_cap: dict[int, int] = {}
     group_alt: dict[int, int] = {}
@@ -242,10 +251,18 @@ def build(
     jam_spacing_m = settings.jam_spacing_m
 
     def new_group(
-        link: int, lanes: int, sat: float, node: int, phase: int, minor: bool, protected=False
+        link: int,
+        lanes: int,
+        sat: float,
+        node: int,
+        phase: int,
+        minor: bool,
+        protected: bool = False,
+        then_phase: int = -1,
     ) -> int:
         pockets_of[len(g_link)] = []
         g_protected.append(protected)
+        g_then.append(then_phase)
         g_link.append(link)
         g_h.append(3600.0 / (sat * lanes * f) if sat > 0 else 0.0)
         g_node.append(node)
@@ -284,7 +301,8 @@ def build(
             left = (
                 new_group(
                     i, pocket_left, sat, vi, phase if left_phase < 0 else left_phase, minor,
-                    protected=left_phase >= 0,
+                    protected=left_phase >= 0 and i not in permitted_after,
+                    then_phase=phase if i in permitted_after else -1,
                 )
                 if pocket_left > 0
                 else main
@@ -319,6 +337,7 @@ def build(
         group_minor=g_minor,
         group_lanes=g_lanes,
         group_protected=g_protected,
+        group_then_phase=g_then,
         opposing_link=opposing,
         group_alt=[group_alt.get(g, -1) for g in range(len(g_link))],
         group_pockets=[pockets_of[g] for g in range(len(g_link))],
