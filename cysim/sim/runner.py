@@ -255,16 +255,20 @@ def simulate(
             experienced[guided] = best[guided] = current[guided]
         total_exp = float(experienced[counted].sum())
         gap = float((experienced - best)[counted].sum() / total_exp) if total_exp > 0 else 0.0
-        plan_change = 0.0
+        plan_change = plan_change_max = 0.0
         if timed.nodes:
             # also after the last run: its plan change tells whether the plans had settled
-            plan_change, timings, warrants = retiming.retime(
+            plan_change, plan_change_max, timings, warrants = retiming.retime(
                 G, timed, net, moves,
                 retiming.movement_flows_vph(moves, net, rec, departure, sample_factor),
                 1.0 / k,
                 critical_gap_s=settings.permitted_left_critical_gap_s,
                 follow_up_s=settings.permitted_left_follow_up_s,
-                check_warrants=k >= retiming.first_warrant_run,
+                warrants=(
+                    "early" if k < retiming.first_warrant_run
+                    else "check" if k <= retiming.last_warrant_run
+                    else "closed"
+                ),
             )  # fmt: skip
         last = (
             gap < rc.relative_gap_tolerance and plan_change <= retiming.plan_tolerance_s
@@ -298,6 +302,7 @@ def simulate(
                 "switched": switched,
                 "gap_trips": int(counted.sum()),
                 "plan_change_s": plan_change,
+                "plan_change_max_s": plan_change_max,
             }
         )
         if last:
