@@ -3,9 +3,10 @@
 A junction with ``signal_control = "actuated"`` runs its phases (those of
 :func:`cysim.signals.plan_phases`) under a controller in the engine
 (:func:`cysim.sim.engine.run`): each phase gets its minimum green, then extends while a vehicle
-is in its detection zone (``detector_m`` upstream of the stop line to the stop line) or entered
-it less than the passage time ago, up to its maximum green (max-out); a phase without a call is
-skipped. docs/model.md §3 documents the rules and defaults.
+is in its detection zone (``detector_m`` upstream of the stop line to the stop line) and until
+the zone has been empty for the passage time (gap-out), up to its maximum green counted from a
+conflicting call (max-out); a phase without a call is skipped. docs/model.md §3 documents the
+rules and defaults.
 """
 
 from __future__ import annotations

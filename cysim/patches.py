@@ -786,9 +786,11 @@ def _webster(ctx: _Context, node: int) -> None:
     flows = ctx.baseline_link_flows
     if flows is None:
         raise PatchError(
-            "webster needs baseline flows: run the baseline first or give cycle_s and greens_s",
+            "webster needs baseline flows: a static assignment of the scenario's demand on the "
+            "unpatched map, which `cysim run`, `cysim compare` and `cysim validate` compute",
             key="optimize",
-            hint="`cysim run scenarios/baseline.yaml` computes them; or set an explicit plan",
+            hint="run it through the CLI (or pass baseline_link_flows from "
+            "cysim.assign.peak_hour_edge_flows); or set an explicit plan with greens_s",
         )
     approaches = [(u, v, k) for u, v, k in ctx.G.in_edges(node, keys=True) if u != node]
     for edge in approaches:

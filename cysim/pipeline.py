@@ -495,9 +495,10 @@ def route_choice_summary(kpis: Sequence[dict[str, float]], settings: RouteChoice
     -------
     dict
         ``relative_gap`` and ``iterations`` per replication, the ``tolerance`` and ``cap`` of the
-        settings, the largest gap (``max_relative_gap``), the largest move the re-timed signal
-        plans still made after the final run (``max_signal_plan_change_s``) and whether every
-        replication reached the tolerance with settled plans (``converged``).
+        settings, the largest gap (``max_relative_gap``), the re-timed signal plans' 90th-
+        percentile move after the final run, highest over the replications
+        (``max_signal_plan_change_s``), and whether every replication reached the tolerance with
+        settled plans (``converged``).
     """
     gaps = [float(k.get("relative_gap", math.nan)) for k in kpis]
     finite = [g for g in gaps if math.isfinite(g)]

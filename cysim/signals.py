@@ -504,7 +504,7 @@ def plan_for_node(G: nx.MultiDiGraph, node: int) -> SignalPlan:
             "signal_splits",
             splits_text,
             plan.names,
-            "give green fractions, e.g. [0.55, 0.45]",
+            "give green fractions, e.g. [0.5, 0.4]",
         )
     cycle = cycle if cycle > 0 else plan.cycle_s
     plan.green_s = _split_greens(cycle, plan.lost_time_s, weights)

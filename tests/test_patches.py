@@ -263,7 +263,7 @@ def test_signal_timing_errors(G):
     G2, _ = signal_timing(G, unsignalised.model_copy(update={"install": True}))
     assert G2.nodes[3]["signal"] is True and G2.nodes[3]["signal_cycle_s"] == 90
     webster = SignalTiming(type="signal_timing", all_signals=True, optimize="webster")
-    with pytest.raises(PatchError, match="webster needs baseline flows: run the baseline first"):
+    with pytest.raises(PatchError, match="webster needs baseline flows: a static assignment"):
         signal_timing(G, webster)
     G3, report = signal_timing(G, webster, defer_webster=True)
     # deferred: the plans stay, each junction is marked for timing at run time
