@@ -133,14 +133,13 @@ def actuated_plan(G: nx.MultiDiGraph, node: int) -> ActuatedPlan | None:
                 key="max_green_s",
                 hint="raise the maximum green or lower the minimum",
             )
-        if low + change - lost < signals.min_plan_green_s:
-            raise SimulationError(
-                f"junction {node}: phase {plan.names[p]} has a minimum green of {low:g} s, "
-                f"{low + change - lost:.3g} s of effective green after the lost time; every "
-                f"phase needs at least {signals.min_plan_green_s:g} s",
-                key="min_green_s",
-                hint="raise the minimum green or shorten the lost time per phase",
-            )
+        signals.require_plan_green(
+            low + change - lost,
+            f"{plan.names[p]} (minimum green {low:g} s)",
+            key="min_green_s",
+            hint="raise the minimum green or shorten the lost time per phase",
+            where=f"junction {node}: ",
+        )
     lost = plan.lost_time_s
     return ActuatedPlan(
         min_green_s=tuple(g + change - lp for g, lp in zip(shown_min, lost, strict=True)),

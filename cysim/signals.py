@@ -339,6 +339,23 @@ def default_cycle_s(G: nx.MultiDiGraph, node: int, n_phases: int) -> float:
     return min(cycle, max_default_cycle_s)
 
 
+def require_plan_green(green_s: float, phase: str, *, key: str, hint: str, where: str = "") -> None:
+    """Refuse a phase with less than ``min_plan_green_s`` of effective green (it serves nobody).
+
+    Raises
+    ------
+    SimulationError
+        Naming ``where`` (e.g. the junction), the phase, its effective green, ``key`` and ``hint``.
+    """
+    if green_s < min_plan_green_s:
+        raise SimulationError(
+            f"{where}phase {phase} gets {green_s:.3g} s of effective green; every phase needs "
+            f"at least {min_plan_green_s:g} s",
+            key=key,
+            hint=hint,
+        )
+
+
 def _split_greens(cycle_s: float, lost: list[float], weights: list[float]) -> list[float]:
     """Share ``cycle − Σ lost`` among phases in proportion to ``weights``."""
     available = cycle_s - sum(lost)
@@ -352,11 +369,10 @@ def _split_greens(cycle_s: float, lost: list[float], weights: list[float]) -> li
     if total <= 0:
         weights, total = [1.0] * len(weights), float(len(weights))
     greens = [available * w / total for w in weights]
-    short = [i for i, g in enumerate(greens) if g < min_plan_green_s]
-    if short:
-        raise SimulationError(
-            f"phase {short[0] + 1} of {len(greens)} gets {greens[short[0]]:.3g} s of effective "
-            f"green in a {cycle_s:g} s cycle; every phase needs at least {min_plan_green_s:g} s",
+    for i, green in enumerate(greens):
+        require_plan_green(
+            green,
+            f"{i + 1} of {len(greens)} (cycle {cycle_s:g} s)",
             key="signal_splits",
             hint="give every phase a larger split or green (or a longer cycle)",
         )
@@ -486,13 +502,13 @@ def plan_for_node(G: nx.MultiDiGraph, node: int) -> SignalPlan:
             node, "signal_greens_s", greens_text, plan.names, "give displayed greens, e.g. [60, 44]"
         )
         greens = [g + change - per_phase for g in shown]
-        short = [i for i, g in enumerate(greens) if g < min_plan_green_s]
-        if short:
-            raise SimulationError(
-                f"junction {node}: phase {plan.names[short[0]]} has {greens[short[0]]:.3g} s of "
-                f"effective green; every phase needs at least {min_plan_green_s:g} s",
+        for name, green in zip(plan.names, greens, strict=True):
+            require_plan_green(
+                green,
+                name,
                 key="signal_greens_s",
                 hint="lengthen that green or shorten the lost time per phase",
+                where=f"junction {node}: ",
             )
         plan.green_s = greens
         plan.cycle_s = sum(shown) + n * change
