@@ -115,18 +115,24 @@ def movement_flows_vph(
 
 
 def approach_flows(
-    net: NetArrays, moves: Movements, flows_vph: np.ndarray, node: int
-) -> dict[Approach, dict[int, float]]:
-    """Flow per movement kind of each approach of a junction (graph node id)."""
-    ni = net.node_index[node]
-    links = net.links
-    out: dict[Approach, dict[int, float]] = {}
-    for m in np.flatnonzero((moves.link_v[moves.link] == ni) & (moves.next_link >= 0)).tolist():
+    net: NetArrays, moves: Movements, flows_vph: np.ndarray, nodes: list[int]
+) -> dict[int, dict[Approach, dict[int, float]]]:
+    """Flow per movement kind of each approach of the junctions ``nodes`` (graph node ids).
+
+    One pass over the movements, whatever the number of junctions.
+    """
+    wanted = {net.node_index[n]: n for n in nodes}
+    out: dict[int, dict[Approach, dict[int, float]]] = {n: {} for n in nodes}
+    link_u, link_v = net.link_u, net.link_v
+    keys = net.links["key"].to_numpy()
+    at = np.flatnonzero(
+        np.isin(moves.link_v[moves.link], list(wanted)) & (moves.next_link >= 0)
+    ).tolist()
+    for m in at:
         link, nxt = int(moves.link[m]), int(moves.next_link[m])
-        row = links.iloc[link]
-        edge = (int(row["u"]), int(row["v"]), int(row["key"]))
+        edge = (net.nodes[link_u[link]], net.nodes[link_v[link]], int(keys[link]))
+        flows = out[wanted[link_v[link]]].setdefault(edge, {})
         kind = net.movement_kind[link][nxt]
-        flows = out.setdefault(edge, {})
         flows[kind] = flows.get(kind, 0.0) + float(flows_vph[m])
     return out
 
@@ -160,8 +166,9 @@ def retime(
     moves_s: list[float] = []  # per junction, the largest move of its cycle or a green
     timings: dict[int, webster.JunctionTiming] = {}
     new_warrants: dict[Approach, str] = {}
+    observed_at = approach_flows(net, moves, flows_vph, state.nodes)
     for node in state.nodes:
-        observed = approach_flows(net, moves, flows_vph, node)
+        observed = observed_at[node]
         averaged = state.flows.setdefault(node, {})
         for edge in set(observed) | set(averaged):
             old, new = averaged.setdefault(edge, {}), observed.get(edge, {})
