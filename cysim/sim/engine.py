@@ -713,17 +713,14 @@ def run(
         armed[g] = False
 
     group_phase = net.group_phase
-    detector_share = [0.0] * n_links  # share of a link's free-flow time before its detector
+    # free-flow seconds from entering an actuated approach to reaching its detection zone
+    zone_after_s = [0.0] * n_links
     for node, plan in net.actuated.items():
         for phase_groups in act_phase_groups.get(node, []):
             for g in phase_groups:
                 link = group_link[g]
                 length = net.length_m[link]
-                detector_share[link] = 1.0 - min(plan.detector_m, length) / length
-
-    def detected_at(v: int, link: int) -> float:
-        """When vehicle ``v`` reaches the detection zone of its approach (free-flow travel)."""
-        return entry[v] + ff[link] * detector_share[link]
+                zone_after_s[link] = ff[link] * (1.0 - min(plan.detector_m, length) / length)
 
     def phase_calls(node: int, phase: int, now: float) -> tuple[float, float, float]:
         """Detection of a phase's lane groups: when the earliest vehicle still in its zones
@@ -735,9 +732,9 @@ def run(
         last = -math.inf
         for g in act_phase_groups[node][phase]:
             last = max(last, act_last[g])
-            head_ff = ff[group_link[g]] * detector_share[group_link[g]]
+            zone_after = zone_after_s[group_link[g]]
             for v in queues[g]:
-                t = entry[v] + head_ff
+                t = entry[v] + zone_after
                 if t <= now + EPS:
                     first = min(first, t)
                 else:
