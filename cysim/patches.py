@@ -671,14 +671,12 @@ def _set_left_turns(ctx: _Context, patch: SignalTiming, node: int) -> None:
     else:
         chosen = {}
         for road, treatment in (patch.left_turns or {}).items():
-            wanted = locate.normalise_road_name(road)
-            matching = [
-                e
-                for e in approaches
-                if any(
-                    locate.normalise_road_name(x) == wanted for x in locate.edge_names(G.edges[e])
-                )
-            ]
+            # the project's name lookup (exact first, then the normalised stem), as channelize
+            try:
+                on_road = set(locate.find_road_edges(G, road, key=f"left_turns.{road}"))
+            except PatchError as error:
+                raise _conflict_or(ctx, road, error) from None
+            matching = [e for e in approaches if e in on_road]
             if not matching:
                 raise PatchError(
                     f"junction {node} has no approach on '{road}'",

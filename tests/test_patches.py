@@ -297,6 +297,20 @@ def test_signal_timing_clearances_that_do_not_fit_and_patches_that_keep_the_gree
     assert "lost time 3 s per phase (effective greens 62, 46 s)" in row.after
 
 
+def test_left_turns_name_roads_as_other_patches_do(G):
+    G = channelize(
+        G, Channelize(type="channelize", junction=lonlat(5), add_turn_lanes={"left": 1})
+    )[0]
+    patch = SignalTiming(
+        type="signal_timing", junction=lonlat(5), left_turns={"长城路": "protected"}
+    )
+    G2, _ = signal_timing(G, patch)
+    on_road = [e for e in G2.in_edges(5, keys=True) if G2.edges[e].get("name") == "长城路"]
+    assert on_road and all(G2.edges[e]["left_turn"] == "protected" for e in on_road)
+    with pytest.raises(PatchError, match="road '长成路' not found in the map; closest: 长城路"):
+        signal_timing(G, patch.model_copy(update={"left_turns": {"长成路": "protected"}}))
+
+
 def test_left_turns_with_a_new_cycle_use_the_shares_of_the_new_phases(G):
     G = channelize(
         G, Channelize(type="channelize", junction=lonlat(5), add_turn_lanes={"left": 1})
