@@ -44,6 +44,15 @@ first_warrant_run: int = 3
 last_warrant_run: int = 6
 
 
+def warrant_stage(run: int) -> str:
+    """What :func:`retime` does with left-turn warrants after route-choice run ``run``:
+    ``"early"`` (before ``first_warrant_run``), ``"check"``, or ``"closed"`` (after
+    ``last_warrant_run``)."""
+    if run < first_warrant_run:
+        return "early"
+    return "check" if run <= last_warrant_run else "closed"
+
+
 def webster_nodes(G: nx.MultiDiGraph) -> list[int]:
     """Signalised junctions marked for Webster timing at run time (``signal_optimize``)."""
     return sorted(

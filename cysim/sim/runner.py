@@ -264,11 +264,7 @@ def simulate(
                 1.0 / k,
                 critical_gap_s=settings.permitted_left_critical_gap_s,
                 follow_up_s=settings.permitted_left_follow_up_s,
-                warrants=(
-                    "early" if k < retiming.first_warrant_run
-                    else "check" if k <= retiming.last_warrant_run
-                    else "closed"
-                ),
+                warrants=retiming.warrant_stage(k),
             )  # fmt: skip
         last = (
             gap < rc.relative_gap_tolerance and plan_change <= retiming.plan_tolerance_s
