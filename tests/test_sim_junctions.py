@@ -142,16 +142,58 @@ def minor_road_junction(priority_junctions: bool):
 
 
 def test_minor_road_yields_to_major_flow():
-    # a tertiary road joins a primary road carrying 1200 veh/h; the minor movement’s capacity
-    # follows HCM potential capacity c = q e^{−q tc} / (1 − e^{−q tf}) with tc = 6, tf = 3.5
+    # a tertiary road joins a primary road carrying 1200 veh/h on two lanes; the minor road's
+    # right turn merges into that stream's nearest lane, so it finds its gaps in 1200 / 2 =
+    # 600 veh/h (HCM's v_c = v_2 / N): c = q e^{−q tc} / (1 − e^{−q tf}), tc = 6, tf = 3.5
     res, rate = minor_road_junction(priority_junctions=True)
     tr = res.traversals
-    q = 1 / 3.0
+    q = 1 / 6.0
     cp = q * np.exp(-q * 6.0) / (1 - np.exp(-q * 3.5))
-    assert rate == pytest.approx(cp, rel=0.02)
+    # 3 % (measured −2.8 %): the major-flow estimate is read at minor discharges, which lock
+    # onto the phase of the perfectly regular major arrivals (every 3 s)
+    assert rate == pytest.approx(cp, rel=0.03)
     major = tr.loc[tr["link"] == 0]
     # major vehicles only wait for the merge headway on the downstream link (≤ 1 s)
     assert (major["exit_s"] - major["entry_s"]).max() < 61.0
+
+
+def two_way_t_junction(minor_to: int):
+    """A tertiary stem (3 → 1) joins a two-way primary road (0 ↔ 1 ↔ 2, two lanes each way)
+    carrying 900 veh/h each way; 1,800 veh/h leave the stem towards ``minor_to`` (2: right turn,
+    0: left turn). Returns the stem's steady discharge rate (veh/s, 900–3,500 s)."""
+    G = new_graph()
+    for n, xy in {0: (-600, 0), 1: (0, 0), 2: (600, 0), 3: (0, -600)}.items():
+        add_node(G, n, *xy)
+    for u, v in ((0, 1), (1, 2), (2, 1), (1, 0)):
+        add_link(G, u, v, lanes=2, capacity_vph=3600)
+    stem = add_link(G, 3, 1, highway="tertiary")
+    rows = [(0, 2, 4.0 * i) for i in range(900)] + [(2, 0, 4.0 * i + 2.0) for i in range(900)]
+    rows += [(3, minor_to, 2.0 * i) for i in range(1800)]
+    res = simulate(G, trips_frame(rows), settings_for(3600, cooldown_s=0), seed=0)
+    tr = res.traversals
+    link = int(res.links.index[(res.links["u"] == stem[0]) & (res.links["v"] == stem[1])][0])
+    minor = np.sort(tr.loc[(tr["link"] == link) & tr["exit_s"].notna(), "exit_s"].to_numpy())
+    window = minor[(minor > 900) & (minor < 3500)]
+    check_invariants(res)
+    return (len(window) - 1) / (window[-1] - window[0])
+
+
+def _potential_capacity(q_vps: float, tc: float = 6.0, tf: float = 3.5) -> float:
+    return q_vps * np.exp(-q_vps * tc) / (1 - np.exp(-q_vps * tf))
+
+
+@pytest.mark.parametrize(
+    ("minor_to", "conflicting_vph", "movement"),
+    [
+        # right turn onto 1 → 2: merges into the eastbound stream (0 → 1 → 2), nearest lane only
+        (2, 900 / 2, "right"),
+        # left turn onto 1 → 0: crosses the eastbound stream and merges into the westbound one
+        (0, 900 + 900, "left"),
+    ],
+)
+def test_minor_movement_finds_gaps_in_the_streams_it_crosses(minor_to, conflicting_vph, movement):
+    rate = two_way_t_junction(minor_to)
+    assert rate == pytest.approx(_potential_capacity(conflicting_vph / 3600), rel=0.03), movement
 
 
 def test_without_priority_rules_the_minor_road_is_not_held_back():

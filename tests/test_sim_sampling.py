@@ -438,8 +438,12 @@ MAJOR_FLOWS = (0, 360, 720, 1200)
 
 @functools.cache
 def minor_road_capacity(major_vph: float, f: float) -> Measured:
-    """Minor-road discharge 3 → 1 → 2 (1,800 veh/h demand) against ``major_vph`` on 0 → 1 → 2."""
-    analytic = hcm_capacity(major_vph / 3600, MINOR_TC_S, MINOR_TF_S) * 3600
+    """Minor-road discharge 3 → 1 → 2 (1,800 veh/h demand) against ``major_vph`` on 0 → 1 → 2.
+
+    The minor movement is a right turn: it merges into the nearer of the major road's two lanes,
+    so its conflicting flow is ``major_vph / 2`` (HCM's ``v_2 / N``).
+    """
+    analytic = hcm_capacity(major_vph / 2 / 3600, MINOR_TC_S, MINOR_TF_S) * 3600
     streams = [(3, 2, SAT_VPHPL), (0, 2, major_vph)]
     return run_and_count(priority_junction(), streams, f, (3, 1), (1, 2), expected_vph=analytic)
 
@@ -447,9 +451,10 @@ def minor_road_capacity(major_vph: float, f: float) -> Measured:
 @pytest.mark.parametrize("f", SAMPLE_FACTORS, ids=lambda f: f"f{f}")
 @pytest.mark.parametrize("major_vph", MAJOR_FLOWS, ids=lambda q: f"major{q}")
 def test_minor_road_gap_acceptance(major_vph: float, f: float) -> None:
-    # HCM two-way-stop potential capacity c = q e^{−q·6} / (1 − e^{−q·3.5}), 1/3.5 at q = 0;
-    # the demand (1,800 veh/h) is above it at every major flow
-    analytic = hcm_capacity(major_vph / 3600, MINOR_TC_S, MINOR_TF_S) * 3600
+    # HCM two-way-stop potential capacity c = q e^{−q·6} / (1 − e^{−q·3.5}), 1/3.5 at q = 0,
+    # q = the near lane's share of the major flow (a right turn); the demand (1,800 veh/h) is
+    # above it at every major flow
+    analytic = hcm_capacity(major_vph / 2 / 3600, MINOR_TC_S, MINOR_TF_S) * 3600
     assert analytic < SAT_VPHPL
     check(minor_road_capacity(major_vph, f), analytic, minor_road_capacity(major_vph, 1.0), f)
 

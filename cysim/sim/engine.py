@@ -230,8 +230,10 @@ def run(
     for g in range(n_groups):
         if net.group_minor[g]:
             has_minor[net.group_node[g]] = True
-    major_rate = [0.0] * n_nodes
-    major_t = [0.0] * n_nodes
+    # discharge-rate estimate of every major approach at a priority junction (veh/s, sampled)
+    major_rate = [0.0] * n_links
+    major_t = [0.0] * n_links
+    minor_conflicts = net.minor_conflicts
     # per lane group, the approach its permitted lefts give way to (-1: none; none at all when
     # left turns are protected), and the discharge-rate estimates of those approaches
     group_opp = [-1] * n_groups
@@ -387,8 +389,14 @@ def run(
         if group_act[g] >= 0:
             notify_controller(g)
 
-    def minor_headway(node: int, base_h: float, lanes: int, now: float) -> float:
-        q = major_rate[node] * math.exp(-(now - major_t[node]) / major_flow_window_s)
+    def minor_headway(link: int, nxt: int, base_h: float, lanes: int, now: float) -> float:
+        """Headway of a minor movement ``link → nxt``: gap acceptance in the major flows it
+        conflicts with (``net.minor_conflicts``)."""
+        q = 0.0
+        for major, weight in minor_conflicts[link].get(nxt, ()):
+            q += (
+                weight * major_rate[major] * math.exp(-(now - major_t[major]) / major_flow_window_s)
+            )
         q /= sample_factor
         cp = potential_capacity_vps(q, critical_gap_s, follow_up_s)
         return max(base_h, 1.0 / (cp * lanes * sample_factor))
@@ -694,8 +702,12 @@ def run(
             if pocket_waiters and g in pocket_waiters:
                 wake(pocket_waiters.pop(g), 0.0)
             if group_minor[g]:
-                node = group_node[g]
-                next_free[g] = now + minor_headway(node, group_headway[g], group_lanes[g], now)
+                # the gap the next vehicle needs depends on its movement (the queue's next one,
+                # else a movement like this one's)
+                after = paths[q[0]][pos[q[0]] + 1] if q else nxt
+                next_free[g] = now + minor_headway(
+                    link, after, group_headway[g], group_lanes[g], now
+                )
             elif sneak:
                 pass  # a sneaker clears after the green: it uses none of the green's service
             else:
@@ -704,12 +716,11 @@ def run(
                 else:
                     next_free[g] = green_after(signal, now, group_headway[g])
                 if track_major[g]:
-                    node = group_node[g]
-                    major_rate[node] = (
-                        major_rate[node] * math.exp(-(now - major_t[node]) / major_flow_window_s)
+                    major_rate[link] = (
+                        major_rate[link] * math.exp(-(now - major_t[link]) / major_flow_window_s)
                         + 1.0 / major_flow_window_s
                     )
-                    major_t[node] = now
+                    major_t[link] = now
         armed[g] = False
 
     group_phase = net.group_phase

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import networkx as nx
 import numpy as np
@@ -86,6 +86,12 @@ class NetArrays:
         fixed plan it replaces, used only for the opposing-flow window).
     node_major_rank
         Per node index: the highest road-class rank among its approaches.
+    minor_conflicts
+        Per link that yields at a priority junction: ``{next link: [(major link, weight), …]}``,
+        the major approaches whose discharge a vehicle making that movement must find a gap in
+        (HCM two-way stop control): a right turn merges into the major stream heading onto its
+        exit, in that stream's nearest lane (weight ``1 / lanes``); a through or left movement
+        crosses every major approach (weight 1). Empty for other links.
     """
 
     nodes: list[int]
@@ -115,6 +121,7 @@ class NetArrays:
     group_pocket_cap: list[int]
     plans: list[tuple[float, list[tuple[float, float]]] | None]
     actuated: dict[int, actuated.ActuatedPlan]
+    minor_conflicts: list[dict[int, list[tuple[int, float]]]] = field(default_factory=list)
 
     @property
     def n_links(self) -> int:
@@ -271,6 +278,8 @@ def build(
         g_lanes.append(lanes)
         return len(g_link) - 1
 
+    is_minor: list[bool] = []
+    link_v_index = [node_index[v] for _, v, _ in edges]
     for i, (u, v, k) in enumerate(edges):
         d = G.edges[u, v, k]
         vi = node_index[v]
@@ -315,6 +324,9 @@ def build(
         for j, kind in kinds.items():
             groups[j] = left if kind == LEFT else right if kind == RIGHT else main
         group_of.append(groups)
+        is_minor.append(minor)
+
+    minor_conflicts = _minor_conflicts(G, edges, out_links, link_v_index, is_minor, movement_kind)
 
     return NetArrays(
         nodes=nodes,
@@ -344,4 +356,35 @@ def build(
         group_pocket_cap=[pocket_cap.get(g, 0) for g in range(len(g_link))],
         plans=plans,
         actuated=actuated_of,
+        minor_conflicts=minor_conflicts,
     )
+
+
+def _minor_conflicts(
+    G: nx.MultiDiGraph,
+    edges: list[tuple[int, int, int]],
+    out_links: list[list[int]],
+    link_v: list[int],
+    is_minor: list[bool],
+    movement_kind: list[dict[int, int]],
+) -> list[dict[int, list[tuple[int, float]]]]:
+    """Per minor link and movement, the major approaches it must find a gap in (see
+    :attr:`NetArrays.minor_conflicts`)."""
+    incoming: dict[int, list[int]] = {}
+    for i, node in enumerate(link_v):
+        incoming.setdefault(node, []).append(i)
+    conflicts: list[dict[int, list[tuple[int, float]]]] = [{} for _ in edges]
+    for i, minor in enumerate(is_minor):
+        if not minor:
+            continue
+        majors = [m for m in incoming[link_v[i]] if not is_minor[m] and m != i]
+        for j in out_links[link_v[i]]:
+            if movement_kind[i][j] == RIGHT:
+                conflicts[i][j] = [
+                    (m, 1.0 / max(1, int(G.edges[edges[m]]["lanes"])))
+                    for m in majors
+                    if movement_kind[m].get(j) == THROUGH
+                ]
+            else:
+                conflicts[i][j] = [(m, 1.0) for m in majors]
+    return conflicts
