@@ -504,7 +504,7 @@ def _signal_timing(ctx: _Context, patch: SignalTiming) -> None:
 min_amber_s: float = 3.0
 #: The attributes of an explicit plan's greens, cleared before new greens are set (amber,
 #: all-red and lost time are set on their own).
-_PLAN_ATTRIBUTES = ("signal_cycle_s", "signal_splits", "signal_greens_s", "signal_optimize")
+_PLAN_ATTRIBUTES = signals.PLAN_ATTRIBUTES
 #: The attributes of vehicle-actuated control.
 _CONTROL_ATTRIBUTES = (
     "signal_control", "signal_min_green_s", "signal_max_green_s", "signal_passage_s",

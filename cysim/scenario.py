@@ -347,6 +347,14 @@ class NetworkSettings(_Model):
     road_classes: dict[str, dict[str, float]] = Field(
         default_factory=dict, description="overrides of cysim.roadclass defaults per OSM class"
     )
+    signal_plans: Literal["fitted", "default"] = Field(
+        "fitted",
+        description=(
+            "plans of signals no patch times: 'fitted' re-times each one with Webster on its own "
+            "simulated flows inside route choice (as a traffic engineer would have set them); "
+            "'default' keeps the lane-based default cycles (cysim ≤ 0.3)"
+        ),
+    )
 
     @field_validator("road_classes")
     @classmethod

@@ -464,6 +464,39 @@ def clearances(G: nx.MultiDiGraph, node: int) -> tuple[float, float, float]:
     return amber, all_red, lost
 
 
+#: Node attributes that fix a junction's plan (a patch's timing); a junction with none of them
+#: runs the default plan, or is fitted to its flows (:func:`fit_plans_to_flows`).
+PLAN_ATTRIBUTES = ("signal_cycle_s", "signal_splits", "signal_greens_s", "signal_optimize")
+
+
+def fit_plans_to_flows(G: nx.MultiDiGraph) -> list[int]:
+    """Mark every signal without a plan of its own for Webster timing at run time.
+
+    The marked junctions (``signal_optimize = "webster"``) are re-timed inside route choice on
+    their own simulated flows (:mod:`cysim.sim.retiming`), so the baseline's delay does not come
+    from default cycles that fit no demand. Call it before the patches: a patch that times a
+    junction replaces the mark with its own plan, and actuated control set by a patch runs on
+    top of the fitted plan (its maximum greens follow it).
+
+    Parameters
+    ----------
+    G
+        The network; changed in place.
+
+    Returns
+    -------
+    list[int]
+        The junctions marked.
+    """
+    marked = []
+    for node, data in G.nodes(data=True):
+        if not data.get("signal") or any(data.get(name) for name in PLAN_ATTRIBUTES):
+            continue
+        data["signal_optimize"] = "webster"
+        marked.append(node)
+    return marked
+
+
 def plan_for_node(G: nx.MultiDiGraph, node: int) -> SignalPlan:
     """The plan a junction runs: node attributes when set, else :func:`default_plan`.
 
