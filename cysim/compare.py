@@ -209,6 +209,47 @@ def link_deltas(links_a: gpd.GeoDataFrame, links_b: gpd.GeoDataFrame) -> gpd.Geo
     return gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(geometry, crs=crs), crs=crs)
 
 
+def approach_deltas(
+    before: pd.DataFrame, after: pd.DataFrame, touched_nodes: Sequence[int] = ()
+) -> pd.DataFrame:
+    """Junction approaches before and after, matched on the approach's edge ``(u, v, key)``.
+
+    Parameters
+    ----------
+    before, after
+        :func:`cysim.metrics.approach_summary` of the two runs.
+    touched_nodes
+        Junctions a patch of the after scenario changed (``patches.json``): their approaches are
+        flagged ``measure``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``u, v, key, node, junction, road, measure`` and ``<col>_a``, ``<col>_b`` for
+        ``max_degree_of_saturation, control_delay_s, los, flow_vph``, sorted with the
+        measure's approaches first, then by the larger degree of saturation of the two runs.
+    """
+    keys = ["u", "v", "key"]
+    figures = ["max_degree_of_saturation", "control_delay_s", "los", "flow_vph"]
+    a = pd.DataFrame(before)[[*keys, "node", "junction", "road", *figures]]
+    b = pd.DataFrame(after)[[*keys, "node", "junction", "road", *figures]]
+    merged = a.merge(b, on=keys, how="outer", suffixes=("_a", "_b"))
+    out = merged[keys].copy()
+    for column in ("node", "junction", "road"):
+        out[column] = merged[f"{column}_b"].fillna(merged[f"{column}_a"])
+    out["measure"] = out["node"].isin(list(touched_nodes))
+    for column in figures:
+        out[f"{column}_a"] = merged[f"{column}_a"]
+        out[f"{column}_b"] = merged[f"{column}_b"]
+    worst = np.fmax(
+        out["max_degree_of_saturation_a"].to_numpy(dtype=float),
+        out["max_degree_of_saturation_b"].to_numpy(dtype=float),
+    )
+    out["_worst"] = worst
+    out = out.sort_values(["measure", "_worst"], ascending=[False, False], na_position="last")
+    return out.drop(columns="_worst").reset_index(drop=True)
+
+
 def mean_link_table(tables: Sequence[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
     """Average link tables of several replications of one scenario, link by link.
 
@@ -230,17 +271,52 @@ def mean_link_table(tables: Sequence[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
     ValueError
         If ``tables`` is empty.
     """
+    return mean_over_replications(tables, ["link", "u", "v", "key"])
+
+
+def mean_over_replications(
+    tables: Sequence[gpd.GeoDataFrame], keys: Sequence[str]
+) -> gpd.GeoDataFrame:
+    """Average per-element tables of several replications, row key by row key.
+
+    Numeric columns (other than ``keys``) are averaged NaN-aware; text columns and geometry
+    come from the first replication that has the row. Rows missing from some replications (a
+    lane group no vehicle used) average over those that have them.
+
+    Parameters
+    ----------
+    tables
+        Tables with the same columns, one per replication.
+    keys
+        Columns that identify a row (``["link", "u", "v", "key"]`` for links).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Same columns as the inputs, rows in order of first appearance.
+
+    Raises
+    ------
+    ValueError
+        If ``tables`` is empty.
+    """
     if not tables:
-        raise ValueError("no link tables to average")
+        raise ValueError("no tables to average")
     first = tables[0]
-    keys = ["link", "u", "v", "key"]
+    keys = list(keys)
     numeric = [
-        c for c in first.columns if c not in keys and pd.api.types.is_numeric_dtype(first[c])
+        c
+        for c in first.columns
+        if c not in keys
+        and pd.api.types.is_numeric_dtype(first[c])
+        and not pd.api.types.is_bool_dtype(first[c])
     ]
-    stacked = pd.concat([pd.DataFrame(t[keys + numeric]) for t in tables])
-    means = stacked.groupby(keys, sort=False)[numeric].mean().reset_index()
-    out = first.drop(columns=numeric).merge(means, on=keys, how="left")
-    return gpd.GeoDataFrame(out[first.columns], geometry="geometry", crs=first.crs)
+    stacked = pd.concat([pd.DataFrame(t) for t in tables], ignore_index=True)
+    grouped = stacked.groupby(keys, sort=False)
+    means = grouped[numeric].mean()
+    others = [c for c in first.columns if c not in keys and c not in numeric]
+    out = grouped[others].first().join(means).reset_index() if others else means.reset_index()
+    return gpd.GeoDataFrame(out[list(first.columns)], geometry="geometry", crs=first.crs)
 
 
 def idle_patched_links(

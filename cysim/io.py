@@ -512,6 +512,28 @@ def write_gpkg(path: str | os.PathLike, layers: Mapping[str, gpd.GeoDataFrame]) 
     return Path(path)
 
 
+def write_junctions_gpkg(
+    path: str | os.PathLike, junctions: gpd.GeoDataFrame, approaches: gpd.GeoDataFrame
+) -> Path:
+    """Write junction and approach tables as point layers in WGS84 and UTM.
+
+    Layers ``junctions_wgs84``, ``junctions_utm``, ``approaches_wgs84``, ``approaches_utm``
+    (:func:`cysim.metrics.junction_table`, :func:`cysim.metrics.approach_table`).
+
+    Raises
+    ------
+    ResultsError
+        If a table has no CRS.
+    """
+    layers = {}
+    for name, table in (("junctions", junctions), ("approaches", approaches)):
+        if table.crs is None:
+            raise ResultsError(f"{name} table has no CRS; cannot write a GeoPackage", file=path)
+        for suffix, crs in (("wgs84", settings.geographic_crs), ("utm", settings.projected_crs)):
+            layers[f"{name}_{suffix}"] = table.to_crs(crs)
+    return write_gpkg(path, layers)
+
+
 def write_links_gpkg(path: str | os.PathLike, links: gpd.GeoDataFrame) -> Path:
     """Write a link table as ``links_wgs84`` (EPSG:4326) and ``links_utm`` (EPSG:32651) layers.
 

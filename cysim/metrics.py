@@ -33,6 +33,13 @@ from .sim.result import SimResult
 #: (高德) classes a road as congested (拥堵) when its travel-time index is ≥ 2.0, i.e. speed ≤ 50 %.
 CONGESTED_SPEED_RATIO: float = 0.5
 
+#: A junction approach lane group is congested at this degree of saturation or above (HCM and
+#: GB 50647 treat X ≥ 0.9 as near capacity: queues no longer clear every cycle).
+CONGESTED_X: float = 0.9
+#: A link counts as a congested section by its speed only when at least this long: on a shorter
+#: link one stop at a signal halves the speed at any flow, which is not congestion.
+CONGESTED_SECTION_MIN_M: float = 300.0
+
 #: HCM 6th ed. level-of-service upper bounds of control delay, s/veh: signalised intersections
 #: (Exhibit 19-8) and two-way/all-way stop-controlled ones (Exhibits 20-2, 21-8). Above ⇒ F.
 LOS_SIGNALISED_S: tuple[float, ...] = (10.0, 20.0, 35.0, 55.0, 80.0)
@@ -90,6 +97,7 @@ KPI_META: dict[str, KpiInfo] = {
     "congested_vkt_share_pct": KpiInfo(
         "VKT share in congestion", "拥堵里程占比", "%", True, False, True
     ),
+    "congested_places": KpiInfo("Congested places", "拥堵点段", "places", True, False, True, 0),
     "max_queue_veh": KpiInfo("Longest link queue", "最大排队", "veh", True, True, False, 0),
     "spillback_link_min": KpiInfo("Spillback", "排队溢出时长", "link·min", True, False, True),
     "gridlock": KpiInfo("Gridlock (share of runs)", "路网锁死", "", True, False, False, 2),
@@ -208,6 +216,10 @@ def network_kpis(result: SimResult, G: nx.MultiDiGraph | None = None) -> dict[st
       free-flow time. 1.0 = free flow; AutoNavi calls ≥ 2.0 congested.
     * ``congested_vkt_share_pct`` = 100 · VKT of traversals slower than 50 % of the link's
       free-flow speed (time > 2 × free-flow time) ÷ VKT.
+    * ``congested_places`` = number of links that are a congested approach or section
+      (:func:`congested_places`: a lane group at its downstream junction with degree of
+      saturation ≥ ``CONGESTED_X``, or at least ``CONGESTED_SECTION_MIN_M`` long with a space
+      mean speed ≤ 50 % of free flow); NaN for records without lane groups.
     * ``max_queue_veh`` = s · largest exit queue of any link at any sample time.
     * ``spillback_link_min`` = Σ over links of minutes flagged ``blocked`` (link full).
     * ``gridlock`` = 1 if the engine detected gridlock, else 0 (its mean over replications is
@@ -278,6 +290,9 @@ def network_kpis(result: SimResult, G: nx.MultiDiGraph | None = None) -> dict[st
             else float("nan")
         ),
         "congested_vkt_share_pct": 100.0 * congested_km / vkt_km if vkt_km > 0 else 0.0,
+        "congested_places": (
+            float(len(congested_places(result))) if result.lane_groups is not None else np.nan
+        ),
         "max_queue_veh": scale * float(queue.max()) if queue.size else 0.0,
         "spillback_link_min": float(blocked.sum()) * _sample_interval_s(result) / 60.0,
         "gridlock": 1.0 if result.gridlock.get("detected") else 0.0,
@@ -318,7 +333,9 @@ def link_table(result: SimResult, G: nx.MultiDiGraph) -> gpd.GeoDataFrame:
     * ``flow_veh`` = s · vehicles entering; ``flow_vph`` = flow_veh / (D / 3600).
     * ``mean_speed_kph`` = 3.6 · n · length / Σ traversal times over completed traversals (space
       mean speed); NaN when no vehicle completed the link. ``speed_ratio`` = it ÷ free-flow speed.
-    * ``v_c`` = flow_vph / capacity_vph (demand-period volume over mid-block capacity).
+    * ``v_c`` = flow_vph / capacity_vph: **mid-block** v/c (demand-period volume over the
+      road's mid-block capacity; a junction approach's degree of saturation is in
+      :func:`approach_table`).
     * ``mean_delay_s`` = mean over completed traversals of (exit − entry − free-flow time).
     * ``total_delay_vh`` = s · Σ those delays / 3600 (vehicle-hours lost on the link).
     * ``queue_max_veh`` = s · largest sampled exit queue (whole run).
@@ -339,6 +356,16 @@ def link_table(result: SimResult, G: nx.MultiDiGraph) -> gpd.GeoDataFrame:
         flow_veh, flow_vph, mean_speed_kph, speed_ratio, v_c, mean_delay_s, total_delay_vh,
         queue_max_veh, spillback_min, co2_kg, geometry``, in the CRS of ``G``.
     """
+    table = _link_frame(result)
+    geometry = [
+        _edge_geometry(G, int(u), int(v), int(k))
+        for u, v, k in zip(table["u"], table["v"], table["key"], strict=True)
+    ]
+    return gpd.GeoDataFrame(table, geometry=geometry, crs=G.graph.get("crs"))
+
+
+def _link_frame(result: SimResult) -> pd.DataFrame:
+    """The columns of :func:`link_table` without geometry."""
     scale = _scale(result)
     period_s = _period_s(result)
     links = result.links
@@ -366,7 +393,7 @@ def link_table(result: SimResult, G: nx.MultiDiGraph) -> gpd.GeoDataFrame:
     blocked = np.asarray(result.link_samples.blocked, dtype=bool)
     flow_vph = scale * entered / (period_s / 3600.0)
 
-    table = pd.DataFrame(
+    return pd.DataFrame(
         {
             "link": np.arange(n_links),
             "u": links["u"].to_numpy(),
@@ -392,11 +419,6 @@ def link_table(result: SimResult, G: nx.MultiDiGraph) -> gpd.GeoDataFrame:
             "co2_kg": scale * co2_link / 1000.0,
         }
     )
-    geometry = [
-        _edge_geometry(G, int(u), int(v), int(k))
-        for u, v, k in zip(table["u"], table["v"], table["key"], strict=True)
-    ]
-    return gpd.GeoDataFrame(table, geometry=geometry, crs=G.graph.get("crs"))
 
 
 # --- junctions -----------------------------------------------------------------------------
@@ -457,7 +479,10 @@ def junction_table(result: SimResult, G: nx.MultiDiGraph) -> gpd.GeoDataFrame:
     -------
     geopandas.GeoDataFrame
         One row per node crossed by at least one vehicle: ``node, name, signal, vehicles``
-        (s · traversals counted), ``mean_control_delay_s``, ``los``, point geometry, CRS of ``G``.
+        (s · traversals counted), ``mean_control_delay_s``, ``los``,
+        ``max_degree_of_saturation`` (the highest ``X`` of its approach lane groups,
+        :func:`approach_table`), ``congested_approaches`` (approaches with ``X ≥ CONGESTED_X``;
+        both NaN for records without lane groups), point geometry, CRS of ``G``.
     """
     scale = _scale(result)
     trav = _traversals(result)
@@ -494,7 +519,215 @@ def junction_table(result: SimResult, G: nx.MultiDiGraph) -> gpd.GeoDataFrame:
         )
     columns = ["node", "name", "signal", "vehicles", "mean_control_delay_s", "los", "geometry"]
     table = pd.DataFrame(rows, columns=columns)
+    groups = result.lane_groups
+    if groups is not None and not groups.empty:
+        per_node = groups.groupby("node")["degree_of_saturation"]
+        table.insert(6, "max_degree_of_saturation", table["node"].map(per_node.max()))
+        congested = groups[groups["degree_of_saturation"] >= CONGESTED_X].groupby("node")["link"]
+        table.insert(7, "congested_approaches", table["node"].map(congested.nunique()).fillna(0))
+    else:
+        table.insert(6, "max_degree_of_saturation", np.nan)
+        table.insert(7, "congested_approaches", np.nan)
     return gpd.GeoDataFrame(table, geometry="geometry", crs=G.graph.get("crs"))
+
+
+# --- junction approaches -------------------------------------------------------------------
+
+#: Distance before the stop line at which an approach's point is drawn, metres.
+APPROACH_MARK_M: float = 20.0
+
+
+def _approach_point(G: nx.MultiDiGraph, u: int, v: int, key: int) -> Point | None:
+    """A point on the link ``APPROACH_MARK_M`` before its downstream end (or its middle)."""
+    line = _edge_geometry(G, u, v, key)
+    if line is None:
+        return None
+    back = min(APPROACH_MARK_M, line.length / 2.0)
+    return line.interpolate(line.length - back)
+
+
+def approach_table(result: SimResult, G: nx.MultiDiGraph) -> gpd.GeoDataFrame:
+    """Degree of saturation and level of service per junction approach lane group.
+
+    The figures come from :func:`cysim.sim.lanegroups.lane_group_table` (busiest-hour flow,
+    capacity ``s · N · g/C``, ``X``, control delay); this adds where and what:
+
+    * ``junction`` (roads meeting at the node), ``u, v, key`` (the approach's graph edge),
+      ``road`` (its name), ``highway``;
+    * ``los``: HCM level of service from the group's control delay, with the signalised
+      thresholds at signals and the stop-controlled ones for a movement yielding to a major
+      road (a major road's free movements have none: ``""``);
+    * ``congested``: ``X ≥ CONGESTED_X``;
+    * a point ``APPROACH_MARK_M`` before the stop line on the approach, so that the approaches
+      of one junction are told apart on a map.
+
+    Parameters
+    ----------
+    result
+        One replication's records, with ``lane_groups`` (a run of :func:`cysim.sim.simulate`).
+    G
+        The graph the run used.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The lane-group columns plus ``junction, u, v, key, road, highway, los, congested,
+        geometry``, in the CRS of ``G``; empty when the records carry no lane groups.
+    """
+    groups = result.lane_groups
+    columns = [
+        "node", "junction", "link", "u", "v", "key", "road", "highway", "lane_group",
+        "movements", "lanes",
+        "control", "saturation_flow_vph", "green_ratio", "capacity_vph", "flow_vph",
+        "degree_of_saturation", "vehicles", "control_delay_s", "los", "congested",
+    ]  # fmt: skip
+    if groups is None or groups.empty:
+        return gpd.GeoDataFrame(pd.DataFrame(columns=columns), geometry=[], crs=G.graph.get("crs"))
+    table = groups.copy()
+    links = result.links
+    link = table["link"].to_numpy()
+    table["road"] = links["name"].fillna("").astype(str).to_numpy()[link]
+    table["highway"] = links["highway"].fillna("").astype(str).to_numpy()[link]
+    names = {n: _junction_name(G, n) if n in G.nodes else "" for n in set(table["node"])}
+    table["junction"] = [names[n] for n in table["node"]]
+    table = mark_congested(table)
+    u, v, k = (links[c].to_numpy()[link] for c in ("u", "v", "key"))
+    table["u"], table["v"], table["key"] = u, v, k
+    geometry = [_approach_point(G, int(a), int(b), int(c)) for a, b, c in zip(u, v, k, strict=True)]
+    return gpd.GeoDataFrame(table[columns], geometry=geometry, crs=G.graph.get("crs"))
+
+
+def mark_congested(approaches: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Set ``congested`` (``X ≥ CONGESTED_X``) and ``los`` again from the table's own figures
+    (after averaging replications)."""
+    out = approaches.copy()
+    out["congested"] = out["degree_of_saturation"] >= CONGESTED_X
+    out["los"] = [
+        "" if control == "major" else level_of_service(delay, control != "minor")
+        for control, delay in zip(out["control"], out["control_delay_s"], strict=True)
+    ]
+    return out
+
+
+def approach_summary(approaches: pd.DataFrame) -> pd.DataFrame:
+    """One row per junction approach (link) from its lane groups: the worst group's degree of
+    saturation and the vehicle-weighted control delay.
+
+    Parameters
+    ----------
+    approaches
+        :func:`approach_table` (or its mean over replications).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``u, v, key, node, junction, road, highway, control`` (``signal`` / ``actuated`` when
+        any group is signalised, else the first group's), ``flow_vph`` (sum of the groups),
+        ``max_degree_of_saturation``, ``control_delay_s``, ``los``, ``congested``.
+    """
+    columns = [
+        "u", "v", "key", "node", "junction", "road", "highway", "control", "flow_vph",
+        "max_degree_of_saturation", "control_delay_s", "los", "congested",
+    ]  # fmt: skip
+    if approaches.empty:
+        return pd.DataFrame(columns=columns)
+    frame = pd.DataFrame(approaches).copy()
+    frame["weighted_delay"] = frame["control_delay_s"].fillna(0.0) * frame["vehicles"]
+    frame["timed_vehicles"] = frame["vehicles"].where(frame["control_delay_s"].notna(), 0.0)
+    signalised = frame["control"].isin(["signal", "actuated"])
+    frame["rank"] = np.where(signalised, 0, 1)
+    frame = frame.sort_values("rank", kind="stable")
+    grouped = frame.groupby(["u", "v", "key"], sort=False)
+    out = grouped.agg(
+        node=("node", "first"),
+        junction=("junction", "first"),
+        road=("road", "first"),
+        highway=("highway", "first"),
+        control=("control", "first"),
+        flow_vph=("flow_vph", "sum"),
+        max_degree_of_saturation=("degree_of_saturation", "max"),
+        weighted_delay=("weighted_delay", "sum"),
+        timed_vehicles=("timed_vehicles", "sum"),
+    ).reset_index()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["control_delay_s"] = np.where(
+            out["timed_vehicles"] > 0, out["weighted_delay"] / out["timed_vehicles"], np.nan
+        )
+    out["los"] = [
+        "" if control == "major" else level_of_service(delay, control != "minor")
+        for control, delay in zip(out["control"], out["control_delay_s"], strict=True)
+    ]
+    out["congested"] = out["max_degree_of_saturation"] >= CONGESTED_X
+    return out[columns]
+
+
+def congested_places(result: SimResult) -> pd.DataFrame:
+    """The links of one replication that are congested approaches or sections, worst first.
+
+    See :func:`congested_links`; empty for records without lane groups.
+    """
+    if result.lane_groups is None:
+        return congested_links(_link_frame(result).iloc[0:0], result.links.iloc[0:0])
+    return congested_links(_link_frame(result), result.lane_groups)
+
+
+def congested_links(links: pd.DataFrame, lane_groups: pd.DataFrame) -> pd.DataFrame:
+    """The links that are congested approaches or congested sections, worst first.
+
+    A link is a *congested place* when a lane group at its downstream junction has a degree of
+    saturation ``X ≥ CONGESTED_X`` (an approach that no longer clears), or when it is at least
+    ``CONGESTED_SECTION_MIN_M`` long and its space mean speed over the demand period is at most
+    ``CONGESTED_SPEED_RATIO`` of free flow (a congested road section, the work report's 拥堵路段).
+    Each direction of a road is its own place.
+
+    Parameters
+    ----------
+    links
+        :func:`link_table` (or its mean over replications): ``u, v, key, name, highway,
+        length_m, speed_ratio, flow_vph``.
+    lane_groups
+        :func:`approach_table` or ``SimResult.lane_groups`` of the same run(s): ``u, v, key``
+        or ``link``, and ``degree_of_saturation``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per congested link: ``u, v, key, name, highway, length_m,
+        max_degree_of_saturation, speed_ratio, flow_vph, reason`` (``"X ≥ 0.9"``,
+        ``"speed ≤ 50 %"`` or both), sorted by ``max_degree_of_saturation`` then
+        ``speed_ratio``.
+    """
+    columns = [
+        "u", "v", "key", "name", "highway", "length_m", "max_degree_of_saturation",
+        "speed_ratio", "flow_vph", "reason",
+    ]  # fmt: skip
+    frame = pd.DataFrame(links).copy()
+    groups = pd.DataFrame(lane_groups)
+    if "u" not in groups.columns and len(groups):
+        ends = pd.DataFrame(links)[["link", "u", "v", "key"]]
+        groups = groups.merge(ends, on="link", how="left")
+    worst = (
+        groups.groupby(["u", "v", "key"])["degree_of_saturation"].max()
+        if len(groups)
+        else pd.Series(dtype=float)
+    )
+    index = pd.MultiIndex.from_frame(frame[["u", "v", "key"]])
+    frame["max_degree_of_saturation"] = worst.reindex(index).to_numpy() if len(worst) else np.nan
+    by_x = frame["max_degree_of_saturation"].fillna(0.0) >= CONGESTED_X
+    by_speed = (frame["length_m"] >= CONGESTED_SECTION_MIN_M) & (
+        frame["speed_ratio"] <= CONGESTED_SPEED_RATIO
+    )
+    places = frame[by_x | by_speed].copy()
+    x_text, speed_text = f"X ≥ {CONGESTED_X:g}", f"speed ≤ {CONGESTED_SPEED_RATIO:.0%}"
+    places["reason"] = np.where(
+        by_x[places.index] & by_speed[places.index],
+        f"{x_text}; {speed_text}",
+        np.where(by_x[places.index], x_text, speed_text),
+    )
+    places = places.sort_values(
+        ["max_degree_of_saturation", "speed_ratio"], ascending=[False, True], na_position="last"
+    )
+    return places[columns].reset_index(drop=True)
 
 
 # --- time series and trips -----------------------------------------------------------------

@@ -51,6 +51,14 @@ VC_CLASSES: tuple[tuple[float, str, str], ...] = (
     (1.0, "#e4572e", "0.85–1.0"),
     (math.inf, "#8c1c13", "> 1.0"),
 )
+#: Degree-of-saturation classes of junction approaches (upper bound, colour, label).
+SATURATION_CLASSES: tuple[tuple[float, str, str], ...] = (
+    (0.6, "#3a9e57", "X < 0.6"),
+    (0.8, "#9cc54a", "0.6–0.8"),
+    (0.9, "#f3a712", "0.8–0.9"),
+    (1.0, "#e4572e", "0.9–1.0"),
+    (math.inf, "#8c1c13", "≥ 1.0"),
+)
 _UNUSED_COLOUR = "#c9c9c9"
 _COLOUR_A, _COLOUR_B = "#5b6c8f", "#e07a1f"
 _DIRECTIONS = ("东行 EB", "北行 NB", "西行 WB", "南行 SB")
@@ -309,7 +317,11 @@ def congestion_map(
                 label=f"{flow:,.0f} veh/h",
             )
         )
-    heading = "速度比 speed ÷ free-flow" if color_by == "speed_ratio" else "饱和度 v/c"
+    heading = (
+        "速度比 speed ÷ free-flow"
+        if color_by == "speed_ratio"
+        else "路段 v/c mid-block volume ÷ capacity"
+    )
     fig.legend(
         handles=handles,
         loc="outside lower center",
@@ -319,6 +331,65 @@ def congestion_map(
         title_fontsize=7.5,
     )
     axes[0].set_title(_wrap(title))
+    return _save(fig, path)
+
+
+def saturation_map(
+    links: gpd.GeoDataFrame,
+    approaches: gpd.GeoDataFrame,
+    path: str | os.PathLike,
+    *,
+    title: str,
+) -> Path:
+    """Map of the degree of saturation of every junction approach over the road network.
+
+    Links are drawn grey with width by flow; each approach is a dot just before its stop line,
+    coloured by its worst lane group's ``X`` (:data:`SATURATION_CLASSES`) and sized by it, the
+    most saturated drawn on top.
+
+    Parameters
+    ----------
+    links
+        Link table (:func:`cysim.metrics.link_table`, or the mean over replications).
+    approaches
+        :func:`cysim.metrics.approach_table` (or its mean over replications), same CRS family.
+    path
+        PNG to write.
+    title
+        Figure title.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    frame = _projected(links)
+    points = _projected(approaches)
+    worst = (
+        points.sort_values("degree_of_saturation", ascending=False)
+        .drop_duplicates(["u", "v", "key"])
+        .sort_values("degree_of_saturation")
+    )
+    x = worst["degree_of_saturation"].to_numpy(dtype=float)
+    flow = frame["flow_vph"].to_numpy(dtype=float)
+    overview = _padded_bounds(frame.total_bounds)
+    fig, axes = _map_panels([overview], 1.4)
+    ax = axes[0]
+    frame.plot(ax=ax, color="#b8bec6", linewidth=_widths(flow, float(np.nanmax(flow, initial=1))))
+    sizes = 4.0 + 26.0 * np.clip(np.nan_to_num(x), 0.0, 1.2)
+    worst.plot(ax=ax, color=_classes(x, SATURATION_CLASSES), markersize=sizes, zorder=3)
+    _decorate_map(ax, overview)
+    _label_roads(ax, frame, flow, limit=14)
+    handles = [Patch(color=colour, label=label) for _, colour, label in SATURATION_CLASSES]
+    fig.legend(
+        handles=handles,
+        loc="outside lower center",
+        ncols=5,
+        fontsize=7,
+        title="进口道饱和度 X = flow ÷ (saturation flow × g/C), busiest hour",
+        title_fontsize=7.5,
+    )
+    ax.set_title(_wrap(title))
     return _save(fig, path)
 
 
@@ -831,7 +902,8 @@ def interactive_map(
             f"<td>{_fmt(row['flow_vph_b'])}</td></tr>"
             f"<tr><td>speed km/h</td><td>{_fmt(row['mean_speed_kph_a'], 1)}</td>"
             f"<td>{_fmt(row['mean_speed_kph_b'], 1)}</td></tr>"
-            f"<tr><td>v/c</td><td>{_fmt(row['v_c_a'], 2)}</td><td>{_fmt(row['v_c_b'], 2)}</td></tr>"
+            f"<tr><td>mid-block v/c</td><td>{_fmt(row['v_c_a'], 2)}</td>"
+            f"<td>{_fmt(row['v_c_b'], 2)}</td></tr>"
             "</table>"
         )
         colour = mpl.colors.to_hex(cmap(norm(value))) if np.isfinite(value) else _UNUSED_COLOUR

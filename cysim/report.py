@@ -40,15 +40,8 @@ _VERDICT_TEXT = {
     "neutral": "—",
 }
 
-_TEMPLATE = string.Template(
-    """<!DOCTYPE html>
-<html lang="zh-CN">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>$page_title</title>
-<style>
-/*FONT_FACE*/
+#: The house style of every cysim HTML page (fonts are added per page).
+_STYLE = """/*FONT_FACE*/
   :root { --ink:#1f2933; --muted:#616e7c; --line:#d9dee4; --a:#5b6c8f; --b:#e07a1f;
           --good:#2b8a3e; --bad:#c92a2a; --bg:#f5f7fa; }
   * { box-sizing: border-box; }
@@ -95,7 +88,17 @@ _TEMPLATE = string.Template(
            padding-top:8px; }
   @media print { body { background:#fff; } main { box-shadow:none; }
                  figure { break-inside:avoid; } }
-</style>
+"""
+
+_TEMPLATE = string.Template(
+    """<!DOCTYPE html>
+<html lang="zh-CN">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>$page_title</title>
+<style>
+$style</style>
 </head>
 <body>
 <main>
@@ -121,6 +124,8 @@ $kpi_table
 <h2>图表 · Figures</h2>
 $figures
 
+$approaches
+
 <h2>方案改动记录 · Patch change log</h2>
 <pre>$patch_log</pre>
 
@@ -135,6 +140,85 @@ $caveats
 </html>
 """
 )
+
+
+_PAGE = string.Template(
+    """<!DOCTYPE html>
+<html lang="zh-CN">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>$page_title</title>
+<style>
+$style</style>
+</head>
+<body>
+<main>
+<header>
+  <div class="kicker">$kicker</div>
+  <h1>$title</h1>
+  <p class="meta">$run_info</p>
+</header>
+$body
+<footer>$footer</footer>
+</main>
+</body>
+</html>
+"""
+)
+
+
+def write_page(
+    path: str | os.PathLike,
+    *,
+    title: str,
+    kicker: str,
+    run_info: Mapping[str, Any],
+    body_html: str,
+    footer: str,
+) -> Path:
+    """Write a one-file HTML page in the report's house style (atomically).
+
+    Parameters
+    ----------
+    path
+        ``.html`` file to write.
+    title, kicker
+        Heading and the small line above it (plain text).
+    run_info
+        Facts for the line under the heading.
+    body_html
+        The page's sections, already HTML (escape text with :func:`escape`).
+    footer
+        Plain-text footer.
+    """
+    info = " · ".join(f"{_e(k)}: {_e(v)}" for k, v in run_info.items())
+    page = _PAGE.substitute(
+        style=_STYLE,
+        page_title=_e(title),
+        kicker=_e(kicker),
+        title=_e(title),
+        run_info=info,
+        body=body_html,
+        footer=_e(footer),
+    )
+    page = page.replace("/*FONT_FACE*/", _font_face_css(page, ""), 1)
+    return io.write_text(Path(path), page)
+
+
+def escape(value: Any) -> str:
+    """HTML-escape a value's text (for pages built with :func:`write_page`)."""
+    return _e(value)
+
+
+def embed_png(path: Path) -> str:
+    """A PNG as a data URI (for an ``<img src>`` of a one-file page)."""
+    return _embed_png(path)
+
+
+def format_number(value: float, decimals: int, signed: bool = False) -> str:
+    """A number with thousands separators and a true minus; an en dash when missing."""
+    return _number(value, decimals, signed)
 
 
 def _e(value: Any) -> str:
@@ -238,6 +322,42 @@ def kpi_table_html(kpi_table: pd.DataFrame) -> str:
         f'<table class="kpi">\n<thead>{head}</thead>\n<tbody>\n'
         + "\n".join(rows)
         + "\n</tbody></table>"
+    )
+
+
+#: Rows of the junction-approach table in the report.
+APPROACH_ROWS: int = 15
+
+
+def approach_table_html(approaches: pd.DataFrame, limit: int = APPROACH_ROWS) -> str:
+    """The report's junction-approach section: degree of saturation, control delay and level of
+    service before and after, the measure's junctions first, then the most saturated."""
+    if approaches.empty:
+        return ""
+    rows = []
+    for _, row in approaches.head(limit).iterrows():
+        cells = [
+            _e(row["junction"]),
+            _e(row["road"]) + (" ★" if row["measure"] else ""),
+        ]
+        for column, decimals in (("max_degree_of_saturation", 2), ("control_delay_s", 0)):
+            for side in ("a", "b"):
+                cells.append(_number(float(row[f"{column}_{side}"]), decimals))
+        cells += [_e(row["los_a"] if isinstance(row["los_a"], str) else "–"),
+                  _e(row["los_b"] if isinstance(row["los_b"], str) else "–")]  # fmt: skip
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    header = (
+        "<tr><th>路口 Junction</th><th>进口道 Approach</th><th>饱和度 X (A)</th><th>X (B)</th>"
+        "<th>控制延误 Delay s (A)</th><th>(B)</th><th>服务水平 LOS (A)</th><th>(B)</th></tr>"
+    )
+    return (
+        "<h2>路口进口道 · Junction approaches</h2>\n"
+        "<p>Degree of saturation X = busiest-hour flow ÷ (saturation flow × green ratio) of the "
+        "approach's most loaded lane group; control delay and HCM level of service per vehicle. "
+        f"★ = a junction the measure changes (listed first), then the {limit} most saturated "
+        "approaches overall. All approaches: approach_deltas.csv; lane groups: "
+        "junctions.gpkg in each run folder.</p>\n"
+        f'<table class="kpi">{header}{"".join(rows)}</table>'
     )
 
 
@@ -459,6 +579,7 @@ def write_report(
     figures: Mapping[str, str | os.PathLike],
     caveats: Sequence[str],
     run_info: Mapping[str, Any],
+    approaches: pd.DataFrame | None = None,
 ) -> Path:
     """Write the self-contained before/after report as one HTML file (atomically).
 
@@ -483,6 +604,9 @@ def write_report(
     run_info
         Facts for the header line, e.g. ``{"cysim": "0.1.0", "replications": 5, "seeds": "1–5",
         "sample_factor": 0.25, "map": "chengyang-arterials.osm", "date": "2026-11-26"}``.
+    approaches
+        :func:`cysim.compare.approach_deltas`, or None (runs without approach records): its
+        first ``APPROACH_ROWS`` rows become the junction-approach table.
 
     Returns
     -------
@@ -493,6 +617,7 @@ def write_report(
     info = " · ".join(f"{_e(k)}: {_e(v)}" for k, v in run_info.items())
     findings = "\n".join(f"<li>{_e(s)}</li>" for s in key_findings(kpi_table))
     page = _TEMPLATE.substitute(
+        style=_STYLE,
         page_title=_e(f"{title_a} → {title_b}"),
         title_a=_e(title_a),
         title_b=_e(title_b),
@@ -504,6 +629,7 @@ def write_report(
         figures=_figures_html(figures, target.parent.resolve()),
         patch_log=_e(patch_log_text or "(no patches)"),
         caveats="\n".join(f"<li>{_e(c)}</li>" for c in caveats),
+        approaches=approach_table_html(approaches) if approaches is not None else "",
         footer="Generated by cysim. Differences are B − A; intervals are 95 % Student-t "
         "(paired over common seeds, Welch otherwise). Definitions: docs/metrics.md.",
     )

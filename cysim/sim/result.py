@@ -78,5 +78,8 @@ class SimResult:
     #: per phase of each junction re-timed inside route choice (``optimize: webster``): the
     #: final plan and its flow ratio, degree of saturation and left-turn warrant; else None
     signal_timing: pd.DataFrame | None = None
+    #: per junction approach lane group: busiest-hour flow, capacity, degree of saturation and
+    #: control delay (:func:`cysim.sim.lanegroups.lane_group_table`); None for records read back
+    lane_groups: pd.DataFrame | None = None
     #: every green of the actuated junctions (``node``, ``phase``, ``start_s``, ``end_s``), or None
     actuated_greens: pd.DataFrame | None = None

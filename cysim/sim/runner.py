@@ -12,7 +12,7 @@ import pandas as pd
 
 from .._errors import SimulationError
 from ..simsettings import SimSettings
-from . import engine, movements, netarrays, records, retiming, routing
+from . import engine, lanegroups, movements, netarrays, records, retiming, routing
 from .parking import ParkingModel
 from .result import SimResult
 
@@ -307,9 +307,18 @@ def simulate(
     route_choice = pd.DataFrame(rows)
     if progress is not None:
         progress("simulate", 1.0)
+    # before to_result, which turns the records' vehicle indices into trip ids in place
+    lane_groups = lanegroups.lane_group_table(
+        G, net, moves, rec, departure, sample_factor, settings.duration_s,
+        critical_gap_s=settings.critical_gap_s,
+        follow_up_s=settings.follow_up_s,
+        left_critical_gap_s=settings.permitted_left_critical_gap_s,
+        left_follow_up_s=settings.permitted_left_follow_up_s,
+    )  # fmt: skip
     result = records.to_result(
         net, trips, rec, routed, freeflow_s, parking, route_choice, settings, seed, sample_factor
     )
+    result.lane_groups = lane_groups
     if timed.nodes:
         result.signal_timing = retiming.timing_table(G, timed)
     if rec.actuated_greens:
