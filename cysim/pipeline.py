@@ -18,7 +18,20 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from . import assign, compare, demand, io, metrics, network, patches, plot, scenario, sim, stats
+from . import (
+    assign,
+    compare,
+    demand,
+    io,
+    metrics,
+    network,
+    patches,
+    plot,
+    scenario,
+    signals,
+    sim,
+    stats,
+)
 from ._errors import ResultsError, SimulationError
 from ._version import __version__
 from .sim import retiming
@@ -75,6 +88,8 @@ class ReplicationOutput:
     route_costs: sim.RouteCosts | None = None
     #: the plans re-timed inside route choice (``optimize: webster``), per phase
     signal_timing: pd.DataFrame | None = None
+    #: degree of saturation and level of service per junction approach lane group
+    approaches: gpd.GeoDataFrame | None = None
 
 
 @dataclass
@@ -125,6 +140,10 @@ def prepare_scenario(path: str | Path, *, sample_factor: float | None = None) ->
             road_class_overrides=road_classes,
             consolidation_tolerance_m=resolved.network.consolidation_tolerance_m,
         )
+    if resolved.network.signal_plans == "fitted":
+        # before calibration and patches: the baseline's own plans fit its flows, and a patch
+        # that times a junction replaces the mark
+        signals.fit_plans_to_flows(base_graph)
     demand_spec, calibration_log = resolved.demand, None
     check_memory(resolved, demand_spec, base_graph.number_of_nodes())
     if demand_spec.target_tti is not None:
@@ -201,6 +220,45 @@ def calibrate_demand(
     return resolved.demand.model_copy(update={"trips": total, "target_tti": None}), log
 
 
+def fit_demand_targets(
+    path: str | Path,
+    *,
+    sample_factor: float | None = None,
+    on_iteration: Callable[[dict[str, float]], None] | None = None,
+) -> tuple[scenario.Scenario, demand.TargetFit]:
+    """Fit a scenario's demand levers to ``demand.calibration.targets`` (``cysim calibrate
+    --fit``).
+
+    Every evaluation runs the engine (route choice as the scenario sets it, the scenario's seed)
+    on the *unpatched* network with the scenario's signal plans, as :func:`calibrate_demand`.
+
+    Returns
+    -------
+    (scenario, fit)
+        The loaded scenario and :class:`cysim.demand.TargetFit`.
+    """
+    prepared = prepare_scenario(path, sample_factor=sample_factor)
+    resolved, base_graph = prepared.scenario, prepared.base_graph
+    settings = resolved.simulation
+
+    def evaluate(trips: pd.DataFrame) -> dict[str, float]:
+        result = sim.simulate(base_graph, trips, settings, seed=settings.seed)
+        return metrics.network_kpis(result, base_graph)
+
+    with resolved.pointing_into():
+        fit = demand.fit_targets(
+            base_graph,
+            prepared.demand_spec,
+            seed=settings.seed,
+            evaluate=evaluate,
+            base_dir=resolved.source_file.parent,
+            duration_s=settings.duration_s,
+            start_time=settings.start_time,
+            on_iteration=on_iteration,
+        )
+    return resolved, fit
+
+
 def _build_trips(
     resolved: scenario.Scenario, spec: demand.DemandSpec, G: nx.MultiDiGraph, seed: int
 ) -> pd.DataFrame:
@@ -268,6 +326,7 @@ def run_replication(
         # only a warm start needs it (and it is sent back from the worker process)
         route_costs=result.route_costs if resolved.simulation.route_choice.warm_start else None,
         signal_timing=result.signal_timing,
+        approaches=metrics.approach_table(result, prepared.graph),
     )
 
 
@@ -394,8 +453,10 @@ def write_run(
     Files: ``scenario.yaml`` (resolved), ``summary.json`` (per-replication KPIs with mean and CI),
     ``links.parquet`` (every replication), ``links.gpkg`` (mean over replications, WGS84 and UTM
     layers), ``junctions.parquet``, ``trips.parquet``, ``timeseries.csv``, ``route_choice.csv``,
-    ``signal_plans.csv`` (junctions re-timed inside route choice), ``patches.txt`` and
-    ``patches.json`` (change log and patched elements), ``figures/*.png``.
+    ``signal_plans.csv`` (junctions re-timed inside route choice), ``approaches.parquet``
+    (degree of saturation per junction approach lane group, every replication),
+    ``junctions.gpkg`` (junctions and approaches, mean over replications, point layers),
+    ``patches.txt`` and ``patches.json`` (change log and patched elements), ``figures/*.png``.
     """
     resolved = prepared.scenario
     io.write_text(partial_dir / "scenario.yaml", resolved.resolved_yaml())
@@ -443,6 +504,19 @@ def write_run(
         partial_dir / "junctions.parquet",
         stacked([o.junctions.drop(columns="geometry") for o in outputs]),
     )
+    approaches = [o.approaches for o in outputs if o.approaches is not None]
+    if approaches:
+        io.write_parquet(
+            partial_dir / "approaches.parquet",
+            stacked([o.approaches.drop(columns="geometry") for o in outputs]),
+        )
+        io.write_junctions_gpkg(
+            partial_dir / "junctions.gpkg",
+            compare.mean_over_replications([o.junctions for o in outputs], ["node"]),
+            metrics.mark_congested(
+                compare.mean_over_replications(approaches, ["link", "movements"])
+            ),
+        )
     io.write_parquet(partial_dir / "trips.parquet", stacked([o.trips for o in outputs]))
     io.write_csv(partial_dir / "timeseries.csv", stacked([o.timeseries for o in outputs]))
     io.write_csv(partial_dir / "route_choice.csv", stacked([o.route_choice for o in outputs]))
@@ -848,6 +922,11 @@ class RunResults:
     patch_log: str
     #: ``[u, v, key]`` of the links the scenario's patches touched (``patches.json``).
     patched_edges: list[list[int]] = field(default_factory=list)
+    #: junctions the scenario's patches touched (``patches.json``).
+    patched_nodes: list[int] = field(default_factory=list)
+    #: lane groups of the junction approaches, mean over replications (``junctions.gpkg``);
+    #: None for runs written before cysim 0.4
+    approaches: gpd.GeoDataFrame | None = None
 
     @property
     def seeds(self) -> list[int]:
@@ -886,6 +965,12 @@ def load_run(run_dir: str | Path) -> RunResults:
         patch_log = (run_dir / "patches.txt").read_text(encoding="utf-8")
         marks_path = run_dir / "patches.json"
         marks = json.loads(marks_path.read_text(encoding="utf-8")) if marks_path.exists() else {}
+        junctions_path = run_dir / "junctions.gpkg"
+        approaches = (
+            gpd.read_file(junctions_path, layer="approaches_utm", engine="pyogrio")
+            if junctions_path.exists()
+            else None
+        )
     except (OSError, ValueError, KeyError) as error:
         raise ResultsError(
             f"cannot read run folder {run_dir}: {error}", hint="rerun the scenario with --force"
@@ -901,6 +986,8 @@ def load_run(run_dir: str | Path) -> RunResults:
         patched,
         patch_log,
         patched_edges=[list(map(int, e)) for e in marks.get("edges", [])],
+        patched_nodes=[int(n) for n in marks.get("nodes", [])],
+        approaches=approaches,
     )
 
 
@@ -1156,6 +1243,17 @@ def _write_comparison(
         "top_links": plot.top_links_chart(deltas, fig / "top_links.png"),
         "interactive": plot.interactive_map(deltas, out / "link_deltas_map.html", labels=labels),
     }
+    approaches = None
+    if run_a.approaches is not None and run_b.approaches is not None:
+        approaches = compare.approach_deltas(
+            metrics.approach_summary(run_a.approaches),
+            metrics.approach_summary(run_b.approaches),
+            # junctions a patch changed, and the ends of the links it changed
+            touched_nodes=sorted(
+                set(run_b.patched_nodes) | {n for e in run_b.patched_edges for n in e[:2]}
+            ),
+        )
+        io.write_csv(out / "approach_deltas.csv", approaches)
     patch_log = run_b.patch_log
     if run_a.patch_log.strip() and "no patches" not in run_a.patch_log:
         patch_log = f"A ({run_a.name}):\n{run_a.patch_log}\n\nB ({run_b.name}):\n{run_b.patch_log}"
@@ -1192,4 +1290,5 @@ def _write_comparison(
         figures=figures,
         caveats=caveats,
         run_info=run_info,
+        approaches=approaches,
     )

@@ -79,3 +79,98 @@ def test_build_trips_refuses_an_uncalibrated_target() -> None:
     trips, log = calibrate_trips(G, spec, seed=1, tti_of_trips=_bpr_like_tti)
     fixed = spec.model_copy(update={"trips": log.attrs["chosen_trips"], "target_tti": None})
     pd.testing.assert_frame_equal(build_trips(G, fixed, seed=1), trips)
+
+
+# --- several targets (cysim calibrate --fit) -------------------------------------------------
+
+
+def _stand_in(G):
+    """An engine stand-in with known behaviour: the index grows with the total as
+    ``1 + 0.15 (q / 3000)^4``; the routes' free-flow speed grows with the mean straight-line
+    trip length L (km) as ``20 + 12 L`` km/h (longer trips use faster roads); the mean speed is
+    that over the index; congested places are ``40 (TTI − 1)``."""
+
+    def evaluate(trips: pd.DataFrame) -> dict[str, float]:
+        q = len(trips) / trips.attrs["sample_factor"]
+        tti = 1.0 + 0.15 * (q / 3000.0) ** 4
+        xo = trips["origin_node"].map(lambda n: G.nodes[n]["x"]).to_numpy()
+        yo = trips["origin_node"].map(lambda n: G.nodes[n]["y"]).to_numpy()
+        xd = trips["destination_node"].map(lambda n: G.nodes[n]["x"]).to_numpy()
+        yd = trips["destination_node"].map(lambda n: G.nodes[n]["y"]).to_numpy()
+        length_km = float(((xo - xd) ** 2 + (yo - yd) ** 2).mean() ** 0.5) / 1000.0
+        return {
+            "travel_time_index": tti,
+            "mean_speed_kph": (20.0 + 12.0 * length_km) / tti,
+            "congested_places": 40.0 * (tti - 1.0),
+        }
+
+    return evaluate
+
+
+def _targets_spec(speed: float, **calibration) -> DemandSpec:
+    return DemandSpec.model_validate(
+        {
+            "zones": {"grid_m": 1000},
+            "trips": 2000,
+            "od": {"gravity": {"deterrence": "exponential", "beta_per_min": 0.2}},
+            "calibration": {
+                "max_iterations": 12,
+                "targets": {
+                    "travel_time_index": {"value": 1.6, "tolerance": 0.02},
+                    "mean_speed_kph": {"value": speed, "tolerance": 0.3},
+                    "congested_places": {"value": 24, "tolerance": 6},
+                },
+                **calibration,
+            },
+        }
+    )
+
+
+def test_fit_targets_meets_index_and_speed_with_total_and_deterrence() -> None:
+    from cysim.demand import build_trips, fit_targets
+
+    G = lattice_graph(8, 6)
+    evaluate = _stand_in(G)
+    start = evaluate(build_trips(G, _targets_spec(20.0), seed=1))
+    # ask for a mean speed 10 % below the starting deterrence's at the target index: only
+    # shorter trips (a larger β) reach it
+    freeflow_start = start["mean_speed_kph"] * start["travel_time_index"]
+    wanted = 0.9 * freeflow_start / 1.6
+    spec = _targets_spec(wanted)
+    rows = []
+    fit = fit_targets(G, spec, seed=1, evaluate=evaluate, on_iteration=rows.append)
+    assert fit.converged, fit.log
+    assert fit.fit["met"].all()
+    assert fit.trips == pytest.approx(4243, rel=0.02)  # 3000 · 4^¼, as for calibrate_trips
+    assert fit.beta_per_min > 0.2
+    assert len(rows) == len(fit.log) <= 12
+    chosen = fit.fit.set_index("target")["model"]
+    assert chosen["travel_time_index"] == pytest.approx(1.6, abs=0.02)
+    assert chosen["mean_speed_kph"] == pytest.approx(wanted, abs=0.3)
+
+
+def test_fit_targets_with_the_total_only_reports_the_speed_it_could_not_meet() -> None:
+    from cysim.demand import fit_targets
+
+    G = lattice_graph(8, 6)
+    spec = _targets_spec(5.0, levers=["trips"])
+    fit = fit_targets(G, spec, seed=1, evaluate=_stand_in(G))
+    assert not fit.converged
+    met = fit.fit.set_index("target")["met"]
+    assert met["travel_time_index"] and not met["mean_speed_kph"]
+    assert fit.beta_per_min == 0.2  # not a lever: unchanged
+
+
+def test_fit_targets_refuses_a_deterrence_lever_without_gravity() -> None:
+    from cysim.demand import fit_targets
+
+    G = lattice_graph(4, 4)
+    spec = DemandSpec.model_validate(
+        {
+            "zones": {"grid_m": 1000},
+            "trips": 100,
+            "od": {"gravity": {"deterrence": "gamma"}},
+        }
+    )
+    with pytest.raises(DemandError, match="beta_per_min"):
+        fit_targets(G, spec, seed=1, evaluate=_stand_in(G))

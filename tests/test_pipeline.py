@@ -71,6 +71,8 @@ def test_run_folder_has_every_output(comparison: pipeline.CompareOutcome) -> Non
         "links.parquet",
         "links.gpkg",
         "junctions.parquet",
+        "approaches.parquet",
+        "junctions.gpkg",
         "trips.parquet",
         "timeseries.csv",
         "route_choice.csv",
@@ -151,6 +153,62 @@ def test_comparison_outputs_and_escaped_report(comparison) -> None:
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "文阳路" in html
+    assert "Junction approaches" in html
+    deltas = pd.read_csv(out / "approach_deltas.csv")
+    assert {"max_degree_of_saturation_a", "max_degree_of_saturation_b", "los_a"} <= set(
+        deltas.columns
+    )
+    # the widened road's junctions come first, flagged as the measure's
+    assert deltas["measure"].iloc[0]
+    assert deltas.loc[deltas["measure"], "road"].str.contains("文阳").any()
+
+
+def test_approach_records_in_parquet_and_geopackage(comparison) -> None:
+    run_dir = comparison.a.run_dir
+    approaches = pd.read_parquet(run_dir / "approaches.parquet")
+    assert set(approaches["seed"]) == {7, 8}
+    assert (approaches["capacity_vph"] > 0).all()
+    assert np.allclose(
+        approaches["degree_of_saturation"], approaches["flow_vph"] / approaches["capacity_vph"]
+    )
+    signalised = approaches[approaches["control"] == "signal"]
+    assert not signalised.empty
+    assert ((signalised["green_ratio"] > 0) & (signalised["green_ratio"] < 1)).all()
+    layers = {name for name, _ in pyogrio.list_layers(run_dir / "junctions.gpkg")}
+    assert layers == {"junctions_wgs84", "junctions_utm", "approaches_wgs84", "approaches_utm"}
+    points = gpd.read_file(run_dir / "junctions.gpkg", layer="approaches_wgs84")
+    assert (points.geometry.geom_type == "Point").all() and points.crs.to_epsg() == 4326
+    junctions = pd.read_parquet(run_dir / "junctions.parquet")
+    assert {"max_degree_of_saturation", "congested_approaches"} <= set(junctions.columns)
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    assert all(np.isfinite(r["congested_places"]) for r in summary["replications"])
+
+
+def test_cli_calibrate_writes_the_plausibility_page(scenario_files, results_root, comparison):
+    done = subprocess.run(
+        [sys.executable, "-m", "cysim", "calibrate", str(scenario_files["a"]),
+         "--results", str(results_root)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "reused finished run" in done.stdout
+    out = results_root / "calibrate" / "small-base"
+    targets = pd.read_csv(out / "targets.csv")
+    assert list(targets["target"]) == [
+        "travel_time_index", "mean_speed_kph", "congested_places",
+    ]  # fmt: skip
+    assert targets["source"].str.contains("Baidu").sum() == 2
+    # a light test baseline cannot meet Qingdao's published index
+    assert not targets.set_index("target").loc["travel_time_index", "met"]
+    assert "NO" in done.stdout
+    html = (out / "plausibility.html").read_text(encoding="utf-8")
+    for text in ("Targets", "Degree of saturation by approach", "CJJ 37", "data:image/png"):
+        assert text in html, text
+    volumes = pd.read_csv(out / "volumes_by_class.csv")
+    assert "primary" in set(volumes["highway"])
+    assert (volumes["design_capacity_pcuh"] > 0).all()
 
 
 def test_rerun_reuses_and_force_runs_again(scenario_files, results_root, comparison) -> None:

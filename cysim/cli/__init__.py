@@ -17,7 +17,7 @@ import typer
 
 from .._errors import CysimError
 from .._version import __version__
-from . import assign_cmd, demand_cmd, map_cmd, run_cmd, scenario_cmd
+from . import assign_cmd, calibrate_cmd, demand_cmd, map_cmd, run_cmd, scenario_cmd
 
 app = typer.Typer(
     name="cysim",
@@ -46,6 +46,7 @@ map_cmd.register(app)
 scenario_cmd.register(app)
 demand_cmd.register(app)
 run_cmd.register(app)
+calibrate_cmd.register(app)
 assign_cmd.register(app)
 
 

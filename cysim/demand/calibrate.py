@@ -1,9 +1,16 @@
-"""Calibrate the demand total so the baseline's travel-time index reaches a target."""
+"""Calibrate the demand to published targets with the engine.
+
+:func:`calibrate_trips` scales the total until the travel-time index reaches ``target_tti``
+(run inside ``cysim run``); :func:`fit_targets` fits the total and the gravity deterrence to the
+index and mean-speed targets of ``demand.calibration.targets`` and checks the count of congested
+places (``cysim calibrate``).
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import networkx as nx
@@ -13,7 +20,7 @@ import pandas as pd
 from .. import settings
 from .._errors import DemandError
 from .build import DemandPlan, initial_trips_guess, plan_demand, realise_trips
-from .spec import DemandSpec
+from .spec import CalibrationTargets, DemandSpec
 
 
 def calibrate_trips(
@@ -158,3 +165,247 @@ def _next_total(
     step = min(max(math.sqrt(ratio), 0.25), 4.0)
     step = max(step, 1.1) if tti < target else min(step, 0.9)
     return round(total * step)
+
+
+# --- several targets at once ---------------------------------------------------------------
+
+
+@dataclass
+class TargetFit:
+    """What :func:`fit_targets` found.
+
+    Attributes
+    ----------
+    trips
+        The fitted total of internal car trips.
+    beta_per_min
+        The fitted gravity deterrence (the spec's own when it was not a lever).
+    log
+        One row per engine evaluation: ``iteration, trips, beta_per_min``, the figures of
+        :data:`TARGET_KEYS` and ``freeflow_speed_kph``.
+    fit
+        One row per target of the chosen evaluation: ``target, value, tolerance, model, miss,
+        met, source``.
+    converged
+        Every target met.
+    """
+
+    trips: int
+    beta_per_min: float | None
+    log: pd.DataFrame
+    fit: pd.DataFrame
+    converged: bool
+
+
+#: Targets and the KPI of :func:`cysim.metrics.network_kpis` each is compared with.
+TARGET_KEYS: tuple[str, ...] = ("travel_time_index", "mean_speed_kph", "congested_places")
+
+
+def target_table(targets: CalibrationTargets, figures: dict[str, float]) -> pd.DataFrame:
+    """The targets against a run's figures: ``target, value, tolerance, model, miss, met,
+    source`` (one row per target set)."""
+    rows = []
+    for key in TARGET_KEYS:
+        target = getattr(targets, key)
+        if target is None:
+            continue
+        model = float(figures.get(key, float("nan")))
+        miss = model - target.value
+        rows.append(
+            {
+                "target": key,
+                "value": target.value,
+                "tolerance": target.tolerance,
+                "model": model,
+                "miss": miss,
+                "met": bool(abs(miss) <= target.tolerance),
+                "source": target.source,
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["target", "value", "tolerance", "model", "miss", "met", "source"]
+    )
+
+
+def fit_targets(
+    G: nx.MultiDiGraph,
+    spec: DemandSpec,
+    *,
+    seed: int,
+    evaluate: Callable[[pd.DataFrame], dict[str, float]],
+    base_dir: Path | None = None,
+    duration_s: float = settings.duration_s,
+    start_time: str = settings.start_time,
+    on_iteration: Callable[[dict[str, float]], None] | None = None,
+) -> TargetFit:
+    """Fit the demand levers of ``spec.calibration`` to its targets with the engine.
+
+    The levers are decoupled by what they move:
+
+    * ``trips`` (the internal total) sets how congested the network is: it is stepped towards
+      the travel-time index target (secant of ``log(TTI − 1)`` on ``log(total)`` through the
+      last two evaluations, a damped power-law step before that).
+    * ``beta_per_min`` (the gravity deterrence) sets how long trips are and so which roads they
+      use: with the index fixed, the mean speed is the free-flow speed of the chosen routes
+      (VKT ÷ free-flow VHT) divided by the index, so the speed target is a target on that
+      free-flow speed, ``speed × index``. Longer trips (lower β) use faster roads. It is stepped
+      by the secant of free-flow speed on ``log β``.
+
+    Both move after every evaluation. The search stops when every target is met or after
+    ``calibration.max_iterations`` evaluations, and returns the evaluation with the smallest
+    sum of misses in tolerances. ``congested_places`` is checked, not fitted: no demand lever
+    moves it independently of the index (stated in docs/demand.md).
+
+    Parameters
+    ----------
+    G
+        The baseline road graph (with the plans the baseline runs).
+    spec
+        The demand; ``calibration.targets`` and ``calibration.levers`` say what to fit.
+    seed
+        Seed of every draw (the same in every evaluation).
+    evaluate
+        Runs the engine on a trips table and returns at least the KPIs of :data:`TARGET_KEYS`.
+    base_dir, duration_s, start_time
+        As for :func:`cysim.demand.build_trips`.
+    on_iteration
+        Called with each evaluation's log row.
+
+    Returns
+    -------
+    TargetFit
+
+    Raises
+    ------
+    DemandError
+        The levers need what the demand lacks (``beta_per_min`` without a gravity model, a
+        lever without its target), or the engine returns a non-finite index.
+    """
+    calibration = spec.calibration
+    targets = calibration.targets
+    levers = set(calibration.levers)
+    tti_target, speed_target = targets.travel_time_index, targets.mean_speed_kph
+    if "trips" in levers and tti_target is None:
+        raise DemandError(
+            "the 'trips' lever needs the travel_time_index target",
+            key="demand.calibration.targets.travel_time_index",
+            hint="set the target, or drop 'trips' from demand.calibration.levers",
+        )
+    gravity = spec.od.gravity
+    fit_beta = "beta_per_min" in levers
+    if fit_beta and (gravity is None or gravity.deterrence != "exponential"):
+        raise DemandError(
+            "the 'beta_per_min' lever needs an exponential gravity model",
+            key="demand.calibration.levers",
+            hint="use demand.od.gravity with deterrence: exponential, or drop 'beta_per_min'",
+        )
+    if fit_beta and (speed_target is None or tti_target is None):
+        raise DemandError(
+            "the 'beta_per_min' lever needs the mean_speed_kph and travel_time_index targets",
+            key="demand.calibration.targets",
+            hint="set both targets, or drop 'beta_per_min' from demand.calibration.levers",
+        )
+    beta = float(gravity.beta_per_min) if gravity is not None else None
+    total = spec.trips if spec.trips is not None else initial_trips_guess(G, duration_s)
+    total = int(np.clip(total, calibration.min_trips, calibration.max_trips))
+    plans: dict[float | None, DemandPlan] = {}
+    rows: list[dict[str, float]] = []
+    for iteration in range(1, calibration.max_iterations + 1):
+        spec_now = _with_beta(spec, beta)
+        if beta not in plans:
+            plans[beta] = plan_demand(
+                G, spec_now, base_dir=base_dir, duration_s=duration_s, start_time=start_time
+            )
+        if plans[beta].cells is None:
+            raise DemandError(
+                "a trip list cannot be calibrated: its trips are fixed",
+                key="demand.calibration",
+                hint="give the demand as an OD matrix or gravity model",
+            )
+        trips = realise_trips(
+            plans[beta], total_trips=total, seed=seed, sample_factor=spec.sample_factor
+        )
+        figures = evaluate(trips)
+        tti = float(figures["travel_time_index"])
+        if not math.isfinite(tti):
+            raise DemandError(
+                f"the engine returned TTI={tti} for {total} trips",
+                key="demand.calibration",
+                hint="check the simulation (gridlock?) or lower demand.trips",
+            )
+        row = {"iteration": iteration, "trips": total, "beta_per_min": beta}
+        row.update({key: float(figures.get(key, float("nan"))) for key in TARGET_KEYS})
+        row["freeflow_speed_kph"] = row["mean_speed_kph"] * tti
+        row["score"] = _score(target_table(targets, row))
+        rows.append(row)
+        if on_iteration is not None:
+            on_iteration(row)
+        if bool(target_table(targets, row)["met"].all()):
+            break
+        if "trips" in levers:
+            assert tti_target is not None
+            total = _step_total(rows, tti_target.value)
+            total = int(np.clip(total, calibration.min_trips, calibration.max_trips))
+        if fit_beta:
+            assert speed_target is not None and tti_target is not None and beta is not None
+            beta = _step_beta(rows, speed_target.value * tti_target.value)
+            beta = float(np.clip(beta, calibration.min_beta_per_min, calibration.max_beta_per_min))
+    log = pd.DataFrame(rows)
+    best = log.loc[log["score"].idxmin()]
+    fit = target_table(targets, best.to_dict())
+    return TargetFit(
+        trips=int(best["trips"]),
+        beta_per_min=None if beta is None else float(best["beta_per_min"]),
+        log=log,
+        fit=fit,
+        converged=bool(fit["met"].all()),
+    )
+
+
+def _score(table: pd.DataFrame) -> float:
+    """Sum of misses in tolerances (lower is better); NaN counts as a large miss."""
+    ratios = (table["miss"].abs() / table["tolerance"]).fillna(1e6)
+    return float(ratios.sum())
+
+
+def _with_beta(spec: DemandSpec, beta: float | None) -> DemandSpec:
+    """``spec`` with the gravity deterrence ``beta`` (unchanged when None or not gravity)."""
+    gravity = spec.od.gravity
+    if beta is None or gravity is None or gravity.beta_per_min == beta:
+        return spec
+    od = spec.od.model_copy(update={"gravity": gravity.model_copy(update={"beta_per_min": beta})})
+    return spec.model_copy(update={"od": od})
+
+
+def _step_total(rows: list[dict[str, float]], target: float) -> int:
+    """Next total: secant of ``log(TTI − 1)`` on ``log(total)`` through the last two evaluations
+    (when their totals differ and the slope is positive), else a damped power-law step."""
+    last = rows[-1]
+    total, tti = int(last["trips"]), float(last["travel_time_index"])
+    if len(rows) >= 2:
+        prev = rows[-2]
+        x0, y0 = math.log(prev["trips"]), _excess(prev["travel_time_index"])
+        x1, y1 = math.log(total), _excess(tti)
+        if x1 != x0 and (y1 - y0) / (x1 - x0) > 0:
+            slope = (y1 - y0) / (x1 - x0)
+            x = x1 + (_excess(target) - y1) / slope
+            # never more than ×2 or ÷2 in one step
+            return round(math.exp(min(max(x, x1 - math.log(2.0)), x1 + math.log(2.0))))
+    return _next_total(total, tti, target, None, None)
+
+
+def _step_beta(rows: list[dict[str, float]], target_freeflow_kph: float) -> float:
+    """Next deterrence: secant of the routes' free-flow speed on ``log β`` through the last two
+    evaluations with different β, else a first step of ×1.5 or ÷1.5 (longer trips, lower β,
+    use faster roads)."""
+    last = rows[-1]
+    beta, speed = float(last["beta_per_min"]), float(last["freeflow_speed_kph"])
+    earlier = [r for r in rows[:-1] if r["beta_per_min"] != beta]
+    if earlier:
+        prev = earlier[-1]
+        x0, y0 = math.log(prev["beta_per_min"]), float(prev["freeflow_speed_kph"])
+        x1, y1 = math.log(beta), speed
+        if y1 != y0 and (y1 - y0) / (x1 - x0) < 0:
+            x = x1 + (target_freeflow_kph - y1) * (x1 - x0) / (y1 - y0)
+            return math.exp(min(max(x, x1 - math.log(2.0)), x1 + math.log(2.0)))
+    return beta * 1.5 if speed > target_freeflow_kph else beta / 1.5

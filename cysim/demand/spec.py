@@ -187,12 +187,85 @@ class ProfileCsvSpec(BaseModel):
     csv: Path = Field(description="CSV path, relative to the scenario file")
 
 
-class CalibrationSpec(BaseModel):
-    """How ``target_tti`` calibration searches the total number of trips."""
+class CalibrationTarget(BaseModel):
+    """One published figure the baseline is held against."""
 
     model_config = ConfigDict(extra="forbid")
 
+    value: float = Field(gt=0, description="the published figure")
+    tolerance: float = Field(gt=0, description="largest accepted |model − value|, same unit")
+    source: str = Field("", description="where the figure comes from (shown beside it)")
+
+
+#: Baidu Maps, 《2020年度中国城市交通报告》 (2020 China Urban Transportation Report), Qingdao.
+BAIDU_2020_QINGDAO = (
+    "Baidu Maps 2020 China Urban Transportation Report (百度地图《2020年度中国城市交通报告》): "
+    "Qingdao, commute peak"
+)
+
+
+def _default_tti_target() -> CalibrationTarget:
+    return CalibrationTarget(
+        value=1.838, tolerance=0.05, source=f"{BAIDU_2020_QINGDAO}, congestion index 1.838"
+    )
+
+
+def _default_speed_target() -> CalibrationTarget:
+    return CalibrationTarget(
+        value=27.6, tolerance=2.0, source=f"{BAIDU_2020_QINGDAO}, peak speed 27.6 km/h"
+    )
+
+
+def _default_places_target() -> CalibrationTarget:
+    return CalibrationTarget(
+        value=40,
+        tolerance=10,
+        source="Chengyang 2021 government work report (城阳区2021年政府工作报告): "
+        "'重点整治40个拥堵路段' (40 congested road sections to fix)",
+    )
+
+
+class CalibrationTargets(BaseModel):
+    """Targets of ``cysim calibrate``; set one to null to leave it out."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    travel_time_index: CalibrationTarget | None = Field(
+        default_factory=_default_tti_target,
+        description="network travel-time index of the period (Σ trip time ÷ Σ free-flow time)",
+    )
+    mean_speed_kph: CalibrationTarget | None = Field(
+        default_factory=_default_speed_target, description="VKT ÷ VHT over all trips, km/h"
+    )
+    congested_places: CalibrationTarget | None = Field(
+        default_factory=_default_places_target,
+        description="links with a lane group at X ≥ 0.9, or ≥ 300 m at ≤ 50 % of free-flow speed",
+    )
+
+
+class CalibrationSpec(BaseModel):
+    """How calibration searches: ``target_tti`` (the total only) and ``cysim calibrate`` (the
+    targets, with the levers named in ``levers``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    targets: CalibrationTargets = Field(
+        default_factory=CalibrationTargets, description="what `cysim calibrate` fits and checks"
+    )
+    levers: list[Literal["trips", "beta_per_min"]] = Field(
+        default_factory=lambda: ["trips", "beta_per_min"],
+        min_length=1,
+        description="demand levers `cysim calibrate` fits: the total (fits the index) and the "
+        "gravity deterrence (fits the free-flow speed of the routes, hence the mean speed)",
+    )
+
     max_iterations: int = Field(6, ge=1, le=30, description="engine runs at most")
+    min_beta_per_min: float = Field(
+        0.02, gt=0, description="lower bound of the deterrence search, per free-flow minute"
+    )
+    max_beta_per_min: float = Field(
+        1.0, gt=0, description="upper bound of the deterrence search, per free-flow minute"
+    )
     tolerance: float = Field(
         0.02, gt=0, description="stop when |TTI - target| is below this (absolute)"
     )
