@@ -59,6 +59,25 @@ def potential_capacity_vps(flow_vps: float, critical_gap_s: float, follow_up_s: 
     return flow_vps * math.exp(-flow_vps * critical_gap_s) / -math.expm1(-flow_vps * follow_up_s)
 
 
+def light_load_signal_delay_s(n_phases: int) -> float:
+    """Mean delay at a signal when traffic is light, seconds: Webster's uniform delay at X → 0,
+    ``C (1 − λ)² / 2``, for the plan Webster gives a junction of ``n_phases`` at negligible flow
+    (the shortest cycle, ``max(min_cycle_per_phase_s × n, signals.min_cycle_s)``, with equal
+    effective greens ``λ = (C − n · lost time) / (n C)``).
+
+    It is what a driver crossing the junction in uncongested conditions waits on average (8.4 s
+    at a two-phase, 19.4 s at a three-phase junction), the part of an observed "free-flow" travel
+    time that signals add. 0 for fewer than one phase.
+    """
+    if n_phases < 1:
+        return 0.0
+    cycle = min(max(min_cycle_per_phase_s * n_phases, signals.min_cycle_s), signals.max_cycle_s)
+    green_ratio = (cycle - n_phases * signals.lost_time_per_phase_s) / (n_phases * cycle)
+    if n_phases == 1:
+        green_ratio = (cycle - signals.lost_time_per_phase_s) / cycle
+    return cycle * (1.0 - green_ratio) ** 2 / 2.0
+
+
 def webster_cycle_s(total_y: float, total_lost_s: float) -> float:
     """Webster's optimum cycle ``C0 = (1.5 L + 5) / (1 − Y)``, seconds (``Y`` < 1)."""
     return (1.5 * total_lost_s + 5.0) / (1.0 - total_y)

@@ -99,7 +99,7 @@ def _stand_in(G):
         yd = trips["destination_node"].map(lambda n: G.nodes[n]["y"]).to_numpy()
         length_km = float(((xo - xd) ** 2 + (yo - yd) ** 2).mean() ** 0.5) / 1000.0
         return {
-            "travel_time_index": tti,
+            "congestion_index": tti,
             "mean_speed_kph": (20.0 + 12.0 * length_km) / tti,
             "congested_places": 40.0 * (tti - 1.0),
         }
@@ -116,7 +116,7 @@ def _targets_spec(speed: float, **calibration) -> DemandSpec:
             "calibration": {
                 "max_iterations": 12,
                 "targets": {
-                    "travel_time_index": {"value": 1.6, "tolerance": 0.02},
+                    "congestion_index": {"value": 1.6, "tolerance": 0.02},
                     "mean_speed_kph": {"value": speed, "tolerance": 0.3},
                     "congested_places": {"value": 24, "tolerance": 6},
                 },
@@ -134,8 +134,8 @@ def test_fit_targets_meets_index_and_speed_with_total_and_deterrence() -> None:
     start = evaluate(build_trips(G, _targets_spec(20.0), seed=1))
     # ask for a mean speed 10 % below the starting deterrence's at the target index: only
     # shorter trips (a larger β) reach it
-    freeflow_start = start["mean_speed_kph"] * start["travel_time_index"]
-    wanted = 0.9 * freeflow_start / 1.6
+    light_start = start["mean_speed_kph"] * start["congestion_index"]
+    wanted = 0.9 * light_start / 1.6
     spec = _targets_spec(wanted)
     rows = []
     fit = fit_targets(G, spec, seed=1, evaluate=evaluate, on_iteration=rows.append)
@@ -145,7 +145,7 @@ def test_fit_targets_meets_index_and_speed_with_total_and_deterrence() -> None:
     assert fit.beta_per_min > 0.2
     assert len(rows) == len(fit.log) <= 12
     chosen = fit.fit.set_index("target")["model"]
-    assert chosen["travel_time_index"] == pytest.approx(1.6, abs=0.02)
+    assert chosen["congestion_index"] == pytest.approx(1.6, abs=0.02)
     assert chosen["mean_speed_kph"] == pytest.approx(wanted, abs=0.3)
 
 
@@ -157,7 +157,7 @@ def test_fit_targets_with_the_total_only_reports_the_speed_it_could_not_meet() -
     fit = fit_targets(G, spec, seed=1, evaluate=_stand_in(G))
     assert not fit.converged
     met = fit.fit.set_index("target")["met"]
-    assert met["travel_time_index"] and not met["mean_speed_kph"]
+    assert met["congestion_index"] and not met["mean_speed_kph"]
     assert fit.beta_per_min == 0.2  # not a lever: unchanged
 
 

@@ -197,11 +197,11 @@ def test_cli_calibrate_writes_the_plausibility_page(scenario_files, results_root
     out = results_root / "calibrate" / "small-base"
     targets = pd.read_csv(out / "targets.csv")
     assert list(targets["target"]) == [
-        "travel_time_index", "mean_speed_kph", "congested_places",
+        "congestion_index", "mean_speed_kph", "congested_places",
     ]  # fmt: skip
     assert targets["source"].str.contains("Baidu").sum() == 2
     # a light test baseline cannot meet Qingdao's published index
-    assert not targets.set_index("target").loc["travel_time_index", "met"]
+    assert not targets.set_index("target").loc["congestion_index", "met"]
     assert "NO" in done.stdout
     html = (out / "plausibility.html").read_text(encoding="utf-8")
     for text in ("Targets", "Degree of saturation by approach", "CJJ 37", "data:image/png"):

@@ -64,7 +64,7 @@ def calibrate(
             console.print(
                 f"evaluation {int(row['iteration'])}: {int(row['trips']):,} trips"
                 + (f", β {beta:.3f}/min" if beta is not None and not math.isnan(beta) else "")
-                + f" → index {row['travel_time_index']:.3f}, speed "
+                + f" → congestion index {row['congestion_index']:.3f}, speed "
                 f"{row['mean_speed_kph']:.1f} km/h, {row['congested_places']:.0f} congested "
                 "places",
                 highlight=False,

@@ -182,7 +182,7 @@ class TargetFit:
         The fitted gravity deterrence (the spec's own when it was not a lever).
     log
         One row per engine evaluation: ``iteration, trips, beta_per_min``, the figures of
-        :data:`TARGET_KEYS` and ``freeflow_speed_kph``.
+        :data:`TARGET_KEYS`, ``light_speed_kph`` (mean speed × congestion index) and ``score``.
     fit
         One row per target of the chosen evaluation: ``target, value, tolerance, model, miss,
         met, source``.
@@ -198,7 +198,7 @@ class TargetFit:
 
 
 #: Targets and the KPI of :func:`cysim.metrics.network_kpis` each is compared with.
-TARGET_KEYS: tuple[str, ...] = ("travel_time_index", "mean_speed_kph", "congested_places")
+TARGET_KEYS: tuple[str, ...] = ("congestion_index", "mean_speed_kph", "congested_places")
 
 
 def target_table(targets: CalibrationTargets, figures: dict[str, float]) -> pd.DataFrame:
@@ -243,13 +243,14 @@ def fit_targets(
     The levers are decoupled by what they move:
 
     * ``trips`` (the internal total) sets how congested the network is: it is stepped towards
-      the travel-time index target (secant of ``log(TTI − 1)`` on ``log(total)`` through the
-      last two evaluations, a damped power-law step before that).
+      the congestion index target (``congestion_index`` of :func:`cysim.metrics.network_kpis`)
+      by the secant of ``log(index − 1)`` on ``log(total)`` through the last two evaluations (a
+      damped power-law step before that).
     * ``beta_per_min`` (the gravity deterrence) sets how long trips are and so which roads they
-      use: with the index fixed, the mean speed is the free-flow speed of the chosen routes
-      (VKT ÷ free-flow VHT) divided by the index, so the speed target is a target on that
-      free-flow speed, ``speed × index``. Longer trips (lower β) use faster roads. It is stepped
-      by the secant of free-flow speed on ``log β``.
+      use: with the index fixed, the mean speed is the uncongested speed of the chosen routes
+      (VKT ÷ uncongested VHT) divided by the index, so the speed target is a target on that
+      uncongested speed, ``speed × index``. Longer trips (lower β) use faster roads. It is
+      stepped by the secant of the uncongested speed on ``log β``.
 
     Both move after every evaluation. The search stops when every target is met or after
     ``calibration.max_iterations`` evaluations, and returns the evaluation with the smallest
@@ -284,11 +285,11 @@ def fit_targets(
     calibration = spec.calibration
     targets = calibration.targets
     levers = set(calibration.levers)
-    tti_target, speed_target = targets.travel_time_index, targets.mean_speed_kph
+    tti_target, speed_target = targets.congestion_index, targets.mean_speed_kph
     if "trips" in levers and tti_target is None:
         raise DemandError(
-            "the 'trips' lever needs the travel_time_index target",
-            key="demand.calibration.targets.travel_time_index",
+            "the 'trips' lever needs the congestion_index target",
+            key="demand.calibration.targets.congestion_index",
             hint="set the target, or drop 'trips' from demand.calibration.levers",
         )
     gravity = spec.od.gravity
@@ -301,7 +302,7 @@ def fit_targets(
         )
     if fit_beta and (speed_target is None or tti_target is None):
         raise DemandError(
-            "the 'beta_per_min' lever needs the mean_speed_kph and travel_time_index targets",
+            "the 'beta_per_min' lever needs the mean_speed_kph and congestion_index targets",
             key="demand.calibration.targets",
             hint="set both targets, or drop 'beta_per_min' from demand.calibration.levers",
         )
@@ -326,7 +327,7 @@ def fit_targets(
             plans[beta], total_trips=total, seed=seed, sample_factor=spec.sample_factor
         )
         figures = evaluate(trips)
-        tti = float(figures["travel_time_index"])
+        tti = float(figures["congestion_index"])
         if not math.isfinite(tti):
             raise DemandError(
                 f"the engine returned TTI={tti} for {total} trips",
@@ -335,7 +336,7 @@ def fit_targets(
             )
         row = {"iteration": iteration, "trips": total, "beta_per_min": beta}
         row.update({key: float(figures.get(key, float("nan"))) for key in TARGET_KEYS})
-        row["freeflow_speed_kph"] = row["mean_speed_kph"] * tti
+        row["light_speed_kph"] = row["mean_speed_kph"] * tti
         row["score"] = _score(target_table(targets, row))
         rows.append(row)
         if on_iteration is not None:
@@ -381,10 +382,10 @@ def _step_total(rows: list[dict[str, float]], target: float) -> int:
     """Next total: secant of ``log(TTI − 1)`` on ``log(total)`` through the last two evaluations
     (when their totals differ and the slope is positive), else a damped power-law step."""
     last = rows[-1]
-    total, tti = int(last["trips"]), float(last["travel_time_index"])
+    total, tti = int(last["trips"]), float(last["congestion_index"])
     if len(rows) >= 2:
         prev = rows[-2]
-        x0, y0 = math.log(prev["trips"]), _excess(prev["travel_time_index"])
+        x0, y0 = math.log(prev["trips"]), _excess(prev["congestion_index"])
         x1, y1 = math.log(total), _excess(tti)
         if x1 != x0 and (y1 - y0) / (x1 - x0) > 0:
             slope = (y1 - y0) / (x1 - x0)
@@ -394,18 +395,18 @@ def _step_total(rows: list[dict[str, float]], target: float) -> int:
     return _next_total(total, tti, target, None, None)
 
 
-def _step_beta(rows: list[dict[str, float]], target_freeflow_kph: float) -> float:
-    """Next deterrence: secant of the routes' free-flow speed on ``log β`` through the last two
+def _step_beta(rows: list[dict[str, float]], target_light_kph: float) -> float:
+    """Next deterrence: secant of the routes' uncongested speed on ``log β`` through the last two
     evaluations with different β, else a first step of ×1.5 or ÷1.5 (longer trips, lower β,
     use faster roads)."""
     last = rows[-1]
-    beta, speed = float(last["beta_per_min"]), float(last["freeflow_speed_kph"])
+    beta, speed = float(last["beta_per_min"]), float(last["light_speed_kph"])
     earlier = [r for r in rows[:-1] if r["beta_per_min"] != beta]
     if earlier:
         prev = earlier[-1]
-        x0, y0 = math.log(prev["beta_per_min"]), float(prev["freeflow_speed_kph"])
+        x0, y0 = math.log(prev["beta_per_min"]), float(prev["light_speed_kph"])
         x1, y1 = math.log(beta), speed
         if y1 != y0 and (y1 - y0) / (x1 - x0) < 0:
-            x = x1 + (target_freeflow_kph - y1) * (x1 - x0) / (y1 - y0)
+            x = x1 + (target_light_kph - y1) * (x1 - x0) / (y1 - y0)
             return math.exp(min(max(x, x1 - math.log(2.0)), x1 + math.log(2.0)))
-    return beta * 1.5 if speed > target_freeflow_kph else beta / 1.5
+    return beta * 1.5 if speed > target_light_kph else beta / 1.5

@@ -230,9 +230,10 @@ class CalibrationTargets(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    travel_time_index: CalibrationTarget | None = Field(
+    congestion_index: CalibrationTarget | None = Field(
         default_factory=_default_tti_target,
-        description="network travel-time index of the period (Σ trip time ÷ Σ free-flow time)",
+        description="congestion index as published: Σ trip time ÷ Σ uncongested trip time "
+        "(free-flow time plus the light-load delay at the signals crossed)",
     )
     mean_speed_kph: CalibrationTarget | None = Field(
         default_factory=_default_speed_target, description="VKT ÷ VHT over all trips, km/h"
@@ -256,7 +257,7 @@ class CalibrationSpec(BaseModel):
         default_factory=lambda: ["trips", "beta_per_min"],
         min_length=1,
         description="demand levers `cysim calibrate` fits: the total (fits the index) and the "
-        "gravity deterrence (fits the free-flow speed of the routes, hence the mean speed)",
+        "gravity deterrence (fits the uncongested speed of the routes, hence the mean speed)",
     )
 
     max_iterations: int = Field(6, ge=1, le=30, description="engine runs at most")

@@ -9,7 +9,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from .. import actuated, settings, signals
+from .. import actuated, settings, signals, webster
 from .._errors import SimulationError
 from ..signals import LEFT, RIGHT, THROUGH, turn_kind
 
@@ -210,6 +210,14 @@ def build(
     )  # fmt: skip
     links.index.name = "link"
     links.insert(0, "link", np.arange(len(edges), dtype=np.int64))
+    # what a vehicle crossing the link's end junction waits there in light traffic (0 without
+    # a signal): the part of an observed "free-flow" time that signals add
+    light_delay = {
+        n: webster.light_load_signal_delay_s(len(signals.phase_groups(G, n)))
+        for n in {v for _, v, _ in edges}
+        if G.nodes[n].get("signal") and G.in_degree(n) > 0
+    }
+    links["light_load_delay_s"] = [light_delay.get(v, 0.0) for _, v, _ in edges]
 
     out_links: list[list[int]] = [[] for _ in nodes]
     for i, (u, _v, _k) in enumerate(edges):
