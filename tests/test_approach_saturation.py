@@ -132,3 +132,24 @@ def test_sampled_run_reports_real_flows_and_capacities():
     north = _group(result, G, 1)
     assert north["capacity_vph"] == pytest.approx(1560.0)
     assert north["degree_of_saturation"] == pytest.approx(1000 / 1560, rel=0.05)
+
+
+def test_congestion_index_counts_light_load_signal_delay_as_uncongested():
+    # a two-phase signal at light load: Webster's shortest cycle 50 s, equal effective greens
+    # (50 − 2 × 4) / 2 = 21 s, λ = 0.42: a random arrival waits C (1 − λ)² / 2 = 8.41 s
+    assert webster.light_load_signal_delay_s(2) == pytest.approx(8.41)
+    assert webster.light_load_signal_delay_s(3) == pytest.approx(75 * (1 - 21 / 75) ** 2 / 2)
+    G = crossroads(lanes_ns=2, lanes_ew=1)
+    _fixed_plan(G)
+    result = _run(G, _uniform(1, 3, 200.0) + _uniform(4, 2, 100.0, 1.0))
+    into_signal = result.links["v"] == 0
+    assert np.allclose(result.links.loc[into_signal, "light_load_delay_s"], 8.41)
+    assert (result.links.loc[~into_signal, "light_load_delay_s"] == 0).all()
+    kpis = metrics.network_kpis(result, G)
+    trips = result.trips
+    time_s = (trips["arrival_s"] - trips["departure_s"]).sum()
+    freeflow_s = trips["freeflow_s"].sum()
+    assert kpis["travel_time_index"] == pytest.approx(time_s / freeflow_s)
+    # every trip crosses the signal once
+    assert kpis["congestion_index"] == pytest.approx(time_s / (freeflow_s + 8.41 * len(trips)))
+    assert kpis["congestion_index"] < kpis["travel_time_index"]
