@@ -369,7 +369,8 @@ def key_findings(kpi_table: pd.DataFrame, limit: int = 6) -> list[str]:
     kpi_table
         Output of :func:`cysim.compare.compare_kpis`.
     limit
-        Most sentences.
+        Most sentences on significant changes (the sentence on changes within the route-choice
+        gap comes after them).
 
     Returns
     -------
@@ -401,6 +402,8 @@ def key_findings(kpi_table: pd.DataFrame, limit: int = 6) -> list[str]:
         and KPI_META[str(key)].headline
         and row["verdict"] == "within route-choice gap"
     ]
+    # the caveat about changes within the gap is always shown, after at most `limit` findings
+    sentences = sentences[:limit]
     if within:
         gap = float(kpi_table["route_gap_pct"].max()) if "route_gap_pct" in kpi_table else 0.0
         sentences.append(
@@ -415,7 +418,7 @@ def key_findings(kpi_table: pd.DataFrame, limit: int = 6) -> list[str]:
             "没有主要指标出现统计显著的变化 · No headline KPI changed significantly "
             "(every 95 % CI of the difference includes 0)."
         ]
-    return sentences[:limit]
+    return sentences
 
 
 def standard_caveats(
