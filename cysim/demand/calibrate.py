@@ -252,7 +252,9 @@ def fit_targets(
       uncongested speed, ``speed × index``. Longer trips (lower β) use faster roads. It is
       stepped by the secant of the uncongested speed on ``log β``.
 
-    Both move after every evaluation. The search stops when every target is met or after
+    The total moves after every evaluation; β only when the speed it gives at the target index
+    (its uncongested speed ÷ the target index) misses by more than half the speed tolerance. The
+    search stops when every target is met or after
     ``calibration.max_iterations`` evaluations, and returns the evaluation with the smallest
     sum of misses in tolerances. ``congested_places`` is checked, not fitted: no demand lever
     moves it independently of the index (stated in docs/demand.md).
@@ -349,6 +351,12 @@ def fit_targets(
             total = int(np.clip(total, calibration.min_trips, calibration.max_trips))
         if fit_beta:
             assert speed_target is not None and tti_target is not None and beta is not None
+            # the speed this β would give at the target index: β moves only when that misses
+            # by more than half the tolerance (the routes' uncongested speed is noisy, and a
+            # needless β step confounds the total's secant)
+            predicted = row["light_speed_kph"] / tti_target.value
+            if abs(predicted - speed_target.value) <= speed_target.tolerance / 2:
+                continue
             beta = _step_beta(rows, speed_target.value * tti_target.value)
             beta = float(np.clip(beta, calibration.min_beta_per_min, calibration.max_beta_per_min))
     log = pd.DataFrame(rows)
@@ -379,12 +387,15 @@ def _with_beta(spec: DemandSpec, beta: float | None) -> DemandSpec:
 
 
 def _step_total(rows: list[dict[str, float]], target: float) -> int:
-    """Next total: secant of ``log(TTI − 1)`` on ``log(total)`` through the last two evaluations
-    (when their totals differ and the slope is positive), else a damped power-law step."""
+    """Next total: secant of ``log(index − 1)`` on ``log(total)`` through the last two
+    evaluations at the same deterrence (when their totals differ and the slope is positive), else
+    a damped power-law step."""
     last = rows[-1]
     total, tti = int(last["trips"]), float(last["congestion_index"])
-    if len(rows) >= 2:
-        prev = rows[-2]
+    # only evaluations at the same deterrence: a β step moves the index too
+    same_beta = [r for r in rows[:-1] if r["beta_per_min"] == last["beta_per_min"]]
+    if same_beta:
+        prev = same_beta[-1]
         x0, y0 = math.log(prev["trips"]), _excess(prev["congestion_index"])
         x1, y1 = math.log(total), _excess(tti)
         if x1 != x0 and (y1 - y0) / (x1 - x0) > 0:
