@@ -90,8 +90,8 @@ _STYLE = """/*FONT_FACE*/
                  figure { break-inside:avoid; } }
 """
 
-_TEMPLATE = string.Template(
-    """<!DOCTYPE html>
+#: The start of every cysim HTML page, up to the page's content.
+_HEAD = """<!DOCTYPE html>
 <html lang="zh-CN">
 <head>
 <meta charset="utf-8">
@@ -102,7 +102,11 @@ $style</style>
 </head>
 <body>
 <main>
-<header>
+"""
+
+_TEMPLATE = string.Template(
+    _HEAD
+    + """<header>
   <div class="kicker">城阳区交通治堵方案仿真评估 · cysim before/after report</div>
   <h1>$title_a<span class="arrow">→</span>$title_b</h1>
   <p class="meta">$run_info</p>
@@ -143,18 +147,8 @@ $caveats
 
 
 _PAGE = string.Template(
-    """<!DOCTYPE html>
-<html lang="zh-CN">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>$page_title</title>
-<style>
-$style</style>
-</head>
-<body>
-<main>
-<header>
+    _HEAD
+    + """<header>
   <div class="kicker">$kicker</div>
   <h1>$title</h1>
   <p class="meta">$run_info</p>
