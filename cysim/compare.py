@@ -237,6 +237,8 @@ def approach_deltas(
     out = merged[keys].copy()
     for column in ("node", "junction", "road"):
         out[column] = merged[f"{column}_b"].fillna(merged[f"{column}_a"])
+    for column in (*keys, "node"):
+        out[column] = out[column].astype("Int64")
     out["measure"] = out["node"].isin(list(touched_nodes))
     for column in figures:
         out[f"{column}_a"] = merged[f"{column}_a"]
