@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from . import stats
-from .metrics import KPI_META
+from .metrics import KPI_META, KpiInfo
 
 #: Columns copied from each side into :func:`link_deltas` (suffixes ``_a`` / ``_b``).
 LINK_DELTA_COLUMNS: tuple[str, ...] = (
@@ -83,6 +83,7 @@ def compare_kpis(
     seeds_a: Sequence[int],
     seeds_b: Sequence[int],
     confidence: float = stats.CONFIDENCE,
+    meta: Mapping[str, KpiInfo] = KPI_META,
 ) -> pd.DataFrame:
     """Compare network KPIs of two sets of replications (A = before, B = after).
 
@@ -97,11 +98,14 @@ def compare_kpis(
         The seed of each replication, aligned with ``kpis_a`` / ``kpis_b``.
     confidence
         Confidence level of all intervals.
+    meta
+        Which KPIs to compare and how to judge them (:data:`~cysim.metrics.KPI_META`, or
+        :data:`NEAR_KPI_META` for the figures near a measure).
 
     Returns
     -------
     pandas.DataFrame
-        One row per KPI of :data:`~cysim.metrics.KPI_META` present on both sides, index ``kpi``;
+        One row per KPI of ``meta`` present on both sides, index ``kpi``;
         columns ``label_en, label_zh, unit, n_a, n_b, mean_a, mean_b, a_ci_low, a_ci_high,
         b_ci_low, b_ci_high, difference, pct_change, ci_low, ci_high, excludes_zero, method,
         route_gap_pct, verdict`` (``pct_change`` = 100 · difference / |mean_a|, NaN when mean_a
@@ -121,7 +125,7 @@ def compare_kpis(
     paired = paired and len(set(map(int, seeds_a))) == len(seeds_a)
     gap = float(np.nanmax([route_gap(kpis_a), route_gap(kpis_b), 0.0]))
     rows = {}
-    for key, info in KPI_META.items():
+    for key, info in meta.items():
         if not all(key in k for k in kpis_a) or not all(key in k for k in kpis_b):
             continue
         by_seed_a = _aligned(kpis_a, seeds_a, key)
@@ -163,6 +167,100 @@ def compare_kpis(
             ),
         }
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("kpi")
+
+
+#: Radius around a measure's links and junctions within which its local effect is measured, m:
+#: on the bundled map's arterial grid (arterials 0.5–1 km apart) it takes in the two parallel
+#: routes on each side that traffic diverted by a closure or drawn by a widening uses.
+NEAR_MEASURE_M: float = 2000.0
+
+#: KPIs of the links near a measure (:func:`near_measure_kpis`), judged like network KPIs.
+NEAR_KPI_META: dict[str, KpiInfo] = {
+    "near_delay_vh": KpiInfo(
+        "Delay on links near the measure", "方案周边路段延误", "veh·h", True, True, True, 0
+    ),
+    "near_vkt_km": KpiInfo(
+        "Vehicle-km on links near the measure", "方案周边路段车公里", "veh·km", None, True, False, 0
+    ),
+    "near_delay_s_per_km": KpiInfo(
+        "Delay per vehicle-km near the measure",
+        "方案周边每车公里延误",
+        "s/veh·km",
+        True,
+        False,
+        True,
+    ),
+}
+
+
+def near_measure_links(
+    links: gpd.GeoDataFrame,
+    edges: Sequence[Sequence[int]],
+    nodes: Sequence[int] = (),
+    within_m: float = NEAR_MEASURE_M,
+) -> set[tuple[int, int, int]]:
+    """The links within ``within_m`` of a measure's links and junctions.
+
+    Parameters
+    ----------
+    links
+        A link table with geometry in a metric CRS (``links.gpkg`` layer ``links_utm``).
+    edges, nodes
+        ``[u, v, key]`` of the links and the junctions the measure's patches touched
+        (``patches.json``); a junction stands for the links that end at it.
+    within_m
+        Radius, metres.
+
+    Returns
+    -------
+    set of (u, v, key)
+        Empty when the measure touched nothing in ``links``.
+    """
+    touched = {tuple(int(x) for x in e) for e in edges}
+    keys = list(zip(links["u"], links["v"], links["key"], strict=True))
+    node_set = {int(n) for n in nodes}
+    marked = [(int(u), int(v), int(k)) in touched or int(v) in node_set for u, v, k in keys]
+    seeds = links.geometry[marked]
+    if seeds.empty:
+        return set()
+    zone = seeds.union_all().buffer(within_m)
+    near = links.geometry.intersects(zone).to_numpy()
+    return {(int(u), int(v), int(k)) for (u, v, k), ok in zip(keys, near, strict=True) if ok}
+
+
+def near_measure_kpis(
+    links_per_replication: pd.DataFrame, near: set[tuple[int, int, int]]
+) -> tuple[list[dict[str, float]], list[int]]:
+    """Per replication, the delay and vehicle-km on the links near a measure.
+
+    Parameters
+    ----------
+    links_per_replication
+        ``links.parquet`` of a run (every replication, with ``seed``).
+    near
+        From :func:`near_measure_links` (the same set for both runs of a comparison).
+
+    Returns
+    -------
+    (kpis, seeds)
+        One dict of :data:`NEAR_KPI_META` keys per replication, and its seed.
+    """
+    frame = pd.DataFrame(links_per_replication)
+    keys = zip(frame["u"], frame["v"], frame["key"], strict=True)
+    inside = frame[[(int(u), int(v), int(k)) in near for u, v, k in keys]]
+    kpis, seeds = [], []
+    for seed, part in inside.groupby("seed", sort=True):
+        delay_vh = float(part["total_delay_vh"].sum())
+        vkt_km = float((part["flow_veh"] * part["length_m"]).sum() / 1000.0)
+        kpis.append(
+            {
+                "near_delay_vh": delay_vh,
+                "near_vkt_km": vkt_km,
+                "near_delay_s_per_km": 3600.0 * delay_vh / vkt_km if vkt_km > 0 else np.nan,
+            }
+        )
+        seeds.append(int(seed))
+    return kpis, seeds
 
 
 def link_deltas(links_a: gpd.GeoDataFrame, links_b: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

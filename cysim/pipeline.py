@@ -1254,6 +1254,27 @@ def _write_comparison(
             ),
         )
         io.write_csv(out / "approach_deltas.csv", approaches)
+    near = None
+    near_links = compare.near_measure_links(
+        run_a.links, run_b.patched_edges, run_b.patched_nodes
+    ) | compare.near_measure_links(run_b.links, run_b.patched_edges, run_b.patched_nodes)
+    if near_links:
+        sides = []
+        for run in (run_a, run_b):
+            kpis, seeds = compare.near_measure_kpis(
+                pd.read_parquet(run.run_dir / "links.parquet"), near_links
+            )
+            gaps = {
+                int(s): k.get("relative_gap", math.nan)
+                for s, k in zip(run.seeds, run.kpis, strict=True)
+            }
+            for seed, k in zip(seeds, kpis, strict=True):
+                k["relative_gap"] = gaps.get(seed, math.nan)  # the gap applies locally too
+            sides.append((kpis, seeds))
+        near = compare.compare_kpis(
+            sides[0][0], sides[1][0], sides[0][1], sides[1][1], meta=compare.NEAR_KPI_META
+        )
+        io.write_csv(out / "near_measure.csv", near, index=True)
     patch_log = run_b.patch_log
     if run_a.patch_log.strip() and "no patches" not in run_a.patch_log:
         patch_log = f"A ({run_a.name}):\n{run_a.patch_log}\n\nB ({run_b.name}):\n{run_b.patch_log}"
@@ -1291,4 +1312,6 @@ def _write_comparison(
         caveats=caveats,
         run_info=run_info,
         approaches=approaches,
+        near=near,
+        near_m=compare.NEAR_MEASURE_M,
     )
