@@ -21,7 +21,7 @@ import pandas as pd
 
 from . import io
 from .compare import NEAR_KPI_META
-from .metrics import KPI_META
+from .metrics import KPI_META, KpiInfo
 
 #: Captions of the figures the pipeline makes, by key; other keys are shown with their key.
 FIGURE_CAPTIONS: dict[str, str] = {
@@ -358,13 +358,17 @@ def approach_table_html(approaches: pd.DataFrame, limit: int = APPROACH_ROWS) ->
     )
 
 
-def key_findings(kpi_table: pd.DataFrame, limit: int = 6) -> list[str]:
+def key_findings(
+    kpi_table: pd.DataFrame, limit: int = 6, meta: Mapping[str, KpiInfo] = KPI_META
+) -> list[str]:
     """Plain-language sentences for the significant changes of headline KPIs.
 
     Parameters
     ----------
     kpi_table
         Output of :func:`cysim.compare.compare_kpis`.
+    meta
+        The KPIs' metadata (:data:`cysim.compare.NEAR_KPI_META` for the table near a measure).
     limit
         Most sentences on significant changes (the sentence on changes within the route-choice
         gap comes after them).
@@ -377,7 +381,7 @@ def key_findings(kpi_table: pd.DataFrame, limit: int = 6) -> list[str]:
     """
     sentences = []
     for key, row in kpi_table.iterrows():
-        info = KPI_META.get(str(key))
+        info = meta.get(str(key))
         if info is None or not info.headline or not row["excludes_zero"]:
             continue
         if row["verdict"] not in ("better", "worse"):
@@ -392,11 +396,11 @@ def key_findings(kpi_table: pd.DataFrame, limit: int = 6) -> list[str]:
             f"{_number(row['ci_high'], dd, True)}{unit}) — {row['verdict']}."
         )
     within = [
-        f"{KPI_META[str(key)].label_zh} {KPI_META[str(key)].label_en} "
+        f"{meta[str(key)].label_zh} {meta[str(key)].label_en} "
         f"({_number(row['pct_change'], 1, True)} %)"
         for key, row in kpi_table.iterrows()
-        if str(key) in KPI_META
-        and KPI_META[str(key)].headline
+        if str(key) in meta
+        and meta[str(key)].headline
         and row["verdict"] == "within route-choice gap"
     ]
     # the caveat about changes within the gap is always shown, after at most `limit` findings
@@ -620,7 +624,13 @@ def write_report(
     """
     target = Path(path)
     info = " · ".join(f"{_e(k)}: {_e(v)}" for k, v in run_info.items())
-    findings = "\n".join(f"<li>{_e(s)}</li>" for s in key_findings(kpi_table))
+    sentences = key_findings(kpi_table)
+    if near is not None and not near.empty:
+        # a local effect the district totals do not show is a finding too
+        sentences += [
+            s for s in key_findings(near, meta=NEAR_KPI_META) if s.endswith(("better.", "worse."))
+        ]
+    findings = "\n".join(f"<li>{_e(s)}</li>" for s in sentences)
     page = _TEMPLATE.substitute(
         style=_STYLE,
         page_title=_e(f"{title_a} → {title_b}"),
