@@ -636,15 +636,22 @@ def approach_table(result: SimResult, G: nx.MultiDiGraph) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(table[columns], geometry=geometry, crs=G.graph.get("crs"))
 
 
+def _approach_los(control: pd.Series, delay_s: pd.Series) -> list[str]:
+    """HCM level of service of approaches: signalised thresholds at signals, stop-controlled
+    ones for a movement yielding to a major road, none (``""``) for a major road's free
+    movements."""
+    return [
+        "" if c == "major" else level_of_service(d, c != "minor")
+        for c, d in zip(control, delay_s, strict=True)
+    ]
+
+
 def mark_congested(approaches: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Set ``congested`` (``X ≥ CONGESTED_X``) and ``los`` again from the table's own figures
     (after averaging replications)."""
     out = approaches.copy()
     out["congested"] = out["degree_of_saturation"] >= CONGESTED_X
-    out["los"] = [
-        "" if control == "major" else level_of_service(delay, control != "minor")
-        for control, delay in zip(out["control"], out["control_delay_s"], strict=True)
-    ]
+    out["los"] = _approach_los(out["control"], out["control_delay_s"])
     return out
 
 
@@ -692,10 +699,7 @@ def approach_summary(approaches: pd.DataFrame) -> pd.DataFrame:
         out["control_delay_s"] = np.where(
             out["timed_vehicles"] > 0, out["weighted_delay"] / out["timed_vehicles"], np.nan
         )
-    out["los"] = [
-        "" if control == "major" else level_of_service(delay, control != "minor")
-        for control, delay in zip(out["control"], out["control_delay_s"], strict=True)
-    ]
+    out["los"] = _approach_los(out["control"], out["control_delay_s"])
     out["congested"] = out["max_degree_of_saturation"] >= CONGESTED_X
     return out[columns]
 

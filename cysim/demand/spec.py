@@ -204,7 +204,7 @@ BAIDU_2020_QINGDAO = (
 )
 
 
-def _default_tti_target() -> CalibrationTarget:
+def _default_index_target() -> CalibrationTarget:
     return CalibrationTarget(
         value=1.838, tolerance=0.05, source=f"{BAIDU_2020_QINGDAO}, congestion index 1.838"
     )
@@ -231,7 +231,7 @@ class CalibrationTargets(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     congestion_index: CalibrationTarget | None = Field(
-        default_factory=_default_tti_target,
+        default_factory=_default_index_target,
         description="congestion index as published: Σ trip time ÷ Σ uncongested trip time "
         "(free-flow time plus the light-load delay at the signals crossed)",
     )
