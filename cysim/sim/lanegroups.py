@@ -132,18 +132,32 @@ def lane_group_table(
     group_flow = np.bincount(
         owner[group_of_move[crossing]], weights=flows_vph[crossing], minlength=n_groups
     )
+    link_flow_vph = np.bincount(
+        moves.link[crossing], weights=flows_vph[crossing], minlength=len(net.length_m)
+    )
     kinds: dict[int, set[int]] = {}
     # flow of each link's through and right movements: what opposes a permitted left facing it
     opposing_flow_vph = np.zeros(len(net.length_m))
     left_flow = np.zeros(n_groups)
+    # per minor group: (flow, capacity) of each of its movements, for HCM's shared-lane capacity
+    minor_moves: dict[int, list[tuple[float, float]]] = {}
     for m in crossing.tolist():
         link, nxt = int(moves.link[m]), int(moves.next_link[m])
+        g = int(owner[group_of_move[m]])
         kind = net.movement_kind[link][nxt]
-        kinds.setdefault(int(owner[group_of_move[m]]), set()).add(kind)
+        kinds.setdefault(g, set()).add(kind)
         if kind != LEFT:
             opposing_flow_vph[link] += flows_vph[m]
         else:
-            left_flow[owner[group_of_move[m]]] += flows_vph[m]
+            left_flow[g] += flows_vph[m]
+        if net.group_minor[g]:
+            conflicting = sum(
+                w * link_flow_vph[major] for major, w in net.minor_conflicts[link][nxt]
+            )
+            gap_vph = 3600.0 * webster.potential_capacity_vps(
+                conflicting / 3600.0, critical_gap_s, follow_up_s
+            )
+            minor_moves.setdefault(g, []).append((float(flows_vph[m]), gap_vph))
 
     movement, start, _ = traversal_movements(moves, rec, departure_s)
     link_of_trav = moves.link[movement]
@@ -157,21 +171,6 @@ def lane_group_table(
     delay_sum = np.bincount(trav_group, weights=delay[used], minlength=n_groups)
 
     ratios = _green_ratios(net, rec, period_s)
-    link_flow_vph = np.bincount(
-        moves.link[crossing], weights=flows_vph[crossing], minlength=len(net.length_m)
-    )
-    # per minor group: (flow, capacity) of each of its movements, for HCM's shared-lane capacity
-    minor_moves: dict[int, list[tuple[float, float]]] = {}
-    for m in crossing.tolist():
-        link, nxt = int(moves.link[m]), int(moves.next_link[m])
-        g = int(owner[group_of_move[m]])
-        if not net.group_minor[g]:
-            continue
-        conflicting = sum(w * link_flow_vph[major] for major, w in net.minor_conflicts[link][nxt])
-        gap_vph = 3600.0 * webster.potential_capacity_vps(
-            conflicting / 3600.0, critical_gap_s, follow_up_s
-        )
-        minor_moves.setdefault(g, []).append((float(flows_vph[m]), gap_vph))
     keys = net.links["key"].to_numpy()
 
     rows = []
