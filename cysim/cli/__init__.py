@@ -17,7 +17,7 @@ import typer
 
 from .._errors import CysimError
 from .._version import __version__
-from . import assign_cmd, calibrate_cmd, demand_cmd, map_cmd, run_cmd, scenario_cmd
+from . import assign_cmd, calibrate_cmd, demand_cmd, export_cmd, map_cmd, run_cmd, scenario_cmd
 
 app = typer.Typer(
     name="cysim",
@@ -48,6 +48,7 @@ demand_cmd.register(app)
 run_cmd.register(app)
 calibrate_cmd.register(app)
 assign_cmd.register(app)
+export_cmd.register(app)
 
 
 def one_line(text: str) -> str:
