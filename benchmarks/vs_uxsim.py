@@ -4,6 +4,7 @@ Run (needs the ``bench`` extra)::
 
     .venv/bin/python benchmarks/vs_uxsim.py                       # Sioux Falls + grid 100k
     .venv/bin/python benchmarks/vs_uxsim.py --cases grid1m         # the 1M-trip target (cysim)
+    .venv/bin/python benchmarks/vs_uxsim.py --cases multilane      # 2–4 lanes, light + congested
 
 Every simulator run happens in its own spawned child process, one after the other, so wall time,
 CPU time and peak resident memory (``ru_maxrss``) belong to that simulator alone.
@@ -24,6 +25,14 @@ OSM (``--cases osm``): an OSM XML file (by default the bundled ``maps/chengyang-
 consolidated), signals switched off so both simulators see uncontrolled junctions, random trips
 between its junctions; UXsim gets the same links (length, speed, lanes, jam density from cysim's
 storage) as for the grid.
+
+Multi-lane (``--cases multilane``): a grid whose roads have 2–4 lanes by a fixed rule
+(:func:`multilane_graph`), converted with UXsim's fundamental diagram per link (capacity, storage,
+backward wave), at a light and a congested demand of random west-to-east platoons: UXsim moves
+each as one platoon of ``deltan``, cysim as ``deltan`` trips at the same time
+(:func:`multilane_trips`). Both use the same free-flow routes: cysim's (one route-choice
+iteration), enforced on every UXsim vehicle (``Vehicle.enforce_route``), so only the traffic
+models differ. cysim's parking search is off (UXsim ends a trip at its destination node).
 """
 
 from __future__ import annotations
@@ -202,6 +211,101 @@ def network_inputs(case: dict[str, Any]):
     return G, trips
 
 
+#: Multi-lane grid: lanes of a road by its row/column index, free-flow speed by lanes.
+MULTILANE_SPEED_KPH = {2: 40.0, 3: 50.0, 4: 60.0}
+#: Multi-lane grid: jam density per lane (veh/m), 7.5 m per vehicle as ``grid_network``.
+MULTILANE_KAPPA_PER_LANE = 1.0 / 7.5
+
+
+def multilane_graph(size: int, *, link_waves: bool = True, lane_groups: bool = True):
+    """An unsignalised ``size × size`` grid with 2–4 lanes, in UXsim's fundamental diagram.
+
+    Fixed rule: the road along row ``i`` (column ``j``) has ``2 + i % 3`` (``2 + j % 3``) lanes in
+    each direction and a free-flow speed of 40, 50 or 60 km/h for 2, 3 or 4 lanes (an arterial
+    hierarchy: free-flow routes prefer the wide roads, which are then the ones to congest). Per
+    link with ``n`` lanes, jam density ``κ_l`` per lane and ``κ = n κ_l``: UXsim's ``τ = 1 s / n``,
+    ``w = 1/(τ κ)`` and capacity ``u w κ / (u + w)``; cysim gets that capacity as ``capacity_vph``
+    and ``n × saturation_flow_vphpl``, ``storage_veh = κ × length`` and, with ``link_waves``,
+    ``backward_wave_kph = 3.6 w`` (else cysim's default wave). With ``lane_groups``,
+    ``G.graph["lane_groups"] = "none"``: no shared-left-lane split (UXsim's links have no lane
+    detail). Without both the graph is what cysim received before those attributes existed.
+    """
+    from grid import grid_network
+
+    G = grid_network(size, signal_every=0)
+    if lane_groups:
+        G.graph["lane_groups"] = "none"
+    for u, v, d in G.edges(data=True):
+        (iu, ju), (iv, _) = divmod(u, size), divmod(v, size)
+        lanes = 2 + (iu if iu == iv else ju) % 3  # a horizontal link lies on row iu
+        speed = MULTILANE_SPEED_KPH[lanes] / 3.6
+        kappa = MULTILANE_KAPPA_PER_LANE * lanes
+        cap = uxsim_link_capacity_vph(speed, kappa, lanes)
+        d.update(
+            lanes=lanes, speed_kph=3.6 * speed, capacity_vph=cap,
+            saturation_flow_vphpl=cap / lanes, storage_veh=kappa * d["length_m"],
+        )  # fmt: skip
+        if link_waves:
+            d["backward_wave_kph"] = 3.6 * lanes / (UXSIM_REACTION_TIME_S * kappa)
+    return G
+
+
+def multilane_trips(G, n_vehicles: int, duration_s: float, deltan: int, seed: int):
+    """Random platoons of ``deltan`` vehicles as individual cysim trips.
+
+    ``n_vehicles / deltan`` platoons, distinct random origin and destination nodes, departures
+    uniform over whole UXsim time steps ``τ × deltan`` in ``[0, duration_s)``; each platoon becomes
+    ``deltan`` consecutive trips at its departure time (rows ``::deltan`` are the platoons).
+    """
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    nodes = np.array(sorted(G.nodes), dtype=np.int64)
+    x = np.array([G.nodes[v]["x"] for v in nodes])
+    third = (x.max() - x.min()) / 3.0
+    west, east = nodes[x < x.min() + third], nodes[x > x.max() - third]
+    n = n_vehicles // deltan
+    o, d = rng.choice(west, n), rng.choice(east, n)
+    dt = UXSIM_REACTION_TIME_S * deltan
+    dep = np.sort(rng.integers(0, int(duration_s / dt), n)) * dt
+    trips = pd.DataFrame(
+        {
+            "trip_id": np.arange(n * deltan, dtype=np.int64),
+            "origin_node": np.repeat(o, deltan),
+            "destination_node": np.repeat(d, deltan),
+            "departure_s": np.repeat(dep, deltan),
+            "origin_zone": "",
+            "destination_zone": "",
+        }
+    )
+    trips.attrs["sample_factor"] = 1.0
+    trips.attrs["source"] = f"random platoons of {deltan}"
+    return trips
+
+
+def multilane_inputs(case: dict[str, Any]):
+    """The multi-lane case's graph and trips (see :func:`multilane_graph`)."""
+    G = multilane_graph(
+        case["size"], link_waves=case.get("link_waves", True),
+        lane_groups=case.get("lane_groups", True),
+    )  # fmt: skip
+    trips = multilane_trips(G, case["trips"], case["duration_s"], case["demand_deltan"],
+                            case["seed"])  # fmt: skip
+    return G, trips
+
+
+def freeflow_routes(G, trips) -> list[list[tuple[int, int, int]]]:
+    """cysim's free-flow paths of ``trips`` (the routes of one route-choice iteration) as edges."""
+    from grid import freeflow_paths
+
+    from cysim.settings import backward_wave_kph
+    from cysim.sim import netarrays
+
+    net = netarrays.build(G, 1.0, backward_wave_kph, priority_junctions=False)
+    edges = sorted(G.edges(keys=True))
+    return [[edges[i] for i in p] for p in freeflow_paths(net, trips)]
+
+
 # --- one run each (executed in a spawned child) ----------------------------------------------
 
 
@@ -213,6 +317,8 @@ def run_cysim(case: dict[str, Any]) -> dict[str, Any]:
     if case["kind"] == "sioux_falls":
         G = sioux_falls_graph()
         trips = sioux_falls_trips(case["demand_deltan"], sampled=case.get("sampled", False))
+    elif case["kind"] == "multilane":
+        G, trips = multilane_inputs(case)
     else:
         G, trips = network_inputs(case)
     settings = SimSettings(
@@ -224,6 +330,8 @@ def run_cysim(case: dict[str, Any]) -> dict[str, Any]:
             "relative_gap_tolerance": case.get("gap", 0.02),
         },
         priority_junctions=case.get("priority", True),
+        # UXsim ends a trip at its destination; cysim's parking search would cruise on
+        parking={"enabled": case.get("parking", True)},
     )
     last = [-1.0]
 
@@ -253,6 +361,7 @@ def run_cysim(case: dict[str, Any]) -> dict[str, Any]:
         "completed": round(int(arrived.sum()) * scale),
         "total_tt_h": float(tt.sum()) * scale / 3600.0,
         "mean_tt_s": float(tt.mean()) if len(tt) else math.nan,
+        "mean_ff_s": float(t["freeflow_s"].to_numpy()[arrived].mean()) if len(tt) else math.nan,
         "sim_wall_s": wall,
         "sim_cpu_s": cpu,
         "traversals": len(result.traversals),
@@ -266,6 +375,14 @@ def run_uxsim(case: dict[str, Any], deltan: int) -> dict[str, Any]:
     """Build the same case in UXsim at ``deltan``, simulate and return figures and link flows."""
     import uxsim
 
+    routes = None
+    if case["kind"] == "multilane":
+        if deltan != case["demand_deltan"]:
+            raise ValueError(f"multi-lane platoons of {case['demand_deltan']}, not {deltan}")
+        # cysim's free-flow routes, computed before the clock starts: UXsim is told them
+        G, trips = multilane_inputs(case)
+        platoons = trips.iloc[::deltan]
+        routes = freeflow_routes(G, platoons)
     t0, c0 = time.perf_counter(), time.process_time()
     W = uxsim.World(
         name="", deltan=deltan, tmax=case["tmax_s"], print_mode=0, save_mode=0, show_mode=0,
@@ -279,7 +396,8 @@ def run_uxsim(case: dict[str, Any], deltan: int) -> dict[str, Any]:
             tmax=case["tmax_s"],
         )
     else:
-        G, trips = network_inputs(case)
+        if routes is None:
+            G, trips = network_inputs(case)
         for n, d in G.nodes(data=True):
             W.addNode(str(n), d["x"], d["y"])
         for u, v, k, d in G.edges(keys=True, data=True):
@@ -289,9 +407,12 @@ def run_uxsim(case: dict[str, Any], deltan: int) -> dict[str, Any]:
                 jam_density_per_lane=d["storage_veh"] / (d["lanes"] * d["length_m"]),
             )  # fmt: skip
         sub = trips.iloc[::deltan]
-        for o, dst, t in zip(sub["origin_node"], sub["destination_node"], sub["departure_s"],
-                             strict=True):  # fmt: skip
-            W.addVehicle(str(o), str(dst), float(t))
+        for i, (o, dst, t) in enumerate(
+            zip(sub["origin_node"], sub["destination_node"], sub["departure_s"], strict=True)
+        ):
+            veh = W.addVehicle(str(o), str(dst), float(t))
+            if routes is not None:
+                veh.enforce_route([f"{u}-{v}-{k}" for u, v, k in routes[i]])
     W.exec_simulation()
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     W.analyzer.basic_analysis()
@@ -539,11 +660,68 @@ def osm(args: argparse.Namespace) -> bool:
     return ok
 
 
+#: Multi-lane case: the band on cysim / UXsim total travel time per demand level.
+MULTILANE_TT_BAND = {"light": 0.05, "congested": 0.15}
+#: Multi-lane case: vehicles departing in the hour, light and congested demand.
+MULTILANE_LIGHT, MULTILANE_CONGESTED = 10_000, 30_000
+
+
+def multilane(args: argparse.Namespace) -> bool:
+    """Both simulators on the 2–4-lane grid at a light and a congested demand, same routes."""
+    size = args.ml_size
+    title = (f"Multi-lane grid {size}×{size} (2–4 lanes), west-to-east platoons in 1 h, "
+             f"same free-flow routes in both")  # fmt: skip
+    rows, pairs, bands = [], [], []
+    for level, n in (("light", args.ml_light), ("congested", args.ml_congested)):
+        for deltan in args.deltan:
+            case = {"kind": "multilane", "size": size, "trips": n, "demand_deltan": deltan,
+                    "duration_s": args.grid_duration, "tmax_s": args.grid_duration + 3600.0,
+                    "seed": args.seed, "iterations": 1, "priority": False,
+                    "parking": False}  # fmt: skip
+            demand = f"{level}, platoons of {deltan}"
+            print(f"{title}: {demand}: cysim …", flush=True)
+            c = run_measured(run_cysim, case, timeout_s=args.timeout)
+            rows.append({"simulator": "cysim", "demand": demand, **c})
+            if args.ml_before:
+                print(f"{title}: {demand}: cysim without the two attributes …", flush=True)
+                old = {**case, "link_waves": False, "lane_groups": False}
+                b = run_measured(run_cysim, old, timeout_s=args.timeout)
+                rows.append({"simulator": "cysim (default wave, lane groups)", "demand": demand,
+                             **b})  # fmt: skip
+            print(f"{title}: {demand}: UXsim Δn={deltan} …", flush=True)
+            u = run_measured(run_uxsim, case, deltan, timeout_s=args.timeout)
+            rows.append({"simulator": "UXsim", "demand": demand, **u})
+            pairs.append((f"{level}, Δn={deltan}", c, u))
+            bands.append((level, deltan))
+            if args.ml_before:
+                pairs.append((f"{level}, Δn={deltan}, without the attributes", b, u))
+    columns = [*COLUMNS[:6], ("mean_ff_s", "free-flow TT s", ".0f"), *COLUMNS[6:]]
+    print_table(rows, columns, title)
+    ratios = _ratios(pairs)
+    print_table(ratios, RATIO_COLUMNS, f"{title}: ratios")
+    ok = True
+    main_rows = [r for r in ratios if not r["pair"].endswith("without the attributes")]
+    for row, (level, deltan) in zip(main_rows, bands, strict=True):
+        band = MULTILANE_TT_BAND[level]
+        ok &= check(
+            f"multi-lane, {level}, Δn={deltan}: total travel time within ±{100 * band:.0f} % "
+            f"of UXsim",
+            abs(row["total_tt"] - 1.0) <= band,
+            f"ratio {row['total_tt']:.3f}",
+        )
+        ok &= check(
+            f"multi-lane, {level}, Δn={deltan}: link-flow r ≥ 0.9",
+            row["flow_r"] >= 0.9,
+            f"r = {row['flow_r']:.3f}",
+        )
+    return ok
+
+
 def main() -> None:
     """Run the chosen cases and print tables and target checks."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", nargs="+", default=["sf", "grid100k"],
-                        choices=["sf", "grid100k", "grid1m", "osm"])  # fmt: skip
+                        choices=["sf", "grid100k", "grid1m", "osm", "multilane"])  # fmt: skip
     parser.add_argument("--deltan", type=int, nargs="+", default=[5, 1], help="UXsim platoon sizes")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--sf-iterations", type=int, default=5,
@@ -569,6 +747,15 @@ def main() -> None:
     parser.add_argument("--osm-no-priority", action="store_true",
                         help="OSM case: cysim serves every unsignalised approach first come, "
                         "first served (as UXsim's nodes)")  # fmt: skip
+    parser.add_argument("--ml-size", type=int, default=10, help="multi-lane grid side")
+    parser.add_argument(
+        "--ml-light", type=int, default=MULTILANE_LIGHT, help="vehicles, light demand"
+    )
+    parser.add_argument("--ml-congested", type=int, default=MULTILANE_CONGESTED,
+                        help="vehicles, congested demand")  # fmt: skip
+    parser.add_argument("--ml-before", action="store_true",
+                        help="multi-lane: also cysim without backward_wave_kph and "
+                        "lane_groups (its default wave and shared-left-lane groups)")  # fmt: skip
     parser.add_argument("--timeout", type=float, default=1800.0, help="per simulator run, s")
     parser.add_argument("--memory-limit", type=float, default=8.0,
                         help="address-space limit per grid child, GB (0 = none)")  # fmt: skip
@@ -584,6 +771,8 @@ def main() -> None:
         ok &= grid(args, n, 100, uxsim=n <= args.uxsim_max_trips)
     if "osm" in args.cases:
         ok &= osm(args)
+    if "multilane" in args.cases:
+        ok &= multilane(args)
     print("all targets met" if ok else "some targets missed (FAIL lines above)")
 
 
