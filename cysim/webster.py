@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from . import signals
+from . import signals, turnlanes
 from .signals import LEFT, RIGHT, THROUGH, Approach
 from .simsettings import SimSettings
 
@@ -236,17 +236,24 @@ def phase_flow_ratios(
                     sum(v for k, v in flows.get(opp, {}).items() if k != LEFT) if opp else 0.0
                 )
                 left_eq = left * left_turn_equivalent(G, e, opp_flow, critical_gap_s, follow_up_s)
-            main = through + (0.0 if pocket_r else right)
+            # the lane groups the engine queues (cysim.turnlanes): pockets, marked or default
+            # exclusive lanes, or a shared left/through lane
+            use = turnlanes.approach_lane_use(G, e)
+            right_lanes = pocket_r or use.right_lanes
+            main = through + (0.0 if right_lanes else right)
+            main_lanes = use.through_lanes + (use.left_lanes if use.left_shared else 0)
             if pocket_l and e not in plan.protected_left:
                 ratios[p] = max(ratios[p], left_eq / (pocket_l * s))
+            elif use.left_lanes and not use.left_shared:
+                ratios[p] = max(ratios[p], left_eq / (use.left_lanes * s))
             elif not pocket_l:
                 main += left_eq
-                if lanes >= 2 and through + right > 0:
+                if use.left_shared and through + right > 0:
                     # the engine keeps left turners in the leftmost lane (shared with through)
-                    ratios[p] = max(ratios[p], left_eq / s)
-            if pocket_r:
-                ratios[p] = max(ratios[p], right / (pocket_r * s))
-            ratios[p] = max(ratios[p], main / (lanes * s))
+                    ratios[p] = max(ratios[p], left_eq / (use.left_lanes * s))
+            if right_lanes:
+                ratios[p] = max(ratios[p], right / (right_lanes * s))
+            ratios[p] = max(ratios[p], main / (main_lanes * s))
     return ratios
 
 

@@ -9,7 +9,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from .. import actuated, settings, signals, webster
+from .. import actuated, settings, signals, turnlanes, webster
 from .._errors import SimulationError
 from ..signals import LEFT, RIGHT, THROUGH, turn_kind
 
@@ -147,6 +147,18 @@ def _edge_number(data: dict, key: str, u: int, v: int, k: int) -> float:
     return value
 
 
+def _link_wave_kph(data: dict, default_kph: float, u: int, v: int, k: int) -> float:
+    """A link's backward-wave speed: its own ``backward_wave_kph`` attribute, else the default.
+
+    A per-link value keeps a converted network's fundamental diagram: with storage ``κ L`` and
+    free-flow speed ``u`` a link then passes ``κ u w / (u + w)`` at most, its source's capacity.
+    """
+    if data.get("backward_wave_kph") in (None, ""):
+        return float(default_kph)
+    value = _edge_number(data, "backward_wave_kph", u, v, k)
+    return value
+
+
 def build(
     G: nx.MultiDiGraph,
     sample_factor: float,
@@ -163,7 +175,8 @@ def build(
     sample_factor
         Share of vehicles simulated; capacities, saturation flows and storage are scaled by it.
     backward_wave_kph
-        Jam-wave speed; 0 makes freed space usable at once.
+        Jam-wave speed of links without a ``backward_wave_kph`` attribute of their own; 0 makes
+        freed space usable at once.
     priority_junctions
         Approaches of a lower road class than the highest one at an unsignalised junction are
         minor (they yield); False makes no approach minor (first come, first served).
@@ -198,7 +211,8 @@ def build(
         freeflow_s.append(ff)
         storage_cap.append(max(1, round(storage * f)))
         inflow_h.append(3600.0 / (cap * f))
-        wave.append(length / (backward_wave_kph / 3.6) if backward_wave_kph > 0 else 0.0)
+        link_wave_kph = _link_wave_kph(d, backward_wave_kph, u, v, k)
+        wave.append(length / (link_wave_kph / 3.6) if link_wave_kph > 0 else 0.0)
         rows.append(
             (u, v, k, length, lanes, speed, cap, storage, ff, str(d.get("name", "") or ""),
              str(d.get("highway", "") or ""))
@@ -288,6 +302,9 @@ def build(
 
     is_minor: list[bool] = []
     link_v_index = [node_index[v] for _, v, _ in edges]
+    link_u_index = [node_index[u] for u, _, _ in edges]
+    lane_mode = turnlanes.lane_group_mode(G)
+    lane_rule: list[str] = []
     for i, (u, v, k) in enumerate(edges):
         d = G.edges[u, v, k]
         vi = node_index[v]
@@ -305,15 +322,22 @@ def build(
         pocket_left = int(d.get("pocket_left", 0) or 0)
         pocket_right = int(d.get("pocket_right", 0) or 0)
         pocket_m = float(d.get("pocket_length_m", 0.0) or 0.0)
-        mixed = LEFT in kinds.values() and any(k != LEFT for k in kinds.values())
-        if pocket_left == 0 and lanes >= 2 and mixed:
-            # multi-lane approach without a pocket: left-turners keep to the leftmost lane, which
-            # through vehicles may also take (shared left/through lane, HCM style)
-            main = new_group(i, lanes - 1, sat, vi, phase, minor)
-            left = new_group(i, 1, sat, vi, phase, minor)
+        use = turnlanes.lane_use(
+            d,
+            [kind for j, kind in kinds.items() if link_v_index[j] != link_u_index[i]],
+            signalised=plans[vi] is not None,
+            mode=lane_mode,
+        )
+        lane_rule.append(use.rule)
+        main = new_group(i, use.through_lanes, sat, vi, phase, minor)
+        if use.left_lanes and use.left_shared:
+            # left-turners keep to the leftmost lanes, which through vehicles may also take
+            # (shared left/through lane, HCM style)
+            left = new_group(i, use.left_lanes, sat, vi, phase, minor)
             group_alt[main] = left
+        elif use.left_lanes:
+            left = new_group(i, use.left_lanes, sat, vi, phase, minor)  # marked, not a pocket
         else:
-            main = new_group(i, lanes, sat, vi, phase, minor)
             left_phase = left_phase_of_link.get(i, -1) if plans[vi] is not None else -1
             left = (
                 new_group(
@@ -324,7 +348,13 @@ def build(
                 if pocket_left > 0
                 else main
             )  # fmt: skip
-        right = new_group(i, pocket_right, sat, vi, phase, minor) if pocket_right > 0 else main
+        if use.right_lanes:
+            main_right = new_group(i, use.right_lanes, sat, vi, phase, minor)
+        else:
+            main_right = main
+        right = (
+            new_group(i, pocket_right, sat, vi, phase, minor) if pocket_right > 0 else main_right
+        )
         for pocket, pocket_lanes in ((left, pocket_left), (right, pocket_right)):
             if pocket != main and pocket_lanes > 0:
                 pocket_cap[pocket] = max(1, round(pocket_lanes * pocket_m / jam_spacing_m * f))
@@ -335,6 +365,7 @@ def build(
         is_minor.append(minor)
 
     minor_conflicts = _minor_conflicts(G, edges, out_links, link_v_index, is_minor, movement_kind)
+    links["lane_rule"] = lane_rule
 
     return NetArrays(
         nodes=nodes,
