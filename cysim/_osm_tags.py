@@ -44,6 +44,9 @@ WAY_TAGS: tuple[str, ...] = (
     "parking:both",
     "parking:left",
     "parking:right",
+    "turn:lanes",
+    "turn:lanes:forward",
+    "turn:lanes:backward",
 )
 #: Node tags osmnx must keep (``highway=traffic_signals`` marks signals).
 NODE_TAGS: tuple[str, ...] = ("highway", "junction", "ref", "traffic_signals")
@@ -159,6 +162,24 @@ def parse_lane_count(value: Any) -> int | None:
             return None
         counts.append(int(number))
     return min(counts) if counts else None
+
+
+def turn_lanes_for_direction(tags: Mapping[str, Any], oneway: bool, reverse: bool) -> str:
+    """The OSM ``turn:lanes`` value of one direction of travel of a way (``""`` when untagged).
+
+    One-way roads: ``turn:lanes`` (else ``turn:lanes:forward``). Two-way roads:
+    ``turn:lanes:forward`` or ``turn:lanes:backward`` for the direction; a plain ``turn:lanes``
+    on a two-way road is ambiguous and ignored. :mod:`cysim.turnlanes` reads the value.
+    """
+    if oneway:
+        keys: tuple[str, ...] = ("turn:lanes", "turn:lanes:forward")
+    else:
+        keys = ("turn:lanes:backward",) if reverse else ("turn:lanes:forward",)
+    for key in keys:
+        value = tags.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return ""
 
 
 def lanes_per_direction(

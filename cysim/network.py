@@ -22,7 +22,7 @@ from scipy.spatial import cKDTree
 from shapely import STRtree
 from shapely.geometry import LineString, Point
 
-from . import _osm_tags, roadclass, settings
+from . import _osm_tags, roadclass, settings, turnlanes
 from ._errors import MapError
 from ._graphml import EDGE_ATTRS, GRAPH_ATTRS, NODE_ATTRS, load_graphml, save_graphml
 
@@ -480,6 +480,7 @@ def _derive_segment_attributes(
                 lanes=int(lanes),
                 speed_kph=float(speed),
                 curb_parking=_osm_tags.curb_parking(tags, oneway, reverse),
+                turn_lanes=_osm_tags.turn_lanes_for_direction(tags, oneway, reverse),
                 defaults_applied=",".join(defaults),
                 _tagkey=json.dumps(
                     {t: str(tags[t]) for t in _osm_tags.LINK_TAGS if t in tags}, sort_keys=True
@@ -509,6 +510,7 @@ def _normalise_merged_attributes(G: nx.MultiDiGraph) -> None:
             ("oneway", all),
             ("highway", _first),
             ("name", _first),
+            ("turn_lanes", _first),
         ):
             if isinstance(data.get(key), list):
                 data[key] = pick(data[key])
@@ -689,6 +691,7 @@ def _finalise(
             "osmid": str(data["osmid"]),
             "oneway": bool(data["oneway"]),
             "curb_parking": bool(data["curb_parking"]),
+            "turn_lanes": str(data.get("turn_lanes", "") or ""),
             "pocket_left": 0,
             "pocket_right": 0,
             "pocket_length_m": 0.0,
@@ -916,7 +919,8 @@ def network_summary(G: nx.MultiDiGraph) -> dict[str, Any]:
         ``signalised_junctions``, ``km`` (length of all directed links), ``road_km`` (centre-line
         length: a two-way road counted once, each carriageway of a dual one counted),
         ``by_class`` (``{class: {"edges", "km", "road_km"}}``), ``lanes_defaulted_share``,
-        ``speed_defaulted_share``, ``bbox`` (``[west, south, east, north]`` in degrees).
+        ``speed_defaulted_share``, ``bbox`` (``[west, south, east, north]`` in degrees),
+        ``lane_groups`` (approaches per lane-use rule, :func:`cysim.turnlanes.lane_use_counts`).
     """
     by_class: dict[str, dict[str, float]] = {}
     for _, _, data in G.edges(data=True):
@@ -947,7 +951,20 @@ def network_summary(G: nx.MultiDiGraph) -> dict[str, Any]:
         "lanes_defaulted_share": defaults["lanes_defaulted"] / edges if edges else 0.0,
         "speed_defaulted_share": defaults["speed_defaulted"] / edges if edges else 0.0,
         "bbox": [min(lons), min(lats), max(lons), max(lats)] if lons else [],
+        "lane_groups": turnlanes.lane_use_counts(G),
     }
+
+
+#: How ``map info`` names the lane-use rules of :mod:`cysim.turnlanes`.
+_LANE_RULE_LABELS = {
+    "osm": "OSM turn:lanes",
+    "osm_misfit": "turn:lanes not fitting (default used)",
+    "exclusive_left": "default exclusive left lane (GB 50647)",
+    "shared_left": "default shared left/through lane",
+    "one_group": "one lane group",
+    "pocket": "turn pockets",
+    "none": "not split (lane_groups: none)",
+}
 
 
 def format_summary(summary: Mapping[str, Any]) -> str:
@@ -961,6 +978,11 @@ def format_summary(summary: Mapping[str, Any]) -> str:
         f"  defaulted: lanes {summary['lanes_defaulted_share']:.0%} of links, "
         f"speed {summary['speed_defaulted_share']:.0%} of links",
         f"  bounding box lon {west:.5f}..{east:.5f}, lat {south:.5f}..{north:.5f}",
+        "  approaches by lane use: "
+        + ", ".join(
+            f"{_LANE_RULE_LABELS.get(rule, rule)} {count}"
+            for rule, count in summary.get("lane_groups", {}).items()
+        ),
         "  by class:            links  road km  link km",
     ]
     for osm_class, values in summary["by_class"].items():

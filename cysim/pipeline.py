@@ -140,6 +140,7 @@ def prepare_scenario(path: str | Path, *, sample_factor: float | None = None) ->
             road_class_overrides=road_classes,
             consolidation_tolerance_m=resolved.network.consolidation_tolerance_m,
         )
+    base_graph.graph["lane_groups"] = resolved.network.lane_groups
     if resolved.network.signal_plans == "fitted":
         # before calibration and patches: the baseline's own plans fit its flows, and a patch
         # that times a junction replaces the mark

@@ -355,6 +355,15 @@ class NetworkSettings(_Model):
             "'default' keeps the lane-based default cycles (cysim ≤ 0.3)"
         ),
     )
+    lane_groups: Literal["evidence", "none"] = Field(
+        "evidence",
+        description=(
+            "which lanes serve which turns at a junction approach: 'evidence' takes OSM "
+            "turn:lanes where tagged, else a default per road class and junction type "
+            "(cysim.turnlanes); 'none' keeps every approach one lane group (pockets aside), for "
+            "sketch networks without lane detail"
+        ),
+    )
 
     @field_validator("road_classes")
     @classmethod
