@@ -14,7 +14,7 @@ import networkx as nx
 from shapely.geometry import LineString, Point
 from shapely.ops import substring
 
-from . import actuated, locate, network, patchreport, roadclass, signals, webster
+from . import actuated, locate, network, patchreport, roadclass, signals, turnlanes, webster
 from ._errors import CysimError, PatchError, SimulationError
 
 # The demand patch works on the trips table; it lives in its own module, re-exported here.
@@ -654,19 +654,19 @@ def _set_left_turns(ctx: _Context, patch: SignalTiming, node: int) -> None:
     if isinstance(patch.left_turns, str):
         chosen = {e: patch.left_turns for e in approaches}
         if patch.left_turns in signals.PROTECTED_TREATMENTS:
-            without = [e for e in approaches if not int(G.edges[e].get("pocket_left", 0) or 0)]
+            without = [e for e in approaches if not turnlanes.exclusive_left_lanes(G, e)]
             if without and len(without) == len(approaches):
                 raise PatchError(
-                    f"junction {node}: no approach has a left-turn pocket, so no left turn can "
-                    "be protected",
+                    f"junction {node}: no approach has an exclusive left-turn lane (a pocket, or "
+                    "a marked one), so no left turn can be protected",
                     key="left_turns",
                     hint="add a channelize patch with add_turn_lanes: {left: 1} before this one",
                 )
             chosen = {e: t for e, t in chosen.items() if e not in without}
             if without:
                 ctx.report.notes.setdefault(ctx.index, []).append(
-                    f"junction {node}: {len(without)} approach(es) without a left pocket keep "
-                    "permitted lefts"
+                    f"junction {node}: {len(without)} approach(es) without an exclusive left "
+                    "lane keep permitted lefts"
                 )
     else:
         chosen = {}
@@ -684,11 +684,11 @@ def _set_left_turns(ctx: _Context, patch: SignalTiming, node: int) -> None:
                     hint=f"its approaches are on: {', '.join(locate.roads_at_node(G, node))}",
                 )
             for e in matching:
-                no_pocket = not int(G.edges[e].get("pocket_left", 0) or 0)
+                no_pocket = not turnlanes.exclusive_left_lanes(G, e)
                 if treatment in signals.PROTECTED_TREATMENTS and no_pocket:
                     raise PatchError(
-                        f"junction {node}: the approach on '{road}' has no left-turn pocket; a "
-                        "left turn sharing a lane cannot have its own phase",
+                        f"junction {node}: the approach on '{road}' has no exclusive left-turn "
+                        "lane; a left turn sharing a lane cannot have its own phase",
                         key=f"left_turns.{road}",
                         hint="add a channelize patch (add_turn_lanes: {left: 1}) before this one",
                     )

@@ -232,14 +232,23 @@ def has_protected_left(G: nx.MultiDiGraph, approach: Approach) -> bool:
     """Whether an approach's left turns run in a protected phase of their own.
 
     Needs ``left_turn: protected`` (or ``protected_permitted``: protected, then filtering through
-    gaps in its road's phase) on the edge and a left-turn pocket (``pocket_left`` > 0): a left
-    turn sharing a lane with through traffic cannot stop while the through traffic goes.
+    gaps in its road's phase) on the edge and an exclusive left lane (a pocket, or a marked or
+    default one, :func:`cysim.turnlanes.exclusive_left_lanes`): a left turn sharing a lane with
+    through traffic cannot stop while the through traffic goes.
     """
+    from . import turnlanes  # turnlanes classes turns with this module's turn_kind
+
     data = G.edges[approach]
     return (
         data.get("left_turn", "") in PROTECTED_TREATMENTS
-        and int(data.get("pocket_left", 0) or 0) > 0
+        and turnlanes.exclusive_left_lanes(G, approach) > 0
     )
+
+
+def _left_lanes(G: nx.MultiDiGraph, approach: Approach) -> int:
+    from . import turnlanes  # turnlanes classes turns with this module's turn_kind
+
+    return max(1, turnlanes.exclusive_left_lanes(G, approach))
 
 
 def is_protected_permitted(G: nx.MultiDiGraph, approach: Approach) -> bool:
@@ -405,7 +414,7 @@ def default_plan(G: nx.MultiDiGraph, node: int) -> SignalPlan:
     weights = [
         max(float(G.edges[e].get("lanes", 1)) for e in ph)
         if ph
-        else max(float(G.edges[e].get("pocket_left", 1)) for e, p in protected.items() if p == i)
+        else max(float(_left_lanes(G, e)) for e, p in protected.items() if p == i)
         for i, ph in enumerate(phases)
     ] or [1.0]
     greens = _split_greens(cycle, lost, weights)

@@ -49,6 +49,7 @@ __all__ = [
     "LANE_GROUP_MODES",
     "LaneUse",
     "approach_lane_use",
+    "exclusive_left_lanes",
     "is_u_turn",
     "lane_group_mode",
     "lane_use",
@@ -244,6 +245,19 @@ def approach_lane_use(G: nx.MultiDiGraph, approach: tuple[Any, Any, Any]) -> Lan
         signalised=bool(G.nodes[v].get("signal", False)),
         mode=lane_group_mode(G),
     )
+
+
+def exclusive_left_lanes(G: nx.MultiDiGraph, approach: tuple[Any, Any, Any]) -> int:
+    """Lanes that hold an approach's left turns apart from through traffic (0: none).
+
+    A patch's left pocket, else marked or default exclusive left lanes: what a protected left
+    phase needs (a left turn in a shared lane cannot stop while the through traffic goes).
+    """
+    pocket = int(G.edges[approach].get("pocket_left", 0) or 0)
+    if pocket:
+        return pocket
+    use = approach_lane_use(G, approach)
+    return 0 if use.left_shared else use.left_lanes
 
 
 def lane_use_counts(G: nx.MultiDiGraph) -> dict[str, int]:

@@ -137,18 +137,19 @@ def left_turn_equivalent(
 
 
 def left_turn_warrants(G: nx.MultiDiGraph, node: int, flows: ApproachFlows) -> dict[Approach, str]:
-    """Approaches of a junction whose left pocket warrants a protected phase, with the reason.
+    """Approaches of a junction whose exclusive left lanes warrant a protected phase, and why.
 
     Warrants (FHWA Traffic Signal Timing Manual 2008, §4.3.1): two or more left-turn lanes;
     left-turn flow of at least ``protected_left_flow_vph``; or left flow × opposing through
     flow of at least ``protected_left_cross_product`` for the number of opposing lanes.
-    Approaches without a left pocket keep permitted lefts (a shared lane cannot hold the left
-    turns while through traffic moves), and so do lefts nothing opposes.
+    Approaches without an exclusive left lane (pocket, marked or default,
+    :func:`cysim.turnlanes.exclusive_left_lanes`) keep permitted lefts (a shared lane cannot
+    hold the left turns while through traffic moves), and so do lefts nothing opposes.
     """
     reasons: dict[Approach, str] = {}
     for group in signals.phase_groups(G, node):
         for e in group:
-            pocket = int(G.edges[e].get("pocket_left", 0) or 0)
+            pocket = turnlanes.exclusive_left_lanes(G, e)
             opp = signals.facing_approach(G, e, group)
             if pocket == 0 or opp is None:
                 continue  # no pocket to hold the lefts, or nothing opposes them
@@ -224,11 +225,14 @@ def phase_flow_ratios(
             if None in f:  # approach total, turning split unknown: one group over every lane
                 ratios[p] = max(ratios[p], float(f[None]) / ((lanes + pocket_l + pocket_r) * s))
                 continue
+            # the lane groups the engine queues (cysim.turnlanes): pockets, marked or default
+            # exclusive lanes, or a shared left/through lane
+            use = turnlanes.approach_lane_use(G, e)
             if e in plan.protected_left:
                 # a protected-then-permitted left's phase is sized as if protected only: what
                 # it turns in gaps during its road's phase is spare capacity
                 lp = plan.protected_left[e]
-                ratios[lp] = max(ratios[lp], left / (pocket_l * s))
+                ratios[lp] = max(ratios[lp], left / ((pocket_l or use.left_lanes) * s))
                 left_eq = 0.0
             else:
                 opp = signals.facing_approach(G, e, group)
@@ -236,9 +240,6 @@ def phase_flow_ratios(
                     sum(v for k, v in flows.get(opp, {}).items() if k != LEFT) if opp else 0.0
                 )
                 left_eq = left * left_turn_equivalent(G, e, opp_flow, critical_gap_s, follow_up_s)
-            # the lane groups the engine queues (cysim.turnlanes): pockets, marked or default
-            # exclusive lanes, or a shared left/through lane
-            use = turnlanes.approach_lane_use(G, e)
             right_lanes = pocket_r or use.right_lanes
             main = through + (0.0 if right_lanes else right)
             main_lanes = use.through_lanes + (use.left_lanes if use.left_shared else 0)

@@ -6,7 +6,7 @@ import pytest
 from fixtures_osm import Way, write_osm
 from simnets import crossroads, settings_for, trips_frame
 
-from cysim import network, turnlanes
+from cysim import network, signals, turnlanes
 from cysim._errors import MapError
 from cysim.signals import LEFT, RIGHT, THROUGH
 from cysim.sim import netarrays, simulate
@@ -184,3 +184,19 @@ def test_osm_turn_lanes_reach_the_network_per_direction(tmp_path):
     # the forward tag at the junction, the backward one at the way's first node (a dead end)
     assert counts["osm"] == 2
     assert network.network_summary(G)["lane_groups"] == counts
+
+
+def test_a_marked_exclusive_left_lane_can_run_protected():
+    G = crossroads(lanes_ns=3)
+    south = (3, 0, 0)
+    G.edges[south]["left_turn"] = "protected"
+    G.edges[south]["turn_lanes"] = "left;through|through|right"  # shared: cannot be protected
+    assert not signals.has_protected_left(G, south)
+    G.edges[south]["turn_lanes"] = "left|through|right"
+    assert turnlanes.exclusive_left_lanes(G, south) == 1
+    assert signals.has_protected_left(G, south)
+    plan = signals.plan_for_node(G, 0)
+    assert south in plan.protected_left
+    net, _, left, through, *_ = groups_of_south_approach(G)
+    assert net.group_protected[left] and not net.group_protected[through]
+    assert net.group_phase[left] == plan.protected_left[south] != net.group_phase[through]

@@ -335,19 +335,17 @@ def build(
             # (shared left/through lane, HCM style)
             left = new_group(i, use.left_lanes, sat, vi, phase, minor)
             group_alt[main] = left
-        elif use.left_lanes:
-            left = new_group(i, use.left_lanes, sat, vi, phase, minor)  # marked, not a pocket
-        else:
+        elif use.left_lanes or pocket_left:
+            # exclusive left lanes, a patch's pocket or marked ones (the pocket's storage apart)
             left_phase = left_phase_of_link.get(i, -1) if plans[vi] is not None else -1
-            left = (
-                new_group(
-                    i, pocket_left, sat, vi, phase if left_phase < 0 else left_phase, minor,
-                    protected=left_phase >= 0 and i not in permitted_after,
-                    then_phase=phase if i in permitted_after else -1,
-                )
-                if pocket_left > 0
-                else main
+            left = new_group(
+                i, pocket_left or use.left_lanes, sat, vi,
+                phase if left_phase < 0 else left_phase, minor,
+                protected=left_phase >= 0 and i not in permitted_after,
+                then_phase=phase if i in permitted_after else -1,
             )  # fmt: skip
+        else:
+            left = main
         if use.right_lanes:
             main_right = new_group(i, use.right_lanes, sat, vi, phase, minor)
         else:
