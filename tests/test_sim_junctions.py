@@ -196,6 +196,28 @@ def test_minor_movement_finds_gaps_in_the_streams_it_crosses(minor_to, conflicti
     assert rate == pytest.approx(_potential_capacity(conflicting_vph / 3600), rel=0.03), movement
 
 
+def test_minor_through_movement_crosses_both_major_streams():
+    # a four-arm junction: the tertiary road south (3) → north (4) crosses the two-way primary
+    # (900 veh/h each way): HCM's conflicting flow for a minor through movement is both streams
+    G = new_graph()
+    for n, xy in {0: (-600, 0), 1: (0, 0), 2: (600, 0), 3: (0, -600), 4: (0, 600)}.items():
+        add_node(G, n, *xy)
+    for u, v in ((0, 1), (1, 2), (2, 1), (1, 0)):
+        add_link(G, u, v, lanes=2, capacity_vph=3600)
+    stem = add_link(G, 3, 1, highway="tertiary")
+    add_link(G, 1, 4, highway="tertiary")
+    rows = [(0, 2, 4.0 * i) for i in range(900)] + [(2, 0, 4.0 * i + 2.0) for i in range(900)]
+    rows += [(3, 4, 2.0 * i) for i in range(1800)]
+    res = simulate(G, trips_frame(rows), settings_for(3600, cooldown_s=0), seed=0)
+    tr = res.traversals
+    link = int(res.links.index[(res.links["u"] == stem[0]) & (res.links["v"] == stem[1])][0])
+    minor = np.sort(tr.loc[(tr["link"] == link) & tr["exit_s"].notna(), "exit_s"].to_numpy())
+    window = minor[(minor > 900) & (minor < 3500)]
+    rate = (len(window) - 1) / (window[-1] - window[0])
+    check_invariants(res)
+    assert rate == pytest.approx(_potential_capacity(1800 / 3600), rel=0.03)
+
+
 def test_without_priority_rules_the_minor_road_is_not_held_back():
     # the junction of test_minor_road_yields_to_major_flow with priority_junctions off: the
     # minor road's 1,800 veh/h demand equals its saturation flow, the downstream link has room
