@@ -64,10 +64,10 @@ CASES: dict[str, dict[str, Any]] = {
     "sf": {"title": "Sioux Falls (UXsim CSVs, no signals)", "kind": "sioux_falls",
            "light": 3_000, "congested": 15_000},
     "tempe": {"title": "Tempe ASU (real OSM, signals)", "kind": "osm",
-              "path": str(SHARED / "osm" / "tempe-asu.osm"), "light": 1_000, "congested": 2_500},
+              "path": str(SHARED / "osm" / "tempe-asu.osm"), "light": 1_000, "congested": 1_800},
     "chengyang": {"title": "Chengyang arterials (bundled map, signals)", "kind": "osm",
                   "path": str(ROOT / "maps" / "chengyang-arterials.osm"),
-                  "light": 10_000, "congested": 40_000},
+                  "light": 10_000, "congested": 20_000},
 }  # fmt: skip
 BANDS = {"light": 0.05, "congested": 0.15}
 FLOW_R_MIN = 0.9
