@@ -4,6 +4,7 @@ Run (needs SUMO: the eclipse-sumo wheel or ``sumo``/``netconvert`` on PATH)::
 
     .venv/bin/python benchmarks/vs_sumo.py                          # all cases, both demands
     .venv/bin/python benchmarks/vs_sumo.py --cases tempe --demand light
+    .venv/bin/python benchmarks/vs_sumo.py --cases isolate           # one mechanism per small case
 
 Inputs. Each case's network goes through :func:`cysim.sumo_export.export_sumo`: the same links
 (length, lanes, speed), lane groups and movements (SUMO connections per lane group), the same
@@ -35,6 +36,10 @@ spent on links ending at a signal per entering vehicle, minus the link's free-fl
 link-flow correlation (Pearson r of vehicles entering each link), wall time and peak memory, and
 cysim / SUMO ratios. Bands (PASS/FAIL): total travel time within ±5 % (light) or ±15 %
 (congested), link-flow r ≥ 0.9.
+
+``--cases isolate`` runs the small cases behind docs/validation.md's explanations: a saturated
+signal approach of one, two and three lanes (vehicles per cycle, SUMO meso and micro), a light
+signal approach (delay against Webster's uniform delay) and an unsignalised minor approach.
 """
 
 from __future__ import annotations
@@ -271,10 +276,131 @@ def _prepare_sumo(case: dict[str, Any], folder: Path) -> tuple[dict[str, str], d
     return files, links
 
 
+# --- small isolating cases (--cases isolate) ---------------------------------------------------
+
+
+def _small_graph(lanes: int, *, signal: bool = True, greens: str = "", arm_m: float = 600.0):
+    """Approach 4 → 0 → 2 (``lanes`` lanes, 36 km/h, ``arm_m`` long) crossed by a one-lane road
+    1 → 0 → 3; node 0 signalised (displayed greens ``greens``, JSON) or not."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import simnets
+
+    G = simnets.new_graph()
+    simnets.add_node(G, 0, 0, 0, signal=signal, **({"signal_greens_s": greens} if greens else {}))
+    for n, (x, y) in {1: (0, 300), 2: (600, 0), 3: (0, -300), 4: (-arm_m, 0)}.items():
+        simnets.add_node(G, n, x, y)
+    simnets.add_link(G, 4, 0, lanes=lanes)
+    simnets.add_link(G, 0, 2, lanes=lanes)
+    simnets.add_link(G, 1, 0)
+    simnets.add_link(G, 0, 3)
+    return G
+
+
+def _both(G, rows, folder: Path, approach: tuple[int, int], *, micro: bool = False):
+    """cysim and SUMO (meso, or micro) on a small case: per simulator the approach's delay per
+    vehicle and the times vehicles enter the exit link 0 → 2 (SUMO: arrival − 60 s)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import simnets
+
+    from cysim import sumo_export
+    from cysim.sim import simulate
+
+    trips = simnets.trips_frame(rows)
+    end = 3600.0
+    res = simulate(G, trips, simnets.settings_for(end, 1800.0), seed=1)
+    links, t = res.links, res.traversals
+    a = int(links.query(f"u == {approach[0]} and v == {approach[1]}").index[0])
+    on = t["link"] == a
+    c_delay = float((t.loc[on, "exit_s"] - t.loc[on, "entry_s"]).mean() - links["freeflow_s"][a])
+    exit_link = links.query("u == 0 and v == 2").index
+    c_exit = t.loc[t["link"].isin(exit_link), "entry_s"].to_numpy(float)
+    out = sumo_export.export_sumo(G, trips, folder, name="s")
+    model = ["--time-to-teleport", "-1"] if micro else list(sumo_export.MESO_OPTIONS)
+    subprocess.run(
+        [sumo_export.find_sumo(), *model, "-n", str(out.files["net"]), "-r",
+         str(out.files["routes"]), "--end", f"{end + 1800:g}", "--no-step-log", "true",
+         "--no-warnings", "true", "--tripinfo-output", str(folder / "ti.xml"),
+         "--edgedata-output", str(folder / "ed.xml")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    data = {e.get("id"): e.attrib for e in ET.parse(folder / "ed.xml").getroot().iter("edge")}
+    parts = out.edge_ids[(approach[0], approach[1], 0)]
+    n = float(data[parts[0]].get("entered", 0)) + float(data[parts[0]].get("departed", 0))
+    spent = sum(float(data[p].get("sampledSeconds", 0)) for p in parts)
+    s_delay = spent / n - float(links["freeflow_s"][a])
+    infos = ET.parse(folder / "ti.xml").getroot().iter("tripinfo")
+    arrivals = np.array([float(v.get("arrival")) - 60.0 for v in infos])
+    return c_delay, c_exit, s_delay, arrivals
+
+
+def isolate(folder: Path) -> None:
+    """The small cases behind docs/validation.md's explanations of the failing bands."""
+    from cysim.sim import netarrays
+
+    rows = []
+    # 1. saturated approach, 1/2/3 lanes, 74 s cycle: vehicles per cycle over 20 cycles
+    for lanes in (1, 2, 3):
+        G = _small_graph(lanes, greens="[16, 50]", arm_m=1500.0)
+        cycle, windows = netarrays.build(G, 1.0, 18.0).plans[0]
+        green = windows[0][1] if lanes > 1 else max(w[1] for w in windows)
+        demand = [(4, 2, i * 3600.0 / 1700) for i in range(1700)]
+        t0, t1 = 1200.0, 1200.0 + 20 * cycle
+        per = {}
+        for micro in (False, True):
+            _, c_exit, _, s_arr = _both(G, demand, folder / f"sat{lanes}{micro}", (4, 0),
+                                        micro=micro)  # fmt: skip
+            per["cysim"] = float(((c_exit >= t0) & (c_exit < t1)).sum()) / 20
+            per["micro" if micro else "meso"] = float(((s_arr >= t0) & (s_arr < t1)).sum()) / 20
+        rows.append({"case": f"saturated signal approach, {lanes} lane(s), {green:.0f} s green "
+                     f"of {cycle:.0f} s", "measure": "vehicles per cycle", "cysim": per["cysim"],
+                     "SUMO meso": per["meso"], "SUMO micro": per["micro"]})  # fmt: skip
+    # 2. light signal approach: delay per vehicle against Webster's uniform delay
+    for lanes, q in ((1, 300), (2, 600)):
+        G = _small_graph(lanes)
+        cycle, windows = netarrays.build(G, 1.0, 18.0).plans[0]
+        lam = windows[0][1] / cycle
+        x = q / (1800.0 * lanes * lam)
+        webster = cycle * (1 - lam) ** 2 / (2 * (1 - lam * x))
+        c, _, s, _ = _both(
+            G, [(4, 2, i * 3600.0 / q) for i in range(q)], folder / f"l{lanes}", (4, 0)
+        )
+        rows.append({"case": f"signal approach, {lanes} lane(s), {q} veh/h (Webster uniform "
+                     f"{webster:.1f} s)", "measure": "delay s/veh", "cysim": c,
+                     "SUMO meso": s})  # fmt: skip
+    # 3. unsignalised T: a residential approach onto a primary road with 900 + 900 veh/h
+    sys.path.insert(0, str(ROOT / "tests"))
+    import simnets
+
+    G = simnets.new_graph()
+    simnets.add_node(G, 0, 0, 0)
+    for n, (x, y) in {2: (600, 0), 3: (0, -300), 4: (-600, 0)}.items():
+        simnets.add_node(G, n, x, y)
+    for u, v in ((4, 0), (0, 2), (2, 0), (0, 4)):
+        simnets.add_link(G, u, v)
+    simnets.add_link(G, 3, 0, highway="residential")
+    simnets.add_link(G, 0, 3, highway="residential")
+    major = [(4, 2, i * 4.0) for i in range(900)] + [(2, 4, i * 4.0 + 1) for i in range(900)]
+    minor = [(3, 2, i * 36.0) for i in range(100)] + [(3, 4, i * 36.0 + 18) for i in range(100)]
+    demand = major + minor
+    c, _, s, _ = _both(G, demand, folder / "minor", (3, 0))
+    case = "unsignalised minor approach, 100 right + 100 left veh/h against 900 + 900 veh/h"
+    rows.append({"case": case, "measure": "delay s/veh", "cysim": c, "SUMO meso": s})
+    columns: list[Column] = [
+        ("case", "case", "s"),
+        ("measure", "measure", "s"),
+        ("cysim", "cysim", ".2f"),
+        ("SUMO meso", "SUMO meso", ".2f"),
+        ("SUMO micro", "SUMO micro", ".2f"),
+    ]
+    title = "Small cases: one mechanism each (36 km/h links, 1,800 veh/h/lane in cysim)"
+    print_table(rows, columns, title)
+
+
 def main() -> None:
     """Run the chosen cases and demands; print the table, ratios and band checks."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--cases", nargs="+", default=list(CASES),
+                        choices=[*CASES, "isolate"])  # fmt: skip
     parser.add_argument("--demand", nargs="+", default=["light", "congested"],
                         choices=["light", "congested"])  # fmt: skip
     parser.add_argument("--seed", type=int, default=1)
@@ -285,7 +411,11 @@ def main() -> None:
     rows, ratios = [], []
     ok = True
     with tempfile.TemporaryDirectory(prefix="vs_sumo_") as tmp:
+        if "isolate" in args.cases:
+            isolate(Path(tmp))
         for name in args.cases:
+            if name == "isolate":
+                continue
             spec = CASES[name]
             if spec["kind"] == "osm" and not Path(spec["path"]).exists():
                 print(f"skip {name}: {spec['path']} is absent")
@@ -319,6 +449,8 @@ def main() -> None:
                     "peak": _ratio(c, s, "peak_mb"),
                     "band": f"±{band:.0%}",
                 })  # fmt: skip
+    if not rows:
+        return
     print_table(rows, COLUMNS, "cysim and SUMO meso: same network, signals, trips and routes")
     print_table(ratios, RATIO_COLUMNS, "cysim / SUMO meso")
     for row in ratios:
