@@ -382,6 +382,9 @@ def _signal_states(
         start, length = windows[p]
         return (t - start) % cycle < length
 
+    def since_start(p: int, t: float) -> float:
+        return (t - windows[p][0]) % cycle
+
     for a, b in itertools.pairwise(cuts_sorted):
         if b - a <= 1e-9:
             continue
@@ -389,13 +392,18 @@ def _signal_states(
         state = []
         for i, j, g in links:
             kind = net.movement_kind[i].get(j, THROUGH)
-            if green(net.group_phase[g], mid):
-                yields = (
-                    kind == LEFT and not net.group_protected[g] and net.opposing_link[i] >= 0
-                ) and net.group_then_phase[g] < 0
+            phase, then = net.group_phase[g], net.group_then_phase[g]
+            if phase < 0:
+                state.append("G")  # no phase: cysim lets the group discharge at any time
+            elif then >= 0:
+                # protected-then-permitted left: green from its own phase's start to the end of
+                # its road's phase (the intergreen between them included), protected first
+                end = (windows[then][0] + windows[then][1] - windows[phase][0]) % cycle
+                t = since_start(phase, mid)
+                state.append("G" if t < windows[phase][1] else "g" if t < end else "r")
+            elif green(phase, mid):
+                yields = kind == LEFT and not net.group_protected[g] and net.opposing_link[i] >= 0
                 state.append("g" if yields else "G")
-            elif green(net.group_then_phase[g], mid):
-                state.append("g")
             else:
                 state.append("r")
         s = "".join(state)

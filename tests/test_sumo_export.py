@@ -270,3 +270,29 @@ def test_cli_exports_a_scenario(tmp_path, monkeypatch, capsys):
     assert 0 < len(vehicles) <= 300
     if NETCONVERT is not None:
         assert (tmp_path / "o" / "s.net.xml").exists()
+
+
+@needs_sumo
+def test_protected_then_permitted_left_runs_on_through_its_roads_phase(tmp_path):
+    G = simnets.crossroads(lanes_ns=2, lanes_ew=1)
+    G.edges[3, 0, 0].update(pocket_left=1, pocket_length_m=60.0, left_turn="protected_permitted")
+    out = sumo_export.export_sumo(G, None, tmp_path, name="pp")
+    net = netarrays.build(G, 1.0, 18.0)
+    i = int(net.links.query("u == 3 and v == 0").index[0])
+    j = int(net.links.query("u == 0 and v == 4").index[0])
+    g = net.group_of[i][j]
+    assert net.group_then_phase[g] >= 0  # the case is what it says
+    cycle, windows = net.plans[net.node_index[0]]
+    own, then = windows[net.group_phase[g]], windows[net.group_then_phase[g]]
+    root = ET.parse(out.files["net"]).getroot()
+    k = next(
+        int(c.get("linkIndex"))
+        for c in root.iter("connection")
+        if (c.get("from"), c.get("to")) == ("e3_0_0_pocket", "e0_4_0") and c.get("tl") == "n0"
+    )
+    logic = next(t for t in root.iter("tlLogic") if t.get("id") == "n0")
+    phases = [(float(p.get("duration")), p.get("state")[k]) for p in logic.iter("phase")]
+    protected = sum(d for d, s in phases if s == "G")
+    permitted = sum(d for d, s in phases if s == "g")
+    assert protected == pytest.approx(own[1], abs=0.02)
+    assert protected + permitted == pytest.approx((then[0] + then[1] - own[0]) % cycle, abs=0.02)
