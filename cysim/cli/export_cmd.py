@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from .run_cmd import SampleFactor, Seed
+from .run_cmd import SampleFactor
 
 export_app = typer.Typer(
     name="export",
@@ -25,7 +25,10 @@ def sumo(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="folder for the SUMO files", file_okay=False)
     ],
-    seed: Seed = None,
+    seed: Annotated[
+        int | None,
+        typer.Option("--seed", min=0, help="seed of the demand draws (default: the scenario's)"),
+    ] = None,
     sample_factor: SampleFactor = None,
     no_netconvert: Annotated[
         bool,
@@ -36,8 +39,8 @@ def sumo(
 
     The patched network as cysim simulates it (same lane groups, movements, signal phases and
     priority rules), the scenario's trips for one seed and cysim's free-flow routes; netconvert
-    (if found) builds NAME.net.xml. Run it with e.g.
-    ``sumo --mesosim -n NAME.net.xml -r NAME.rou.xml``.
+    (if found) builds NAME.net.xml. The command prints how to run SUMO's meso model with the
+    settings of benchmarks/vs_sumo.py (cysim.sumo_export.MESO_OPTIONS).
     """
     from .. import sumo_export
 
@@ -54,6 +57,13 @@ def sumo(
         why = "--no-netconvert" if no_netconvert else "netconvert not found (install eclipse-sumo)"
         typer.echo(f"net.xml not built ({why}); build it with:")
         typer.echo("  " + shlex.join(result.netconvert))
+    if "routes" in result.files:
+        net = result.files.get(
+            "net", Path(result.netconvert[result.netconvert.index("--output-file") + 1])
+        )
+        run = ["sumo", *sumo_export.MESO_OPTIONS, "-n", str(net), "-r", str(result.files["routes"])]
+        typer.echo("run SUMO meso with:")
+        typer.echo("  " + shlex.join(run))
     for note in result.notes:
         typer.echo(f"note: {note}")
 
