@@ -251,11 +251,14 @@ def multilane_graph(size: int, *, link_waves: bool = True, lane_groups: bool = T
 
 
 def multilane_trips(G, n_vehicles: int, duration_s: float, deltan: int, seed: int):
-    """Random platoons of ``deltan`` vehicles as individual cysim trips.
+    """Random west-to-east platoons of ``deltan`` vehicles as individual cysim trips.
 
-    ``n_vehicles / deltan`` platoons, distinct random origin and destination nodes, departures
-    uniform over whole UXsim time steps ``τ × deltan`` in ``[0, duration_s)``; each platoon becomes
-    ``deltan`` consecutive trips at its departure time (rows ``::deltan`` are the platoons).
+    ``n_vehicles / deltan`` platoons from a random node of the western third of the grid to one of
+    the eastern third (a commute across the grid: no westbound traffic, so queues cannot close a
+    loop and gridlock, as they do on this grid with random OD pairs from about 100k trips/h on),
+    departures uniform over whole UXsim time steps ``τ × deltan`` in ``[0, duration_s)``; each
+    platoon becomes ``deltan`` consecutive trips at its departure time (rows ``::deltan`` are the
+    platoons).
     """
     import pandas as pd
 
