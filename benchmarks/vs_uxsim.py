@@ -5,6 +5,7 @@ Run (needs the ``bench`` extra)::
     .venv/bin/python benchmarks/vs_uxsim.py                       # Sioux Falls + grid 100k
     .venv/bin/python benchmarks/vs_uxsim.py --cases grid1m         # the 1M-trip target (cysim)
     .venv/bin/python benchmarks/vs_uxsim.py --cases multilane      # 2–4 lanes, light + congested
+    .venv/bin/python benchmarks/vs_uxsim.py --cases mlmicro        # one mechanism per small case
 
 Every simulator run happens in its own spawned child process, one after the other, so wall time,
 CPU time and peak resident memory (``ru_maxrss``) belong to that simulator alone.
@@ -322,6 +323,8 @@ def run_cysim(case: dict[str, Any]) -> dict[str, Any]:
         trips = sioux_falls_trips(case["demand_deltan"], sampled=case.get("sampled", False))
     elif case["kind"] == "multilane":
         G, trips = multilane_inputs(case)
+    elif case["kind"] == "micro":
+        G, trips = micro_inputs(case)
     else:
         G, trips = network_inputs(case)
     settings = SimSettings(
@@ -367,6 +370,14 @@ def run_cysim(case: dict[str, Any]) -> dict[str, Any]:
     flows_demand: dict[tuple[int, int], float] = {}
     for u, v, c in zip(result.links["u"], result.links["v"], counts, strict=True):
         flows_demand[int(u), int(v)] = flows_demand.get((int(u), int(v)), 0.0) + int(c) * scale
+    watch_vph = {}
+    ends = zip(result.links["u"], result.links["v"], strict=True)
+    link_of = {(int(u), int(v)): i for i, (u, v) in enumerate(ends)}
+    for u, v, a, b in case.get("watch", []):  # vehicles leaving the link in [a, b), veh/h
+        exits = result.traversals["exit_s"].to_numpy()[
+            result.traversals["link"].to_numpy() == link_of[u, v]
+        ]
+        watch_vph[f"{u}-{v}"] = float(((exits >= a) & (exits < b)).sum()) * scale * 3600 / (b - a)
     sampled = f", 1 in {scale:.0f} sampled" if scale > 1 else ""
     return {
         "trips": round(len(t) * scale),
@@ -379,6 +390,7 @@ def run_cysim(case: dict[str, Any]) -> dict[str, Any]:
         "traversals": len(result.traversals),
         "flows": flows,
         "flows_demand": flows_demand,
+        "watch_vph": watch_vph,
         "note": f"{len(result.route_choice)} of ≤{case['iterations']} it., gap {gap:.3f}"
         f" ({int(result.route_choice['gap_trips'].iloc[-1]):,} trips){sampled}",
     }
@@ -389,11 +401,11 @@ def run_uxsim(case: dict[str, Any], deltan: int) -> dict[str, Any]:
     import uxsim
 
     routes = None
-    if case["kind"] == "multilane":
+    if case["kind"] in ("multilane", "micro"):
         if deltan != case["demand_deltan"]:
-            raise ValueError(f"multi-lane platoons of {case['demand_deltan']}, not {deltan}")
+            raise ValueError(f"platoons of {case['demand_deltan']}, not {deltan}")
         # cysim's free-flow routes, computed before the clock starts: UXsim is told them
-        G, trips = multilane_inputs(case)
+        G, trips = (multilane_inputs if case["kind"] == "multilane" else micro_inputs)(case)
         platoons = trips.iloc[::deltan]
         routes = freeflow_routes(G, platoons)
     t0, c0 = time.perf_counter(), time.process_time()
@@ -442,6 +454,11 @@ def run_uxsim(case: dict[str, Any], deltan: int) -> dict[str, Any]:
         flows_demand[key] = flows_demand.get(key, 0.0) + float(
             link.arrival_count(case["duration_s"])
         )
+    watch_vph = {}
+    for u, v, t0_s, t1_s in case.get("watch", []):  # vehicles leaving the link in [t0, t1), veh/h
+        link = W.get_link(f"{u}-{v}-0")
+        left = link.departure_count(t1_s) - link.departure_count(t0_s)
+        watch_vph[f"{u}-{v}"] = float(left) * 3600 / (t1_s - t0_s)
     return {
         "trips": int(a.trip_all),
         "completed": int(a.trip_completed),
@@ -451,6 +468,7 @@ def run_uxsim(case: dict[str, Any], deltan: int) -> dict[str, Any]:
         "sim_cpu_s": cpu,
         "flows": flows,
         "flows_demand": flows_demand,
+        "watch_vph": watch_vph,
         "note": f"deltan={deltan}",
     }
 
@@ -745,11 +763,150 @@ def multilane(args: argparse.Namespace) -> bool:
     return ok
 
 
+#: Small cases isolating one mechanism each (``--cases mlmicro``): nodes ``{id: (x, y)}``, links
+#: ``(u, v, lanes, km/h)``, flows ``(route nodes, share of the reference link's capacity)``, the
+#: reference link, and the links whose discharge is measured over [600 s or 900 s, 1,800 s).
+MICRO_CASES: dict[str, dict[str, Any]] = {
+    "3-lane bottleneck": {
+        "nodes": {0: (0, 0), 1: (600, 0), 2: (900, 0), 3: (1500, 0)},
+        "links": [(0, 1, 4, 50), (1, 2, 3, 50), (2, 3, 4, 50)],
+        "flows": [((0, 1, 2, 3), 1.3)], "ref": (1, 2), "watch": [(1, 2)], "from_s": 600.0,
+    },
+    "merge of two 4-lane links": {
+        "nodes": {0: (0, 300), 1: (0, -300), 2: (300, 0), 3: (900, 0)},
+        "links": [(0, 2, 4, 50), (1, 2, 4, 50), (2, 3, 4, 50)],
+        "flows": [((0, 2, 3), 0.75), ((1, 2, 3), 0.75)], "ref": (2, 3),
+        "watch": [(2, 3), (0, 2), (1, 2)], "from_s": 600.0,
+    },
+    "diverge, one branch blocked": {
+        "nodes": {0: (0, 0), 2: (300, 0), 3: (600, 300), 4: (1200, 300), 5: (600, -300),
+                  6: (1200, -300)},
+        "links": [(0, 2, 4, 50), (2, 3, 4, 50), (3, 4, 1, 50), (2, 5, 4, 50), (5, 6, 4, 50)],
+        "flows": [((0, 2, 3, 4), 0.4), ((0, 2, 5, 6), 0.4)], "ref": (0, 2),
+        "watch": [(3, 4), (2, 5)], "from_s": 900.0,
+    },
+    "crossing arterials": {
+        "nodes": {0: (0, 0), 1: (300, -300), 2: (300, 0), 3: (900, 0), 4: (300, 300)},
+        "links": [(0, 2, 4, 60), (2, 3, 4, 60), (1, 2, 4, 60), (2, 4, 4, 60)],
+        "flows": [((0, 2, 3), 0.9), ((1, 2, 4), 0.9)], "ref": (0, 2),
+        "watch": [(2, 3), (2, 4)], "from_s": 600.0,
+    },
+    "junction, turns into a 2-lane bottleneck": {
+        "nodes": {0: (0, 0), 1: (300, -300), 2: (300, 0), 3: (600, 0), 4: (300, 300),
+                  5: (1200, 0), 6: (300, 900)},
+        "links": [(0, 2, 4, 60), (1, 2, 4, 60), (2, 3, 4, 60), (2, 4, 4, 60), (3, 5, 2, 40),
+                  (4, 6, 4, 60)],
+        "flows": [((0, 2, 3, 5), 0.35), ((0, 2, 4, 6), 0.35), ((1, 2, 3, 5), 0.35),
+                  ((1, 2, 4, 6), 0.35)], "ref": (0, 2),
+        "watch": [(3, 5), (2, 4), (0, 2), (1, 2)], "from_s": 900.0,
+    },
+    "trips entering a busy link": {
+        "nodes": {0: (0, 0), 1: (300, 0), 2: (600, 0), 3: (1200, 0)},
+        "links": [(0, 1, 4, 60), (1, 2, 4, 60), (2, 3, 4, 60)],
+        "flows": [((0, 1, 2, 3), 0.7), ((1, 2, 3), 0.5)], "ref": (1, 2),
+        "watch": [(0, 1), (1, 2)], "from_s": 600.0,
+    },
+}  # fmt: skip
+#: Micro cases: demand period and horizon, s.
+MICRO_DEMAND_S, MICRO_TMAX_S = 1800.0, 5400.0
+
+
+def micro_inputs(case: dict[str, Any]):
+    """A micro case's graph (UXsim's fundamental diagram per link) and platoon trips.
+
+    Each flow departs as platoons of ``deltan`` on whole UXsim steps at a steady rate (UXsim's
+    ``adddemand`` accumulator, :func:`uxsim_departures`); every OD pair has one path.
+    """
+    import networkx as nx
+    import pandas as pd
+
+    spec = MICRO_CASES[case["name"]]
+    G = nx.MultiDiGraph(crs="EPSG:32651", name="micro", simplified=True, lane_groups="none")
+    for n, (x, y) in spec["nodes"].items():
+        G.add_node(
+            n, x=float(x), y=float(y), lon=0.0, lat=0.0, signal=False, junction_id=n,
+            street_count=0, signal_cycle_s=0.0, signal_offset_s=0.0, signal_splits="",
+            parking_spaces=0, parking_guidance=False,
+        )  # fmt: skip
+    for u, v, lanes, kph in spec["links"]:
+        (xu, yu), (xv, yv) = spec["nodes"][u], spec["nodes"][v]
+        kappa = MULTILANE_KAPPA_PER_LANE * lanes
+        cap = uxsim_link_capacity_vph(kph / 3.6, kappa, lanes)
+        length = math.hypot(xv - xu, yv - yu)
+        G.add_edge(
+            u, v, length_m=length, lanes=lanes, speed_kph=float(kph), capacity_vph=cap,
+            saturation_flow_vphpl=cap / lanes, storage_veh=kappa * length,
+            backward_wave_kph=3.6 * lanes / (UXSIM_REACTION_TIME_S * kappa), highway="secondary",
+            name="", osmid="", oneway=True, curb_parking=False, pocket_left=0, pocket_right=0,
+            pocket_length_m=0.0, defaults_applied="",
+        )  # fmt: skip
+    ref = G.edges[(*spec["ref"], 0)]["capacity_vph"]
+    deltan = case["demand_deltan"]
+    rows = []
+    for path, share in spec["flows"]:
+        times = uxsim_departures(share * ref / 3600.0, 0.0, case["duration_s"], deltan)
+        rows += [(t, path[0], path[-1]) for t in times]
+    rows.sort()
+    trips = pd.DataFrame(
+        {
+            "trip_id": np.arange(len(rows) * deltan, dtype=np.int64),
+            "origin_node": np.repeat([r[1] for r in rows], deltan),
+            "destination_node": np.repeat([r[2] for r in rows], deltan),
+            "departure_s": np.repeat([r[0] for r in rows], deltan).astype(float),
+            "origin_zone": "",
+            "destination_zone": "",
+        }
+    )
+    trips.attrs["sample_factor"] = 1.0
+    return G, trips
+
+
+def micro(args: argparse.Namespace) -> bool:
+    """Each micro case in both simulators: discharge of the watched links and total travel time."""
+    rows = []
+    for name, spec in MICRO_CASES.items():
+        for deltan in args.deltan:
+            case = {"kind": "micro", "name": name, "demand_deltan": deltan,
+                    "duration_s": MICRO_DEMAND_S, "tmax_s": MICRO_TMAX_S, "seed": args.seed,
+                    "iterations": 1, "priority": False, "parking": False,
+                    "watch": [(a, b, spec["from_s"], MICRO_DEMAND_S)
+                              for a, b in spec["watch"]]}  # fmt: skip
+            print(f"micro: {name}, Δn={deltan} …", flush=True)
+            c = run_measured(run_cysim, case, timeout_s=args.timeout)
+            u = run_measured(run_uxsim, case, deltan, timeout_s=args.timeout)
+            G, _ = micro_inputs(case)
+            for u_, v_ in spec["watch"]:
+                key = f"{u_}-{v_}"
+                rows.append(
+                    {
+                        "case": name,
+                        "deltan": deltan,
+                        "link": key,
+                        "capacity": G.edges[u_, v_, 0]["capacity_vph"],
+                        "cysim": c.get("watch_vph", {}).get(key, math.nan),
+                        "uxsim": u.get("watch_vph", {}).get(key, math.nan),
+                        "tt_ratio": _ratio(c, u, "total_tt_h"),
+                    }
+                )
+    columns: list[Column] = [
+        ("case", "case", "s"),
+        ("deltan", "Δn", "d"),
+        ("link", "link", "s"),
+        ("capacity", "capacity veh/h", ",.0f"),
+        ("cysim", "cysim veh/h", ",.0f"),
+        ("uxsim", "UXsim veh/h", ",.0f"),
+        ("tt_ratio", "total TT cysim/UXsim", ".3f"),
+    ]
+    print_table(rows, columns, "Micro cases: discharge of a link during the queue, veh/h")
+    return True
+
+
 def main() -> None:
     """Run the chosen cases and print tables and target checks."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", nargs="+", default=["sf", "grid100k"],
-                        choices=["sf", "grid100k", "grid1m", "osm", "multilane"])  # fmt: skip
+                        choices=["sf", "grid100k", "grid1m", "osm", "multilane",
+                                 "mlmicro"])  # fmt: skip
     parser.add_argument("--deltan", type=int, nargs="+", default=[5, 1], help="UXsim platoon sizes")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--sf-iterations", type=int, default=5,
@@ -801,6 +958,8 @@ def main() -> None:
         ok &= osm(args)
     if "multilane" in args.cases:
         ok &= multilane(args)
+    if "mlmicro" in args.cases:
+        ok &= micro(args)
     print("all targets met" if ok else "some targets missed (FAIL lines above)")
 
 
