@@ -274,6 +274,50 @@ def _build_trips(
     )
 
 
+def scenario_trips(
+    prepared: PreparedScenario, seed: int, *, what: str = "simulate"
+) -> tuple[pd.DataFrame, patches.PatchReport]:
+    """The car trips a prepared scenario simulates for ``seed``, demand patches applied.
+
+    Trips are drawn on the unpatched network, so a baseline and a measure with the same demand
+    and seed get the same trips (common random numbers); a trip end a patch cut off is reported
+    as unrouted, not silently moved.
+
+    Parameters
+    ----------
+    prepared
+        From :func:`prepare_scenario`.
+    seed
+        Seed of the demand draws.
+    what
+        What the trips are for, in the error message (``"simulate"``, ``"export"``).
+
+    Returns
+    -------
+    tuple
+        ``(trips, demand_report)``, the report of :func:`cysim.patches.apply_demand_patches`.
+
+    Raises
+    ------
+    SimulationError
+        The demand is empty.
+    """
+    resolved = prepared.scenario
+    with resolved.pointing_into():
+        trips = _build_trips(resolved, prepared.demand_spec, prepared.base_graph, seed)
+    trips, demand_report = patches.apply_demand_patches(
+        trips, resolved.patches, prepared.graph, scenario_file=resolved.source_file
+    )
+    if trips.empty:
+        raise SimulationError(
+            f"the demand is empty: no car trips to {what}",
+            file=resolved.source_file,
+            key="demand",
+            hint="raise demand.trips or check the OD input and demand_shift patches",
+        )
+    return trips, demand_report
+
+
 def run_replication(
     prepared: PreparedScenario, seed: int, warm_start: sim.RouteCosts | None = None
 ) -> ReplicationOutput:
@@ -295,21 +339,7 @@ def run_replication(
     """
     started = time.perf_counter()
     resolved = prepared.scenario
-    # Trips are drawn on the unpatched network, so a baseline and a measure with the same demand
-    # and seed simulate the same trips (common random numbers); a trip end a patch cut off is
-    # reported as unrouted, not silently moved.
-    with resolved.pointing_into():
-        trips = _build_trips(resolved, prepared.demand_spec, prepared.base_graph, seed)
-    trips, demand_report = patches.apply_demand_patches(
-        trips, resolved.patches, prepared.graph, scenario_file=resolved.source_file
-    )
-    if trips.empty:
-        raise SimulationError(
-            "the demand is empty: no car trips to simulate",
-            file=resolved.source_file,
-            key="demand",
-            hint="raise demand.trips or check the OD input and demand_shift patches",
-        )
+    trips, demand_report = scenario_trips(prepared, seed)
     result = sim.simulate(
         prepared.graph, trips, resolved.simulation, seed=seed, warm_start=warm_start
     )

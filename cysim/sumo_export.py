@@ -752,23 +752,12 @@ def export_scenario(
         Any problem with the scenario, its map, patches or demand; :class:`SumoExportError` for
         the export itself.
     """
-    from . import demandpatch, pipeline
+    from . import pipeline
 
     prepared = pipeline.prepare_scenario(path, sample_factor=sample_factor)
     resolved = prepared.scenario
     seed = resolved.simulation.seed if seed is None else seed
-    with resolved.pointing_into():
-        trips = pipeline._build_trips(resolved, prepared.demand_spec, prepared.base_graph, seed)
-    trips, _ = demandpatch.apply_demand_patches(
-        trips, resolved.patches, prepared.graph, scenario_file=resolved.source_file
-    )
-    if trips.empty:
-        raise SumoExportError(
-            "the demand is empty: no car trips to export",
-            file=resolved.source_file,
-            key="demand",
-            hint="raise demand.trips or check the OD input and demand_shift patches",
-        )
+    trips, _ = pipeline.scenario_trips(prepared, seed, what="export")
     stem = io.safe_name(resolved.name) or "scenario"
     result = export_sumo(
         prepared.graph,
