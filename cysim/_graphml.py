@@ -48,6 +48,7 @@ EDGE_ATTRS: Mapping[str, type] = {
     "pocket_left": int,
     "pocket_right": int,
     "pocket_length_m": float,
+    "turn_lanes": str,
     "defaults_applied": str,
     "geometry": LineString,
 }
@@ -150,6 +151,8 @@ def load_graphml(path: str | Path) -> nx.MultiDiGraph:
     for node, data in G.nodes(data=True):
         _check_attrs(data, NODE_ATTRS, path, f"node {node}", hint)
     for u, v, key, data in G.edges(keys=True, data=True):
+        # networks saved before cysim 0.5 have no lane-use tags: untagged, as OSM mostly is
+        data.setdefault("turn_lanes", "")
         _check_attrs(data, EDGE_ATTRS, path, f"edge ({u}, {v}, {key})", hint)
     if len(G) == 0 or G.number_of_edges() == 0:
         raise MapError("the GraphML network has no roads", file=path, hint=hint)

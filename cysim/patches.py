@@ -283,6 +283,7 @@ def _open_road(ctx: _Context, patch: OpenRoad) -> None:
             pocket_left=0,
             pocket_right=0,
             pocket_length_m=0.0,
+            turn_lanes="",
             defaults_applied="",
             geometry=geometry,
             **derived,
@@ -342,7 +343,8 @@ def _split_edge(ctx: _Context, edge: EdgeKey, x: float, y: float) -> int:
         data = dict(G.edges[a, b, k])
         _record(ctx, (a, b, k), "edge", "present", None, kind="edge", road=_road_of(G, (a, b, k)))
         G.remove_edge(a, b, k)
-        upstream = {"pocket_left": 0, "pocket_right": 0, "pocket_length_m": 0.0}
+        # the stop-line layout (pockets, marked turn lanes) stays with the piece that ends there
+        upstream = {"pocket_left": 0, "pocket_right": 0, "pocket_length_m": 0.0, "turn_lanes": ""}
         pieces = [
             (a, node, substring(geometry, 0, cut), upstream),
             (node, b, substring(geometry, cut, geometry.length), {}),

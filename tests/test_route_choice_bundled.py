@@ -1,7 +1,7 @@
 """Route choice converges on the bundled map with the baseline scenario's route-choice defaults
 at a light demand (~70 s).
 
-The calibrated baseline (163,000 car-equivalent trips, congestion index ≈ 1.8) ends at the
+The calibrated baseline (143,000 car-equivalent trips, congestion index ≈ 1.8) ends at the
 30-iteration cap with a gap of about 0.05 (docs/model.md §11, a known limitation); this test
 keeps the equilibration itself checked at the 80,000 trips of cysim 0.3's baseline, where the
 tolerance is reached.
