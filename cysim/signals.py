@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 
 import networkx as nx
 
-from . import locate
+from . import locate, turnlanes
 from ._errors import SimulationError
+from .turns import (  # noqa: F401  (re-exported: the turn geometry signals are built on)
+    LEFT,
+    RIGHT,
+    THROUGH,
+    Approach,
+    approach_bearing,
+    bearing_stretch_m,
+    departure_bearing,
+    turn_kind,
+    turn_threshold_deg,
+)
 
 #: Approaches whose travel axes differ by at most this many degrees share a phase.
 axis_tolerance_deg: float = 30.0
@@ -36,13 +46,6 @@ max_cycle_s: float = 180.0
 default_cycle_by_lanes_s: dict[int, float] = {1: 60.0, 2: 90.0, 3: 120.0}
 extra_cycle_per_extra_phase_s: float = 30.0
 max_default_cycle_s: float = 150.0
-
-Approach = tuple[int, int, int]
-
-#: Turn kinds of a movement.
-THROUGH, LEFT, RIGHT = 0, 1, 2
-#: A bearing change above this many degrees is a turn (else through).
-turn_threshold_deg: float = 45.0
 
 
 @dataclass
@@ -99,53 +102,6 @@ class SignalPlan:
         """Green shown to drivers per phase, seconds (amber and all-red follow it)."""
         change = self.amber_s + self.all_red_s
         return [g + lost - change for g, lost in zip(self.green_s, self.lost_time_s, strict=True)]
-
-
-#: Length (m) of the stretch of an edge whose direction is its approach (or departure) bearing at
-#: a junction: the chord from the point this far back along the geometry to the junction (the
-#: whole edge when shorter). Tens of metres, so the few-metre kink that junction consolidation
-#: adds towards the merged centre (docs/model.md §3) does not decide the bearing.
-bearing_stretch_m: float = 30.0
-
-
-def _stretch_bearing(G: nx.MultiDiGraph, u: int, v: int, k: int, *, at_end: bool) -> float:
-    """Compass bearing (degrees) of the chord over ``bearing_stretch_m`` at one end of an edge.
-
-    ``at_end``: the stretch ending at ``v``, else the one starting at ``u``. Without a usable
-    geometry, the straight line u → v.
-    """
-    geom = G.edges[u, v, k].get("geometry")
-    if geom is not None and geom.length > 0:
-        stretch = min(bearing_stretch_m, geom.length)
-        if at_end:
-            point = geom.interpolate(geom.length - stretch)
-            (x0, y0), (x1, y1) = (point.x, point.y), geom.coords[-1][:2]
-        else:
-            point = geom.interpolate(stretch)
-            (x0, y0), (x1, y1) = geom.coords[0][:2], (point.x, point.y)
-        if math.hypot(x1 - x0, y1 - y0) > 1e-6:  # else a loop: use its end nodes
-            return math.degrees(math.atan2(x1 - x0, y1 - y0)) % 360.0
-    x0, y0 = G.nodes[u]["x"], G.nodes[u]["y"]
-    x1, y1 = G.nodes[v]["x"], G.nodes[v]["y"]
-    return math.degrees(math.atan2(x1 - x0, y1 - y0)) % 360.0
-
-
-def approach_bearing(G: nx.MultiDiGraph, u: int, v: int, k: int) -> float:
-    """Bearing (degrees, 0 = north, clockwise) of travel on ``(u, v, k)`` as it reaches ``v``.
-
-    The chord from the point ``bearing_stretch_m`` back along the edge geometry (its start when
-    the edge is shorter) to ``v``; the straight line u → v without a geometry.
-    """
-    return _stretch_bearing(G, u, v, k, at_end=True)
-
-
-def departure_bearing(G: nx.MultiDiGraph, u: int, v: int, k: int) -> float:
-    """Compass bearing (degrees) of travel on edge ``(u, v, k)`` as it leaves ``u``.
-
-    The chord from ``u`` to the point ``bearing_stretch_m`` along the edge geometry (its end
-    when the edge is shorter); the straight line u → v without a geometry.
-    """
-    return _stretch_bearing(G, u, v, k, at_end=False)
 
 
 def _axis_difference(a: float, b: float) -> float:
@@ -208,22 +164,6 @@ def phase_groups(G: nx.MultiDiGraph, node: int) -> list[list[Approach]]:
     return [sorted(g) for g in groups]
 
 
-def turn_kind(G: nx.MultiDiGraph, e_in: Approach, e_out: Approach) -> int:
-    """Classify ``e_in`` → ``e_out`` as ``THROUGH``, ``LEFT`` or ``RIGHT`` by bearing change.
-
-    U-turns count as left (right-hand traffic).
-    """
-    change = departure_bearing(G, *e_out) - approach_bearing(G, *e_in)
-    change = (change + 180.0) % 360.0 - 180.0
-    if e_out[1] == e_in[0] or abs(change) > 150.0:
-        return LEFT
-    if change > turn_threshold_deg:
-        return RIGHT
-    if change < -turn_threshold_deg:
-        return LEFT
-    return THROUGH
-
-
 #: ``left_turn`` values that give an approach's left turns a phase of their own.
 PROTECTED_TREATMENTS = ("protected", "protected_permitted")
 
@@ -236,8 +176,6 @@ def has_protected_left(G: nx.MultiDiGraph, approach: Approach) -> bool:
     default one, :func:`cysim.turnlanes.exclusive_left_lanes`): a left turn sharing a lane with
     through traffic cannot stop while the through traffic goes.
     """
-    from . import turnlanes  # turnlanes classes turns with this module's turn_kind
-
     data = G.edges[approach]
     return (
         data.get("left_turn", "") in PROTECTED_TREATMENTS
@@ -246,8 +184,6 @@ def has_protected_left(G: nx.MultiDiGraph, approach: Approach) -> bool:
 
 
 def _left_lanes(G: nx.MultiDiGraph, approach: Approach) -> int:
-    from . import turnlanes  # turnlanes classes turns with this module's turn_kind
-
     return max(1, turnlanes.exclusive_left_lanes(G, approach))
 
 

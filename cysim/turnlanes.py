@@ -41,7 +41,7 @@ from typing import Any
 import networkx as nx
 
 from ._errors import MapError
-from .signals import LEFT, RIGHT, THROUGH, turn_kind
+from .turns import LEFT, RIGHT, THROUGH, turn_kind
 
 __all__ = [
     "EXCLUSIVE_LEFT_CLASSES",
