@@ -151,8 +151,11 @@ def run_cysim(case: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run_sumo(case: dict[str, Any], files: dict[str, str], links: dict[str, Any]) -> dict[str, Any]:
-    """Run ``sumo --mesosim`` on the exported files and read its trip and edge outputs.
+def run_sumo(
+    case: dict[str, Any], files: dict[str, str], links: dict[str, Any], micro: bool = False
+) -> dict[str, Any]:
+    """Run ``sumo --mesosim`` (or, ``micro``, SUMO's microscopic model) on the exported files
+    and read its trip and edge outputs.
 
     ``links``: cysim link key → (SUMO edge ids, free-flow s, ends at a signal).
     """
@@ -161,7 +164,8 @@ def run_sumo(case: dict[str, Any], files: dict[str, str], links: dict[str, Any])
     out = Path(files["dir"])
     info, edges, stats = out / "tripinfo.xml", out / "edgedata.xml", out / "stats.xml"
     command = [
-        sumo_export.find_sumo(), *sumo_export.MESO_OPTIONS,
+        sumo_export.find_sumo(),
+        *(("--time-to-teleport", "-1") if micro else sumo_export.MESO_OPTIONS),
         "-n", files["net"], "-r", files["routes"], "--end", f"{case['tmax_s']:g}",
         "--tripinfo-output", str(info), "--edgedata-output", str(edges),
         "--statistic-output", str(stats), "--no-step-log", "true", "--no-warnings", "true",
@@ -249,6 +253,7 @@ RATIO_COLUMNS: list[Column] = [
     ("wall", "wall", ".3f"),
     ("peak", "peak memory", ".3f"),
     ("band", "TT band", "s"),
+    ("total_tt_micro", "total TT / SUMO micro", ".3f"),
 ]
 
 
@@ -407,6 +412,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=1800.0, help="departure period, s")
     parser.add_argument("--cooldown", type=float, default=3600.0, help="run on after it, s")
     parser.add_argument("--timeout", type=float, default=900.0, help="per simulator run, s")
+    parser.add_argument("--micro", action="store_true",
+                        help="also run SUMO's microscopic model on the same files (a second "
+                        "SUMO reading; slower on the large cases)")  # fmt: skip
     args = parser.parse_args()
     rows, ratios = [], []
     ok = True
@@ -433,6 +441,11 @@ def main() -> None:
                 common = {"case": name, "demand": level}
                 rows += [{**common, "simulator": "cysim", **c},
                          {**common, "simulator": "SUMO meso", **s}]  # fmt: skip
+                m: dict[str, Any] = {}
+                if args.micro:
+                    print(f"{spec['title']}, {label}: sumo (micro) …", flush=True)
+                    m = run_measured(run_sumo, case, files, links, True, timeout_s=args.timeout)
+                    rows.append({**common, "simulator": "SUMO micro", **m})
                 keys = sorted(set(c.get("flows", {})) & set(s.get("flows", {})))
                 r = pearson_r([c["flows"][k] for k in keys], [s["flows"][k] for k in keys])
                 total = _ratio(c, s, "system_h")
@@ -448,6 +461,7 @@ def main() -> None:
                     "wall": _ratio(c, s, "sim_wall_s"),
                     "peak": _ratio(c, s, "peak_mb"),
                     "band": f"±{band:.0%}",
+                    "total_tt_micro": _ratio(c, m, "system_h") if m else math.nan,
                 })  # fmt: skip
     if not rows:
         return
