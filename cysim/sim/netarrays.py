@@ -155,8 +155,7 @@ def _link_wave_kph(data: dict, default_kph: float, u: int, v: int, k: int) -> fl
     """
     if data.get("backward_wave_kph") in (None, ""):
         return float(default_kph)
-    value = _edge_number(data, "backward_wave_kph", u, v, k)
-    return value
+    return _edge_number(data, "backward_wave_kph", u, v, k)
 
 
 def build(
@@ -302,13 +301,11 @@ def build(
 
     is_minor: list[bool] = []
     link_v_index = [node_index[v] for _, v, _ in edges]
-    link_u_index = [node_index[u] for u, _, _ in edges]
     lane_mode = turnlanes.lane_group_mode(G)
     lane_rule: list[str] = []
     for i, (u, v, k) in enumerate(edges):
         d = G.edges[u, v, k]
         vi = node_index[v]
-        lanes = int(d["lanes"])
         sat = float(d.get("saturation_flow_vphpl", 1800.0) or 1800.0)
         phase = phase_of_link.get(i, -1) if plans[vi] is not None else -1
         rank = class_rank.get(str(d.get("highway", "")), 1)
@@ -324,7 +321,7 @@ def build(
         pocket_m = float(d.get("pocket_length_m", 0.0) or 0.0)
         use = turnlanes.lane_use(
             d,
-            [kind for j, kind in kinds.items() if link_v_index[j] != link_u_index[i]],
+            [kind for j, kind in kinds.items() if not turnlanes.is_u_turn((u, v, k), edges[j])],
             signalised=plans[vi] is not None,
             mode=lane_mode,
         )
@@ -346,13 +343,9 @@ def build(
             )  # fmt: skip
         else:
             left = main
-        if use.right_lanes:
-            main_right = new_group(i, use.right_lanes, sat, vi, phase, minor)
-        else:
-            main_right = main
-        right = (
-            new_group(i, pocket_right, sat, vi, phase, minor) if pocket_right > 0 else main_right
-        )
+        # a right pocket, else marked exclusive right lanes (lane_use gives none beside a pocket)
+        right_lanes = pocket_right or use.right_lanes
+        right = new_group(i, right_lanes, sat, vi, phase, minor) if right_lanes else main
         for pocket, pocket_lanes in ((left, pocket_left), (right, pocket_right)):
             if pocket != main and pocket_lanes > 0:
                 pocket_cap[pocket] = max(1, round(pocket_lanes * pocket_m / jam_spacing_m * f))
