@@ -68,7 +68,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from . import io
+from . import io, settings
 from ._errors import CysimError
 from .signals import LEFT, RIGHT, THROUGH
 from .sim import movements, netarrays, routing
@@ -256,7 +256,9 @@ def _net(G: nx.MultiDiGraph, *, priority_junctions: bool = True) -> netarrays.Ne
             hint="load a map with cysim.network.load_network (or a scenario) first",
         )
     try:
-        return netarrays.build(G, 1.0, 18.0, priority_junctions=priority_junctions)
+        return netarrays.build(
+            G, 1.0, settings.backward_wave_kph, priority_junctions=priority_junctions
+        )
     except CysimError as error:
         raise SumoExportError(error.message, key=error.key, hint=error.hint) from error
 

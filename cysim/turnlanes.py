@@ -41,7 +41,7 @@ from typing import Any
 import networkx as nx
 
 from ._errors import MapError
-from .turns import LEFT, RIGHT, THROUGH, turn_kind
+from .turns import LEFT, RIGHT, THROUGH, is_u_turn, turn_kind
 
 __all__ = [
     "EXCLUSIVE_LEFT_CLASSES",
@@ -110,11 +110,6 @@ class LaneUse:
     left_shared: bool = False
     right_lanes: int = 0
     rule: str = "one_group"
-
-
-def is_u_turn(e_in: tuple[Any, Any, Any], e_out: tuple[Any, Any, Any]) -> bool:
-    """Whether ``e_in`` → ``e_out`` returns to the junction it came from."""
-    return e_out[1] == e_in[0]
 
 
 def lane_group_mode(G: nx.MultiDiGraph) -> str:

@@ -18,6 +18,7 @@ __all__ = [
     "approach_bearing",
     "bearing_stretch_m",
     "departure_bearing",
+    "is_u_turn",
     "turn_kind",
     "turn_threshold_deg",
 ]
@@ -77,6 +78,11 @@ def departure_bearing(G: nx.MultiDiGraph, u: int, v: int, k: int) -> float:
     return _stretch_bearing(G, u, v, k, at_end=False)
 
 
+def is_u_turn(e_in: Approach, e_out: Approach) -> bool:
+    """Whether ``e_in`` → ``e_out`` returns to the junction it came from."""
+    return e_out[1] == e_in[0]
+
+
 def turn_kind(G: nx.MultiDiGraph, e_in: Approach, e_out: Approach) -> int:
     """Classify ``e_in`` → ``e_out`` as ``THROUGH``, ``LEFT`` or ``RIGHT`` by bearing change.
 
@@ -84,7 +90,7 @@ def turn_kind(G: nx.MultiDiGraph, e_in: Approach, e_out: Approach) -> int:
     """
     change = departure_bearing(G, *e_out) - approach_bearing(G, *e_in)
     change = (change + 180.0) % 360.0 - 180.0
-    if e_out[1] == e_in[0] or abs(change) > 150.0:
+    if is_u_turn(e_in, e_out) or abs(change) > 150.0:
         return LEFT
     if change > turn_threshold_deg:
         return RIGHT
