@@ -7,8 +7,11 @@ The one place a movement is classed: signal phases (:mod:`cysim.signals`), lane 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import networkx as nx
+import numpy as np
+import shapely
 
 __all__ = [
     "LEFT",
@@ -18,8 +21,10 @@ __all__ = [
     "approach_bearing",
     "bearing_stretch_m",
     "departure_bearing",
+    "edge_bearings",
     "is_u_turn",
     "turn_kind",
+    "turn_kind_of_change",
     "turn_threshold_deg",
 ]
 
@@ -89,11 +94,79 @@ def turn_kind(G: nx.MultiDiGraph, e_in: Approach, e_out: Approach) -> int:
     U-turns count as left (right-hand traffic).
     """
     change = departure_bearing(G, *e_out) - approach_bearing(G, *e_in)
-    change = (change + 180.0) % 360.0 - 180.0
-    if is_u_turn(e_in, e_out) or abs(change) > 150.0:
+    return turn_kind_of_change(change, is_u_turn(e_in, e_out))
+
+
+def turn_kind_of_change(change_deg: float, u_turn: bool) -> int:
+    """The turn kind of a bearing change (departure − approach, degrees; any range).
+
+    Parameters
+    ----------
+    change_deg
+        Departure bearing minus approach bearing.
+    u_turn
+        Whether the movement returns to the junction it came from (always ``LEFT``).
+
+    Returns
+    -------
+    int
+        ``THROUGH``, ``LEFT`` or ``RIGHT``.
+    """
+    change = (change_deg + 180.0) % 360.0 - 180.0
+    if u_turn or abs(change) > 150.0:
         return LEFT
     if change > turn_threshold_deg:
         return RIGHT
     if change < -turn_threshold_deg:
         return LEFT
     return THROUGH
+
+
+def edge_bearings(G: nx.MultiDiGraph, edges: Sequence[Approach]) -> tuple[np.ndarray, np.ndarray]:
+    """Approach and departure bearing of every edge at once (as :func:`approach_bearing` and
+    :func:`departure_bearing` give them one by one, with vectorised geometry).
+
+    Parameters
+    ----------
+    G
+        The network.
+    edges
+        ``(u, v, key)`` per edge.
+
+    Returns
+    -------
+    (approach, departure)
+        Degrees, 0 = north, clockwise, aligned with ``edges``.
+    """
+    n = len(edges)
+    ends = np.array(
+        [(G.nodes[u]["x"], G.nodes[u]["y"], G.nodes[v]["x"], G.nodes[v]["y"]) for u, v, _ in edges],
+        dtype=float,
+    ).reshape(n, 4)
+    # without a usable geometry, the straight line u → v
+    approach = np.array(ends)
+    departure = np.array(ends)
+    geoms = np.array([G.edges[e].get("geometry") for e in edges], dtype=object)
+    lengths = np.zeros(n)
+    present = np.array([g is not None for g in geoms], dtype=bool)
+    lengths[present] = shapely.length(geoms[present])
+    has = np.flatnonzero(lengths > 0)
+    if len(has):
+        lines, length = geoms[has], lengths[has]
+        stretch = np.minimum(bearing_stretch_m, length)
+        back = shapely.get_coordinates(shapely.line_interpolate_point(lines, length - stretch))
+        ahead = shapely.get_coordinates(shapely.line_interpolate_point(lines, stretch))
+        first = shapely.get_coordinates(shapely.get_point(lines, 0))
+        last = shapely.get_coordinates(shapely.get_point(lines, -1))
+        chords = [np.hstack([back, last]), np.hstack([first, ahead])]
+        for out, chord in zip((approach, departure), chords, strict=True):
+            usable = np.hypot(chord[:, 2] - chord[:, 0], chord[:, 3] - chord[:, 1]) > 1e-6
+            out[has[usable]] = chord[usable]  # else a loop: its end nodes
+
+    def bearing(xy: np.ndarray) -> np.ndarray:
+        # math.atan2 per row: the same floats as the one-by-one functions
+        return np.array(
+            [math.degrees(math.atan2(x1 - x0, y1 - y0)) % 360.0 for x0, y0, x1, y1 in xy.tolist()]
+        )
+
+    return bearing(approach), bearing(departure)
