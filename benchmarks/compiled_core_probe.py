@@ -2,7 +2,7 @@
 
 Run::
 
-    .venv/bin/pip install -e ".[bench]"   # numba is in the bench extra, never a cysim dependency
+    .venv/bin/pip install -e .   # numba comes with cysim (its route search); the engine stays SimPy
     .venv/bin/python benchmarks/compiled_core_probe.py                        # 40 × 40, 40k trips
     .venv/bin/python benchmarks/compiled_core_probe.py --size 100 --trips 1000000 --every 5
 
@@ -38,12 +38,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-try:
-    from numba import njit
-except ImportError:  # pragma: no cover - the probe's only extra requirement
-    raise SystemExit('this probe needs numba: .venv/bin/pip install -e ".[bench]"') from None
-
 from grid import freeflow_paths, grid_network, random_trips
+from numba import njit
 
 from cysim.sim import engine, netarrays
 

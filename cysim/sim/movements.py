@@ -42,8 +42,11 @@ class Movements:
         Approach link and next link (-1 = trip end) per movement.
     group
         Lane group of the engine (:class:`~cysim.sim.netarrays.NetArrays`) per movement.
-    link_v
-        Downstream node index per link.
+    link_u, link_v
+        Upstream and downstream node index per link.
+    node_xy
+        Projected ``x, y`` per node index (NaN where unknown), for the search's straight-line
+        bound.
     indptr, indices
         CSR structure of the routing graph (``M + L`` edges).
     keys
@@ -56,7 +59,9 @@ class Movements:
     link: np.ndarray
     next_link: np.ndarray
     group: np.ndarray
+    link_u: np.ndarray
     link_v: np.ndarray
+    node_xy: np.ndarray
     indptr: np.ndarray
     indices: np.ndarray
     keys: np.ndarray
@@ -106,7 +111,12 @@ class Movements:
         indptr = np.zeros(len(per_vertex) + 1, dtype=np.int32)
         np.cumsum(per_vertex, out=indptr[1:])
         keys = np.array([r[0] * (n_links + 1) + r[1] for r in rows], dtype=np.int64)
-        return cls(n_links, n_nodes, link, next_link, group, link_v, indptr, indices, keys)
+        node_xy = np.asarray(net.node_xy, dtype=float)
+        if node_xy.shape != (n_nodes, 2):
+            node_xy = np.full((n_nodes, 2), np.nan)
+        return cls(
+            n_links, n_nodes, link, next_link, group, link_u, link_v, node_xy, indptr, indices, keys
+        )
 
     def ids(self, link: np.ndarray, next_link: np.ndarray) -> np.ndarray:
         """Movement id of each ``(link, next link)`` pair (next link -1 = trip end).

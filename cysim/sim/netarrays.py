@@ -9,7 +9,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from .. import actuated, settings, signals, turnlanes, webster
+from .. import actuated, settings, signals, turnlanes, turns, webster
 from .._errors import SimulationError
 from ..signals import LEFT, RIGHT, THROUGH, turn_kind
 
@@ -92,6 +92,9 @@ class NetArrays:
         (HCM two-way stop control): a right turn merges into the major stream heading onto its
         exit, in that stream's nearest lane (weight ``1 / lanes``); a through or left movement
         crosses every major approach (weight 1). Empty for other links.
+    node_xy
+        Projected ``x, y`` per node index, m (straight-line bounds of route search); NaN where a
+        node has no coordinates.
     """
 
     nodes: list[int]
@@ -122,6 +125,7 @@ class NetArrays:
     plans: list[tuple[float, list[tuple[float, float]]] | None]
     actuated: dict[int, actuated.ActuatedPlan]
     minor_conflicts: list[dict[int, list[tuple[int, float]]]] = field(default_factory=list)
+    node_xy: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
 
     @property
     def n_links(self) -> int:
@@ -301,6 +305,9 @@ def build(
 
     is_minor: list[bool] = []
     link_v_index = [node_index[v] for _, v, _ in edges]
+    # each edge's bearings once (not per movement): turn kinds as turns.turn_kind gives them
+    approach_arr, departure_arr = turns.edge_bearings(G, edges)
+    approach_deg, departure_deg = approach_arr.tolist(), departure_arr.tolist()
     lane_mode = turnlanes.lane_group_mode(G)
     lane_rule: list[str] = []
     for i, (u, v, k) in enumerate(edges):
@@ -312,8 +319,9 @@ def build(
         minor = priority_junctions and plans[vi] is None and rank < node_rank[vi]
         kinds: dict[int, int] = {}
         for j in out_links[vi]:
-            u2, v2, k2 = edges[j]
-            kinds[j] = turn_kind(G, (u, v, k), (u2, v2, k2))
+            kinds[j] = turns.turn_kind_of_change(
+                departure_deg[j] - approach_deg[i], turns.is_u_turn((u, v, k), edges[j])
+            )
         movement_kind.append(kinds)
         groups: dict[int, int] = {-1: new_group(i, 1, 0.0, vi, -1, False)}  # exit to a trip end
         pocket_left = int(d.get("pocket_left", 0) or 0)
@@ -387,6 +395,10 @@ def build(
         plans=plans,
         actuated=actuated_of,
         minor_conflicts=minor_conflicts,
+        node_xy=np.array(
+            [(G.nodes[n].get("x", np.nan), G.nodes[n].get("y", np.nan)) for n in nodes],
+            dtype=float,
+        ).reshape(-1, 2),
     )
 
 

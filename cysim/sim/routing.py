@@ -1,9 +1,12 @@
-"""Shortest paths with scipy.sparse.csgraph: time-dependent over movements in bulk, and single."""
+"""Shortest paths: time-dependent over movements in bulk (compiled), single over links (scipy)."""
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures as cf
 import functools
 import itertools
+import os
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -15,9 +18,12 @@ from .netarrays import NetArrays
 if TYPE_CHECKING:
     from .movements import Movements
 
-#: Origins per Dijkstra call (bounds the distance and predecessor memory: chunk × (links + 2 ×
-#: junctions) × 12 bytes, about 160 MB for 256 origins on a 10,000-junction map).
+#: (Origin, departure bin) searches per compiled call (bounds the predecessor memory: chunk ×
+#: (links + 2 × junctions) × 4 bytes, about 60 MB for 256 searches on a 10,000-junction map).
 origins_per_call: int = 256
+
+#: Threads searching at once (``None`` = one per CPU); results do not depend on it.
+search_threads: int | None = None
 
 
 @functools.lru_cache(maxsize=4)
@@ -128,10 +134,12 @@ def route_trips(
 ) -> tuple[list[list[int] | None], np.ndarray]:
     """Best path per trip on binned movement travel times (turn-expanded graph, in bulk).
 
-    Per departure bin and origin: a Dijkstra search on the bin's snapshot of movement times,
-    then (when ``time_dependent``) a second one with each movement costed in the bin in which the
-    first search enters its link (one correction step of a time-dependent label-setting search).
-    Only bins and origins of the trips asked for are searched.
+    One search per departure bin and origin node (:mod:`cysim.sim._tdsearch`): a time-dependent
+    label-setting search in which each movement is costed in the bin its approach link is
+    entered, counted from the start of the departure bin (or, without ``time_dependent``, the
+    departure bin's snapshot throughout). It is exact when the binned times are FIFO and stops
+    once the destinations of the bin's trips from that origin are settled. Only bins and origins
+    of the trips asked for are searched.
 
     Parameters
     ----------
@@ -147,7 +155,7 @@ def route_trips(
     time_bin_s
         Bin width.
     time_dependent
-        Do the correction step (else the departure-bin snapshot only).
+        Cost each movement in the bin its link is entered (else the departure bin's throughout).
     trips
         Indices of the trips to route (default: all).
     need_paths
@@ -161,6 +169,8 @@ def route_trips(
         the trip not routed; ``[]`` when origin equals destination) and the search's cost of it
         (inf when unreachable, NaN when not routed).
     """
+    from . import _tdsearch  # numba compiles on first use: keep it out of ``import cysim``
+
     n_trips = len(origin)
     paths: list[list[int] | None] = [None] * n_trips
     cost = np.full(n_trips, np.nan)
@@ -171,37 +181,83 @@ def route_trips(
     for t in home.tolist():
         paths[t] = [] if want[t] else None
     todo = todo[origin[todo] != destination[todo]]
+    if not len(todo):
+        return paths, cost
     n_bins = time_by_bin.shape[0]
-    n_moves = moves.n_movements
-    first_dest = moves.n_links + moves.n_nodes
-    graph = csr_matrix(
-        (np.zeros(len(moves.indices)), moves.indices, moves.indptr),
-        shape=(moves.n_vertices, moves.n_vertices),
-    )
-    flat_times = np.ascontiguousarray(time_by_bin).reshape(-1)
+    flat_times = np.ascontiguousarray(time_by_bin, dtype=np.float64).reshape(-1)
     bins = departure_bins(departure_s[todo], time_bin_s, n_bins)
-    for b in np.unique(bins).tolist():
-        in_bin = todo[bins == b]
-        # by origin, so each chunk of origins owns a contiguous run of trips
-        in_bin = in_bin[np.argsort(origin[in_bin], kind="stable")]
-        graph.data[:n_moves] = time_by_bin[b]
-        origins = np.unique(origin[in_bin])
-        bounds = np.searchsorted(origin[in_bin], origins[::origins_per_call]).tolist()
-        bounds.append(len(in_bin))
-        for k, start in enumerate(range(0, len(origins), origins_per_call)):
-            chunk = origins[start : start + origins_per_call]
-            sources = moves.n_links + chunk
-            dist, pred = dijkstra(graph, directed=True, indices=sources, return_predecessors=True)
-            if n_bins > 1 and time_dependent:
-                _time_dependent_trees(moves, graph, sources, dist, pred, flat_times, b, time_bin_s)
-            chunk_trips = in_bin[bounds[k] : bounds[k + 1]]
-            rows = np.searchsorted(chunk, origin[chunk_trips])
-            target = first_dest + destination[chunk_trips]
-            c = dist[rows, target]
-            cost[chunk_trips] = c
-            walk = want[chunk_trips] & np.isfinite(c)
-            _store_paths(paths, moves.n_links, pred, chunk_trips[walk], rows[walk], target[walk])
+    # one group per (departure bin, origin); its trips are contiguous after this sort
+    order = np.lexsort((origin[todo], bins))
+    todo, bins = todo[order], bins[order]
+    new_group = np.ones(len(todo), dtype=bool)
+    new_group[1:] = (bins[1:] != bins[:-1]) | (origin[todo][1:] != origin[todo][:-1])
+    starts = np.flatnonzero(new_group)
+    indptr = np.asarray(moves.indptr, dtype=np.int64)
+    indices = np.asarray(moves.indices, dtype=np.int64)
+    first_dest = moves.n_links + moves.n_nodes
+    targets = (first_dest + destination[todo]).astype(np.int64)
+    node_xy = np.ascontiguousarray(moves.node_xy, dtype=np.float64)
+    inv_speed = straight_line_bound(moves, time_by_bin)
+    chunks = [
+        (int(starts[lo]), int(starts[lo + origins_per_call]) if lo + origins_per_call < len(starts)
+         else len(todo), starts[lo : lo + origins_per_call])
+        for lo in range(0, len(starts), origins_per_call)
+    ]  # fmt: skip
+
+    def search(first: int, last: int, group_start: np.ndarray):
+        bounds = np.append(group_start - first, last - first).astype(np.int64)
+        chunk_cost = np.empty(last - first)
+        pred = np.empty((len(group_start), moves.n_vertices), dtype=np.int32)
+        _tdsearch.search_groups(
+            indptr, indices, moves.n_movements, flat_times, n_bins, float(time_bin_s),
+            bool(time_dependent and n_bins > 1), (moves.n_links + origin[todo[group_start]]),
+            bins[group_start], bounds, targets[first:last], chunk_cost, pred, moves.link_u,
+            node_xy, inv_speed,
+        )  # fmt: skip
+        return bounds, chunk_cost, pred
+
+    def store(first: int, last: int, found) -> None:
+        bounds, chunk_cost, pred = found
+        chunk_trips = todo[first:last]
+        cost[chunk_trips] = chunk_cost
+        rows = np.repeat(np.arange(len(bounds) - 1), np.diff(bounds))
+        walk = want[chunk_trips] & np.isfinite(chunk_cost)
+        _store_paths(
+            paths, moves.n_links, pred, chunk_trips[walk], rows[walk], targets[first:last][walk]
+        )
+
+    threads = min(search_threads or os.cpu_count() or 1, len(chunks))
+    if threads <= 1:
+        for chunk in chunks:
+            store(chunk[0], chunk[1], search(*chunk))
+        return paths, cost
+    # the kernel releases the GIL; at most threads + 1 chunks' trees are alive at once
+    with cf.ThreadPoolExecutor(threads) as pool:
+        pending: collections.deque = collections.deque()
+        for chunk in chunks:
+            pending.append((chunk, pool.submit(search, *chunk)))
+            if len(pending) > threads:
+                done, future = pending.popleft()
+                store(done[0], done[1], future.result())
+        while pending:
+            done, future = pending.popleft()
+            store(done[0], done[1], future.result())
     return paths, cost
+
+
+def straight_line_bound(moves: Movements, time_by_bin: np.ndarray) -> float:
+    """Seconds per metre of straight line that no movement beats (0 when none can be given).
+
+    Every movement costs at least its link's chord (the straight line between the link's end
+    nodes) times this, so the straight line from a link's upstream node to the nearest
+    destination, times this, is a consistent lower bound of the time still to go (A*).
+    """
+    chord = np.hypot(*(moves.node_xy[moves.link_v] - moves.node_xy[moves.link_u]).T)[moves.link]
+    times = np.asarray(time_by_bin, dtype=float)
+    if not len(chord) or not np.isfinite(chord).all() or not (times > 0).all():
+        return 0.0
+    fastest = float((chord / times.min(axis=0)).max())  # m/s over any movement in any bin
+    return 1.0 / fastest if fastest > 0 else 0.0
 
 
 def _store_paths(
@@ -249,37 +305,3 @@ def _store_paths(
     lists = [shared[a:b] for a, b in itertools.pairwise(bounds)]
     for t, i in zip(trips.tolist(), which.tolist(), strict=True):
         paths[t] = lists[i]
-
-
-def _time_dependent_trees(
-    moves: Movements,
-    graph: csr_matrix,
-    sources: np.ndarray,
-    dist: np.ndarray,
-    pred: np.ndarray,
-    flat_times: np.ndarray,
-    departure_bin: int,
-    time_bin_s: float,
-) -> None:
-    """Re-run each origin's Dijkstra with every movement costed in the bin its link is entered.
-
-    The bin is estimated from the snapshot distance to the movement's link (one correction step
-    of a time-dependent label-setting search). ``dist`` and ``pred`` hold the snapshot trees and
-    are overwritten row by row; an origin whose corrected costs equal the snapshot's keeps its
-    snapshot tree (the search would repeat it). ``graph`` holds the snapshot costs on return.
-    """
-    n_moves = moves.n_movements
-    n_bins = len(flat_times) // n_moves
-    snapshot = graph.data[:n_moves].copy()
-    entry = np.arange(n_moves)
-    for r, source in enumerate(sources.tolist()):
-        reach = dist[r, moves.link]
-        reach = np.where(np.isfinite(reach), reach, 0.0)
-        b = np.minimum(departure_bin + floor_divide(reach, time_bin_s).astype(np.int64), n_bins - 1)
-        costs = flat_times.take(b * n_moves + entry)
-        if np.array_equal(costs, snapshot):
-            continue
-        # the same sparsity pattern every time: swap the costs in instead of a new matrix
-        graph.data[:n_moves] = costs
-        dist[r], pred[r] = dijkstra(graph, directed=True, indices=source, return_predecessors=True)
-    graph.data[:n_moves] = snapshot

@@ -239,7 +239,7 @@ def simulate(
             moves, origin, destination, departure, times, rc.time_bin_s, rc.time_dependent,
             trips=np.flatnonzero(counted),
         )  # fmt: skip
-        # the search's own cost is approximate (one correction step): cost the path exactly,
+        # the search departs at its bin's start and is exact for FIFO times: cost the path exactly,
         # and never call a path better than the trip's current one unless it is
         best = movements.path_costs(moves, best_paths, departure, times, rc.time_bin_s)
         best = np.where(np.isnan(best), current, np.minimum(best, current))
