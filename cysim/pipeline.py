@@ -24,6 +24,7 @@ from . import (
     demand,
     io,
     metrics,
+    netcache,
     network,
     patches,
     plot,
@@ -134,17 +135,7 @@ def prepare_scenario(path: str | Path, *, sample_factor: float | None = None) ->
     if sample_factor is not None:
         resolved = _with_sample_factor(resolved, sample_factor)
     road_classes = resolved.network.road_classes or None
-    with resolved.pointing_into():
-        base_graph = network.load_network(
-            resolved.map,
-            road_class_overrides=road_classes,
-            consolidation_tolerance_m=resolved.network.consolidation_tolerance_m,
-        )
-    base_graph.graph["lane_groups"] = resolved.network.lane_groups
-    if resolved.network.signal_plans == "fitted":
-        # before calibration and patches: the baseline's own plans fit its flows, and a patch
-        # that times a junction replaces the mark
-        signals.fit_plans_to_flows(base_graph)
+    base_graph = load_scenario_network(resolved)
     demand_spec, calibration_log = resolved.demand, None
     check_memory(resolved, demand_spec, base_graph.number_of_nodes())
     if demand_spec.target_tti is not None:
@@ -166,6 +157,40 @@ def prepare_scenario(path: str | Path, *, sample_factor: float | None = None) ->
         road_class_overrides=road_classes,
     )
     return PreparedScenario(resolved, graph, base_graph, report, demand_spec, calibration_log)
+
+
+def load_scenario_network(resolved: scenario.Scenario) -> nx.MultiDiGraph:
+    """The scenario's network before its patches: its map, built with its ``network:`` section.
+
+    Reused from :mod:`cysim.netcache` when the same map bytes were built with the same network
+    settings, defaults and cysim version before (a second scenario on a map skips the build).
+
+    Raises
+    ------
+    CysimError
+        The map cannot be loaded (the message names the file).
+    """
+    section = resolved.network
+
+    def build() -> nx.MultiDiGraph:
+        G = network.load_network(
+            resolved.map,
+            road_class_overrides=section.road_classes or None,
+            consolidation_tolerance_m=section.consolidation_tolerance_m,
+        )
+        G.graph["lane_groups"] = section.lane_groups
+        if section.signal_plans == "fitted":
+            # before calibration and patches: the baseline's own plans fit its flows, and a
+            # patch that times a junction replaces the mark
+            signals.fit_plans_to_flows(G)
+        return G
+
+    with resolved.pointing_into():
+        if not Path(resolved.map).is_file():
+            return build()  # the loader's own error names the missing file
+        key = netcache.network_key(resolved.map, section.model_dump(mode="json"))
+        graph, _ = netcache.load_or_build(key, build)
+    return graph
 
 
 def _with_sample_factor(resolved: scenario.Scenario, sample_factor: float) -> scenario.Scenario:

@@ -43,3 +43,7 @@ route_time_bin_s: float = 300.0
 # --- outputs -----------------------------------------------------------------------------
 #: Where ``cysim run`` and ``cysim compare`` write results, relative to the working directory.
 results_dir: str = "results"
+#: Keep prepared networks under ``<results_dir>/.cache/networks`` and reuse them while the map
+#: file, the scenario's ``network:`` section, these defaults and the cysim version are unchanged
+#: (:mod:`cysim.netcache`).
+network_cache: bool = True

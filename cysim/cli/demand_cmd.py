@@ -41,7 +41,7 @@ def demand(
     demand_shift patches are applied. With target_tti the starting total is shown (cysim run
     calibrates it with the engine).
     """
-    from .. import network, patches
+    from .. import patches, pipeline
     from ..demand import summary
     from ..demand.build import plan_demand, realise_trips
     from ..scenario import load_scenario
@@ -60,11 +60,7 @@ def demand(
     resolved = load_scenario(scenario)
     sim = resolved.simulation
     seed = sim.seed if seed is None else seed
-    G = network.load_network(
-        resolved.map,
-        road_class_overrides=resolved.network.road_classes or None,
-        consolidation_tolerance_m=resolved.network.consolidation_tolerance_m,
-    )
+    G = pipeline.load_scenario_network(resolved)
     spec = resolved.demand
     plan = plan_demand(
         G,

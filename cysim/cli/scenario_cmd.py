@@ -38,7 +38,7 @@ def validate(
     Exits 0 when every patch applies; on the first problem prints one line naming file, line
     and key, and exits 2.
     """
-    from .. import network
+    from .. import pipeline
 
     console = Console(highlight=False)
     resolved = load_scenario(scenario)
@@ -46,12 +46,7 @@ def validate(
     console.print(f"[bold]{escape(resolved.name)}[/bold]  {escape(resolved.title)}")
     console.print(f"  files: {escape(chain)}")
     console.print(f"  map: {escape(str(resolved.map))}")
-    with resolved.pointing_into():
-        G = network.load_network(
-            resolved.map,
-            road_class_overrides=resolved.network.road_classes or None,
-            consolidation_tolerance_m=resolved.network.consolidation_tolerance_m,
-        )
+    G = pipeline.load_scenario_network(resolved)
     console.print(f"  network: {G.number_of_nodes()} junctions, {G.number_of_edges()} links")
     baseline_flows = None
     needs_webster = any(
