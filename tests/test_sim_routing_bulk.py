@@ -463,3 +463,19 @@ def test_floor_divide_equals_numpy(d):
         ]
     )
     assert np.array_equal(routing.floor_divide(a, d), np.floor_divide(a, d))
+
+
+def test_results_do_not_depend_on_threads_or_chunks(monkeypatch):
+    net = netarrays.build(grid(9), 1.0, 0.0)
+    moves = movements.Movements.build(net)
+    origin, destination, departure = random_trips(81, 500, 5, seed=8)
+    profile = random_profile(moves, net, 5, seed=9)
+    outcomes = []
+    for threads, chunk in ((1, 256), (1, 7), (3, 7), (2, 1)):
+        monkeypatch.setattr(routing, "search_threads", threads)
+        monkeypatch.setattr(routing, "origins_per_call", chunk)
+        outcomes.append(routing.route_trips(moves, origin, destination, departure, profile, BIN_S))
+    first_paths, first_cost = outcomes[0]
+    for paths, cost in outcomes[1:]:
+        assert np.array_equal(cost, first_cost, equal_nan=True)
+        assert paths == first_paths

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 #: (links + 2 × junctions) × 4 bytes, about 60 MB for 256 searches on a 10,000-junction map).
 origins_per_call: int = 256
 
-#: Threads searching at once (``None`` = one per CPU); results do not depend on it.
+#: Threads searching at once (``None`` = one per CPU, at most 8: each holds a chunk's trees,
+#: about 60 MB on a 10,000-junction map); results do not depend on it.
 search_threads: int | None = None
 
 
@@ -226,7 +227,7 @@ def route_trips(
             paths, moves.n_links, pred, chunk_trips[walk], rows[walk], targets[first:last][walk]
         )
 
-    threads = min(search_threads or os.cpu_count() or 1, len(chunks))
+    threads = min(search_threads or min(os.cpu_count() or 1, 8), len(chunks))
     if threads <= 1:
         for chunk in chunks:
             store(chunk[0], chunk[1], search(*chunk))
