@@ -11,7 +11,6 @@ from collections.abc import Sequence
 
 import networkx as nx
 import numpy as np
-import shapely
 
 __all__ = [
     "LEFT",
@@ -123,8 +122,10 @@ def turn_kind_of_change(change_deg: float, u_turn: bool) -> int:
 
 
 def edge_bearings(G: nx.MultiDiGraph, edges: Sequence[Approach]) -> tuple[np.ndarray, np.ndarray]:
-    """Approach and departure bearing of every edge at once (as :func:`approach_bearing` and
-    :func:`departure_bearing` give them one by one, with vectorised geometry).
+    """Approach and departure bearing of every edge, each computed once.
+
+    For classing every movement of a network: a movement's turn kind needs its two links'
+    bearings, and a link takes part in several movements.
 
     Parameters
     ----------
@@ -136,37 +137,8 @@ def edge_bearings(G: nx.MultiDiGraph, edges: Sequence[Approach]) -> tuple[np.nda
     Returns
     -------
     (approach, departure)
-        Degrees, 0 = north, clockwise, aligned with ``edges``.
+        Degrees (:func:`approach_bearing`, :func:`departure_bearing`), aligned with ``edges``.
     """
-    n = len(edges)
-    ends = np.array(
-        [(G.nodes[u]["x"], G.nodes[u]["y"], G.nodes[v]["x"], G.nodes[v]["y"]) for u, v, _ in edges],
-        dtype=float,
-    ).reshape(n, 4)
-    # without a usable geometry, the straight line u → v
-    approach = np.array(ends)
-    departure = np.array(ends)
-    geoms = np.array([G.edges[e].get("geometry") for e in edges], dtype=object)
-    lengths = np.zeros(n)
-    present = np.array([g is not None for g in geoms], dtype=bool)
-    lengths[present] = shapely.length(geoms[present])
-    has = np.flatnonzero(lengths > 0)
-    if len(has):
-        lines, length = geoms[has], lengths[has]
-        stretch = np.minimum(bearing_stretch_m, length)
-        back = shapely.get_coordinates(shapely.line_interpolate_point(lines, length - stretch))
-        ahead = shapely.get_coordinates(shapely.line_interpolate_point(lines, stretch))
-        first = shapely.get_coordinates(shapely.get_point(lines, 0))
-        last = shapely.get_coordinates(shapely.get_point(lines, -1))
-        chords = [np.hstack([back, last]), np.hstack([first, ahead])]
-        for out, chord in zip((approach, departure), chords, strict=True):
-            usable = np.hypot(chord[:, 2] - chord[:, 0], chord[:, 3] - chord[:, 1]) > 1e-6
-            out[has[usable]] = chord[usable]  # else a loop: its end nodes
-
-    def bearing(xy: np.ndarray) -> np.ndarray:
-        # math.atan2 per row: the same floats as the one-by-one functions
-        return np.array(
-            [math.degrees(math.atan2(x1 - x0, y1 - y0)) % 360.0 for x0, y0, x1, y1 in xy.tolist()]
-        )
-
-    return bearing(approach), bearing(departure)
+    approach = np.array([approach_bearing(G, *e) for e in edges], dtype=float)
+    departure = np.array([departure_bearing(G, *e) for e in edges], dtype=float)
+    return approach, departure
