@@ -112,8 +112,6 @@ class Movements:
         np.cumsum(per_vertex, out=indptr[1:])
         keys = np.array([r[0] * (n_links + 1) + r[1] for r in rows], dtype=np.int64)
         node_xy = np.asarray(net.node_xy, dtype=float)
-        if node_xy.shape != (n_nodes, 2):
-            node_xy = np.full((n_nodes, 2), np.nan)
         return cls(
             n_links, n_nodes, link, next_link, group, link_u, link_v, node_xy, indptr, indices, keys
         )

@@ -124,8 +124,8 @@ class NetArrays:
     group_pocket_cap: list[int]
     plans: list[tuple[float, list[tuple[float, float]]] | None]
     actuated: dict[int, actuated.ActuatedPlan]
+    node_xy: np.ndarray
     minor_conflicts: list[dict[int, list[tuple[int, float]]]] = field(default_factory=list)
-    node_xy: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
 
     @property
     def n_links(self) -> int:
@@ -329,7 +329,7 @@ def build(
         pocket_m = float(d.get("pocket_length_m", 0.0) or 0.0)
         use = turnlanes.lane_use(
             d,
-            [kind for j, kind in kinds.items() if not turnlanes.is_u_turn((u, v, k), edges[j])],
+            [kind for j, kind in kinds.items() if not turns.is_u_turn((u, v, k), edges[j])],
             signalised=plans[vi] is not None,
             mode=lane_mode,
         )
