@@ -199,11 +199,13 @@ def route_trips(
     targets = (first_dest + destination[todo]).astype(np.int64)
     node_xy = np.ascontiguousarray(moves.node_xy, dtype=np.float64)
     inv_speed = straight_line_bound(moves, time_by_bin)
+    # chunks of groups: (first trip, end trip, the chunk's group starts)
+    chunk_first = starts[::origins_per_call]
+    chunk_end = np.append(chunk_first[1:], len(todo))
     chunks = [
-        (int(starts[lo]), int(starts[lo + origins_per_call]) if lo + origins_per_call < len(starts)
-         else len(todo), starts[lo : lo + origins_per_call])
-        for lo in range(0, len(starts), origins_per_call)
-    ]  # fmt: skip
+        (int(first), int(end), starts[k * origins_per_call : (k + 1) * origins_per_call])
+        for k, (first, end) in enumerate(zip(chunk_first, chunk_end, strict=True))
+    ]
 
     def search(first: int, last: int, group_start: np.ndarray):
         bounds = np.append(group_start - first, last - first).astype(np.int64)
