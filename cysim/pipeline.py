@@ -20,6 +20,7 @@ import pandas as pd
 
 from . import (
     assign,
+    basemaps,
     compare,
     demand,
     io,
@@ -32,6 +33,7 @@ from . import (
     signals,
     sim,
     stats,
+    webmap,
 )
 from ._errors import ResultsError, SimulationError
 from ._version import __version__
@@ -1087,6 +1089,7 @@ def compare_scenarios(
     progress_for: Callable[[str], ProgressFn | None] | None = None,
     scheduler: str | None = None,
     sample_factor: float | None = None,
+    basemap: str | None = None,
 ) -> CompareOutcome:
     """Compare scenario A (before) with B (after): run what is missing, write tables and report.
 
@@ -1107,11 +1110,15 @@ def compare_scenarios(
     sample_factor
         Override both scenarios' ``demand.sample_factor`` (1.0 for final figures); finished run
         folders given as a side are used as they are.
+    basemap
+        Override B's ``report.basemap`` (one of :data:`cysim.basemaps.BASEMAP_NAMES`).
 
     Returns
     -------
     CompareOutcome
     """
+    # resolved before anything runs, so a missing Tianditu key is not found after the runs
+    tiles = report_basemap(Path(b), basemap)
     files = [Path(t) for t in (a, b) if not Path(t).is_dir()]
     ran = dict(
         zip(
@@ -1144,12 +1151,46 @@ def compare_scenarios(
         io.discard(partial)
     partial.mkdir(parents=True)
     try:
-        _write_comparison(partial, run_a, run_b, table, deltas, notes)
+        _write_comparison(partial, run_a, run_b, table, deltas, notes, basemap=tiles)
         _swap_in(partial, final)
     except BaseException:
         io.discard(partial)
         raise
     return CompareOutcome(final, table, run_a, run_b, notes)
+
+
+#: Credit of the bundled schematic map, which the project drew (not OpenStreetMap's data).
+SCHEMATIC_CREDIT = "示意图 schematic network drawn by cysim (road names after OpenStreetMap)"
+
+
+def report_basemap(target: Path, override: str | None = None) -> basemaps.Basemap | None:
+    """The base map of a comparison: ``override``, else the ``report:`` section of ``target``.
+
+    Parameters
+    ----------
+    target
+        Scenario B: a YAML file or a finished run folder (its resolved ``scenario.yaml``).
+    override
+        A base-map name from the command line, or ``None``.
+
+    Returns
+    -------
+    cysim.basemaps.Basemap or None
+    """
+    if target.is_dir():
+        import yaml
+
+        resolved = target / "scenario.yaml"
+        data = yaml.safe_load(resolved.read_text(encoding="utf-8")) if resolved.is_file() else {}
+        settings = scenario.ReportSettings.model_validate((data or {}).get("report") or {})
+    else:
+        settings = scenario.load_scenario(target).report
+    return basemaps.resolve_basemap(
+        override or settings.basemap,
+        url=settings.tiles_url,
+        system=settings.tiles_system,
+        attribution=settings.tiles_attribution,
+    )
 
 
 def run_notes(run_a: RunResults, run_b: RunResults) -> list[str]:
@@ -1255,11 +1296,13 @@ def _write_comparison(
     table: pd.DataFrame,
     deltas: gpd.GeoDataFrame,
     notes: Sequence[str] = (),
+    basemap: basemaps.Basemap | None = None,
 ) -> None:
     """Write every file of a comparison folder into ``out``."""
     from . import report
 
     labels = (run_a.name, run_b.name)
+    schematic = "chengyang-arterials" in str(run_b.summary.get("map", ""))
     io.write_csv(out / "comparison.csv", table, index=True)
     io.write_gpkg(
         out / "link_deltas.gpkg",
@@ -1297,7 +1340,14 @@ def _write_comparison(
             run_a.timeseries, run_b.timeseries, fig / "timeseries.png", labels=labels
         ),
         "top_links": plot.top_links_chart(deltas, fig / "top_links.png"),
-        "interactive": plot.interactive_map(deltas, out / "link_deltas_map.html", labels=labels),
+        "interactive": webmap.interactive_map(
+            deltas,
+            out / "link_deltas_map.html",
+            labels=labels,
+            basemap=basemap,
+            title=f"{run_b.name} − {run_a.name}: link changes",
+            credit=SCHEMATIC_CREDIT if schematic else "road data © OpenStreetMap contributors",
+        ),
     }
     approaches = None
     if run_a.approaches is not None and run_b.approaches is not None:
@@ -1335,7 +1385,6 @@ def _write_comparison(
     if run_a.patch_log.strip() and "no patches" not in run_a.patch_log:
         patch_log = f"A ({run_a.name}):\n{run_a.patch_log}\n\nB ({run_b.name}):\n{run_b.patch_log}"
     sample_factor = float(run_b.summary.get("sample_factor", 1.0))
-    schematic = "chengyang-arterials" in str(run_b.summary.get("map", ""))
     caveats = [
         *notes,
         *report.standard_caveats(

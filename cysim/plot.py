@@ -8,13 +8,11 @@ a two-way road offset to its right-hand side, so both directions stay visible.
 
 from __future__ import annotations
 
-import html
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-import folium
 import geopandas as gpd
 import matplotlib as mpl
 import networkx as nx
@@ -841,81 +839,3 @@ def top_links_chart(deltas: gpd.GeoDataFrame, path: str | os.PathLike, *, n: int
     ax.set_title(f"改善/恶化最大的路段 · top {n} improved (green) and worsened (red) links")
     ax.grid(axis="x", color="#e5e5e5", lw=0.6)
     return _save(fig, path)
-
-
-def _html_text(value: object) -> str:
-    """Escape text for HTML inside folium's JavaScript template literals (also ` $ \\)."""
-    text = html.escape(str(value))
-    return text.replace("`", "&#96;").replace("$", "&#36;").replace("\\", "&#92;")
-
-
-def _fmt(value: float, digits: int = 0) -> str:
-    return "–" if value is None or not np.isfinite(value) else f"{value:,.{digits}f}"
-
-
-def interactive_map(
-    deltas: gpd.GeoDataFrame,
-    path: str | os.PathLike,
-    *,
-    labels: tuple[str, str] = ("A", "B"),
-    max_links: int = 4000,
-) -> Path:
-    """Folium (Leaflet) map of link changes with a popup per link, written as one HTML file.
-
-    Links are coloured by the change in mean speed (blue faster, red slower). Every name is
-    HTML-escaped. Writing needs no network; viewing loads Leaflet and the OSM tiles from the web.
-
-    Parameters
-    ----------
-    deltas
-        Output of :func:`cysim.compare.link_deltas` with a CRS.
-    path
-        HTML file to write.
-    labels
-        Names of the two scenarios.
-    max_links
-        Draw at most this many links (the busiest), to keep the file small.
-
-    Returns
-    -------
-    pathlib.Path
-        ``path``.
-    """
-    frame = deltas.to_crs(settings.geographic_crs)
-    busy = np.fmax(frame["flow_vph_a"].fillna(0), frame["flow_vph_b"].fillna(0))
-    frame = frame.assign(_busy=busy).sort_values("_busy").tail(max_links)
-    lon, lat = frame.geometry.union_all().centroid.coords[0] if len(frame) else (120.4, 36.3)
-    fmap = folium.Map(location=[lat, lon], zoom_start=13, tiles="OpenStreetMap", control_scale=True)
-    change = frame["d_mean_speed_kph"].to_numpy(dtype=float)
-    spread = float(np.nanpercentile(np.abs(change), 95)) if np.isfinite(change).any() else 1.0
-    norm = TwoSlopeNorm(vcenter=0.0, vmin=-max(spread, 1e-9), vmax=max(spread, 1e-9))
-    cmap = mpl.colormaps["RdBu"]
-    a, b = (_html_text(x) for x in labels)
-    for (_, row), value in zip(frame.iterrows(), change, strict=True):
-        if row.geometry is None or row.geometry.is_empty:
-            continue
-        name = _html_text(row["name"] or "(unnamed)")
-        popup = (
-            f"<b>{name}</b> <small>{_html_text(row['highway'])}</small><table>"
-            f"<tr><th></th><th>{a}</th><th>{b}</th></tr>"
-            f"<tr><td>flow veh/h</td><td>{_fmt(row['flow_vph_a'])}</td>"
-            f"<td>{_fmt(row['flow_vph_b'])}</td></tr>"
-            f"<tr><td>speed km/h</td><td>{_fmt(row['mean_speed_kph_a'], 1)}</td>"
-            f"<td>{_fmt(row['mean_speed_kph_b'], 1)}</td></tr>"
-            f"<tr><td>mid-block v/c</td><td>{_fmt(row['v_c_a'], 2)}</td>"
-            f"<td>{_fmt(row['v_c_b'], 2)}</td></tr>"
-            "</table>"
-        )
-        colour = mpl.colors.to_hex(cmap(norm(value))) if np.isfinite(value) else _UNUSED_COLOUR
-        weight = 2 + 6 * math.sqrt(row["_busy"] / max(float(busy.max()), 1.0))
-        folium.PolyLine(
-            [(y, x) for x, y in row.geometry.coords],
-            color=colour,
-            weight=weight,
-            opacity=0.9,
-            popup=folium.Popup(popup, max_width=320),
-            tooltip=folium.Tooltip(name),
-        ).add_to(fmap)
-    with io.atomic_path(path) as tmp:
-        fmap.save(str(tmp))
-    return Path(path)

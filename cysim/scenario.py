@@ -376,6 +376,27 @@ class NetworkSettings(_Model):
         return value
 
 
+class ReportSettings(_Model):
+    """How results are presented (the ``report:`` section); never part of the fingerprint."""
+
+    basemap: Literal["none", "osm", "gaode", "tencent", "tianditu", "url"] = Field(
+        "none",
+        description=(
+            "tiles under the interactive map: none (vector layers only; opens offline), osm, "
+            "gaode (高德 AutoNavi, GCJ-02), tencent (腾讯, GCJ-02), tianditu (天地图; key from "
+            "the TIANDITU_KEY environment variable) or url (tiles_url); the links are moved "
+            "into the tiles' coordinate system"
+        ),
+    )
+    tiles_url: str | None = Field(
+        None, description="tile URL template with {z}, {x}, {y} for basemap: url"
+    )
+    tiles_system: Literal["wgs84", "gcj02", "bd09"] = Field(
+        "wgs84", description="coordinate system of the tiles_url tiles"
+    )
+    tiles_attribution: str = Field("", description="credit for the tiles_url tiles")
+
+
 @dataclass
 class _Source:
     """Where a resolved key path was written: file, line and the key path inside that file."""
@@ -410,6 +431,7 @@ class Scenario(_Model):
     simulation: SimSettings = Field(default_factory=SimSettings)
     patches: list[Patch] = Field(default_factory=list)
     outputs: dict[str, Any] = Field(default_factory=dict)
+    report: ReportSettings = Field(default_factory=ReportSettings)
     source_file: Path
     base_chain: list[Path] = Field(default_factory=list)
     _sources: dict[KeyPath, _Source] = PrivateAttr(default_factory=dict)
@@ -464,9 +486,11 @@ class Scenario(_Model):
         """Return a sha256 of the resolved content and the map file's bytes.
 
         The map's path is left out (only its content counts), so the same scenario in another
-        checkout has the same fingerprint.
+        checkout has the same fingerprint. The ``report:`` section only changes how results
+        are shown, so it is left out too: a new base map reuses the finished runs.
         """
         content = self.content()
+        del content["report"]
         content["map"] = {"name": self.map.name, "sha256": file_sha256(self.map)}
         content["demand"] = _hash_files(content["demand"])
         text = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))

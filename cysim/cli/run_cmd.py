@@ -57,6 +57,15 @@ SampleFactor = Annotated[
         "(1.0 = every vehicle, for final figures)",
     ),
 ]
+Basemap = Annotated[
+    str | None,
+    typer.Option(
+        "--basemap",
+        metavar="NAME",
+        help="tiles under the interactive map, overriding B's report.basemap: none (default; "
+        "opens offline), osm, gaode, tencent (GCJ-02), tianditu (key in TIANDITU_KEY)",
+    ),
+]
 ResultsDir = Annotated[
     Path | None,
     typer.Option("--results", help="results folder (default: ./results)", file_okay=False),
@@ -197,6 +206,7 @@ def compare(
     results: ResultsDir = None,
     scheduler: Scheduler = None,
     sample_factor: SampleFactor = None,
+    basemap: Basemap = None,
 ) -> None:
     """Compare scenario B against A: run what is missing, write tables, figures and report.html."""
     console = Console(stderr=True)
@@ -213,6 +223,7 @@ def compare(
             progress_for=progress_for,
             scheduler=scheduler,
             sample_factor=sample_factor,
+            basemap=basemap,
         )
     out = Console()
     out.print(_comparison_table(outcome.table, (outcome.a.name, outcome.b.name)))
