@@ -10,6 +10,7 @@ final relative gap of the route choice (the larger of the two sides', docs/metri
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import geopandas as gpd
@@ -323,17 +324,17 @@ def approach_deltas(
     Returns
     -------
     pandas.DataFrame
-        ``u, v, key, node, junction, road, measure`` and ``<col>_a``, ``<col>_b`` for
+        ``u, v, key, node, junction, road, control, measure`` and ``<col>_a``, ``<col>_b`` for
         ``max_degree_of_saturation, control_delay_s, los, flow_vph``, sorted with the
         measure's approaches first, then by the larger degree of saturation of the two runs.
     """
     keys = ["u", "v", "key"]
     figures = ["max_degree_of_saturation", "control_delay_s", "los", "flow_vph"]
-    a = pd.DataFrame(before)[[*keys, "node", "junction", "road", *figures]]
-    b = pd.DataFrame(after)[[*keys, "node", "junction", "road", *figures]]
+    a = pd.DataFrame(before)[[*keys, "node", "junction", "road", "control", *figures]]
+    b = pd.DataFrame(after)[[*keys, "node", "junction", "road", "control", *figures]]
     merged = a.merge(b, on=keys, how="outer", suffixes=("_a", "_b"))
     out = merged[keys].copy()
-    for column in ("node", "junction", "road"):
+    for column in ("node", "junction", "road", "control"):
         out[column] = merged[f"{column}_b"].fillna(merged[f"{column}_a"])
     for column in (*keys, "node"):
         out[column] = out[column].astype("Int64")
@@ -471,3 +472,65 @@ def top_links(deltas: gpd.GeoDataFrame, n: int = 10) -> tuple[pd.DataFrame, pd.D
     improved = deltas.loc[change[change < 0].nsmallest(n).index]
     worsened = deltas.loc[change[change > 0].nlargest(n).index]
     return pd.DataFrame(improved), pd.DataFrame(worsened)
+
+
+#: Approach names by the compass direction the traffic comes from (东/南/西/北进口).
+_APPROACH_NAMES = ("北进口 N", "东进口 E", "南进口 S", "西进口 W")
+
+
+def approach_direction(geometry) -> str:
+    """The side of the junction an approach link comes from, e.g. ``"北进口 N"``.
+
+    Taken from the link's last segment (the one at the stop line), in a projected CRS with y
+    to the north: traffic heading south comes from the north.
+
+    Parameters
+    ----------
+    geometry
+        The approach link's line, drawn towards the junction.
+
+    Returns
+    -------
+    str
+        One of ``北进口 N``, ``东进口 E``, ``南进口 S``, ``西进口 W``; ``""`` without geometry.
+    """
+    if geometry is None or geometry.is_empty or len(geometry.coords) < 2:
+        return ""
+    (x0, y0), (x1, y1) = list(geometry.coords)[-2:]
+    heading = math.degrees(math.atan2(x1 - x0, y1 - y0)) % 360  # 0 = north, clockwise
+    origin = (heading + 180.0) % 360
+    return _APPROACH_NAMES[int(((origin + 45.0) % 360) // 90)]
+
+
+def with_approach_queues(
+    approaches: pd.DataFrame, links_a: gpd.GeoDataFrame, links_b: gpd.GeoDataFrame
+) -> pd.DataFrame:
+    """Add the side each approach comes from and its longest queue before and after.
+
+    Parameters
+    ----------
+    approaches
+        :func:`approach_deltas`.
+    links_a, links_b
+        The two runs' link tables (mean over replications, projected CRS): ``queue_max_veh`` is
+        the longest queue on the approach link, in vehicles at the full demand.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``approaches`` with ``approach`` (e.g. ``北进口 N``), ``queue_max_veh_a`` and
+        ``queue_max_veh_b``.
+    """
+    keys = ["u", "v", "key"]
+    out = approaches.copy()
+    for side, links in (("a", links_a), ("b", links_b)):
+        table = pd.DataFrame(links)[[*keys, "queue_max_veh"]].astype({k: "Int64" for k in keys})
+        out = out.merge(
+            table.rename(columns={"queue_max_veh": f"queue_max_veh_{side}"}), on=keys, how="left"
+        )
+    geometry = pd.concat([pd.DataFrame(links_b)[[*keys, "geometry"]],
+                          pd.DataFrame(links_a)[[*keys, "geometry"]]])  # fmt: skip
+    geometry = geometry.astype({k: "Int64" for k in keys}).drop_duplicates(keys)
+    directions = geometry.set_index(keys)["geometry"].map(approach_direction)
+    out["approach"] = [directions.get(tuple(k), "") for k in out[keys].itertuples(index=False)]
+    return out

@@ -493,10 +493,17 @@ def _run_key(prepared: PreparedScenario, replications: int) -> str:
 
 
 def _patch_marks(report: patches.PatchReport) -> dict:
-    """The patched edges and nodes with a label, JSON-ready (for the difference map)."""
+    """The patched edges and nodes, JSON-ready (for the maps), and the change log in road names
+    (for the report)."""
     edges = [[int(u), int(v), int(k)] for (u, v, k) in report.patched_edges()]
     nodes = [int(n) for n in report.patched_nodes()]
-    return {"edges": edges, "nodes": nodes}
+    junctions = sorted(int(n) for n in report.changed_junctions())
+    return {
+        "edges": edges,
+        "nodes": nodes,
+        "junctions": junctions,
+        "summary": report.to_summary_text(),
+    }
 
 
 def write_run(
@@ -985,6 +992,10 @@ class RunResults:
     #: lane groups of the junction approaches, mean over replications (``junctions.gpkg``);
     #: None for runs written before cysim 0.4
     approaches: gpd.GeoDataFrame | None = None
+    #: the change log in road names (``patches.json``); the full log for runs before cysim 0.6.1
+    patch_summary: str = ""
+    #: junctions a patch changed itself, channelised ones included (``patches.json``)
+    changed_junctions: list[int] = field(default_factory=list)
 
     @property
     def seeds(self) -> list[int]:
@@ -1046,6 +1057,8 @@ def load_run(run_dir: str | Path) -> RunResults:
         patched_edges=[list(map(int, e)) for e in marks.get("edges", [])],
         patched_nodes=[int(n) for n in marks.get("nodes", [])],
         approaches=approaches,
+        patch_summary=str(marks.get("summary") or patch_log),
+        changed_junctions=[int(n) for n in marks.get("junctions", marks.get("nodes", []))],
     )
 
 
@@ -1289,6 +1302,13 @@ def _swap_in(partial: Path, final: Path) -> None:
         shutil.rmtree(old)
 
 
+def _project_path(path: Path, out: Path) -> str:
+    """``path`` relative to the project (the folder holding the results folder), for reports:
+    full local paths say nothing to a committee and leak the author's folders."""
+    project = out.resolve().parent.parent.parent  # <project>/results/compare/<folder>
+    return os.path.relpath(Path(path).resolve(), project)
+
+
 def _write_comparison(
     out: Path,
     run_a: RunResults,
@@ -1311,6 +1331,9 @@ def _write_comparison(
             "link_deltas_utm": deltas.to_crs(io.GPKG_LAYERS["links_utm"]),
         },
     )
+    near_links = compare.near_measure_links(
+        run_a.links, run_b.patched_edges, run_b.patched_nodes
+    ) | compare.near_measure_links(run_b.links, run_b.patched_edges, run_b.patched_nodes)
     fig = out / "figures"
     fig.mkdir()
     title_a = _scenario_card(run_a)["title"]
@@ -1339,7 +1362,7 @@ def _write_comparison(
         "timeseries": plot.timeseries_chart(
             run_a.timeseries, run_b.timeseries, fig / "timeseries.png", labels=labels
         ),
-        "top_links": plot.top_links_chart(deltas, fig / "top_links.png"),
+        "top_links": plot.top_links_chart(deltas, fig / "top_links.png", near=near_links or None),
         "interactive": webmap.interactive_map(
             deltas,
             out / "link_deltas_map.html",
@@ -1359,11 +1382,10 @@ def _write_comparison(
                 set(run_b.patched_nodes) | {n for e in run_b.patched_edges for n in e[:2]}
             ),
         )
+        approaches = compare.with_approach_queues(approaches, run_a.links, run_b.links)
+        approaches["junction_changed"] = approaches["node"].isin(run_b.changed_junctions)
         io.write_csv(out / "approach_deltas.csv", approaches)
     near = None
-    near_links = compare.near_measure_links(
-        run_a.links, run_b.patched_edges, run_b.patched_nodes
-    ) | compare.near_measure_links(run_b.links, run_b.patched_edges, run_b.patched_nodes)
     if near_links:
         sides = []
         for run in (run_a, run_b):
@@ -1381,9 +1403,11 @@ def _write_comparison(
             sides[0][0], sides[1][0], sides[0][1], sides[1][1], meta=compare.NEAR_KPI_META
         )
         io.write_csv(out / "near_measure.csv", near, index=True)
-    patch_log = run_b.patch_log
+    patch_log = run_b.patch_summary
     if run_a.patch_log.strip() and "no patches" not in run_a.patch_log:
-        patch_log = f"A ({run_a.name}):\n{run_a.patch_log}\n\nB ({run_b.name}):\n{run_b.patch_log}"
+        patch_log = (
+            f"A ({run_a.name}):\n{run_a.patch_summary}\n\nB ({run_b.name}):\n{run_b.patch_summary}"
+        )
     sample_factor = float(run_b.summary.get("sample_factor", 1.0))
     caveats = [
         *notes,
@@ -1393,8 +1417,8 @@ def _write_comparison(
     ]
     run_info = {
         "cysim version": __version__,
-        "A run folder": str(run_a.run_dir),
-        "B run folder": str(run_b.run_dir),
+        "A run folder": _project_path(run_a.run_dir, out),
+        "B run folder": _project_path(run_b.run_dir, out),
         "seeds": ", ".join(str(s) for s in run_b.seeds),
         "map": str(run_b.summary.get("map", "")),
         "vehicles simulated": " / ".join(

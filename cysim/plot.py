@@ -784,7 +784,13 @@ def _direction(line) -> str:
     return _DIRECTIONS[int(((angle + 45) % 360) // 90)]
 
 
-def top_links_chart(deltas: gpd.GeoDataFrame, path: str | os.PathLike, *, n: int = 10) -> Path:
+def top_links_chart(
+    deltas: gpd.GeoDataFrame,
+    path: str | os.PathLike,
+    *,
+    n: int = 10,
+    near: set[tuple[int, int, int]] | None = None,
+) -> Path:
     """Bar chart of the links that improved and worsened most (change in vehicle-hours of delay).
 
     Parameters
@@ -795,13 +801,17 @@ def top_links_chart(deltas: gpd.GeoDataFrame, path: str | os.PathLike, *, n: int
         PNG to write.
     n
         Links on each side.
+    near
+        ``(u, v, key)`` of the links near the measure (:func:`cysim.compare.near_measure_links`):
+        the others are flagged "绕行 re-routing" and drawn pale, since a change far from the
+        measure is traffic moving elsewhere (or noise), not the measure's own effect.
 
     Returns
     -------
     pathlib.Path
         ``path``.
     """
-    from .compare import top_links
+    from .compare import NEAR_MEASURE_M, top_links
 
     frame = _projected(deltas)
     improved, worsened = top_links(frame, n)
@@ -812,13 +822,20 @@ def top_links_chart(deltas: gpd.GeoDataFrame, path: str | os.PathLike, *, n: int
         ax.text(0.5, 0.5, "no link changed its delay", ha="center", va="center")
         ax.set_axis_off()
         return _save(fig, path)
+    far = [
+        near is not None and (int(r["u"]), int(r["v"]), int(r["key"])) not in near
+        for _, r in chosen.iterrows()
+    ]
     names = [
         f"{_short(row['name'] or '(无名 unnamed)', 22)} · {_direction(row.geometry)}"
-        f"  [{int(row['u'])}→{int(row['v'])}]"
-        for _, row in chosen.iterrows()
+        f"{'  · 绕行 re-routing' if is_far else ''}"
+        for (_, row), is_far in zip(chosen.iterrows(), far, strict=True)
     ]
     values = chosen["d_total_delay_vh"].to_numpy(dtype=float)
-    colours = ["#2b8a3e" if v < 0 else "#c92a2a" for v in values]
+    colours = [
+        to_rgba("#2b8a3e" if v < 0 else "#c92a2a", 0.35 if is_far else 1.0)
+        for v, is_far in zip(values, far, strict=True)
+    ]
     y = np.arange(len(values))[::-1]
     ax.set_axisbelow(True)
     ax.barh(y, values, color=colours, height=0.68)
@@ -836,6 +853,10 @@ def top_links_chart(deltas: gpd.GeoDataFrame, path: str | os.PathLike, *, n: int
     limit = float(np.abs(values).max()) * 1.25
     ax.set_xlim(-limit, limit)
     ax.set_xlabel("Δ 总延误 total delay on the link, veh·h (B − A; negative = improved)")
-    ax.set_title(f"改善/恶化最大的路段 · top {n} improved (green) and worsened (red) links")
+    title = f"改善/恶化最大的路段 · top {n} improved (green) and worsened (red) links"
+    if any(far):
+        km = f"{NEAR_MEASURE_M / 1000:g} km"
+        title += f"\n淡色 = 距方案 {km} 以外 · pale = more than {km} from the measure"
+    ax.set_title(title)
     ax.grid(axis="x", color="#e5e5e5", lw=0.6)
     return _save(fig, path)

@@ -43,7 +43,11 @@ def scenario_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "patches:\n"
         "  - type: widen_road\n"
         "    road: 文阳路\n"
-        "    lanes_per_direction: 3\n",
+        "    lanes_per_direction: 3\n"
+        "  - type: channelize\n"
+        "    junction: [长城路, 文阳路]\n"
+        "    add_turn_lanes: {left: 1}\n"
+        "    pocket_length_m: 60\n",
         encoding="utf-8",
     )
     return {"a": folder / "small.yaml", "b": folder / "small-wen.yaml"}
@@ -153,7 +157,7 @@ def test_comparison_outputs_and_escaped_report(comparison) -> None:
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "文阳路" in html
-    assert "Junction approaches" in html
+    assert "路口 · Junctions" in html
     deltas = pd.read_csv(out / "approach_deltas.csv")
     assert {"max_degree_of_saturation_a", "max_degree_of_saturation_b", "los_a"} <= set(
         deltas.columns
@@ -161,6 +165,41 @@ def test_comparison_outputs_and_escaped_report(comparison) -> None:
     # the widened road's junctions come first, flagged as the measure's
     assert deltas["measure"].iloc[0]
     assert deltas.loc[deltas["measure"], "road"].str.contains("文阳").any()
+
+
+def test_report_junction_table_shows_the_channelised_junction_first(comparison) -> None:
+    import html as html_lib
+    import re
+
+    page = (comparison.out_dir / "report.html").read_text(encoding="utf-8")
+    section = page[page.index("<h2>路口 · Junctions</h2>") :]
+    table = section[: section.index("</table>")]
+    rows = [
+        [
+            html_lib.unescape(re.sub(r"<[^>]+>", "", c))
+            for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", r)
+        ]
+        for r in re.findall(r"<tr[^>]*>(.*?)</tr>", table, flags=re.S)
+    ]
+    header, first_junction = rows[0], rows[1]
+    assert "最大排队 Queue veh (A)" in header and "服务水平 LOS (A)" in header
+    # the junction a patch changed itself comes first, as a signalised junction with its LOS
+    assert "长城路" in first_junction[0] and "文阳路" in first_junction[0]
+    assert "信号 signal" in first_junction[0]
+    assert first_junction[3] in "ABCDEF" and first_junction[4] in "ABCDEF"
+    approaches = []
+    for row in rows[2:]:
+        if len(row) != 11:
+            break
+        approaches.append(row)
+    # each approach named by the side it comes from, with before/after figures
+    assert len(approaches) >= 3
+    assert all(re.match(r"[东南西北]进口 [NESW] ", row[0]) for row in approaches)
+    assert all(row[7] in "ABCDEF–" and row[8] in "ABCDEF–" for row in approaches)
+    assert all(row[9] != "" and row[10] != "" for row in approaches)
+    # the change log speaks in road names, not edge ids
+    log = page[page.index("方案改动记录") :]
+    assert "pocket_left 0 → 1" in log and "edge " not in log[:2000]
 
 
 def test_comparison_judges_the_links_near_the_measure(comparison) -> None:
