@@ -68,15 +68,23 @@ class RoadSelection(PatchBase):
     """A named road, whole or a stretch between two places, in one or both directions."""
 
     road: str = Field(
-        min_length=1, description="road name (exact, then 正阳路 ≈ 正阳中路 variants)"
+        min_length=1,
+        description="road name (exact match first; else every variant with the same stem: "
+        "正阳路 finds 正阳中路, 正阳东路, 正阳西路)",
     )
     between: tuple[Place, Place] | None = Field(
-        None, description="only the stretch between two places ([lon, lat] or [road, road])"
+        None,
+        description="only the stretch between two places on the road, each [lon, lat] or "
+        "[road, road] (see 'between' below); default the whole road",
     )
     direction: Literal["both", "forward", "backward"] = Field(
-        "both", description="forward = travel from the first 'between' place to the second"
+        "both",
+        description="which direction of travel: forward = from the first 'between' place to the "
+        "second, backward = the reverse (needs 'between')",
     )
-    snap_m: float = Field(300.0, gt=0, description="how far a 'between' point may lie off the road")
+    snap_m: float = Field(
+        300.0, gt=0, description="how far a [lon, lat] 'between' point may lie off the road, metres"
+    )
 
     @model_validator(mode="after")
     def _direction_needs_between(self) -> RoadSelection:
@@ -89,15 +97,23 @@ class OpenRoad(PatchBase):
     """New link(s) between two places; both ends snap to existing junctions within ``snap_m``."""
 
     type: Literal["open_road"]
-    from_: Place = Field(alias="from", description="start: [lon, lat] or [road, road]")
-    to: Place = Field(description="end: [lon, lat] or [road, road]")
-    via: list[LonLat] = Field(default_factory=list, description="intermediate geometry points")
-    name: str = Field("", description="name of the new road")
-    highway: str = Field("secondary", description="OSM class of the new road")
-    lanes_per_direction: int = Field(ge=1, le=8)
-    speed_kph: float = Field(gt=0, le=130)
+    from_: Place = Field(alias="from", description="where the new road starts")
+    to: Place = Field(description="where it ends")
+    via: list[LonLat] = Field(
+        default_factory=list, description="intermediate points of the new road's line, in order"
+    )
+    name: str = Field("", description="name of the new road (later patches can select it)")
+    highway: str = Field(
+        "secondary", description="OSM class of the new road; sets its capacity per lane"
+    )
+    lanes_per_direction: int = Field(
+        ge=1, le=8, description="lanes in each direction of travel (the one direction if oneway)"
+    )
+    speed_kph: float = Field(gt=0, le=130, description="free-flow speed, km/h")
     oneway: bool = Field(False, description="only from → to")
-    snap_m: float = Field(100.0, gt=0)
+    snap_m: float = Field(
+        100.0, gt=0, description="how far a [lon, lat] end may lie from a junction, metres"
+    )
     split_edges: bool = Field(
         False,
         description="a [lon, lat] end with no junction within snap_m joins the nearest road "
@@ -116,12 +132,18 @@ class WidenRoad(RoadSelection):
     """Set or add lanes on a road; capacity and storage are recomputed."""
 
     type: Literal["widen_road"]
-    lanes_per_direction: int | None = Field(None, ge=1, le=8)
-    add_lanes: int | None = Field(None, ge=1, le=4)
+    lanes_per_direction: int | None = Field(
+        None, ge=1, le=8, description="the new lanes in each direction (or give add_lanes)"
+    )
+    add_lanes: int | None = Field(
+        None, ge=1, le=4, description="lanes to add in each direction (or give lanes_per_direction)"
+    )
     highway: str | None = Field(
         None, description="new OSM class (a rebuild that upgrades the road)"
     )
-    speed_kph: float | None = Field(None, gt=0, le=130)
+    speed_kph: float | None = Field(
+        None, gt=0, le=130, description="new free-flow speed, km/h (default: unchanged)"
+    )
 
     @model_validator(mode="after")
     def _one_lane_setting(self) -> WidenRoad:
@@ -134,14 +156,14 @@ class SetSpeed(RoadSelection):
     """Set the free-flow speed on a road."""
 
     type: Literal["set_speed"]
-    speed_kph: float = Field(gt=0, le=130)
+    speed_kph: float = Field(gt=0, le=130, description="new free-flow speed, km/h")
 
 
 class TurnLanes(_Model):
     """Exclusive turn lanes to add per approach."""
 
-    left: int = Field(0, ge=0, le=3)
-    right: int = Field(0, ge=0, le=3)
+    left: int = Field(0, ge=0, le=3, description="exclusive left-turn lanes per approach")
+    right: int = Field(0, ge=0, le=3, description="exclusive right-turn lanes per approach")
 
     @model_validator(mode="after")
     def _something(self) -> TurnLanes:
@@ -154,12 +176,16 @@ class Channelize(PatchBase):
     """Add exclusive turn pockets on the approaches of a junction."""
 
     type: Literal["channelize"]
-    junction: Place
+    junction: Place = Field(description="the junction: [road, road] or [lon, lat]")
     near: LonLat | None = Field(None, description="choose among several meetings of two roads")
-    snap_m: float = Field(100.0, gt=0)
+    snap_m: float = Field(
+        100.0, gt=0, description="how far a [lon, lat] junction may lie from the junction, metres"
+    )
     approach: str | list[str] = Field("all", description="'all' or the road name(s) approaching")
-    add_turn_lanes: TurnLanes
-    pocket_length_m: float = Field(50.0, gt=0, le=500)
+    add_turn_lanes: TurnLanes = Field(
+        description="turn pockets per approach: {left: n, right: n}, each 0–3, at least one > 0"
+    )
+    pocket_length_m: float = Field(50.0, gt=0, le=500, description="length of each pocket, metres")
 
 
 LeftTurn = Literal["protected", "protected_permitted", "permitted"]
@@ -177,23 +203,48 @@ class SignalTiming(PatchBase):
     """
 
     type: Literal["signal_timing"]
-    junction: Place | None = None
-    junctions: list[Place] | None = Field(None, min_length=1)
-    all_signals: bool = False
-    near: LonLat | None = None
-    snap_m: float = Field(100.0, gt=0)
-    cycle_s: float | None = Field(None, ge=20, le=300)
+    junction: Place | None = Field(
+        None, description="one junction: [road, road] or [lon, lat] (or give junctions/all_signals)"
+    )
+    junctions: list[Place] | None = Field(
+        None, min_length=1, description="several junctions, each [road, road] or [lon, lat]"
+    )
+    all_signals: bool = Field(False, description="every signal-controlled junction of the map")
+    near: LonLat | None = Field(None, description="choose among several meetings of two roads")
+    snap_m: float = Field(
+        100.0, gt=0, description="how far a [lon, lat] junction may lie from the junction, metres"
+    )
+    cycle_s: float | None = Field(None, ge=20, le=300, description="cycle length, seconds")
     splits: (
         list[Annotated[float, Field(gt=0, lt=1)]] | dict[str, Annotated[float, Field(gt=0, lt=1)]]
-    ) | None = Field(None, min_length=1)
+    ) | None = Field(
+        None,
+        min_length=1,
+        description="each phase's share of the cycle as green (fractions summing to less than "
+        "1; scaled to the green time the clearances leave), in phase order or by phase name",
+    )
     greens_s: (
         list[Annotated[float, Field(gt=0)]] | dict[str, Annotated[float, Field(gt=0)]] | None
-    ) = Field(None, min_length=1)
-    amber_s: float | None = Field(None, gt=0, le=10)
-    all_red_s: float | None = Field(None, ge=0, le=10)
-    offset_s: float | None = Field(None, ge=0)
-    optimize: Literal["webster"] | None = None
-    lost_time_per_phase_s: float | None = Field(None, gt=0, le=20)
+    ) = Field(
+        None,
+        min_length=1,
+        description="displayed green of each phase, seconds, in phase order or by phase name",
+    )
+    amber_s: float | None = Field(
+        None, gt=0, le=10, description="amber after every phase, seconds (at least 3)"
+    )
+    all_red_s: float | None = Field(
+        None, ge=0, le=10, description="all-red after every amber, seconds"
+    )
+    offset_s: float | None = Field(
+        None, ge=0, description="when the first phase starts, seconds into the cycle (< cycle_s)"
+    )
+    optimize: Literal["webster"] | None = Field(
+        None, description="compute cycle and greens by Webster's method from the baseline flows"
+    )
+    lost_time_per_phase_s: float | None = Field(
+        None, gt=0, le=20, description="lost time per phase, seconds (default amber + all-red)"
+    )
     left_turns: LeftTurn | dict[str, LeftTurn] | None = Field(
         None,
         description="protected, protected_permitted or permitted left turns, for all approaches "
@@ -259,26 +310,38 @@ class AddParking(PatchBase):
     """An off-street public parking lot at the junction nearest a place."""
 
     type: Literal["add_parking"]
-    location: Place
-    near: LonLat | None = None
-    snap_m: float = Field(300.0, gt=0)
-    spaces: int = Field(ge=1, le=20000)
+    location: Place = Field(
+        description="where: [road, road] or [lon, lat]; the lot opens onto the nearest junction"
+    )
+    near: LonLat | None = Field(None, description="choose among several meetings of two roads")
+    snap_m: float = Field(
+        300.0, gt=0, description="how far a [lon, lat] location may lie from a junction, metres"
+    )
+    spaces: int = Field(
+        ge=1, le=20000, description="parking spaces (added to any lot already there)"
+    )
     guidance: bool = Field(False, description="the lot is in the parking-guidance system")
-    name: str = ""
+    name: str = Field("", description="name of the lot, shown in the change log")
 
 
 class RemoveOnStreetParking(PatchBase):
     """Ban curb parking on named roads, restoring the curb lane's capacity."""
 
     type: Literal["remove_on_street_parking"]
-    roads: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+    roads: list[Annotated[str, Field(min_length=1)]] = Field(
+        min_length=1, description="the roads whose curb parking is banned"
+    )
 
 
 class Corridor(_Model):
     """Trips whose end lies within ``within_m`` of any of the named roads."""
 
-    roads: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
-    within_m: float = Field(500.0, gt=0, le=5000)
+    roads: list[Annotated[str, Field(min_length=1)]] = Field(
+        min_length=1, description="the corridor's roads"
+    )
+    within_m: float = Field(
+        500.0, gt=0, le=5000, description="how far a trip end may lie from the roads, metres"
+    )
 
 
 class DemandShift(PatchBase):
@@ -287,12 +350,18 @@ class DemandShift(PatchBase):
     type: Literal["demand_shift"]
     scale: float | None = Field(None, ge=0, le=5, description="multiply the selected car trips")
     remove_share: float | None = Field(None, ge=0, le=1, description="= 1 − scale")
-    zones: list[str] | None = Field(None, min_length=1)
-    corridor: Corridor | None = None
+    zones: list[str] | None = Field(
+        None, min_length=1, description="zone ids of the scenario's demand zones (or a corridor)"
+    )
+    corridor: Corridor | None = Field(
+        None, description="trips near named roads: {roads: [...], within_m: 500} (or zones)"
+    )
     ends: Literal["origin", "destination", "either", "both"] = Field(
         "either", description="which trip end must lie in the zones / corridor"
     )
-    seed: int = Field(0, ge=0, le=2**32 - 1)
+    seed: int = Field(
+        0, ge=0, le=2**32 - 1, description="seeds the choice of which trips are removed or copied"
+    )
 
     @model_validator(mode="after")
     def _one_each(self) -> DemandShift:

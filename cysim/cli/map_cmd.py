@@ -63,15 +63,57 @@ def plot(
     file: Path = typer.Argument(..., help=_FILE_HELP),
     output: Path = typer.Option(..., "-o", "--output", help="PNG file to write."),
     title: str | None = typer.Option(None, "--title", help="Figure title (default: map name)."),
-    labels: int = typer.Option(8, "--labels", help="Label this many longest named roads."),
+    labels: int = typer.Option(
+        8,
+        "--labels",
+        min=0,
+        help="Label up to this many named roads, major classes first, never overlapping.",
+    ),
+    bbox: str | None = typer.Option(
+        None, "--bbox", metavar="W,S,E,N", help="Show only this WGS84 box (lon/lat degrees)."
+    ),
+    around: str | None = typer.Option(
+        None, "--around", metavar="ROAD", help="Show only a named road and --margin-m around it."
+    ),
+    margin_m: float = typer.Option(
+        500.0, "--margin-m", min=0, help="Margin around the --around road, metres."
+    ),
     tolerance: float | None = typer.Option(None, "--tolerance", help=_TOL_HELP),
 ) -> None:
     """Draw the network: roads coloured by class, width by lanes, signals as dots."""
     from .. import mapview, network
 
+    if bbox is not None and around is not None:
+        raise typer.BadParameter("give --bbox or --around, not both")
+    box = _parse_bbox(bbox) if bbox is not None else None
     G = network.load_network(file, consolidation_tolerance_m=tolerance)
-    written = mapview.plot_network(G, output, title=title, label_roads=labels)
+    extent, view = None, ""
+    if box is not None:
+        extent = mapview.bbox_extent(G, *box)
+        view = f"view: lon {box[0]:g}–{box[2]:g}, lat {box[1]:g}–{box[3]:g}"
+    elif around is not None:
+        extent = mapview.road_extent(G, around, margin_m)
+        view = f"view: {around} ± {margin_m:g} m"
+    written = mapview.plot_network(
+        G, output, title=title, label_roads=labels, extent=extent, view_label=view
+    )
     typer.echo(f"wrote {written}")
+
+
+def _parse_bbox(text: str) -> tuple[float, float, float, float]:
+    """``W,S,E,N`` in degrees, west < east and south < north."""
+    try:
+        west, south, east, north = (float(part) for part in text.split(","))
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r}: give four numbers W,S,E,N (lon/lat degrees)", param_hint="--bbox"
+        ) from None
+    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+        raise typer.BadParameter(
+            f"{text!r}: need -180 ≤ W < E ≤ 180 and -90 ≤ S < N ≤ 90 (lon/lat degrees)",
+            param_hint="--bbox",
+        )
+    return west, south, east, north
 
 
 @map_app.command("fetch")
