@@ -277,6 +277,7 @@ def _open_road(ctx: _Context, patch: OpenRoad) -> None:
             speed_kph=float(patch.speed_kph),
             highway=patch.highway,
             name=patch.name,
+            name_en="",
             osmid="",
             oneway=patch.oneway,
             curb_parking=False,
