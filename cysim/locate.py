@@ -68,7 +68,10 @@ def normalise_road_name(name: str) -> str:
 
 def edge_names(data: dict) -> list[str]:
     """Return the road names of one edge (OSM may join several with ``;`` or give a list)."""
-    raw = data.get("name", "")
+    return _split_names(data.get("name", ""))
+
+
+def _split_names(raw: object) -> list[str]:
     values = raw if isinstance(raw, list | tuple) else [raw]
     names = []
     for value in values:
@@ -83,16 +86,223 @@ def road_names(G: nx.MultiDiGraph) -> list[str]:
     return sorted({name for _, _, data in G.edges(data=True) for name in edge_names(data)})
 
 
+def english_names(G: nx.MultiDiGraph) -> dict[str, list[str]]:
+    """Return the OSM ``name:en`` values (edge attribute ``name_en``) of each road name.
+
+    Networks built before cysim kept ``name:en``, and links added by patches, have none.
+    """
+    found: dict[str, set[str]] = {}
+    for _, _, data in G.edges(data=True):
+        names, english = edge_names(data), _split_names(data.get("name_en", ""))
+        if len(english) == len(names):
+            pairs = zip(names, english, strict=True)
+        elif len(names) == 1:
+            pairs = ((names[0], en) for en in english)
+        else:
+            continue  # "A;B" translated as one text: which part is which is unknown
+        for name, en in pairs:
+            found.setdefault(name, set()).add(en)
+    return {name: sorted(values) for name, values in found.items()}
+
+
+# --- pinyin and English --------------------------------------------------------------------
+
+#: English words in romanised names, as the pinyin of the Chinese word they translate, so
+#: that "Zhongcheng Road" and "Zhongcheng Lu" compare equal.
+_ENGLISH_AS_PINYIN = {
+    "road": "lu", "rd": "lu", "street": "jie", "st": "jie", "avenue": "dadao", "ave": "dadao",
+    "av": "dadao", "east": "dong", "west": "xi", "south": "nan", "north": "bei",
+    "middle": "zhong", "central": "zhong",
+}  # fmt: skip
+#: Pinyin of the road-type words of :data:`_ROAD_TYPES`, longest first.
+_ROAD_TYPES_PINYIN = ("dadao", "dajie", "gonglu", "lu", "jie", "xian")
+#: Pinyin of the direction characters of :data:`_DIRECTIONS`.
+_DIRECTIONS_PINYIN = ("dong", "xi", "nan", "bei", "zhong")
+#: CJK ideographs (unified, extension A, compatibility).
+_CHINESE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def has_chinese(text: str) -> bool:
+    """Return whether ``text`` contains a Chinese character."""
+    return _CHINESE.search(text) is not None
+
+
+def strip_tones(text: str) -> str:
+    """Return ``text`` without diacritics: Zhōngchéng Lù → Zhongcheng Lu, lǘ → lu."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+@functools.lru_cache(maxsize=8192)
+def pinyin_words(text: str) -> tuple[str, ...]:
+    """Return the lower-case toneless words of a name: Chinese characters as pinyin syllables
+    (pypinyin, with its phrase readings: 重庆 → chong qing), other text split at spaces,
+    hyphens and punctuation."""
+    # imported here: loading pypinyin's dictionaries takes a quarter second, which every CLI
+    # command would otherwise pay at start-up
+    from pypinyin import Style, lazy_pinyin
+
+    syllables = lazy_pinyin(unicodedata.normalize("NFKC", text), style=Style.NORMAL, v_to_u=True)
+    words: list[str] = []
+    for piece in syllables:
+        words.extend(w for w in re.split(r"[^0-9a-z]+", strip_tones(piece).lower()) if w)
+    return tuple(words)
+
+
+@functools.lru_cache(maxsize=8192)
+def match_key(text: str) -> str:
+    """Reduce a Chinese, pinyin or English road name to one comparable string.
+
+    Chinese becomes toneless pinyin; tones, case, spaces and hyphens are dropped; the English
+    words road/rd, street/st, avenue/ave and east/west/south/north/middle become lu, jie, dadao
+    and dong/xi/nan/bei/zhong. So 中城路, "Zhongcheng Lu", "zhongchenglu", "Zhōngchéng Lù" and
+    "Zhongcheng Road" all give ``zhongchenglu``.
+
+    Parameters
+    ----------
+    text
+        A road name in any of these spellings.
+
+    Returns
+    -------
+    str
+    """
+    words = [_ENGLISH_AS_PINYIN.get(word, word) for word in pinyin_words(text)]
+    if words:
+        # "ZhongchengRoad" written as one word
+        for english in ("road", "street", "avenue"):
+            if words[-1].endswith(english) and words[-1] != english:
+                words[-1] = words[-1].removesuffix(english) + _ENGLISH_AS_PINYIN[english]
+    return "".join(words)
+
+
+def display_pinyin(name: str) -> str:
+    """Return the pinyin of a Chinese road name as planners write it: 中城路 → Zhongcheng Lu."""
+    clean = clean_name(name)
+    road_type = next((t for t in _ROAD_TYPES if clean.endswith(t) and len(clean) > len(t)), "")
+    parts = [clean[: len(clean) - len(road_type)], road_type]
+    return " ".join("".join(pinyin_words(part)).capitalize() for part in parts if part)
+
+
+def _query_stem_keys(key: str) -> set[str]:
+    """Stems a romanised query may have: without its road-type word, and also without one
+    direction word after it (as :func:`normalise_road_name` drops 路 and then 东/西/…)."""
+    for road_type in _ROAD_TYPES_PINYIN:
+        if key.endswith(road_type) and len(key) > len(road_type):
+            key = key.removesuffix(road_type)
+            break
+    stems = {key}
+    for direction in _DIRECTIONS_PINYIN:
+        if key.endswith(direction) and len(key) > len(direction):
+            stems.add(key.removesuffix(direction))
+    return stems
+
+
+# --- matching ------------------------------------------------------------------------------
+
+#: How a query matched a road name, best first (the first tier with a match decides).
+MATCH_TIERS = ("exact", "stem", "pinyin", "pinyin stem")
+
+
+def match_tier(query: str, name: str, english: Sequence[str] = ()) -> int | None:
+    """Return how well ``query`` names the road ``name`` (an index into :data:`MATCH_TIERS`).
+
+    A query with Chinese characters matches Chinese names only: exactly, then by stem
+    (:func:`normalise_road_name`); a homophone typo (长成路 for 长城路) is not taken for the
+    road. A query without them (pinyin, English) matches the pinyin of the name or its
+    ``name:en`` (:func:`match_key`), then by stem.
+
+    Parameters
+    ----------
+    query
+        The name as written in the scenario.
+    name
+        A road name of the map.
+    english
+        The road's ``name:en`` values.
+
+    Returns
+    -------
+    int or None
+        None when it does not match.
+    """
+    if clean_name(query) == clean_name(name):
+        return 0
+    if has_chinese(query):
+        stem = normalise_road_name(query)
+        return 1 if stem and stem == normalise_road_name(name) else None
+    key = match_key(query)
+    if not key:
+        return None
+    if key == match_key(name) or key in {match_key(en) for en in english}:
+        return 2
+    if has_chinese(name) and match_key(normalise_road_name(name)) in _query_stem_keys(key):
+        return 3
+    return None
+
+
+def matching_road_names(G: nx.MultiDiGraph, name: str, *, key: str | None = None) -> list[str]:
+    """Return the road names of ``G`` that ``name`` refers to (see :func:`match_tier`).
+
+    Raises
+    ------
+    PatchError
+        When nothing matches (listing the closest names), or when a pinyin or English name
+        fits roads with different Chinese names (listing them).
+    """
+    english = english_names(G)
+    tiers: dict[int, list[str]] = {}
+    for candidate in road_names(G):
+        tier = match_tier(name, candidate, english.get(candidate, ()))
+        if tier is not None:
+            tiers.setdefault(tier, []).append(candidate)
+    if not tiers:
+        raise road_not_found(G, name, key)
+    tier = min(tiers)
+    matched = tiers[tier]
+    # a stem matches every section of one road (正阳中路, 正阳东路); more than one road only when
+    # different Chinese names (or stems) read the same in pinyin
+    distinct = {normalise_road_name(n) for n in matched} if tier == 3 else set(matched)
+    if tier >= 2 and len(distinct) > 1:
+        listed = ", ".join(_with_english(n, english) for n in matched)
+        raise PatchError(
+            f"road '{name}' is ambiguous: its pinyin fits {len(distinct)} roads: {listed}",
+            key=key,
+            hint=f"write the Chinese name of the one you mean ({' or '.join(matched[:4])})",
+        )
+    return matched
+
+
+def _with_english(name: str, english: dict[str, list[str]]) -> str:
+    """``中城路 (Zhongcheng Road)``; the pinyin when the map has no English name."""
+    return f"{name} ({'/'.join(english.get(name, [])) or display_pinyin(name)})"
+
+
 def closest_names(G: nx.MultiDiGraph, name: str, n: int = N_SUGGESTIONS) -> list[str]:
-    """Return the ``n`` road names of ``G`` most similar to ``name`` (difflib ratio)."""
-    query = clean_name(name)
-    stem = normalise_road_name(name)
+    """Return the ``n`` road names of ``G`` most similar to ``name``, best first.
+
+    Similarity is difflib's ratio. A Chinese query scores the mean of its best ratio against
+    the name or its stem and the ratio of their pinyin (so a homophone typo 长成路 ranks 长城路
+    first, and pypinyin reading 长 as zhang alone cannot put 中城路 ahead); a pinyin or English
+    query scores its best ratio against the name's pinyin, its ``name:en`` or the name itself.
+    """
+    english = english_names(G)
+    query, stem, key = clean_name(name), normalise_road_name(name), match_key(name)
+    chinese = has_chinese(name)
+
+    def ratio(a: str, b: str) -> float:
+        return difflib.SequenceMatcher(None, a, b).ratio() if a and b else 0.0
 
     def score(candidate: str) -> float:
-        return max(
-            difflib.SequenceMatcher(None, query, clean_name(candidate)).ratio(),
-            difflib.SequenceMatcher(None, stem, normalise_road_name(candidate)).ratio(),
-        )
+        pinyin = ratio(key, match_key(candidate))
+        if chinese:
+            written = max(
+                ratio(query, clean_name(candidate)),
+                ratio(stem, normalise_road_name(candidate)),
+            )
+            return (written + pinyin) / 2
+        translated = (ratio(key, match_key(en)) for en in english.get(candidate, ()))
+        return max(pinyin, ratio(query.lower(), clean_name(candidate).lower()), *translated)
 
     return sorted(road_names(G), key=lambda candidate: (-score(candidate), candidate))[:n]
 
@@ -100,11 +310,16 @@ def closest_names(G: nx.MultiDiGraph, name: str, n: int = N_SUGGESTIONS) -> list
 def road_not_found(G: nx.MultiDiGraph, name: str, key: str | None) -> PatchError:
     """Build the error for a road name that matches nothing, listing the closest names."""
     suggestions = closest_names(G, name)
+    if not has_chinese(name):
+        english = english_names(G)
+        suggestions = [_with_english(s, english) for s in suggestions]
     listed = ", ".join(suggestions) if suggestions else "the map has no named roads"
     return PatchError(
         f"road '{name}' not found in the map; closest: {listed}",
         key=key,
-        hint="names match exactly, then by stem (正阳路 finds 正阳中路/正阳东路); check spelling",
+        hint="names match exactly, then by stem (正阳路 finds 正阳中路/正阳东路); pinyin and the "
+        "map's English names match too (Zhongcheng Lu, zhongchenglu, Zhongcheng Road); check "
+        "spelling, or list the roads with `cysim map info --roads MAP`",
     )
 
 
@@ -113,6 +328,8 @@ def find_road_edges(G: nx.MultiDiGraph, name: str, *, key: str | None = None) ->
 
     Exact names win; when no edge carries the exact name, every edge whose name has the same
     stem (:func:`normalise_road_name`) matches, so 正阳路 finds 正阳中路, 正阳东路 and 正阳西路.
+    A name written without Chinese characters matches by pinyin or ``name:en`` instead
+    (:func:`match_tier`): "Zhongcheng Lu", "zhongchenglu", "Zhongcheng Road" find 中城路.
 
     Parameters
     ----------
@@ -131,23 +348,15 @@ def find_road_edges(G: nx.MultiDiGraph, name: str, *, key: str | None = None) ->
     Raises
     ------
     PatchError
-        When nothing matches; the message lists the closest names.
+        When nothing matches (the message lists the closest names), or when a pinyin name is
+        ambiguous.
     """
-    query = clean_name(name)
-    exact: list[EdgeKey] = []
-    loose: list[EdgeKey] = []
-    stem = normalise_road_name(name)
-    for u, v, k, data in G.edges(keys=True, data=True):
-        names = edge_names(data)
-        if any(clean_name(n) == query for n in names):
-            exact.append((u, v, k))
-        elif stem and any(normalise_road_name(n) == stem for n in names):
-            loose.append((u, v, k))
-    if exact:
-        return exact
-    if loose:
-        return loose
-    raise road_not_found(G, name, key)
+    matched = set(matching_road_names(G, name, key=key))
+    return [
+        (u, v, k)
+        for u, v, k, data in G.edges(keys=True, data=True)
+        if matched.intersection(edge_names(data))
+    ]
 
 
 # --- coordinates ---------------------------------------------------------------------------
@@ -421,6 +630,7 @@ def road_stretch(
     *,
     snap_m: float = 300.0,
     key: str | None = None,
+    road_key: str | None = None,
 ) -> tuple[list[EdgeKey], list[int]]:
     """Return the edges of road ``name`` between two places, and the node path along it.
 
@@ -428,6 +638,9 @@ def road_stretch(
     ``snap_m`` of the road) or ``[road, road]`` (a junction on it). The stretch is the shortest
     path along the road's own edges (by ``length_m``, ignoring direction) between the two nodes;
     both directions of travel are returned.
+
+    ``key`` names the places in error messages, ``road_key`` (default ``key``) the road name:
+    an unknown road is reported at its own key, not at ``between``.
 
     Returns
     -------
@@ -441,7 +654,7 @@ def road_stretch(
         When the road is unknown, a point is too far from it, or the road does not connect the
         two places.
     """
-    edges = find_road_edges(G, name, key=key)
+    edges = find_road_edges(G, name, key=key if road_key is None else road_key)
     nodes = _road_nodes(G, edges)
     ends = [_stretch_end(G, name, edges, nodes, place, snap_m, key) for place in (start, end)]
     if ends[0] == ends[1]:

@@ -54,7 +54,8 @@ class _Context:
     road_class_overrides: dict[str, roadclass.RoadClass] | None = None
     baseline_link_flows: dict[EdgeKey, float] | None = None
     defer_webster: bool = False
-    closed: dict[str, int] = field(default_factory=dict)
+    #: Road names closed whole by a close_road patch: its index and the names' name:en.
+    closed: dict[str, tuple[int, list[str]]] = field(default_factory=dict)
 
 
 def apply_patches(
@@ -203,6 +204,7 @@ def _select_road(ctx: _Context, patch: RoadSelection) -> list[EdgeKey]:
             patch.between[1],
             snap_m=patch.snap_m,
             key="between",
+            road_key="road",
         )
     except PatchError as error:
         raise _conflict_or(ctx, patch.road, error) from None
@@ -221,7 +223,14 @@ def _select_road(ctx: _Context, patch: RoadSelection) -> list[EdgeKey]:
 
 def _conflict_or(ctx: _Context, road: str, error: PatchError) -> PatchError:
     """Explain a lookup failure caused by an earlier close_road patch (conflicting patches)."""
-    closer = ctx.closed.get(locate.normalise_road_name(road))
+    closer = next(
+        (
+            index
+            for name, (index, english) in ctx.closed.items()
+            if locate.match_tier(road, name, english) is not None
+        ),
+        None,
+    )
     if closer is None:
         return error
     return PatchError(
@@ -367,6 +376,10 @@ def _split_edge(ctx: _Context, edge: EdgeKey, x: float, y: float) -> int:
 def _close_road(ctx: _Context, patch: CloseRoad) -> None:
     G = ctx.G
     edges = _select_road(ctx, patch)
+    if patch.between is None:
+        english = locate.english_names(G)
+        for name in locate.matching_road_names(G, patch.road):
+            ctx.closed[name] = (ctx.index, english.get(name, []))
     main_before = max(nx.strongly_connected_components(G), key=len)
     touched = {n for u, v, _ in edges for n in (u, v)}
     removed_roads = {n: locate.roads_at_node(G, n) for n in touched}
@@ -396,8 +409,6 @@ def _close_road(ctx: _Context, patch: CloseRoad) -> None:
             # Kept as an isolated junction: trips drawn on the baseline that start or end here
             # are then reported as unrouted (with counts) instead of failing the engine.
             _record(ctx, node, "node", "present", "isolated", kind="node", road="")
-    if patch.between is None:
-        ctx.closed[locate.normalise_road_name(patch.road)] = ctx.index
     _check_signal_plans(ctx, [n for n in touched if n in G])
 
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import networkx as nx
 import pytest
 from conftest import BUNDLED_MAP
+from graphs import grid_graph
 
-from cysim import network
+from cysim import locate, network
+from cysim._errors import PatchError
+from cysim.patches import apply_patches
+from cysim.scenario import load_scenario
 
 
 @pytest.fixture(scope="module")
@@ -31,3 +35,112 @@ def test_a_graphml_saved_before_name_en_still_loads(bundled, tmp_path):
         del data["name_en"]
     saved = network.load_graphml(network.save_graphml(older, tmp_path / "old.graphml"))
     assert {d["name_en"] for _, _, d in saved.edges(data=True)} == {""}
+
+
+# --- pinyin and English names ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "中城路",
+        "Zhongcheng Lu",
+        "zhongchenglu",
+        "Zhōngchéng Lù",
+        "Zhongcheng Road",
+        "zhong-cheng rd",
+    ],
+)
+def test_pinyin_and_english_spellings_find_the_road(bundled, written):
+    assert locate.matching_road_names(bundled, written) == ["中城路"]
+    assert set(locate.find_road_edges(bundled, written)) == set(
+        locate.find_road_edges(bundled, "中城路")
+    )
+
+
+def test_english_names_that_are_not_pinyin_match_through_name_en(bundled):
+    assert locate.matching_road_names(bundled, "CRRC Avenue") == ["中车大道"]
+    assert locate.matching_road_names(bundled, "national road 204") == ["204国道"]
+    assert locate.matching_road_names(bundled, "Zhengyang Middle Road") == ["正阳中路"]
+
+
+def test_a_pinyin_stem_finds_every_section_like_the_chinese_stem(bundled):
+    sections = ["正阳东路", "正阳中路", "正阳西路"]
+    assert locate.matching_road_names(bundled, "正阳路") == sections
+    assert locate.matching_road_names(bundled, "Zhengyang Lu") == sections
+    assert locate.matching_road_names(bundled, "Zhengyang Zhonglu") == ["正阳中路"]
+
+
+@pytest.fixture
+def homophones() -> nx.MultiDiGraph:
+    """The test grid with 春阳路 renamed 温阳路, which reads wenyang lu like 文阳路."""
+    G = grid_graph()
+    for u, v in ((1, 4), (4, 1)):
+        G.edges[u, v, 0]["name"] = "温阳路"
+    return G
+
+
+def test_an_exact_chinese_name_wins_over_a_homophone(homophones):
+    assert locate.matching_road_names(homophones, "文阳路") == ["文阳路"]
+    assert locate.matching_road_names(homophones, "温阳路") == ["温阳路"]
+
+
+def test_an_ambiguous_pinyin_name_lists_both_roads(homophones):
+    with pytest.raises(PatchError) as caught:
+        locate.find_road_edges(homophones, "Wenyang Lu", key="road")
+    error = caught.value
+    assert "road 'Wenyang Lu' is ambiguous" in error.message
+    assert "文阳路 (Wenyang Lu)" in error.message and "温阳路 (Wenyang Lu)" in error.message
+    assert error.hint == "write the Chinese name of the one you mean (文阳路 or 温阳路)"
+
+
+def test_a_chinese_homophone_typo_is_not_taken_for_the_road(bundled):
+    with pytest.raises(PatchError, match="road '长成路' not found in the map; closest: 长城路, "):
+        locate.find_road_edges(bundled, "长成路")
+
+
+# --- suggestions ranked by similarity ------------------------------------------------------
+
+
+def _closest(error: PatchError) -> list[str]:
+    return error.message.split("closest: ")[1].split(", ")
+
+
+@pytest.mark.parametrize(
+    ("written", "first"),
+    [
+        ("Zhongchen Lu", "中城路 (Zhongcheng Road)"),
+        ("Wenyan Road", "文阳路 (Wenyang Road)"),
+        ("CRC Avenue", "中车大道 (CRRC Avenue)"),
+        ("文羊路", "文阳路"),
+        ("正阳道", "正阳东路"),
+    ],
+)
+def test_suggestions_are_ranked_by_similarity(bundled, written, first):
+    with pytest.raises(PatchError) as caught:
+        locate.find_road_edges(bundled, written)
+    listed = _closest(caught.value)
+    assert listed[0] == first
+    assert len(listed) == locate.N_SUGGESTIONS
+    assert listed != sorted(listed)  # not alphabetical
+    assert "cysim map info --roads" in caught.value.hint
+
+
+# --- errors point at the key that is wrong -------------------------------------------------
+
+
+def test_an_unknown_road_with_between_is_reported_at_road(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "map: x.osm\npatches:\n"
+        "  - type: widen_road\n"
+        "    between: [[文阳路, 长城路], [文阳路, 黑龙江路]]\n"
+        "    road: 文羊路\n"
+        "    add_lanes: 1\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(PatchError) as caught:
+        apply_patches(grid_graph(), load_scenario(path).patches)
+    assert str(caught.value).startswith(
+        f"{path}:5 [patches[0].road]: road '文羊路' not found in the map; closest: 文阳路"
+    )
