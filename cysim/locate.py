@@ -523,6 +523,36 @@ def roads_at_node(G: nx.MultiDiGraph, node: int) -> list[str]:
     return sorted(names)
 
 
+#: How many crossing roads a hint lists.
+N_CROSSING = 12
+
+
+def roads_crossing(G: nx.MultiDiGraph, road: str, *, key: str | None = None) -> list[str]:
+    """Return the names of the roads that meet ``road`` at one of its junctions, longest first
+    (arterials before branch roads), then by name.
+
+    Raises
+    ------
+    PatchError
+        When ``road`` matches no road (see :func:`matching_road_names`).
+    """
+    own = set(matching_road_names(G, road, key=key))
+    nodes = _road_nodes(G, find_road_edges(G, road, key=key))
+    crossing = {name for node in nodes for name in roads_at_node(G, node)} - own
+    length: dict[str, float] = dict.fromkeys(crossing, 0.0)
+    for _, _, data in G.edges(data=True):
+        for name in crossing.intersection(edge_names(data)):
+            length[name] += float(data.get("length_m", 0.0))
+    return sorted(crossing, key=lambda name: (-length[name], name))
+
+
+def crossing_list(G: nx.MultiDiGraph, road: str) -> str:
+    """The roads crossing ``road`` for a hint: ``"长城路, 春阳路, …"`` (at most N_CROSSING)."""
+    crossing = roads_crossing(G, road)
+    listed = ", ".join(crossing[:N_CROSSING]) or "none (no named road meets it)"
+    return listed + (f", … ({len(crossing)} in all)" if len(crossing) > N_CROSSING else "")
+
+
 def _describe_node(G: nx.MultiDiGraph, node: int) -> str:
     data = G.nodes[node]
     roads = "/".join(roads_at_node(G, node)) or "unnamed roads"
@@ -568,11 +598,12 @@ def junction_by_roads(
     nodes_b = _road_nodes(G, find_road_edges(G, road_b, key=key))
     common = sorted(nodes_a & nodes_b)
     if not common:
-        crossing = sorted({n for node in nodes_a for n in roads_at_node(G, node)} - {road_a})
         raise PatchError(
-            f"roads '{road_a}' and '{road_b}' do not meet in the map",
+            f"roads '{road_a}' and '{road_b}' do not meet in the map (no junction is on both); "
+            f"{_closest_approach(G, nodes_a, nodes_b)}",
             key=key,
-            hint=f"roads meeting {road_a}: {', '.join(crossing[:12]) or 'none'}",
+            hint=f"pick a road that crosses {road_a}: {crossing_list(G, road_a)}; or give the "
+            "junction as [lon, lat]",
         )
     if len(common) == 1:
         return common[0]
@@ -585,6 +616,19 @@ def junction_by_roads(
         )
     x, y = check_point(G, near[0], near[1], margin_m=1000.0, key=key)
     return min(common, key=lambda n: (_dist(G, n, x, y), n))
+
+
+def _closest_approach(G: nx.MultiDiGraph, nodes_a: set[int], nodes_b: set[int]) -> str:
+    """Where two roads that do not meet come nearest: their two closest junctions."""
+    a, b = min(
+        ((a, b) for a in nodes_a for b in nodes_b),
+        key=lambda pair: (_dist(G, pair[0], G.nodes[pair[1]]["x"], G.nodes[pair[1]]["y"]), pair),
+    )
+    distance = _dist(G, a, G.nodes[b]["x"], G.nodes[b]["y"])
+    return (
+        f"they come nearest ({distance:.0f} m apart) at node {a} ({_describe_node(G, a)}) and "
+        f"node {b} ({_describe_node(G, b)})"
+    )
 
 
 def _road_nodes(G: nx.MultiDiGraph, edges: Iterable[EdgeKey]) -> set[int]:
@@ -694,7 +738,13 @@ def _stretch_end(
     if not is_lonlat(place):
         node = junction_by_roads(G, str(place[0]), str(place[1]), key=key)
         if node not in nodes:
-            raise PatchError(f"junction {list(place)} is not on '{name}'", key=key)
+            raise PatchError(
+                f"junction {list(place)} (node {node}) is not on '{name}', so it cannot end a "
+                f"stretch of it",
+                key=key,
+                hint=f"name a junction of {name} with a road that crosses it: "
+                f"[{name}, <road>] with <road> one of {crossing_list(G, name)}",
+            )
         return node
     x, y = check_point(G, place[0], place[1], margin_m=snap_m, key=key)
     road = shapely.union_all([edge_geometry(G, u, v, k) for u, v, k in edges])

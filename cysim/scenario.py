@@ -781,6 +781,13 @@ def _to_scenario_error(
         given = _value_at(data, place)
         path = place
         message = f"a place is [lon, lat] (two numbers) or [road, road] (two names), got {given!r}"
+        road = _one_road(given)
+        if road is not None:
+            message = (
+                f"a junction is named by two crossing roads, [road, road], or by [lon, lat]; "
+                f"got only the road '{road}'"
+            )
+            hint = _second_road_hint(data, road, place[-1])
         probe = path
         while probe and probe not in sources:
             probe = probe[:-1]
@@ -791,6 +798,35 @@ def _to_scenario_error(
         if "input" in first and not isinstance(first["input"], dict | list):
             message += f" (got {first['input']!r})"
     return ScenarioError(message, file=source.file, line=source.line, key=key, hint=hint)
+
+
+def _one_road(given: Any) -> str | None:
+    """The road name of a place written as one road (``中城路`` or ``[中城路]``), else None."""
+    if isinstance(given, list) and len(given) == 1:
+        given = given[0]
+    return given if isinstance(given, str) and given.strip() else None
+
+
+def _second_road_hint(data: dict, road: str, place_key: str | int) -> str:
+    """How to name the junction: the roads crossing ``road`` on the scenario's map.
+
+    The map is loaded only here, for this error; when it cannot be (missing, unreadable, the
+    road unknown), the hint says where to find the names instead.
+    """
+    from . import locate, network  # the map, only to write this hint
+
+    example = f"[{road}, <the crossing road>]"
+    if isinstance(place_key, str):
+        example = f"{place_key}: {example}"
+    try:
+        settings = NetworkSettings.model_validate(data.get("network") or {})
+        G = network.load_network(
+            data["map"], consolidation_tolerance_m=settings.consolidation_tolerance_m
+        )
+        crossing = locate.crossing_list(G, road)
+    except (CysimError, pydantic.ValidationError, KeyError, OSError, TypeError):
+        return f"write {example}; `cysim map info --roads MAP` lists the road names"
+    return f"write {example}; roads crossing {road}: {crossing}"
 
 
 def _place_end(loc: tuple) -> int:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import networkx as nx
 import pytest
 from conftest import BUNDLED_MAP
 from graphs import grid_graph
 
-from cysim import locate, network
+from cysim import cli, locate, network, settings
 from cysim._errors import PatchError
 from cysim.patches import apply_patches
 from cysim.scenario import load_scenario
@@ -144,3 +147,60 @@ def test_an_unknown_road_with_between_is_reported_at_road(tmp_path):
     assert str(caught.value).startswith(
         f"{path}:5 [patches[0].road]: road '文羊路' not found in the map; closest: 文阳路"
     )
+
+
+# --- every error says how to fix it (through `cysim validate` on the bundled map) ----------
+
+
+@pytest.fixture
+def validate(monkeypatch, capsys, tmp_path):
+    """Run ``cysim validate`` on a scenario of the bundled map with these patches."""
+    monkeypatch.setattr(settings, "network_cache", False)
+
+    def run(patches: str, map_line: str = f"map: {BUNDLED_MAP}") -> tuple[int, str, Path]:
+        path = tmp_path / "s.yaml"
+        path.write_text(f"name: s\n{map_line}\npatches:\n{patches}", encoding="utf-8")
+        monkeypatch.setattr(sys, "argv", ["cysim", "validate", str(path)])
+        with pytest.raises(SystemExit) as caught:
+            cli.main()
+        _, err = capsys.readouterr()
+        assert err.count("\n") == 1, err  # one line, no traceback
+        return caught.value.code or 0, err, path
+
+    return run
+
+
+@pytest.mark.parametrize("junction", ["[中城路]", "中城路"])
+def test_a_junction_of_one_road_lists_the_roads_crossing_it(validate, junction):
+    code, err, path = validate(
+        f"  - type: channelize\n    junction: {junction}\n    add_turn_lanes: {{left: 1}}\n"
+    )
+    assert code == 2
+    assert err.startswith(f"error: {path}:5 [patches[0].junction]: a junction is named by two ")
+    assert "got only the road '中城路'" in err
+    assert "(fix: write junction: [中城路, <the crossing road>]; roads crossing 中城路: " in err
+    assert "春阳路" in err.split("roads crossing 中城路: ")[1]  # a road that really crosses it
+
+
+def test_roads_that_do_not_meet_list_the_roads_crossing_the_first(validate):
+    code, err, path = validate(
+        "  - type: channelize\n    junction: [文阳路, 银河路]\n    add_turn_lanes: {left: 1}\n"
+    )
+    assert code == 2
+    assert err.startswith(
+        f"error: {path}:5 [patches[0].junction]: roads '文阳路' and '银河路' do not meet"
+    )
+    assert "they come nearest (4440 m apart) at node " in err
+    assert "(fix: pick a road that crosses 文阳路: 春阳路, 靖城路, " in err
+    assert "or give the junction as [lon, lat])" in err
+
+
+def test_a_stretch_end_off_the_road_lists_the_roads_crossing_it(validate):
+    code, err, _ = validate(
+        "  - type: widen_road\n    road: 文阳路\n    add_lanes: 1\n"
+        "    between: [[文阳路, 春阳路], [中城路, 春阳路]]\n"
+    )
+    assert code == 2
+    assert "[patches[0].between]: junction ['中城路', '春阳路'] (node " in err
+    assert "is not on '文阳路'" in err
+    assert "(fix: name a junction of 文阳路 with a road that crosses it: [文阳路, <road>]" in err
