@@ -164,8 +164,9 @@ def validate(monkeypatch, capsys, tmp_path):
         with pytest.raises(SystemExit) as caught:
             cli.main()
         _, err = capsys.readouterr()
-        assert err.count("\n") == 1, err  # one line, no traceback
-        return caught.value.code or 0, err, path
+        code = caught.value.code or 0
+        assert err.count("\n") == (1 if code else 0), err  # one line, no traceback
+        return code, err, path
 
     return run
 
@@ -204,3 +205,48 @@ def test_a_stretch_end_off_the_road_lists_the_roads_crossing_it(validate):
     assert "[patches[0].between]: junction ['中城路', '春阳路'] (node " in err
     assert "is not on '文阳路'" in err
     assert "(fix: name a junction of 文阳路 with a road that crosses it: [文阳路, <road>]" in err
+
+
+def test_greens_above_the_cycle_say_the_sum_the_cycle_the_lost_time_and_the_fix(validate):
+    code, err, path = validate(
+        "  - type: signal_timing\n    junction: [正阳中路, 长城路]\n"
+        "    cycle_s: 60\n    greens_s: [40, 30]\n"
+    )
+    assert code == 2
+    assert err.startswith(f"error: {path}:7 [patches[0].greens_s]: junction 263 (正阳中路/长城路)")
+    assert "greens_s sum to 70 s with cycle_s 60 s" in err
+    assert "an amber of at least 3 s (+ all-red) per change, 6 s in all" in err
+    assert "so the greens may total at most 54 s" in err
+    assert "(fix: shorten the greens to at most 54 s in all (e.g. greens_s: [30, 23])" in err
+    assert "or lengthen cycle_s to at least 76 s; or drop cycle_s" in err
+
+
+def test_too_many_greens_say_how_many_phases_and_what_to_write(validate):
+    code, err, _ = validate(
+        "  - type: signal_timing\n    junction: [正阳中路, 长城路]\n    greens_s: [20, 25, 30]\n"
+    )
+    assert code == 2
+    assert "junction 263 has 2 phases (正阳中路, 长城路, in this order) but 3 greens_s" in err
+    assert (
+        "(fix: write one value per phase: greens_s: [20, 25] (正阳中路 first), or by phase "
+        "name: greens_s: {正阳中路: 20, 长城路: 25})"
+    ) in err
+    assert "_per_phase" not in err and "()" not in err  # no Python function
+
+
+def test_widen_road_to_fewer_lanes_is_an_error_naming_the_lanes_and_the_way_to_narrow(validate):
+    code, err, path = validate(
+        "  - type: widen_road\n    road: 正阳中路\n    lanes_per_direction: 1\n"
+    )
+    assert code == 2
+    assert err.startswith(f"error: {path}:6 [patches[0].lanes_per_direction]: ")
+    assert "'正阳中路' already has up to 4 lanes per direction; widen_road to 1" in err
+    assert "give lanes_per_direction of at least 4, or add_lanes: 1" in err
+    assert "no patch type narrows a road" in err and "edit the lanes=… tag" in err
+
+
+def test_widen_road_to_as_many_lanes_as_some_links_have_applies(validate):
+    code, err, _ = validate(
+        "  - type: widen_road\n    road: 正阳中路\n    lanes_per_direction: 4\n"
+    )
+    assert code == 0, err
