@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from . import roadclass
-from ._errors import CysimError, ScenarioError
+from ._errors import CysimError, MapError, ScenarioError
 from ._yaml import KeyPath, YamlDocument, format_key_path, load_yaml, parse_key_path
 from .demand import DemandSpec
 from .simsettings import SimSettings
@@ -434,12 +434,34 @@ class Scenario(_Model):
         try:
             yield
         except CysimError as error:
+            missing = isinstance(error, MapError) and not self.map.exists()
+            if missing and error.file == str(self.map):
+                raise self._map_not_found() from None
             if error.file is not None or not error.key:
                 raise
             file, line = self.where(error.key)
             raise type(error)(
                 error.message, file=file, line=line, key=error.key, hint=error.hint
             ) from None
+
+    def _map_not_found(self) -> ScenarioError:
+        """The error for a ``map:`` that names no file: where it was looked for, and why."""
+        file, line = self.where("map")
+        fetched = (
+            self.map
+            if self.map.suffix in (".osm", ".graphml")
+            else self.map.with_suffix(".graphml")
+        )
+        return ScenarioError(
+            f"map file not found: {self.map} (map: is resolved relative to the folder of the "
+            f"file that sets it, {file.parent})",
+            file=file,
+            line=line,
+            key="map",
+            hint=f"correct the path in map: (relative to {file.name}, or absolute), or "
+            f"download the district's roads with `cysim map fetch -o {fetched}`"
+            + ("" if fetched == self.map else f" and set map: {fetched.name}"),
+        )
 
     def content(self) -> dict[str, Any]:
         """The resolved scenario as plain data, as a scenario file would spell it."""

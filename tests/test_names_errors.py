@@ -250,3 +250,28 @@ def test_widen_road_to_as_many_lanes_as_some_links_have_applies(validate):
         "  - type: widen_road\n    road: 正阳中路\n    lanes_per_direction: 4\n"
     )
     assert code == 0, err
+
+
+def test_a_missing_map_shows_the_resolved_path_and_how_to_get_one(validate):
+    code, err, path = validate("  []\n", map_line="map: maps/nowhere.osm")
+    resolved = path.parent / "maps" / "nowhere.osm"
+    assert code == 2
+    assert err.startswith(f"error: {path}:2 [map]: map file not found: {resolved} ")
+    assert f"resolved relative to the folder of the file that sets it, {path.parent})" in err
+    assert "(fix: correct the path in map: (relative to s.yaml, or absolute)" in err
+    assert f"`cysim map fetch -o {resolved}`" in err
+
+
+def test_a_missing_map_set_in_a_base_file_points_at_the_base(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(settings, "network_cache", False)
+    (tmp_path / "common").mkdir()
+    (tmp_path / "common" / "base.yaml").write_text("name: b\nmap: gone.pbf\n", encoding="utf-8")
+    child = tmp_path / "child.yaml"
+    child.write_text("name: c\nbase: common/base.yaml\npatches: []\n", encoding="utf-8")
+    monkeypatch.setattr(sys, "argv", ["cysim", "validate", str(child)])
+    with pytest.raises(SystemExit):
+        cli.main()
+    err = capsys.readouterr().err
+    base = tmp_path / "common" / "base.yaml"
+    assert err.startswith(f"error: {base}:2 [map]: map file not found: {base.parent / 'gone.pbf'}")
+    assert f"`cysim map fetch -o {base.parent / 'gone.graphml'}` and set map: gone.graphml" in err
