@@ -9,6 +9,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 import networkx as nx
 import pyproj
@@ -103,6 +104,74 @@ def english_names(G: nx.MultiDiGraph) -> dict[str, list[str]]:
         for name, en in pairs:
             found.setdefault(name, set()).add(en)
     return {name: sorted(values) for name, values in found.items()}
+
+
+def road_table(G: nx.MultiDiGraph) -> list[dict[str, object]]:
+    """Return one row per road name: Chinese name, ``name:en``, pinyin, class and length.
+
+    ``length_km`` is the centreline length, each road counted once: a two-way link (both
+    directions between the same two junctions) counts once, and a road mapped as two one-way
+    carriageways (its one-way links run both ways) counts half their length; a one-way street
+    counts in full. ``highway`` is the class of most of that length. Rows are sorted by length,
+    longest first, then by name.
+
+    Returns
+    -------
+    list of dict
+        Keys ``name``, ``name_en`` (``/``-joined when several), ``pinyin``, ``highway``,
+        ``length_km``.
+    """
+    english = english_names(G)
+    roads: dict[str, _RoadLength] = {}
+    for u, v, k, data in G.edges(keys=True, data=True):
+        for name in edge_names(data):
+            roads.setdefault(name, _RoadLength()).add(G, (u, v, k), data)
+    rows = [
+        {
+            "name": name,
+            "name_en": "/".join(english.get(name, [])),
+            "pinyin": display_pinyin(name) if has_chinese(name) else "",
+            "highway": max(road.by_class.items(), key=lambda item: (item[1], item[0]))[0],
+            "length_km": round(road.centreline_m() / 1000.0, 2),
+        }
+        for name, road in roads.items()
+    ]
+    return sorted(rows, key=lambda row: (-float(row["length_km"]), str(row["name"])))
+
+
+@dataclass
+class _RoadLength:
+    """The links of one road name, gathered for its centreline length."""
+
+    two_way_m: float = 0.0
+    one_way_m: float = 0.0
+    #: Sum of the one-way links' end-minus-start vectors and of their lengths: carriageways
+    #: running both ways cancel out, a one-way street adds up.
+    drift: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    chords_m: float = 0.0
+    by_class: dict[str, float] = field(default_factory=dict)
+    _pairs: set[tuple[int, int]] = field(default_factory=set)
+
+    def add(self, G: nx.MultiDiGraph, edge: EdgeKey, data: dict) -> None:
+        u, v, _ = edge
+        metres = float(data.get("length_m", 0.0))
+        if data.get("oneway", False):
+            dx, dy = G.nodes[v]["x"] - G.nodes[u]["x"], G.nodes[v]["y"] - G.nodes[u]["y"]
+            self.drift[0] += dx
+            self.drift[1] += dy
+            self.chords_m += math.hypot(dx, dy)
+            self.one_way_m += metres
+        elif (v, u) in self._pairs:
+            return  # the twin of a two-way link already counted: the same centreline
+        else:
+            self._pairs.add((u, v))
+            self.two_way_m += metres
+        highway = str(data.get("highway", ""))
+        self.by_class[highway] = self.by_class.get(highway, 0.0) + metres
+
+    def centreline_m(self) -> float:
+        both_ways = math.hypot(*self.drift) < 0.5 * self.chords_m
+        return self.two_way_m + (self.one_way_m / 2 if both_ways else self.one_way_m)
 
 
 # --- pinyin and English --------------------------------------------------------------------

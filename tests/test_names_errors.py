@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
 import networkx as nx
 import pytest
-from conftest import BUNDLED_MAP
+from conftest import BUNDLED_MAP, PROJECT_ROOT
 from graphs import grid_graph
+from typer.testing import CliRunner
 
 from cysim import cli, locate, network, settings
 from cysim._errors import PatchError
@@ -275,3 +279,55 @@ def test_a_missing_map_set_in_a_base_file_points_at_the_base(tmp_path, monkeypat
     base = tmp_path / "common" / "base.yaml"
     assert err.startswith(f"error: {base}:2 [map]: map file not found: {base.parent / 'gone.pbf'}")
     assert f"`cysim map fetch -o {base.parent / 'gone.graphml'}` and set map: gone.graphml" in err
+
+
+# --- cysim map info --roads ----------------------------------------------------------------
+
+
+def test_road_table_counts_each_road_once():
+    G = grid_graph()
+    for u, v in ((8, 10), (10, 8)):  # 银河路 as two one-way carriageways
+        G.edges[u, v, 0]["oneway"] = True
+    G.remove_edge(9, 3, 0)  # 华中路 a one-way street
+    G.edges[3, 9, 0]["oneway"] = True
+    rows = {row["name"]: row for row in locate.road_table(G)}
+    assert rows["文阳路"]["length_km"] == 1.0  # two two-way links of 500 m
+    assert rows["银河路"]["length_km"] == 0.5
+    assert rows["华中路"]["length_km"] == 0.5
+    assert rows["正阳中路"] == {
+        "name": "正阳中路", "name_en": "", "pinyin": "Zhengyangzhong Lu", "highway": "primary",
+        "length_km": 1.0,
+    }  # fmt: skip
+
+
+def test_map_info_roads_lists_names_longest_first_into_a_file(tmp_path):
+    out = tmp_path / "roads.txt"
+    with out.open("w", encoding="utf-8") as handle:
+        done = subprocess.run(
+            [sys.executable, "-m", "cysim", "map", "info", "--roads", str(BUNDLED_MAP)],
+            stdout=handle,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+            cwd=PROJECT_ROOT,
+            env={**os.environ, "PYTHONIOENCODING": "", "LC_ALL": "C"},
+        )
+    assert done.returncode == 0, done.stderr
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0].split() == ["road", "name:en", "pinyin", "class", "km"]
+    assert lines[-1] == "124 named roads"
+    assert lines[1].split()[0] == "胶州湾高速"
+    kms = [float(line.split()[-1]) for line in lines[1:-1]]
+    assert kms == sorted(kms, reverse=True)
+    zhongcheng = next(line for line in lines if line.startswith("中城路"))
+    assert "Zhongcheng Road" in zhongcheng and "Zhongcheng Lu" in zhongcheng
+    assert zhongcheng.split()[-2] in {"primary", "secondary", "tertiary"}
+
+
+def test_map_info_roads_json(bundled):
+    result = CliRunner().invoke(cli.app, ["map", "info", "--roads", "--json", str(BUNDLED_MAP)])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert rows == locate.road_table(bundled)
+    crrc = next(row for row in rows if row["name"] == "中车大道")
+    assert (crrc["name_en"], crrc["pinyin"]) == ("CRRC Avenue", "Zhongche Dadao")
