@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from cysim import cli, locate, network, settings
 from cysim._errors import PatchError
 from cysim.patches import apply_patches
-from cysim.scenario import load_scenario
+from cysim.scenario import CloseRoad, WidenRoad, load_scenario
 
 
 @pytest.fixture(scope="module")
@@ -331,3 +331,22 @@ def test_map_info_roads_json(bundled):
     assert rows == locate.road_table(bundled)
     crrc = next(row for row in rows if row["name"] == "中车大道")
     assert (crrc["name_en"], crrc["pinyin"]) == ("CRRC Avenue", "Zhongche Dadao")
+
+
+def test_a_scenario_may_write_roads_and_junctions_in_pinyin(validate):
+    code, err, _ = validate(
+        "  - type: widen_road\n    road: Zhongcheng Road\n    add_lanes: 1\n"
+        "    between: [[Zhongcheng Lu, Chunyang Lu], [zhongchenglu, 明阳路]]\n"
+        "  - type: channelize\n    junction: [Zhengyang Zhonglu, Changcheng Road]\n"
+        "    add_turn_lanes: {left: 1}\n"
+    )
+    assert code == 0, err
+
+
+def test_a_road_closed_by_its_chinese_name_conflicts_with_its_pinyin():
+    patches = [
+        CloseRoad(type="close_road", road="黑龙江路"),
+        WidenRoad(type="widen_road", road="Heilongjiang Lu", add_lanes=1),
+    ]
+    with pytest.raises(PatchError, match="road 'Heilongjiang Lu' was closed by an earlier patch"):
+        apply_patches(grid_graph(), patches)
