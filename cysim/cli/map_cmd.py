@@ -31,8 +31,9 @@ def info(
         False,
         "--roads",
         help="List the named roads instead: Chinese name, OSM name:en, pinyin, class and length "
-        "in km — the centreline length, a two-way road counted once (one-way carriageways each) "
-        "— longest first. Scenarios may write any of these names.",
+        "in km, longest first. The length is the centreline length, each road counted once: a "
+        "two-way link once, a road mapped as two one-way carriageways at half their sum, a "
+        "one-way street in full. Scenarios may write any of these names.",
     ),
 ) -> None:
     """Print nodes, junctions, signals, km and links by class, defaults, bounds.
