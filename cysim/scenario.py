@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from . import roadclass
-from ._errors import CysimError, ScenarioError
+from ._errors import CysimError, MapError, ScenarioError
 from ._yaml import KeyPath, YamlDocument, format_key_path, load_yaml, parse_key_path
 from .demand import DemandSpec
 from .simsettings import SimSettings
@@ -525,12 +525,34 @@ class Scenario(_Model):
         try:
             yield
         except CysimError as error:
+            missing = isinstance(error, MapError) and not self.map.exists()
+            if missing and error.file == str(self.map):
+                raise self._map_not_found() from None
             if error.file is not None or not error.key:
                 raise
             file, line = self.where(error.key)
             raise type(error)(
                 error.message, file=file, line=line, key=error.key, hint=error.hint
             ) from None
+
+    def _map_not_found(self) -> ScenarioError:
+        """The error for a ``map:`` that names no file: where it was looked for, and why."""
+        file, line = self.where("map")
+        fetched = (
+            self.map
+            if self.map.suffix in (".osm", ".graphml")
+            else self.map.with_suffix(".graphml")
+        )
+        return ScenarioError(
+            f"map file not found: {self.map} (map: is resolved relative to the folder of the "
+            f"file that sets it, {file.parent})",
+            file=file,
+            line=line,
+            key="map",
+            hint=f"correct the path in map: (relative to {file.name}, or absolute), or "
+            f"download the district's roads with `cysim map fetch -o {fetched}`"
+            + ("" if fetched == self.map else f" and set map: {fetched.name}"),
+        )
 
     def content(self) -> dict[str, Any]:
         """The resolved scenario as plain data, as a scenario file would spell it."""
@@ -874,6 +896,13 @@ def _to_scenario_error(
         given = _value_at(data, place)
         path = place
         message = f"a place is [lon, lat] (two numbers) or [road, road] (two names), got {given!r}"
+        road = _one_road(given)
+        if road is not None:
+            message = (
+                f"a junction is named by two crossing roads, [road, road], or by [lon, lat]; "
+                f"got only the road '{road}'"
+            )
+            hint = _second_road_hint(data, road, place[-1])
         probe = path
         while probe and probe not in sources:
             probe = probe[:-1]
@@ -884,6 +913,35 @@ def _to_scenario_error(
         if "input" in first and not isinstance(first["input"], dict | list):
             message += f" (got {first['input']!r})"
     return ScenarioError(message, file=source.file, line=source.line, key=key, hint=hint)
+
+
+def _one_road(given: Any) -> str | None:
+    """The road name of a place written as one road (``中城路`` or ``[中城路]``), else None."""
+    if isinstance(given, list) and len(given) == 1:
+        given = given[0]
+    return given if isinstance(given, str) and given.strip() else None
+
+
+def _second_road_hint(data: dict, road: str, place_key: str | int) -> str:
+    """How to name the junction: the roads crossing ``road`` on the scenario's map.
+
+    The map is loaded only here, for this error; when it cannot be (missing, unreadable, the
+    road unknown), the hint says where to find the names instead.
+    """
+    from . import locate, network  # the map, only to write this hint
+
+    example = f"[{road}, <the crossing road>]"
+    if isinstance(place_key, str):
+        example = f"{place_key}: {example}"
+    try:
+        settings = NetworkSettings.model_validate(data.get("network") or {})
+        G = network.load_network(
+            data["map"], consolidation_tolerance_m=settings.consolidation_tolerance_m
+        )
+        crossing = locate.crossing_list(G, road)
+    except (CysimError, pydantic.ValidationError, KeyError, OSError, TypeError):
+        return f"write {example}; `cysim map info --roads MAP` lists the road names"
+    return f"write {example}; roads crossing {road}: {crossing}"
 
 
 def _place_end(loc: tuple) -> int:

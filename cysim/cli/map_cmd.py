@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 
 import typer
@@ -24,16 +25,31 @@ def info(
     file: Path = typer.Argument(..., help=_FILE_HELP),
     tolerance: float | None = typer.Option(None, "--tolerance", help=_TOL_HELP),
     as_json: bool = typer.Option(
-        False, "--json", help="Print the summary and load report as JSON."
+        False, "--json", help="Print the summary and load report (or the road list) as JSON."
+    ),
+    roads: bool = typer.Option(
+        False,
+        "--roads",
+        help="List the named roads instead: Chinese name, OSM name:en, pinyin, class and length "
+        "in km, longest first. The length is the centreline length, each road counted once: a "
+        "two-way link once, a road mapped as two one-way carriageways at half their sum, a "
+        "one-way street in full. Scenarios may write any of these names.",
     ),
 ) -> None:
     """Print nodes, junctions, signals, km and links by class, defaults, bounds.
 
     Lists every OSM traffic-signal node that controls no junction, with the reason.
     """
-    from .. import network
+    from .. import locate, network
 
     G = network.load_network(file, consolidation_tolerance_m=tolerance)
+    if roads:
+        rows = locate.road_table(G)
+        if as_json:
+            typer.echo(json.dumps(rows, ensure_ascii=False))
+        else:
+            typer.echo(format_road_table(rows))
+        return
     summary = network.network_summary(G)
     if as_json:
         report = json.loads(G.graph["load_report"])
@@ -56,6 +72,36 @@ def info(
             f"  {sum(report['tag_warnings'].values())} OSM tag values not understood "
             "(class defaults used; see --json)"
         )
+
+
+_ROAD_COLUMNS = (("name", "road"), ("name_en", "name:en"), ("pinyin", "pinyin"),
+                 ("highway", "class"), ("length_km", "km"))  # fmt: skip
+
+
+def format_road_table(rows: list[dict[str, object]]) -> str:
+    """Plain-text columns (Chinese characters count two wide), so the list reads the same in
+    a terminal and in a file it is redirected to."""
+    cells = [[title for _, title in _ROAD_COLUMNS]]
+    cells += [
+        [f"{row[key]:.2f}" if key == "length_km" else str(row[key]) for key, _ in _ROAD_COLUMNS]
+        for row in rows
+    ]
+    widths = [max(_width(line[i]) for line in cells) for i in range(len(_ROAD_COLUMNS))]
+    lines = []
+    for line in cells:
+        padded = [_pad(text, width, right=i == len(widths) - 1) for i, (text, width) in
+                  enumerate(zip(line, widths, strict=True))]  # fmt: skip
+        lines.append("  ".join(padded).rstrip())
+    return "\n".join(lines) + f"\n{len(rows)} named roads"
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _pad(text: str, width: int, *, right: bool = False) -> str:
+    fill = " " * (width - _width(text))
+    return fill + text if right else text + fill
 
 
 @map_app.command("plot")
