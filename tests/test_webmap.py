@@ -261,3 +261,27 @@ def test_map_draws_offline_in_chromium(case, tmp_path, tiles):
     drawable = int((~case["deltas"].geometry.is_empty).sum())
     assert drawn == drawable
     assert EVIL not in dom  # the road name shows as text (in the tooltip), never as a tag
+
+
+def test_base_map_comes_from_the_report_section_or_the_command_line(tmp_path):
+    from cysim import pipeline
+
+    base = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.yaml"
+    scenario_file = tmp_path / "s.yaml"
+    scenario_file.write_text(f"name: s\nbase: {base}\nreport: {{basemap: gaode}}\n", "utf-8")
+    assert pipeline.report_basemap(scenario_file).name == "gaode"
+    assert pipeline.report_basemap(scenario_file, "none") is None
+    run_folder = tmp_path / "run"
+    run_folder.mkdir()
+    (run_folder / "scenario.yaml").write_text("name: old\n", encoding="utf-8")
+    assert pipeline.report_basemap(run_folder) is None  # runs before the report: section
+    assert pipeline.report_basemap(run_folder, "tencent").system == "gcj02"
+    # the report section never changes which run is reused
+    from cysim import scenario
+
+    plain = tmp_path / "p.yaml"
+    plain.write_text(f"name: s\nbase: {base}\n", "utf-8")
+    assert (
+        scenario.load_scenario(plain).fingerprint()
+        == scenario.load_scenario(scenario_file).fingerprint()
+    )
