@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from . import stats
-from .metrics import KPI_META, KpiInfo
+from .metrics import KPI_META, NON_NEGATIVE, KpiInfo
 
 #: Columns copied from each side into :func:`link_deltas` (suffixes ``_a`` / ``_b``).
 LINK_DELTA_COLUMNS: tuple[str, ...] = (
@@ -111,6 +111,9 @@ def compare_kpis(
         route_gap_pct, verdict`` (``pct_change`` = 100 · difference / |mean_a|, NaN when mean_a
         is 0; ``route_gap_pct`` = 100 × the larger of the sides' final relative gaps, the
         smallest relative change that is called better or worse; verdicts in :data:`VERDICTS`).
+        Each side's interval (``a_ci_*``, ``b_ci_*``) is clipped to the KPI's
+        :attr:`~cysim.metrics.KpiInfo.value_range` (no count below 0); that of the difference is
+        not.
 
     Raises
     ------
@@ -139,8 +142,9 @@ def compare_kpis(
             )
         else:
             diff = stats.welch_difference_ci(a_values, b_values, confidence)
-        ci_a = stats.mean_ci(a_values, confidence)
-        ci_b = stats.mean_ci(b_values, confidence)
+        # each side's interval stays within what the KPI can be; the difference's need not
+        ci_a = stats.clip_interval(stats.mean_ci(a_values, confidence), info.value_range)
+        ci_b = stats.clip_interval(stats.mean_ci(b_values, confidence), info.value_range)
         difference = ci_b.estimate - ci_a.estimate
         pct = 100.0 * difference / abs(ci_a.estimate) if ci_a.estimate else float("nan")
         rows[key] = {
@@ -180,7 +184,14 @@ NEAR_KPI_META: dict[str, KpiInfo] = {
         "Delay on links near the measure", "方案周边路段延误", "veh·h", True, True, True, 0
     ),
     "near_vkt_km": KpiInfo(
-        "Vehicle-km on links near the measure", "方案周边路段车公里", "veh·km", None, True, False, 0
+        "Vehicle-km on links near the measure",
+        "方案周边路段车公里",
+        "veh·km",
+        None,
+        True,
+        False,
+        0,
+        NON_NEGATIVE,
     ),
     "near_delay_s_per_km": KpiInfo(
         "Delay per vehicle-km near the measure",

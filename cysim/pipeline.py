@@ -519,7 +519,8 @@ def write_run(
     kpis = [o.kpis for o in outputs]
     # KPIs only: what they were computed under (sample, gap, iterations) is summarised apart
     summary_table = stats.summarize(
-        [{k: kp[k] for k in metrics.KPI_META if k in kp} for kp in kpis]
+        [{k: kp[k] for k in metrics.KPI_META if k in kp} for kp in kpis],
+        bounds={k: info.value_range for k, info in metrics.KPI_META.items()},
     )
     sample_factor = float(outputs[0].kpis.get("sample_factor", 1.0)) if outputs else 1.0
     summary = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats as sps
 
@@ -130,3 +131,67 @@ def test_change_within_the_route_choice_gap_is_not_called():
         compare.compare_kpis(bare_a, bare_b, [1, 2, 3], [1, 2, 3]).loc["vht_h", "verdict"]
         == "better"
     )
+
+
+def test_interval_of_a_count_is_clipped_at_zero_but_not_its_difference():
+    # unfinished trips: mostly none, one replication with many; the t interval reaches below 0
+    a = [0.0, 0.0, 0.0, 1200.0]
+    b = [0.0, 0.0, 0.0, 0.0]
+    raw = stats.mean_ci(a)
+    assert raw.low < 0
+    kpis_a = [{"trips_unfinished": v, "mean_delay_s": v - 50.0} for v in a]
+    kpis_b = [{"trips_unfinished": v, "mean_delay_s": v - 50.0} for v in b]
+    table = compare.compare_kpis(kpis_a, kpis_b, [1, 2, 3, 4], [1, 2, 3, 4])
+    row = table.loc["trips_unfinished"]
+    assert row["a_ci_low"] == 0.0 and row["a_ci_high"] == pytest.approx(raw.high)
+    assert row["ci_low"] < 0  # B − A can be negative
+    # a delay is not a count: its interval is left as it is
+    assert table.loc["mean_delay_s", "a_ci_low"] == pytest.approx(raw.low - 50.0)
+    summary = stats.summarize(
+        [{"trips_unfinished": v} for v in a], bounds={"trips_unfinished": (0.0, math.inf)}
+    )
+    assert summary.loc["trips_unfinished", "ci_low"] == 0.0
+    assert stats.summarize([{"trips_unfinished": v} for v in a]).loc[
+        "trips_unfinished", "ci_low"
+    ] == pytest.approx(raw.low)
+    share = stats.clip_interval(stats.mean_ci([90.0, 99.0, 100.0]), (0.0, 100.0))
+    assert share.high == 100.0 and share.low < 100.0
+
+
+def test_every_count_kpi_has_a_value_range():
+    from cysim import metrics
+
+    for key, info in metrics.KPI_META.items():
+        if info.unit in ("trips", "veh", "veh·km", "veh·h", "t", "%", "places"):
+            assert info.value_range is not None and info.value_range[0] == 0.0, key
+
+
+def test_group_intervals_equal_the_one_group_functions():
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {
+            "link": np.repeat([1, 2, 3], 4),
+            "flow": rng.normal(100, 20, 12),
+            "speed": rng.normal(30, 5, 12),
+        }
+    )
+    frame.loc[frame.index[-3:], "speed"] = np.nan  # link 3: one speed only
+    grouped = stats.group_mean_ci(frame, ["link"], ["flow", "speed"])
+    for link, part in frame.groupby("link"):
+        for column in ("flow", "speed"):
+            one = stats.mean_ci(part[column])
+            got = grouped.loc[link, [column, f"{column}_ci_low", f"{column}_ci_high"]]
+            np.testing.assert_allclose(got.to_numpy(dtype=float), [one.estimate, one.low, one.high])
+    assert np.isnan(grouped.loc[3, "speed_ci_low"])
+    clipped = stats.group_mean_ci(frame.assign(flow=frame["flow"] - 100), ["link"], ["flow"],
+                                  bounds=(0.0, math.inf))  # fmt: skip
+    assert (clipped["flow_ci_low"] >= 0).all()
+
+    other = frame.assign(flow=frame["flow"] * 1.5).iloc[:-2]  # link 3 has two values in B
+    welch = stats.group_welch_difference_ci(frame, other, ["link"], ["flow"])
+    for link in (1, 2, 3):
+        one = stats.welch_difference_ci(
+            frame.loc[frame["link"] == link, "flow"], other.loc[other["link"] == link, "flow"]
+        )
+        got = welch.loc[link, ["flow", "flow_ci_low", "flow_ci_high"]].to_numpy(dtype=float)
+        np.testing.assert_allclose(got, [one.estimate, one.low, one.high])

@@ -106,7 +106,9 @@ def _summary_table(kpis: list[dict[str, float]], title: str) -> Table:
     """KPI mean and 95 % CI over replications, as a rich table."""
     from .. import metrics, stats
 
-    summary = stats.summarize(kpis)
+    summary = stats.summarize(
+        kpis, bounds={k: info.value_range for k, info in metrics.KPI_META.items()}
+    )
     meta = metrics.kpi_metadata()
     summary = summary[summary.index.isin(meta.index)]
     table = Table(title=escape(title))
