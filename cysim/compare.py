@@ -19,8 +19,11 @@ import pandas as pd
 from . import stats
 from .metrics import KPI_META, NON_NEGATIVE, KpiInfo
 
-#: Columns copied from each side into :func:`link_deltas` (suffixes ``_a`` / ``_b``).
+#: Columns copied from each side into :func:`link_deltas` (suffixes ``_a`` / ``_b``): the lanes
+#: (in the link's direction) and capacity each side ran with, then the traffic figures.
 LINK_DELTA_COLUMNS: tuple[str, ...] = (
+    "lanes",
+    "capacity_vph",
     "flow_veh",
     "flow_vph",
     "mean_speed_kph",
@@ -77,6 +80,13 @@ def _aligned(
     return {int(seed): float(k.get(key, np.nan)) for seed, k in zip(seeds, kpis, strict=True)}
 
 
+def same_seeds(seeds_a: Sequence[int], seeds_b: Sequence[int]) -> bool:
+    """Both sides ran the same two or more distinct seeds: their differences pair by seed
+    (common random numbers), so the paired t interval applies, not Welch's."""
+    a = sorted(map(int, seeds_a))
+    return a == sorted(map(int, seeds_b)) and len(a) > 1 and len(set(a)) == len(a)
+
+
 def compare_kpis(
     kpis_a: Sequence[Mapping[str, float]],
     kpis_b: Sequence[Mapping[str, float]],
@@ -124,8 +134,7 @@ def compare_kpis(
         raise ValueError("both sides need at least one replication")
     if len(kpis_a) != len(seeds_a) or len(kpis_b) != len(seeds_b):
         raise ValueError("give exactly one seed per replication on each side")
-    paired = sorted(map(int, seeds_a)) == sorted(map(int, seeds_b)) and len(seeds_a) > 1
-    paired = paired and len(set(map(int, seeds_a))) == len(seeds_a)
+    paired = same_seeds(seeds_a, seeds_b)
     gap = float(np.nanmax([route_gap(kpis_a), route_gap(kpis_b), 0.0]))
     rows = {}
     for key, info in meta.items():
@@ -171,6 +180,49 @@ def compare_kpis(
             ),
         }
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("kpi")
+
+
+#: Columns of :func:`compare_kpis` in the unit of the row's KPI (its ``unit`` column).
+KPI_VALUE_COLUMNS: tuple[str, ...] = (
+    "mean_a", "mean_b", "a_ci_low", "a_ci_high", "b_ci_low", "b_ci_high",
+    "difference", "ci_low", "ci_high",
+)  # fmt: skip
+
+
+def kpi_table_for_csv(table: pd.DataFrame, meta: Mapping[str, KpiInfo] = KPI_META) -> pd.DataFrame:
+    """A :func:`compare_kpis` table rounded for people: ``comparison.csv``, ``near_measure.csv``.
+
+    Each row's figures (:data:`KPI_VALUE_COLUMNS`, in the unit its ``unit`` column names) are
+    written with the decimals of the KPI (:attr:`~cysim.metrics.KpiInfo.decimals`), so
+    ``78721.90598902652`` veh·km reads ``78722``; ``pct_change`` and ``route_gap_pct`` (percent)
+    get one decimal. The table in memory keeps full precision.
+
+    Parameters
+    ----------
+    table
+        From :func:`compare_kpis` with the same ``meta``.
+    meta
+        KPI metadata (decimals per row; 2 for a KPI it does not name).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same index and columns; the figures as text (empty for NaN), which a CSV reader reads
+        back as numbers.
+    """
+    out = table.copy()
+    decimals = [meta[k].decimals if k in meta else 2 for k in out.index]
+    for column in KPI_VALUE_COLUMNS:
+        if column in out.columns:
+            out[column] = [
+                # + 0.0 turns a rounded −0 into 0
+                "" if pd.isna(value) else f"{round(float(value), places) + 0.0:.{places}f}"
+                for value, places in zip(out[column], decimals, strict=True)
+            ]
+    for column in ("pct_change", "route_gap_pct"):
+        if column in out.columns:
+            out[column] = out[column].astype(float).round(1)
+    return out
 
 
 #: Radius around a measure's links and junctions within which its local effect is measured, m:
@@ -318,6 +370,93 @@ def link_deltas(links_a: gpd.GeoDataFrame, links_b: gpd.GeoDataFrame) -> gpd.Geo
     return gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(geometry, crs=crs), crs=crs)
 
 
+#: Link columns given a 95 % interval over replications in the link layers.
+LINK_INTERVAL_COLUMNS: tuple[str, ...] = ("flow_vph", "mean_speed_kph", "total_delay_vh")
+#: Of those, the ones that cannot be negative (their per-run interval is clipped at 0); a delay
+#: (actual minus free-flow time) is not bounded below in principle.
+_NON_NEGATIVE_LINK_COLUMNS: tuple[str, ...] = ("flow_vph", "mean_speed_kph")
+_LINK_KEYS: list[str] = ["u", "v", "key"]
+
+
+def link_intervals(
+    links_per_replication: pd.DataFrame, confidence: float = stats.CONFIDENCE
+) -> pd.DataFrame:
+    """Per link, the confidence interval of the mean over replications of a few link figures.
+
+    Parameters
+    ----------
+    links_per_replication
+        ``links.parquet`` of a run: link tables of every replication, stacked.
+    confidence
+        Confidence level.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``u, v, key`` and ``<c>_ci_low``, ``<c>_ci_high`` for each column ``c`` of
+        :data:`LINK_INTERVAL_COLUMNS` (:func:`cysim.stats.group_mean_ci`; flows and speeds
+        clipped at 0; NaN with fewer than two replications, or speeds of a link that fewer than
+        two replications used).
+    """
+    frame = pd.DataFrame(links_per_replication)
+    signed = [c for c in LINK_INTERVAL_COLUMNS if c not in _NON_NEGATIVE_LINK_COLUMNS]
+    parts = [
+        stats.group_mean_ci(
+            frame, _LINK_KEYS, _NON_NEGATIVE_LINK_COLUMNS, confidence, NON_NEGATIVE
+        ),
+        stats.group_mean_ci(frame, _LINK_KEYS, signed, confidence),
+    ]
+    return _bounds_only(pd.concat(parts, axis=1), LINK_INTERVAL_COLUMNS)
+
+
+def link_delta_intervals(
+    links_a: pd.DataFrame,
+    links_b: pd.DataFrame,
+    confidence: float = stats.CONFIDENCE,
+) -> pd.DataFrame:
+    """Per link, the confidence interval of the change B − A of a few link figures.
+
+    As :func:`compare_kpis` does for the network: with the same seeds on both sides the paired
+    t interval of the per-seed differences, otherwise Welch's. A flow or delay of a link missing
+    on one side counts as 0 when paired (as in :func:`link_deltas`); under Welch such a link has
+    no interval.
+
+    Parameters
+    ----------
+    links_a, links_b
+        ``links.parquet`` of the two runs (every replication, with ``seed``).
+    confidence
+        Confidence level.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``u, v, key`` and ``d_<c>_ci_low``, ``d_<c>_ci_high`` for each column ``c`` of
+        :data:`LINK_INTERVAL_COLUMNS`; NaN where no interval exists.
+    """
+    columns = list(LINK_INTERVAL_COLUMNS)
+    a, b = (pd.DataFrame(f)[[*_LINK_KEYS, "seed", *columns]] for f in (links_a, links_b))
+    if same_seeds(a["seed"].unique(), b["seed"].unique()):
+        merged = a.merge(b, on=[*_LINK_KEYS, "seed"], how="outer", suffixes=("_a", "_b"))
+        change = merged[[*_LINK_KEYS]].copy()
+        for column in columns:
+            before, after = merged[f"{column}_a"], merged[f"{column}_b"]
+            if column in ("flow_vph", "total_delay_vh"):
+                before, after = before.fillna(0.0), after.fillna(0.0)
+            change[column] = after - before
+        intervals = stats.group_mean_ci(change, _LINK_KEYS, columns, confidence)
+    else:
+        intervals = stats.group_welch_difference_ci(a, b, _LINK_KEYS, columns, confidence)
+    bounds = _bounds_only(intervals, columns)
+    return bounds.rename(columns={c: f"d_{c}" for c in bounds.columns if c not in _LINK_KEYS})
+
+
+def _bounds_only(intervals: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """The ``<c>_ci_low``/``<c>_ci_high`` columns of a grouped interval table, keys as columns."""
+    wanted = [f"{c}_ci_{end}" for c in columns for end in ("low", "high")]
+    return intervals[wanted].reset_index()
+
+
 def approach_deltas(
     before: pd.DataFrame, after: pd.DataFrame, touched_nodes: Sequence[int] = ()
 ) -> pd.DataFrame:
@@ -359,6 +498,36 @@ def approach_deltas(
     out["_worst"] = worst
     out = out.sort_values(["measure", "_worst"], ascending=[False, False], na_position="last")
     return out.drop(columns="_worst").reset_index(drop=True)
+
+
+def approach_points(*lane_groups: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
+    """One point per junction approach ``(u, v, key)``, from the lane-group tables of the runs.
+
+    Parameters
+    ----------
+    *lane_groups
+        :func:`cysim.metrics.approach_table` of each run (``junctions.gpkg`` layer
+        ``approaches_utm``), the preferred first (B's for a comparison); None entries are
+        skipped.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``u, v, key`` and the approach's point (the first table that has the approach gives it).
+    """
+    tables = [t for t in lane_groups if t is not None]
+    crs = tables[0].crs if tables else None
+    frames = [
+        pd.DataFrame(
+            {"u": t["u"], "v": t["v"], "key": t["key"], "geometry": t.geometry.to_crs(crs)}
+        )
+        for t in tables
+    ]
+    if not frames:
+        return gpd.GeoDataFrame({"u": [], "v": [], "key": []}, geometry=[], crs=crs)
+    points = pd.concat(frames, ignore_index=True).drop_duplicates(["u", "v", "key"])
+    points[["u", "v", "key"]] = points[["u", "v", "key"]].astype("int64")
+    return gpd.GeoDataFrame(points, geometry="geometry", crs=crs)
 
 
 def mean_link_table(tables: Sequence[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
@@ -427,6 +596,12 @@ def mean_over_replications(
     means = grouped[numeric].mean()
     others = [c for c in first.columns if c not in keys and c not in numeric]
     out = grouped[others].first().join(means).reset_index() if others else means.reset_index()
+    for column in numeric:
+        # integer columns (lanes, node ids: the same in every replication) stay integers
+        mean = out[column]
+        whole = mean.notna().all() and (mean == mean.round()).all()
+        if pd.api.types.is_integer_dtype(first[column]) and whole:
+            out[column] = mean.astype(first[column].dtype)
     return gpd.GeoDataFrame(out[list(first.columns)], geometry="geometry", crs=first.crs)
 
 

@@ -27,6 +27,7 @@ from . import (
     netcache,
     network,
     patches,
+    patchreport,
     plot,
     scenario,
     signals,
@@ -497,6 +498,65 @@ def _patch_marks(report: patches.PatchReport) -> dict:
     return {"edges": edges, "nodes": nodes}
 
 
+def _changed_features(prepared: PreparedScenario) -> dict[str, gpd.GeoDataFrame]:
+    """The links and junctions the scenario's patches changed, as two single-geometry tables.
+
+    ``changed_links`` (lines: ``kind, label, u, v, key, removed, patch_types, changes``) and
+    ``changed_junctions`` (points: ``kind, label, node, patch_types, changes``); ``kind``
+    (``edge`` / ``node``) and ``label`` are what the maps draw. Closed or split links are gone
+    from the patched graph: they are drawn from the base network and marked ``removed``.
+    """
+    crs = prepared.graph.graph.get("crs")
+    links, junctions = [], []
+    changes = patchreport.element_changes(prepared.patch_report)
+    for kind, element, types, text in changes.itertuples(index=False):
+        if kind == "edge":
+            removed = not prepared.graph.has_edge(*element)
+            graph = prepared.base_graph if removed else prepared.graph
+            u, v, key = element
+            feature = plot.patched_features(graph, [element], [])
+            links.append(
+                feature.assign(u=u, v=v, key=key, removed=removed, patch_types=types, changes=text)
+            )
+        else:
+            graph = prepared.graph if element in prepared.graph else prepared.base_graph
+            if element not in graph:
+                continue
+            feature = plot.patched_features(graph, [], [element])
+            junctions.append(feature.assign(node=element, patch_types=types, changes=text))
+
+    def table(rows: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
+        if not rows:
+            return gpd.GeoDataFrame(geometry=[], crs=crs)
+        return gpd.GeoDataFrame(pd.concat(rows, ignore_index=True), geometry="geometry", crs=crs)
+
+    return {"changed_links": table(links), "changed_junctions": table(junctions)}
+
+
+def _link_layer(
+    links_mean: gpd.GeoDataFrame, links_all: pd.DataFrame, report: patches.PatchReport
+) -> gpd.GeoDataFrame:
+    """The mean link table for ``links.gpkg``: with each link's 95 % intervals over the
+    replications (:func:`cysim.compare.link_intervals`) and ``patched`` (a patch of the
+    scenario changed the link)."""
+    layer = links_mean.merge(compare.link_intervals(links_all), on=["u", "v", "key"], how="left")
+    changed = set(report.patched_edges())
+    keys = zip(layer["u"], layer["v"], layer["key"], strict=True)
+    layer["patched"] = [(int(u), int(v), int(k)) in changed for u, v, k in keys]
+    return layer
+
+
+def _mean_junctions(tables: Sequence[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
+    """Junction tables averaged over replications, the level of service from the mean delay
+    (not the first replication's letter)."""
+    mean = compare.mean_over_replications(tables, ["node"])
+    mean["los"] = [
+        metrics.level_of_service(float(d), bool(s))
+        for d, s in zip(mean["mean_control_delay_s"], mean["signal"], strict=True)
+    ]
+    return mean
+
+
 def write_run(
     prepared: PreparedScenario,
     outputs: Sequence[ReplicationOutput],
@@ -556,24 +616,28 @@ def write_run(
     links_all = stacked([o.links.drop(columns="geometry") for o in outputs])
     io.write_parquet(partial_dir / "links.parquet", links_all)
     links_mean = compare.mean_link_table([o.links for o in outputs])
-    io.write_links_gpkg(partial_dir / "links.gpkg", links_mean)
+    io.write_links_gpkg(
+        partial_dir / "links.gpkg", _link_layer(links_mean, links_all, prepared.patch_report)
+    )
     io.write_parquet(
         partial_dir / "junctions.parquet",
         stacked([o.junctions.drop(columns="geometry") for o in outputs]),
     )
+    junctions_mean = _mean_junctions([o.junctions for o in outputs])
     approaches = [o.approaches for o in outputs if o.approaches is not None]
+    approaches_mean = None
     if approaches:
         io.write_parquet(
             partial_dir / "approaches.parquet",
             stacked([o.approaches.drop(columns="geometry") for o in outputs]),
         )
-        io.write_junctions_gpkg(
-            partial_dir / "junctions.gpkg",
-            compare.mean_over_replications([o.junctions for o in outputs], ["node"]),
-            metrics.mark_congested(
-                compare.mean_over_replications(approaches, ["link", "movements"])
-            ),
+        approaches_mean = metrics.mark_congested(
+            compare.mean_over_replications(approaches, ["link", "movements"])
         )
+        io.write_points_csv(partial_dir / "approaches.csv", approaches_mean)
+    if not junctions_mean.empty:
+        io.write_junctions_gpkg(partial_dir / "junctions.gpkg", junctions_mean, approaches_mean)
+        io.write_points_csv(partial_dir / "junctions.csv", junctions_mean)
     io.write_parquet(partial_dir / "trips.parquet", stacked([o.trips for o in outputs]))
     io.write_csv(partial_dir / "timeseries.csv", stacked([o.timeseries for o in outputs]))
     io.write_csv(partial_dir / "route_choice.csv", stacked([o.route_choice for o in outputs]))
@@ -592,22 +656,9 @@ def write_run(
         )
     io.write_text(partial_dir / "patches.txt", prepared.patch_report.to_text())
     io.write_json(partial_dir / "patches.json", _patch_marks(prepared.patch_report))
-    marks = _patch_marks(prepared.patch_report)
-    edges = [tuple(e) for e in marks["edges"]]
-    # Closed or split edges are gone from the patched graph: draw them from the base network.
-    kept = [e for e in edges if prepared.graph.has_edge(*e)]
-    gone = [e for e in edges if not prepared.graph.has_edge(*e)]
-    nodes = [n for n in marks["nodes"] if n in prepared.graph]
-    gone_nodes = [n for n in marks["nodes"] if n not in prepared.graph]
-    patched = pd.concat(
-        [
-            plot.patched_features(prepared.graph, kept, nodes),
-            plot.patched_features(prepared.base_graph, gone, gone_nodes),
-        ],
-        ignore_index=True,
-    )
-    if not patched.empty:
-        io.write_gpkg(partial_dir / "patched.gpkg", {"patched": patched})
+    changed = _changed_features(prepared)
+    if any(not table.empty for table in changed.values()):
+        io.write_layers_gpkg(partial_dir / "patched.gpkg", changed)
     figures = partial_dir / "figures"
     figures.mkdir(exist_ok=True)
     plot.congestion_map(
@@ -1017,8 +1068,7 @@ def load_run(run_dir: str | Path) -> RunResults:
         meta = yaml.safe_load((run_dir / "scenario.yaml").read_text(encoding="utf-8")) or {}
         links = gpd.read_file(run_dir / "links.gpkg", layer="links_utm", engine="pyogrio")
         series = pd.read_csv(run_dir / "timeseries.csv")
-        patched_path = run_dir / "patched.gpkg"
-        patched = gpd.read_file(patched_path, engine="pyogrio") if patched_path.exists() else None
+        patched = io.read_patched_gpkg(run_dir / "patched.gpkg")
         patch_log = (run_dir / "patches.txt").read_text(encoding="utf-8")
         marks_path = run_dir / "patches.json"
         marks = json.loads(marks_path.read_text(encoding="utf-8")) if marks_path.exists() else {}
@@ -1249,6 +1299,23 @@ def _swap_in(partial: Path, final: Path) -> None:
         shutil.rmtree(old)
 
 
+def _link_delta_layer(
+    deltas: gpd.GeoDataFrame,
+    links_a: pd.DataFrame,
+    links_b: pd.DataFrame,
+    measure_edges: Sequence[Sequence[int]],
+) -> gpd.GeoDataFrame:
+    """The link deltas for ``link_deltas.gpkg``: with the 95 % interval of each link's change
+    (:func:`cysim.compare.link_delta_intervals`, from both runs' ``links.parquet``) and
+    ``measure`` (B's patches changed the link, ``patches.json``)."""
+    intervals = compare.link_delta_intervals(links_a, links_b)
+    layer = deltas.merge(intervals, on=["u", "v", "key"], how="left")
+    changed = {tuple(int(x) for x in edge) for edge in measure_edges}
+    keys = zip(layer["u"], layer["v"], layer["key"], strict=True)
+    layer["measure"] = [(int(u), int(v), int(k)) in changed for u, v, k in keys]
+    return layer
+
+
 def _write_comparison(
     out: Path,
     run_a: RunResults,
@@ -1261,13 +1328,13 @@ def _write_comparison(
     from . import report
 
     labels = (run_a.name, run_b.name)
-    io.write_csv(out / "comparison.csv", table, index=True)
-    io.write_gpkg(
+    io.write_csv(out / "comparison.csv", compare.kpi_table_for_csv(table), index=True)
+    links_per_replication = [
+        pd.read_parquet(run.run_dir / "links.parquet") for run in (run_a, run_b)
+    ]
+    io.write_layers_gpkg(
         out / "link_deltas.gpkg",
-        {
-            "link_deltas_wgs84": deltas.to_crs(io.GPKG_LAYERS["links_wgs84"]),
-            "link_deltas_utm": deltas.to_crs(io.GPKG_LAYERS["links_utm"]),
-        },
+        {"link_deltas": _link_delta_layer(deltas, *links_per_replication, run_b.patched_edges)},
     )
     fig = out / "figures"
     fig.mkdir()
@@ -1310,17 +1377,18 @@ def _write_comparison(
                 set(run_b.patched_nodes) | {n for e in run_b.patched_edges for n in e[:2]}
             ),
         )
-        io.write_csv(out / "approach_deltas.csv", approaches)
+        points = compare.approach_points(run_b.approaches, run_a.approaches)
+        approach_layer = points.merge(approaches, on=["u", "v", "key"], how="right")
+        io.write_points_csv(out / "approach_deltas.csv", approach_layer)
+        io.write_layers_gpkg(out / "approach_deltas.gpkg", {"approach_deltas": approach_layer})
     near = None
     near_links = compare.near_measure_links(
         run_a.links, run_b.patched_edges, run_b.patched_nodes
     ) | compare.near_measure_links(run_b.links, run_b.patched_edges, run_b.patched_nodes)
     if near_links:
         sides = []
-        for run in (run_a, run_b):
-            kpis, seeds = compare.near_measure_kpis(
-                pd.read_parquet(run.run_dir / "links.parquet"), near_links
-            )
+        for side, run in enumerate((run_a, run_b)):
+            kpis, seeds = compare.near_measure_kpis(links_per_replication[side], near_links)
             gaps = {
                 int(s): k.get("relative_gap", math.nan)
                 for s, k in zip(run.seeds, run.kpis, strict=True)
@@ -1331,7 +1399,11 @@ def _write_comparison(
         near = compare.compare_kpis(
             sides[0][0], sides[1][0], sides[0][1], sides[1][1], meta=compare.NEAR_KPI_META
         )
-        io.write_csv(out / "near_measure.csv", near, index=True)
+        io.write_csv(
+            out / "near_measure.csv",
+            compare.kpi_table_for_csv(near, compare.NEAR_KPI_META),
+            index=True,
+        )
     patch_log = run_b.patch_log
     if run_a.patch_log.strip() and "no patches" not in run_a.patch_log:
         patch_log = f"A ({run_a.name}):\n{run_a.patch_log}\n\nB ({run_b.name}):\n{run_b.patch_log}"

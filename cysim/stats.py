@@ -107,13 +107,25 @@ def clip_interval(interval: Interval, bounds: tuple[float, float] | None) -> Int
     Returns
     -------
     Interval
-        The same interval with ``low`` and ``high`` inside ``bounds`` (NaN stays NaN).
+        The same interval with ``low`` and ``high`` inside ``bounds`` (NaN stays NaN), but
+        never cut past the estimate.
     """
     if bounds is None:
         return interval
-    lowest, highest = bounds
-    low, high = np.clip([interval.low, interval.high], lowest, highest)
+    low, high = _clipped(interval.estimate, interval.low, interval.high, bounds)
     return replace(interval, low=float(low), high=float(high))
+
+
+def _clipped(
+    estimate: npt.ArrayLike, low: npt.ArrayLike, high: npt.ArrayLike, bounds: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds clipped to ``bounds``, element-wise, but never past the estimate: an interval
+    always holds its estimate, even one outside ``bounds`` (which real data cannot give)."""
+    estimate = np.asarray(estimate, dtype=float)
+    with np.errstate(invalid="ignore"):
+        low = np.minimum(np.clip(low, *bounds), estimate)
+        high = np.maximum(np.clip(high, *bounds), estimate)
+    return low, high
 
 
 def mean_ci(values: npt.ArrayLike, confidence: float = CONFIDENCE) -> Interval:
@@ -302,7 +314,7 @@ def _estimate_and_bounds(
 ) -> pd.DataFrame:
     """Columns ``c``, ``c_ci_low``, ``c_ci_high`` side by side for every column of ``estimate``."""
     if bounds is not None:
-        low, high = np.clip(low, *bounds), np.clip(high, *bounds)
+        low, high = _clipped(estimate.to_numpy(dtype=float), low, high, bounds)
     parts = {}
     for i, column in enumerate(estimate.columns):
         parts[column] = estimate[column].to_numpy(dtype=float)

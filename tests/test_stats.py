@@ -183,9 +183,10 @@ def test_group_intervals_equal_the_one_group_functions():
             got = grouped.loc[link, [column, f"{column}_ci_low", f"{column}_ci_high"]]
             np.testing.assert_allclose(got.to_numpy(dtype=float), [one.estimate, one.low, one.high])
     assert np.isnan(grouped.loc[3, "speed_ci_low"])
-    clipped = stats.group_mean_ci(frame.assign(flow=frame["flow"] - 100), ["link"], ["flow"],
-                                  bounds=(0.0, math.inf))  # fmt: skip
-    assert (clipped["flow_ci_low"] >= 0).all()
+    counts = frame.assign(flow=np.tile([0.0, 0.0, 0.0, 40.0], 3))  # mean 10, t interval < 0
+    assert (stats.group_mean_ci(counts, ["link"], ["flow"])["flow_ci_low"] < 0).all()
+    clipped = stats.group_mean_ci(counts, ["link"], ["flow"], bounds=(0.0, math.inf))
+    assert (clipped["flow_ci_low"] == 0).all() and (clipped["flow"] == 10).all()
 
     other = frame.assign(flow=frame["flow"] * 1.5).iloc[:-2]  # link 3 has two values in B
     welch = stats.group_welch_difference_ci(frame, other, ["link"], ["flow"])
@@ -195,3 +196,23 @@ def test_group_intervals_equal_the_one_group_functions():
         )
         got = welch.loc[link, ["flow", "flow_ci_low", "flow_ci_high"]].to_numpy(dtype=float)
         np.testing.assert_allclose(got, [one.estimate, one.low, one.high])
+
+
+def test_kpi_csv_rounds_each_row_to_its_decimals():
+    kpis_a = [
+        {"vkt_km": v, "travel_time_index": t} for v, t in ((78721.906, 1.23456), (78000.1, 1.2))
+    ]
+    kpis_b = [{"vkt_km": v, "travel_time_index": t} for v, t in ((78721.0, 1.1), (78001.0, 1.3))]
+    table = compare.compare_kpis(kpis_a, kpis_b, [1, 2], [1, 2])
+    out = compare.kpi_table_for_csv(table)
+    assert out.loc["vkt_km", "mean_a"] == "78361"
+    assert out.loc["travel_time_index", "mean_a"] == "1.217"
+    assert table.loc["vkt_km", "mean_a"] == pytest.approx(78361.003)  # the frame keeps precision
+    assert out.loc["vkt_km", "pct_change"] == round(table.loc["vkt_km", "pct_change"], 1)
+
+
+def test_clipping_never_cuts_past_the_estimate_and_keeps_nan():
+    above = stats.clip_interval(stats.Interval(101.0, 98.0, 104.0, 1.0, 2.0, "t"), (0.0, 100.0))
+    assert (above.low, above.high) == (98.0, 101.0)
+    missing = stats.clip_interval(stats.mean_ci([5.0]), (0.0, math.inf))
+    assert math.isnan(missing.low) and math.isnan(missing.high)
