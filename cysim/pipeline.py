@@ -41,6 +41,8 @@ from .simsettings import RouteChoiceSettings
 
 #: Called as ``progress(done_replications, total_replications)`` while a scenario runs.
 ProgressFn = Callable[[int, int], None]
+#: Called with the outcome of a scenario whose finished run is reused (nothing is simulated).
+ReusedFn = Callable[["RunOutcome"], None]
 
 
 @dataclass
@@ -567,12 +569,15 @@ def write_run(
     """Write every file of a run folder (DESIGN §6) into ``partial_dir``.
 
     Files: ``scenario.yaml`` (resolved), ``summary.json`` (per-replication KPIs with mean and CI),
-    ``links.parquet`` (every replication), ``links.gpkg`` (mean over replications, WGS84 and UTM
-    layers), ``junctions.parquet``, ``trips.parquet``, ``timeseries.csv``, ``route_choice.csv``,
-    ``signal_plans.csv`` (junctions re-timed inside route choice), ``approaches.parquet``
-    (degree of saturation per junction approach lane group, every replication),
-    ``junctions.gpkg`` (junctions and approaches, mean over replications, point layers),
-    ``patches.txt`` and ``patches.json`` (change log and patched elements), ``figures/*.png``.
+    ``links.parquet`` (every replication), ``links.gpkg`` (mean over replications with 95 %
+    intervals and the ``patched`` flag, WGS84 and UTM layers), ``junctions.parquet``,
+    ``trips.parquet``, ``timeseries.csv``, ``route_choice.csv``, ``signal_plans.csv``
+    (junctions re-timed inside route choice), ``approaches.parquet`` (degree of saturation per
+    junction approach lane group, every replication), ``junctions.gpkg`` (junctions and
+    approaches, mean over replications, point layers), ``junctions.csv`` and ``approaches.csv``
+    (the same for spreadsheets, lon/lat), ``patched.gpkg`` (changed links and junctions, a layer
+    each), ``patches.txt`` and ``patches.json`` (change log and patched elements),
+    ``figures/*.png``.
     """
     resolved = prepared.scenario
     io.write_text(partial_dir / "scenario.yaml", resolved.resolved_yaml())
@@ -796,6 +801,7 @@ def run_scenario(
     prepared: PreparedScenario | None = None,
     scheduler: str | None = None,
     sample_factor: float | None = None,
+    on_reused: ReusedFn | None = None,
 ) -> RunOutcome:
     """Run a scenario's replications and write its results folder, or reuse a finished one.
 
@@ -824,6 +830,9 @@ def run_scenario(
         Dask scheduler address (``tcp://HOST:PORT``): run the replications on that cluster.
     sample_factor
         Override ``demand.sample_factor`` (share of vehicles simulated; 1.0 for final figures).
+    on_reused
+        Called with the outcome as soon as a finished run is found to reuse (``progress`` is
+        then never called).
 
     Returns
     -------
@@ -840,6 +849,7 @@ def run_scenario(
         prepared=[prepared],
         scheduler=scheduler,
         sample_factor=sample_factor,
+        on_reused=on_reused,
     )
     return outcome
 
@@ -869,6 +879,7 @@ def run_scenarios(
     prepared: Sequence[PreparedScenario | None] | None = None,
     scheduler: str | None = None,
     sample_factor: float | None = None,
+    on_reused: ReusedFn | None = None,
 ) -> list[RunOutcome]:
     """Run several scenarios as :func:`run_scenario` does, sharing the worker processes.
 
@@ -882,10 +893,11 @@ def run_scenarios(
     ----------
     paths
         Scenario YAML files (a file given twice runs once).
-    replications, seed, workers, force, results_root, scheduler, sample_factor
+    replications, seed, workers, force, results_root, scheduler, sample_factor, on_reused
         As :func:`run_scenario`.
     progress_for
-        ``progress_for(name)`` returns the progress callback of one scenario.
+        ``progress_for(name)`` returns the progress callback of one scenario; it is asked only
+        for the scenarios that run (not for reused ones).
     prepared
         Already prepared scenarios, aligned with ``paths`` (None entries are prepared here).
 
@@ -919,6 +931,8 @@ def run_scenarios(
             outcomes[path] = RunOutcome(
                 existing, True, name, run.seeds, _finished_kpis(existing), run.log_lines
             )
+            if on_reused:
+                on_reused(outcomes[path])
             continue
         run.progress = progress_for(path.stem) if progress_for else None
         pending[path] = run
@@ -1138,10 +1152,12 @@ def compare_scenarios(
     progress_for: Callable[[str], ProgressFn | None] | None = None,
     scheduler: str | None = None,
     sample_factor: float | None = None,
+    on_reused: ReusedFn | None = None,
 ) -> CompareOutcome:
     """Compare scenario A (before) with B (after): run what is missing, write tables and report.
 
-    Writes ``results/compare/<a>__<b>/``: ``comparison.csv``, ``link_deltas.gpkg``,
+    Writes ``results/compare/<a>__<b>/``: ``comparison.csv``, ``near_measure.csv``,
+    ``link_deltas.gpkg``, ``approach_deltas.csv`` and ``approach_deltas.gpkg``,
     ``figures/*.png``, ``link_deltas_map.html`` and ``report.html``. The folder is written under
     a temporary name and swapped in when complete.
 
@@ -1153,6 +1169,8 @@ def compare_scenarios(
         As :func:`run_scenario` (for sides given as scenario files).
     progress_for
         ``progress_for(name)`` returns the progress callback of one side's run.
+    on_reused
+        Called with the outcome of a side whose finished run is reused.
     scheduler
         Dask scheduler address: both sides' replications run on that cluster.
     sample_factor
@@ -1177,6 +1195,7 @@ def compare_scenarios(
                 progress_for=progress_for,
                 scheduler=scheduler,
                 sample_factor=sample_factor,
+                on_reused=on_reused,
             ),
             strict=True,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -250,6 +251,28 @@ def test_cli_calibrate_writes_the_plausibility_page(scenario_files, results_root
     volumes = pd.read_csv(out / "volumes_by_class.csv")
     assert "primary" in set(volumes["highway"])
     assert (volumes["design_capacity_pcuh"] > 0).all()
+
+
+def test_cli_says_a_run_is_reused_and_does_not_wrap_into_a_file(
+    scenario_files, results_root, comparison
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    done = subprocess.run(
+        [sys.executable, "-m", "cysim", "run", str(scenario_files["a"]),
+         "--results", str(results_root)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"small-base: reused {comparison.a.run_dir}" in done.stderr
+    assert " UTC)" in done.stderr
+    assert "replications" not in done.stderr  # no progress bar stuck at 0/?
+    # written to a pipe, long lines stay whole instead of wrapping at 80 columns
+    lines = done.stdout.splitlines()
+    assert any(len(line) > 80 and "totals scaled to the full demand" in line for line in lines)
+    assert any("Trips completed (share)" in line and "%" in line for line in lines)
 
 
 def test_rerun_reuses_and_force_runs_again(scenario_files, results_root, comparison) -> None:
