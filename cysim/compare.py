@@ -500,6 +500,65 @@ def approach_deltas(
     return out.drop(columns="_worst").reset_index(drop=True)
 
 
+#: Junction columns of :func:`junction_deltas`, with ``_a`` / ``_b`` suffixes.
+JUNCTION_DELTA_COLUMNS: tuple[str, ...] = (
+    "vehicles",
+    "mean_control_delay_s",
+    "los",
+    "max_degree_of_saturation",
+    "congested_approaches",
+)
+
+
+def junction_deltas(
+    before: gpd.GeoDataFrame, after: gpd.GeoDataFrame, touched_nodes: Sequence[int] = ()
+) -> gpd.GeoDataFrame:
+    """Junctions before and after, matched on the node: their delay, level of service and load.
+
+    Parameters
+    ----------
+    before, after
+        Junction tables of the two runs, mean over replications (``junctions.gpkg`` layer
+        ``junctions_utm``; :func:`cysim.metrics.junction_table`).
+    touched_nodes
+        Junctions the after scenario's patches changed (or ends of links they changed): flagged
+        ``measure``.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``node, name, signal, measure``, ``<col>_a``, ``<col>_b`` for the columns of
+        :data:`JUNCTION_DELTA_COLUMNS` both tables have, ``d_mean_control_delay_s`` (B − A) and
+        the junction's point (B's when it exists in B); the measure's junctions first, then by
+        the larger control delay of the two runs. CRS of ``after``.
+    """
+    columns = [c for c in JUNCTION_DELTA_COLUMNS if c in before.columns and c in after.columns]
+    a, b = (
+        pd.DataFrame(t)[["node", "name", "signal", *columns, "geometry"]] for t in (before, after)
+    )
+    merged = a.merge(b, on="node", how="outer", suffixes=("_a", "_b"))
+    out = merged[["node"]].astype("int64")
+    for column in ("name", "signal", "geometry"):
+        out[column] = merged[f"{column}_b"].where(
+            merged[f"{column}_b"].notna(), merged[f"{column}_a"]
+        )
+    out["measure"] = out["node"].isin([int(n) for n in touched_nodes])
+    for column in columns:
+        out[f"{column}_a"], out[f"{column}_b"] = merged[f"{column}_a"], merged[f"{column}_b"]
+    if "mean_control_delay_s" in columns:
+        out["d_mean_control_delay_s"] = (
+            out["mean_control_delay_s_b"] - out["mean_control_delay_s_a"]
+        )
+        worst = np.fmax(
+            out["mean_control_delay_s_a"].to_numpy(dtype=float),
+            out["mean_control_delay_s_b"].to_numpy(dtype=float),
+        )
+        order = np.lexsort((-np.nan_to_num(worst, nan=-np.inf), ~out["measure"].to_numpy()))
+        out = out.iloc[order].reset_index(drop=True)
+    crs = after.crs or before.crs
+    return gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(out.pop("geometry"), crs=crs), crs=crs)
+
+
 def approach_points(*lane_groups: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
     """One point per junction approach ``(u, v, key)``, from the lane-group tables of the runs.
 

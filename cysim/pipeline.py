@@ -1157,7 +1157,8 @@ def compare_scenarios(
     """Compare scenario A (before) with B (after): run what is missing, write tables and report.
 
     Writes ``results/compare/<a>__<b>/``: ``comparison.csv``, ``near_measure.csv``,
-    ``link_deltas.gpkg``, ``approach_deltas.csv`` and ``approach_deltas.gpkg``,
+    ``link_deltas.gpkg``, ``junction_deltas.csv``, ``approach_deltas.csv`` and
+    ``junction_deltas.gpkg``,
     ``figures/*.png``, ``link_deltas_map.html`` and ``report.html``. The folder is written under
     a temporary name and swapped in when complete.
 
@@ -1335,6 +1336,43 @@ def _link_delta_layer(
     return layer
 
 
+def _write_junction_deltas(out: Path, run_a: RunResults, run_b: RunResults) -> pd.DataFrame | None:
+    """Write the junctions and approaches before and after: ``approach_deltas.csv``,
+    ``junction_deltas.csv`` and ``junction_deltas.gpkg`` (point layers ``junction_deltas_*``
+    and ``approach_deltas_*``), for the runs that have those records.
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        :func:`cysim.compare.approach_deltas` (for the report), None without approach records.
+    """
+    # junctions a patch changed, and the ends of the links it changed
+    touched = sorted(set(run_b.patched_nodes) | {n for e in run_b.patched_edges for n in e[:2]})
+    layers: dict[str, gpd.GeoDataFrame] = {}
+    junctions = [
+        io.read_layers_gpkg(run.run_dir / "junctions.gpkg", ["junctions"])
+        if (run.run_dir / "junctions.gpkg").exists()
+        else None
+        for run in (run_a, run_b)
+    ]
+    if junctions[0] is not None and junctions[1] is not None:
+        layers["junction_deltas"] = compare.junction_deltas(*junctions, touched_nodes=touched)
+        io.write_points_csv(out / "junction_deltas.csv", layers["junction_deltas"])
+    approaches = None
+    if run_a.approaches is not None and run_b.approaches is not None:
+        approaches = compare.approach_deltas(
+            metrics.approach_summary(run_a.approaches),
+            metrics.approach_summary(run_b.approaches),
+            touched_nodes=touched,
+        )
+        points = compare.approach_points(run_b.approaches, run_a.approaches)
+        layers["approach_deltas"] = points.merge(approaches, on=["u", "v", "key"], how="right")
+        io.write_points_csv(out / "approach_deltas.csv", layers["approach_deltas"])
+    if layers:
+        io.write_layers_gpkg(out / "junction_deltas.gpkg", layers)
+    return approaches
+
+
 def _write_comparison(
     out: Path,
     run_a: RunResults,
@@ -1386,20 +1424,7 @@ def _write_comparison(
         "top_links": plot.top_links_chart(deltas, fig / "top_links.png"),
         "interactive": plot.interactive_map(deltas, out / "link_deltas_map.html", labels=labels),
     }
-    approaches = None
-    if run_a.approaches is not None and run_b.approaches is not None:
-        approaches = compare.approach_deltas(
-            metrics.approach_summary(run_a.approaches),
-            metrics.approach_summary(run_b.approaches),
-            # junctions a patch changed, and the ends of the links it changed
-            touched_nodes=sorted(
-                set(run_b.patched_nodes) | {n for e in run_b.patched_edges for n in e[:2]}
-            ),
-        )
-        points = compare.approach_points(run_b.approaches, run_a.approaches)
-        approach_layer = points.merge(approaches, on=["u", "v", "key"], how="right")
-        io.write_points_csv(out / "approach_deltas.csv", approach_layer)
-        io.write_layers_gpkg(out / "approach_deltas.gpkg", {"approach_deltas": approach_layer})
+    approaches = _write_junction_deltas(out, run_a, run_b)
     near = None
     near_links = compare.near_measure_links(
         run_a.links, run_b.patched_edges, run_b.patched_nodes

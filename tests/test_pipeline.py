@@ -437,9 +437,17 @@ def test_junction_tables_for_spreadsheets_and_gis(comparison) -> None:
     assert {"degree_of_saturation", "control_delay_s", "lon", "lat"} <= set(approaches.columns)
 
     out = comparison.out_dir
-    layers = {name for name, _ in pyogrio.list_layers(out / "approach_deltas.gpkg")}
-    assert layers == {"approach_deltas_wgs84", "approach_deltas_utm"}
-    points = gpd.read_file(out / "approach_deltas.gpkg", layer="approach_deltas_wgs84")
+    layers = {name for name, _ in pyogrio.list_layers(out / "junction_deltas.gpkg")}
+    assert layers == {
+        "junction_deltas_wgs84", "junction_deltas_utm", "approach_deltas_wgs84",
+        "approach_deltas_utm",
+    }  # fmt: skip
+    nodes = gpd.read_file(out / "junction_deltas.gpkg", layer="junction_deltas_wgs84")
+    assert (nodes.geometry.geom_type == "Point").all() and nodes["node"].is_unique
+    assert nodes["measure"].iloc[0] and nodes["name"].iloc[0]
+    assert {"mean_control_delay_s_a", "los_b", "d_mean_control_delay_s"} <= set(nodes.columns)
+    assert len(pd.read_csv(out / "junction_deltas.csv", encoding="utf-8-sig")) == len(nodes)
+    points = gpd.read_file(out / "junction_deltas.gpkg", layer="approach_deltas_wgs84")
     assert (points.geometry.geom_type == "Point").all() and points.crs.to_epsg() == 4326
     assert {"max_degree_of_saturation_a", "max_degree_of_saturation_b", "measure"} <= set(
         points.columns

@@ -216,3 +216,29 @@ def test_clipping_never_cuts_past_the_estimate_and_keeps_nan():
     assert (above.low, above.high) == (98.0, 101.0)
     missing = stats.clip_interval(stats.mean_ci([5.0]), (0.0, math.inf))
     assert math.isnan(missing.low) and math.isnan(missing.high)
+
+
+def test_junction_deltas_match_nodes_and_put_the_measure_first():
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    def junctions(delays: dict[int, float]) -> gpd.GeoDataFrame:
+        return gpd.GeoDataFrame(
+            {
+                "node": list(delays),
+                "name": [f"j{n}" for n in delays],
+                "signal": [True] * len(delays),
+                "mean_control_delay_s": list(delays.values()),
+                "los": ["C"] * len(delays),
+            },
+            geometry=[Point(n, n) for n in delays],
+            crs="EPSG:32651",
+        )
+
+    table = compare.junction_deltas(
+        junctions({1: 10.0, 2: 50.0, 3: 30.0}), junctions({1: 12.0, 2: 40.0, 4: 5.0}), [3]
+    )
+    assert list(table["node"]) == [3, 2, 1, 4]  # the measure's, then by the worse delay
+    assert table.loc[table["node"] == 1, "d_mean_control_delay_s"].item() == 2.0
+    assert np.isnan(table.loc[table["node"] == 3, "mean_control_delay_s_b"].item())
+    assert table.geometry.notna().all() and table.crs.to_epsg() == 32651
