@@ -189,6 +189,45 @@ def _value_range(values) -> str:
     return "various"
 
 
+def element_changes(report: PatchReport) -> pd.DataFrame:
+    """What the patches changed on each edge and junction, one row per element, for map layers.
+
+    Parameters
+    ----------
+    report
+        The scenario's change log.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``kind`` (``edge`` / ``node``), ``element`` (the ``(u, v, key)`` tuple or node id),
+        ``patch_types`` (``widen_road``, … joined with ``, ``) and ``changes``
+        (``lanes: 2 → 3; capacity_vph: 3200 → 4800``), in the log's order. Demand patches
+        (``trips``) have no place on a map and are left out.
+    """
+    rows: dict[tuple[str, Any], dict[str, list[str]]] = {}
+    for entry in report.entries:
+        if entry.kind not in ("edge", "node"):
+            continue
+        element = tuple(entry.element) if entry.kind == "edge" else int(entry.element)
+        row = rows.setdefault((entry.kind, element), {"types": [], "changes": []})
+        if entry.patch_type not in row["types"]:
+            row["types"].append(entry.patch_type)
+        row["changes"].append(f"{entry.attribute}: {_fmt(entry.before)} → {_fmt(entry.after)}")
+    return pd.DataFrame(
+        [
+            {
+                "kind": kind,
+                "element": element,
+                "patch_types": ", ".join(row["types"]),
+                "changes": "; ".join(row["changes"]),
+            }
+            for (kind, element), row in rows.items()
+        ],
+        columns=["kind", "element", "patch_types", "changes"],
+    )
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return "—"

@@ -28,6 +28,7 @@ from . import (
     netcache,
     network,
     patches,
+    patchreport,
     plot,
     scenario,
     signals,
@@ -42,6 +43,8 @@ from .simsettings import RouteChoiceSettings
 
 #: Called as ``progress(done_replications, total_replications)`` while a scenario runs.
 ProgressFn = Callable[[int, int], None]
+#: Called with the outcome of a scenario whose finished run is reused (nothing is simulated).
+ReusedFn = Callable[["RunOutcome"], None]
 
 
 @dataclass
@@ -506,6 +509,65 @@ def _patch_marks(report: patches.PatchReport) -> dict:
     }
 
 
+def _changed_features(prepared: PreparedScenario) -> dict[str, gpd.GeoDataFrame]:
+    """The links and junctions the scenario's patches changed, as two single-geometry tables.
+
+    ``changed_links`` (lines: ``kind, label, u, v, key, removed, patch_types, changes``) and
+    ``changed_junctions`` (points: ``kind, label, node, patch_types, changes``); ``kind``
+    (``edge`` / ``node``) and ``label`` are what the maps draw. Closed or split links are gone
+    from the patched graph: they are drawn from the base network and marked ``removed``.
+    """
+    crs = prepared.graph.graph.get("crs")
+    links, junctions = [], []
+    changes = patchreport.element_changes(prepared.patch_report)
+    for kind, element, types, text in changes.itertuples(index=False):
+        if kind == "edge":
+            removed = not prepared.graph.has_edge(*element)
+            graph = prepared.base_graph if removed else prepared.graph
+            u, v, key = element
+            feature = plot.patched_features(graph, [element], [])
+            links.append(
+                feature.assign(u=u, v=v, key=key, removed=removed, patch_types=types, changes=text)
+            )
+        else:
+            graph = prepared.graph if element in prepared.graph else prepared.base_graph
+            if element not in graph:
+                continue
+            feature = plot.patched_features(graph, [], [element])
+            junctions.append(feature.assign(node=element, patch_types=types, changes=text))
+
+    def table(rows: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
+        if not rows:
+            return gpd.GeoDataFrame(geometry=[], crs=crs)
+        return gpd.GeoDataFrame(pd.concat(rows, ignore_index=True), geometry="geometry", crs=crs)
+
+    return {"changed_links": table(links), "changed_junctions": table(junctions)}
+
+
+def _link_layer(
+    links_mean: gpd.GeoDataFrame, links_all: pd.DataFrame, report: patches.PatchReport
+) -> gpd.GeoDataFrame:
+    """The mean link table for ``links.gpkg``: with each link's 95 % intervals over the
+    replications (:func:`cysim.compare.link_intervals`) and ``patched`` (a patch of the
+    scenario changed the link)."""
+    layer = links_mean.merge(compare.link_intervals(links_all), on=["u", "v", "key"], how="left")
+    changed = set(report.patched_edges())
+    keys = zip(layer["u"], layer["v"], layer["key"], strict=True)
+    layer["patched"] = [(int(u), int(v), int(k)) in changed for u, v, k in keys]
+    return layer
+
+
+def _mean_junctions(tables: Sequence[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
+    """Junction tables averaged over replications, the level of service from the mean delay
+    (not the first replication's letter)."""
+    mean = compare.mean_over_replications(tables, ["node"])
+    mean["los"] = [
+        metrics.level_of_service(float(d), bool(s))
+        for d, s in zip(mean["mean_control_delay_s"], mean["signal"], strict=True)
+    ]
+    return mean
+
+
 def write_run(
     prepared: PreparedScenario,
     outputs: Sequence[ReplicationOutput],
@@ -516,19 +578,23 @@ def write_run(
     """Write every file of a run folder (DESIGN §6) into ``partial_dir``.
 
     Files: ``scenario.yaml`` (resolved), ``summary.json`` (per-replication KPIs with mean and CI),
-    ``links.parquet`` (every replication), ``links.gpkg`` (mean over replications, WGS84 and UTM
-    layers), ``junctions.parquet``, ``trips.parquet``, ``timeseries.csv``, ``route_choice.csv``,
-    ``signal_plans.csv`` (junctions re-timed inside route choice), ``approaches.parquet``
-    (degree of saturation per junction approach lane group, every replication),
-    ``junctions.gpkg`` (junctions and approaches, mean over replications, point layers),
-    ``patches.txt`` and ``patches.json`` (change log and patched elements), ``figures/*.png``.
+    ``links.parquet`` (every replication), ``links.gpkg`` (mean over replications with 95 %
+    intervals and the ``patched`` flag, WGS84 and UTM layers), ``junctions.parquet``,
+    ``trips.parquet``, ``timeseries.csv``, ``route_choice.csv``, ``signal_plans.csv``
+    (junctions re-timed inside route choice), ``approaches.parquet`` (degree of saturation per
+    junction approach lane group, every replication), ``junctions.gpkg`` (junctions and
+    approaches, mean over replications, point layers), ``junctions.csv`` and ``approaches.csv``
+    (the same for spreadsheets, lon/lat), ``patched.gpkg`` (changed links and junctions, a layer
+    each), ``patches.txt`` and ``patches.json`` (change log and patched elements),
+    ``figures/*.png``.
     """
     resolved = prepared.scenario
     io.write_text(partial_dir / "scenario.yaml", resolved.resolved_yaml())
     kpis = [o.kpis for o in outputs]
     # KPIs only: what they were computed under (sample, gap, iterations) is summarised apart
     summary_table = stats.summarize(
-        [{k: kp[k] for k in metrics.KPI_META if k in kp} for kp in kpis]
+        [{k: kp[k] for k in metrics.KPI_META if k in kp} for kp in kpis],
+        bounds={k: info.value_range for k, info in metrics.KPI_META.items()},
     )
     sample_factor = float(outputs[0].kpis.get("sample_factor", 1.0)) if outputs else 1.0
     summary = {
@@ -564,24 +630,28 @@ def write_run(
     links_all = stacked([o.links.drop(columns="geometry") for o in outputs])
     io.write_parquet(partial_dir / "links.parquet", links_all)
     links_mean = compare.mean_link_table([o.links for o in outputs])
-    io.write_links_gpkg(partial_dir / "links.gpkg", links_mean)
+    io.write_links_gpkg(
+        partial_dir / "links.gpkg", _link_layer(links_mean, links_all, prepared.patch_report)
+    )
     io.write_parquet(
         partial_dir / "junctions.parquet",
         stacked([o.junctions.drop(columns="geometry") for o in outputs]),
     )
+    junctions_mean = _mean_junctions([o.junctions for o in outputs])
     approaches = [o.approaches for o in outputs if o.approaches is not None]
+    approaches_mean = None
     if approaches:
         io.write_parquet(
             partial_dir / "approaches.parquet",
             stacked([o.approaches.drop(columns="geometry") for o in outputs]),
         )
-        io.write_junctions_gpkg(
-            partial_dir / "junctions.gpkg",
-            compare.mean_over_replications([o.junctions for o in outputs], ["node"]),
-            metrics.mark_congested(
-                compare.mean_over_replications(approaches, ["link", "movements"])
-            ),
+        approaches_mean = metrics.mark_congested(
+            compare.mean_over_replications(approaches, ["link", "movements"])
         )
+        io.write_points_csv(partial_dir / "approaches.csv", approaches_mean)
+    if not junctions_mean.empty:
+        io.write_junctions_gpkg(partial_dir / "junctions.gpkg", junctions_mean, approaches_mean)
+        io.write_points_csv(partial_dir / "junctions.csv", junctions_mean)
     io.write_parquet(partial_dir / "trips.parquet", stacked([o.trips for o in outputs]))
     io.write_csv(partial_dir / "timeseries.csv", stacked([o.timeseries for o in outputs]))
     io.write_csv(partial_dir / "route_choice.csv", stacked([o.route_choice for o in outputs]))
@@ -600,22 +670,9 @@ def write_run(
         )
     io.write_text(partial_dir / "patches.txt", prepared.patch_report.to_text())
     io.write_json(partial_dir / "patches.json", _patch_marks(prepared.patch_report))
-    marks = _patch_marks(prepared.patch_report)
-    edges = [tuple(e) for e in marks["edges"]]
-    # Closed or split edges are gone from the patched graph: draw them from the base network.
-    kept = [e for e in edges if prepared.graph.has_edge(*e)]
-    gone = [e for e in edges if not prepared.graph.has_edge(*e)]
-    nodes = [n for n in marks["nodes"] if n in prepared.graph]
-    gone_nodes = [n for n in marks["nodes"] if n not in prepared.graph]
-    patched = pd.concat(
-        [
-            plot.patched_features(prepared.graph, kept, nodes),
-            plot.patched_features(prepared.base_graph, gone, gone_nodes),
-        ],
-        ignore_index=True,
-    )
-    if not patched.empty:
-        io.write_gpkg(partial_dir / "patched.gpkg", {"patched": patched})
+    changed = _changed_features(prepared)
+    if any(not table.empty for table in changed.values()):
+        io.write_layers_gpkg(partial_dir / "patched.gpkg", changed)
     figures = partial_dir / "figures"
     figures.mkdir(exist_ok=True)
     plot.congestion_map(
@@ -753,6 +810,7 @@ def run_scenario(
     prepared: PreparedScenario | None = None,
     scheduler: str | None = None,
     sample_factor: float | None = None,
+    on_reused: ReusedFn | None = None,
 ) -> RunOutcome:
     """Run a scenario's replications and write its results folder, or reuse a finished one.
 
@@ -781,6 +839,9 @@ def run_scenario(
         Dask scheduler address (``tcp://HOST:PORT``): run the replications on that cluster.
     sample_factor
         Override ``demand.sample_factor`` (share of vehicles simulated; 1.0 for final figures).
+    on_reused
+        Called with the outcome as soon as a finished run is found to reuse (``progress`` is
+        then never called).
 
     Returns
     -------
@@ -797,6 +858,7 @@ def run_scenario(
         prepared=[prepared],
         scheduler=scheduler,
         sample_factor=sample_factor,
+        on_reused=on_reused,
     )
     return outcome
 
@@ -826,6 +888,7 @@ def run_scenarios(
     prepared: Sequence[PreparedScenario | None] | None = None,
     scheduler: str | None = None,
     sample_factor: float | None = None,
+    on_reused: ReusedFn | None = None,
 ) -> list[RunOutcome]:
     """Run several scenarios as :func:`run_scenario` does, sharing the worker processes.
 
@@ -839,10 +902,11 @@ def run_scenarios(
     ----------
     paths
         Scenario YAML files (a file given twice runs once).
-    replications, seed, workers, force, results_root, scheduler, sample_factor
+    replications, seed, workers, force, results_root, scheduler, sample_factor, on_reused
         As :func:`run_scenario`.
     progress_for
-        ``progress_for(name)`` returns the progress callback of one scenario.
+        ``progress_for(name)`` returns the progress callback of one scenario; it is asked only
+        for the scenarios that run (not for reused ones).
     prepared
         Already prepared scenarios, aligned with ``paths`` (None entries are prepared here).
 
@@ -876,6 +940,8 @@ def run_scenarios(
             outcomes[path] = RunOutcome(
                 existing, True, name, run.seeds, _finished_kpis(existing), run.log_lines
             )
+            if on_reused:
+                on_reused(outcomes[path])
             continue
         run.progress = progress_for(path.stem) if progress_for else None
         pending[path] = run
@@ -1029,8 +1095,7 @@ def load_run(run_dir: str | Path) -> RunResults:
         meta = yaml.safe_load((run_dir / "scenario.yaml").read_text(encoding="utf-8")) or {}
         links = gpd.read_file(run_dir / "links.gpkg", layer="links_utm", engine="pyogrio")
         series = pd.read_csv(run_dir / "timeseries.csv")
-        patched_path = run_dir / "patched.gpkg"
-        patched = gpd.read_file(patched_path, engine="pyogrio") if patched_path.exists() else None
+        patched = io.read_patched_gpkg(run_dir / "patched.gpkg")
         patch_log = (run_dir / "patches.txt").read_text(encoding="utf-8")
         marks_path = run_dir / "patches.json"
         marks = json.loads(marks_path.read_text(encoding="utf-8")) if marks_path.exists() else {}
@@ -1103,10 +1168,13 @@ def compare_scenarios(
     scheduler: str | None = None,
     sample_factor: float | None = None,
     basemap: str | None = None,
+    on_reused: ReusedFn | None = None,
 ) -> CompareOutcome:
     """Compare scenario A (before) with B (after): run what is missing, write tables and report.
 
-    Writes ``results/compare/<a>__<b>/``: ``comparison.csv``, ``link_deltas.gpkg``,
+    Writes ``results/compare/<a>__<b>/``: ``comparison.csv``, ``near_measure.csv``,
+    ``link_deltas.gpkg``, ``junction_deltas.csv``, ``approach_deltas.csv`` and
+    ``junction_deltas.gpkg``,
     ``figures/*.png``, ``link_deltas_map.html`` and ``report.html``. The folder is written under
     a temporary name and swapped in when complete.
 
@@ -1118,6 +1186,8 @@ def compare_scenarios(
         As :func:`run_scenario` (for sides given as scenario files).
     progress_for
         ``progress_for(name)`` returns the progress callback of one side's run.
+    on_reused
+        Called with the outcome of a side whose finished run is reused.
     scheduler
         Dask scheduler address: both sides' replications run on that cluster.
     sample_factor
@@ -1146,6 +1216,7 @@ def compare_scenarios(
                 progress_for=progress_for,
                 scheduler=scheduler,
                 sample_factor=sample_factor,
+                on_reused=on_reused,
             ),
             strict=True,
         )
@@ -1309,6 +1380,62 @@ def _project_path(path: Path, out: Path) -> str:
     return os.path.relpath(Path(path).resolve(), project)
 
 
+def _link_delta_layer(
+    deltas: gpd.GeoDataFrame,
+    links_a: pd.DataFrame,
+    links_b: pd.DataFrame,
+    measure_edges: Sequence[Sequence[int]],
+) -> gpd.GeoDataFrame:
+    """The link deltas for ``link_deltas.gpkg``: with the 95 % interval of each link's change
+    (:func:`cysim.compare.link_delta_intervals`, from both runs' ``links.parquet``) and
+    ``measure`` (B's patches changed the link, ``patches.json``)."""
+    intervals = compare.link_delta_intervals(links_a, links_b)
+    layer = deltas.merge(intervals, on=["u", "v", "key"], how="left")
+    changed = {tuple(int(x) for x in edge) for edge in measure_edges}
+    keys = zip(layer["u"], layer["v"], layer["key"], strict=True)
+    layer["measure"] = [(int(u), int(v), int(k)) in changed for u, v, k in keys]
+    return layer
+
+
+def _write_junction_deltas(out: Path, run_a: RunResults, run_b: RunResults) -> pd.DataFrame | None:
+    """Write the junctions and approaches before and after: ``approach_deltas.csv``,
+    ``junction_deltas.csv`` and ``junction_deltas.gpkg`` (point layers ``junction_deltas_*``
+    and ``approach_deltas_*``), for the runs that have those records.
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        :func:`cysim.compare.approach_deltas` (for the report), None without approach records.
+    """
+    # junctions a patch changed, and the ends of the links it changed
+    touched = sorted(set(run_b.patched_nodes) | {n for e in run_b.patched_edges for n in e[:2]})
+    layers: dict[str, gpd.GeoDataFrame] = {}
+    junctions = [
+        io.read_layers_gpkg(run.run_dir / "junctions.gpkg", ["junctions"])
+        if (run.run_dir / "junctions.gpkg").exists()
+        else None
+        for run in (run_a, run_b)
+    ]
+    if junctions[0] is not None and junctions[1] is not None:
+        layers["junction_deltas"] = compare.junction_deltas(*junctions, touched_nodes=touched)
+        io.write_points_csv(out / "junction_deltas.csv", layers["junction_deltas"])
+    approaches = None
+    if run_a.approaches is not None and run_b.approaches is not None:
+        approaches = compare.approach_deltas(
+            metrics.approach_summary(run_a.approaches),
+            metrics.approach_summary(run_b.approaches),
+            touched_nodes=touched,
+        )
+        approaches = compare.with_approach_queues(approaches, run_a.links, run_b.links)
+        approaches["junction_changed"] = approaches["node"].isin(run_b.changed_junctions)
+        points = compare.approach_points(run_b.approaches, run_a.approaches)
+        layers["approach_deltas"] = points.merge(approaches, on=["u", "v", "key"], how="right")
+        io.write_points_csv(out / "approach_deltas.csv", layers["approach_deltas"])
+    if layers:
+        io.write_layers_gpkg(out / "junction_deltas.gpkg", layers)
+    return approaches
+
+
 def _write_comparison(
     out: Path,
     run_a: RunResults,
@@ -1323,14 +1450,16 @@ def _write_comparison(
 
     labels = (run_a.name, run_b.name)
     schematic = "chengyang-arterials" in str(run_b.summary.get("map", ""))
-    io.write_csv(out / "comparison.csv", table, index=True)
-    io.write_gpkg(
-        out / "link_deltas.gpkg",
-        {
-            "link_deltas_wgs84": deltas.to_crs(io.GPKG_LAYERS["links_wgs84"]),
-            "link_deltas_utm": deltas.to_crs(io.GPKG_LAYERS["links_utm"]),
-        },
-    )
+    io.write_csv(out / "comparison.csv", compare.kpi_table_for_csv(table), index=True)
+    links_per_replication = [
+        pd.read_parquet(run.run_dir / "links.parquet") for run in (run_a, run_b)
+    ]
+    link_layer = _link_delta_layer(deltas, *links_per_replication, run_b.patched_edges)
+    significant = compare.significant_links(link_layer)
+    if significant is not None:
+        link_layer["significant"] = significant
+    io.write_layers_gpkg(out / "link_deltas.gpkg", {"link_deltas": link_layer})
+    deltas = link_layer  # the maps grey out changes that are not significant
     near_links = compare.near_measure_links(
         run_a.links, run_b.patched_edges, run_b.patched_nodes
     ) | compare.near_measure_links(run_b.links, run_b.patched_edges, run_b.patched_nodes)
@@ -1372,26 +1501,12 @@ def _write_comparison(
             credit=SCHEMATIC_CREDIT if schematic else "road data © OpenStreetMap contributors",
         ),
     }
-    approaches = None
-    if run_a.approaches is not None and run_b.approaches is not None:
-        approaches = compare.approach_deltas(
-            metrics.approach_summary(run_a.approaches),
-            metrics.approach_summary(run_b.approaches),
-            # junctions a patch changed, and the ends of the links it changed
-            touched_nodes=sorted(
-                set(run_b.patched_nodes) | {n for e in run_b.patched_edges for n in e[:2]}
-            ),
-        )
-        approaches = compare.with_approach_queues(approaches, run_a.links, run_b.links)
-        approaches["junction_changed"] = approaches["node"].isin(run_b.changed_junctions)
-        io.write_csv(out / "approach_deltas.csv", approaches)
+    approaches = _write_junction_deltas(out, run_a, run_b)
     near = None
     if near_links:
         sides = []
-        for run in (run_a, run_b):
-            kpis, seeds = compare.near_measure_kpis(
-                pd.read_parquet(run.run_dir / "links.parquet"), near_links
-            )
+        for side, run in enumerate((run_a, run_b)):
+            kpis, seeds = compare.near_measure_kpis(links_per_replication[side], near_links)
             gaps = {
                 int(s): k.get("relative_gap", math.nan)
                 for s, k in zip(run.seeds, run.kpis, strict=True)
@@ -1402,7 +1517,11 @@ def _write_comparison(
         near = compare.compare_kpis(
             sides[0][0], sides[1][0], sides[0][1], sides[1][1], meta=compare.NEAR_KPI_META
         )
-        io.write_csv(out / "near_measure.csv", near, index=True)
+        io.write_csv(
+            out / "near_measure.csv",
+            compare.kpi_table_for_csv(near, compare.NEAR_KPI_META),
+            index=True,
+        )
     patch_log = run_b.patch_summary
     if run_a.patch_log.strip() and "no patches" not in run_a.patch_log:
         patch_log = (

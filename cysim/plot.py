@@ -461,6 +461,8 @@ def difference_map(
         Output of :func:`patched_features`: drawn as a yellow halo (roads) or star (junctions)
         with their labels.
 
+    Links whose ``significant`` column (when present) is False are drawn grey.
+
     Returns
     -------
     pathlib.Path
@@ -481,8 +483,18 @@ def difference_map(
     fig, axes = _map_panels([overview] if detail is None else [overview, detail], 1.3)
     # One RGBA row per link (not a mix of hex strings and tuples): geopandas indexes the colour
     # array per part when a geometry is multi-part.
+    # grey where the change is not significant (the link's 95 % interval includes 0), when the
+    # deltas carry a ``significant`` flag (cysim.compare.significant_links)
+    shown = (
+        frame["significant"].fillna(False).to_numpy(dtype=bool)
+        if "significant" in frame
+        else np.ones(len(frame), dtype=bool)
+    )
     colours = np.array(
-        [to_rgba(_UNUSED_COLOUR) if math.isnan(v) else cmap(norm(v)) for v in values]
+        [
+            to_rgba(_UNUSED_COLOUR) if math.isnan(v) or not keep else cmap(norm(v))
+            for v, keep in zip(values, shown, strict=True)
+        ]
     )
     widths = _widths(flow, float(np.nanmax(flow, initial=0)))
     only_b = frame["presence"] == "only_b"
@@ -528,7 +540,8 @@ def difference_map(
     )
     if only_b.any():
         handles.append(Line2D([], [], color="black", ls=(0, (3, 2)), label="新建道路 new road"))
-    handles.append(Patch(color=_UNUSED_COLOUR, label="无数据 no traffic"))
+    grey = "不显著或无数据 not significant or no traffic" if "significant" in frame else None
+    handles.append(Patch(color=_UNUSED_COLOUR, label=grey or "无数据 no traffic"))
     fig.legend(handles=handles, loc="outside lower center", ncols=4, fontsize=7)
     return _save(fig, path)
 

@@ -61,18 +61,28 @@ def _number(value: float, digits: int = 0) -> str:
     return "–" if value is None or not np.isfinite(value) else f"{value:,.{digits}f}"
 
 
+def _first_finite(*values) -> float:
+    for value in values:
+        if value is not None and np.isfinite(float(value)):
+            return float(value)
+    return math.nan
+
+
 def _tooltip(row, labels: tuple[str, str], significant: bool | None) -> str:
     """The hover text of one link: name, class, lanes, flows, speeds, change, significance."""
     e = html.escape
     a, b = (e(x) for x in labels)
-    lanes = row.get("lanes", float("nan"))
+    lanes = _first_finite(row.get("lanes_b"), row.get("lanes_a"), row.get("lanes"))
     verdict = {True: "significant", False: "not significant", None: "significance not computed"}
     rows = [
+        ("lanes", _number(row.get("lanes_a", math.nan)), _number(row.get("lanes_b", math.nan))),
         ("flow veh/h", _number(row["flow_vph_a"]), _number(row["flow_vph_b"])),
         ("speed km/h", _number(row["mean_speed_kph_a"], 1), _number(row["mean_speed_kph_b"], 1)),
         ("v/c", _number(row["v_c_a"], 2), _number(row["v_c_b"], 2)),
     ]
-    body = "".join(f"<tr><td>{k}</td><td>{x}</td><td>{y}</td></tr>" for k, x, y in rows)
+    body = "".join(
+        f"<tr><td>{k}</td><td>{x}</td><td>{y}</td></tr>" for k, x, y in rows if x + y != "––"
+    )
     return (
         f"<b>{e(str(row['name']) or '(unnamed)')}</b> <small>{e(str(row['highway']))}"
         f"{'' if not np.isfinite(lanes) else f', {lanes:g} lanes'}</small>"
