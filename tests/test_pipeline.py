@@ -423,7 +423,9 @@ def test_link_layers_carry_lanes_capacity_measure_and_intervals(comparison) -> N
     for column in ("lanes", "capacity_vph", "patched", "flow_vph_ci_low", "flow_vph_ci_high"):
         assert column in run_links.columns, column
     assert run_links["patched"].any() and not run_links["patched"].all()
-    assert (run_links.loc[run_links["patched"], "name"].str.contains("文阳")).all()
+    assert (
+        run_links.loc[run_links["patched"], "name"].str.contains("文阳|长城")
+    ).all()  # widened, channelised
     assert (run_links["flow_vph_ci_low"].dropna() >= 0).all()
     inside = run_links.dropna(subset=["flow_vph_ci_low"])
     assert (inside["flow_vph_ci_low"] <= inside["flow_vph"] + 1e-9).all()
@@ -452,13 +454,15 @@ def test_link_layers_carry_lanes_capacity_measure_and_intervals(comparison) -> N
 def test_patched_layers_are_single_geometry_and_wgs84(comparison) -> None:
     path = comparison.b.run_dir / "patched.gpkg"
     layers = {name for name, _ in pyogrio.list_layers(path)}
-    assert layers == {"changed_links_wgs84", "changed_links_utm"}  # a widening: links only
+    # a widening and pockets (recorded on the approach links): links only
+    assert layers == {"changed_links_wgs84", "changed_links_utm"}
     links = gpd.read_file(path, layer="changed_links_wgs84")
     assert links.crs.to_epsg() == 4326
     assert set(links.geometry.geom_type) == {"LineString"}
     assert 120.0 < links.total_bounds[0] < 121.0
     assert links["changes"].str.contains("lanes: 2 → 3").any()
-    assert (links["patch_types"] == "widen_road").all() and not links["removed"].any()
+    assert set(", ".join(links["patch_types"]).split(", ")) == {"widen_road", "channelize"}
+    assert not links["removed"].any()
     # read back for the maps: one table in metres
     assert comparison.b.patched.crs.to_epsg() == 32651
     assert set(comparison.b.patched["kind"]) == {"edge"}
@@ -493,3 +497,18 @@ def test_junction_tables_for_spreadsheets_and_gis(comparison) -> None:
     )
     table = pd.read_csv(out / "approach_deltas.csv", encoding="utf-8-sig")
     assert len(table) == len(points) and {"lon", "lat"} <= set(table.columns)
+
+
+def test_maps_grey_out_link_changes_that_are_not_significant(comparison) -> None:
+    import json
+    import re
+
+    layer = gpd.read_file(comparison.out_dir / "link_deltas.gpkg", layer="link_deltas_wgs84")
+    significant = (layer["d_mean_speed_kph_ci_low"] > 0) | (layer["d_mean_speed_kph_ci_high"] < 0)
+    assert (layer["significant"] == significant).all()
+    page = (comparison.out_dir / "link_deltas_map.html").read_text(encoding="utf-8")
+    features = json.loads(re.search(r"const links = (\{.*?\});\n", page, flags=re.S).group(1))
+    tips = [f["properties"] for f in features["features"]]
+    greyed = [p for p in tips if "— not significant" in p["tip"]]
+    assert greyed and all(p["colour"] == "#b8b8b8" for p in greyed)
+    assert len(greyed) == int((~layer["significant"]).sum())
