@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import functools
+from io import BytesIO
 from pathlib import Path
 
 from matplotlib import font_manager
@@ -65,3 +67,74 @@ def use_cjk_font() -> str:
     mpl.rcParams["font.family"] = "sans-serif"
     mpl.rcParams["axes.unicode_minus"] = False
     return family
+
+
+def _subset_font_data(font_path: str, characters: set[str]) -> str:
+    """Base64 of the font at ``font_path`` cut down to ``characters``; ``""`` if that fails."""
+    try:
+        from fontTools import subset
+
+        options = subset.Options()
+        options.name_IDs = ["*"]
+        options.hinting = False
+        font = subset.load_font(font_path, options)
+        subsetter = subset.Subsetter(options)
+        subsetter.populate(text="".join(sorted(characters)))
+        subsetter.subset(font)
+        buffer = BytesIO()
+        subset.save_font(font, buffer, options)
+    except (ImportError, ValueError, OSError, KeyError, AssertionError):
+        return ""
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _font_paths() -> tuple[str | None, str | None]:
+    """Files of the CJK sans font matplotlib uses and of a CJK monospaced font, when found."""
+    from matplotlib import font_manager
+
+    try:
+        sans = font_manager.findfont(
+            font_manager.FontProperties(family=cjk_font_family()), fallback_to_default=False
+        )
+    except (RuntimeError, ValueError):
+        sans = None
+    mono = None
+    try:
+        import mplfonts
+
+        found = sorted((Path(mplfonts.__file__).parent / "fonts").glob("NotoSansMonoCJK*.otf"))
+        mono = str(found[0]) if found else None
+    except ImportError:
+        pass
+    return sans, mono
+
+
+def font_face_css(text: str, mono_text: str) -> str:
+    """``@font-face`` rules with the project's CJK fonts cut down to the characters used (HTML).
+
+    Embedding subsets (some tens of kB) makes the page render Chinese on machines without a CJK
+    font; the full fonts (16 MB each) would be far too big. Each subset holds every character it
+    must draw (Latin too), so the browser never needs per-character fallback to a web font, which
+    some headless browsers get wrong. ``'cysim CJK'`` (sans) covers ``text``; ``'cysim Mono'``
+    covers ``mono_text`` (the change log). Missing fonts or fontTools (a matplotlib dependency)
+    leave a face out: browsers then use the system fonts that follow in the CSS.
+    """
+    ascii_chars = {chr(c) for c in range(32, 127)}
+    sans_path, mono_path = _font_paths()
+    rules = []
+    # Only regular cuts exist; browsers synthesise bold from them.
+    for family, path, chars in (
+        ("cysim CJK", sans_path, text),
+        ("cysim Mono", mono_path, mono_text),
+    ):
+        data = (
+            _subset_font_data(path, {c for c in chars if c.isprintable()} | ascii_chars)
+            if path
+            else ""
+        )
+        if data:
+            rules.append(
+                f"@font-face {{ font-family: '{family}'; font-display: block; "
+                f"src: url(data:font/otf;base64,{data}) format('opentype'); }}"
+            )
+    return "\n".join(rules)

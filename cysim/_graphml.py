@@ -42,6 +42,7 @@ EDGE_ATTRS: Mapping[str, type] = {
     "storage_veh": float,
     "highway": str,
     "name": str,
+    "name_en": str,
     "osmid": str,
     "oneway": bool,
     "curb_parking": bool,
@@ -153,6 +154,8 @@ def load_graphml(path: str | Path) -> nx.MultiDiGraph:
     for u, v, key, data in G.edges(keys=True, data=True):
         # networks saved before cysim 0.5 have no lane-use tags: untagged, as OSM mostly is
         data.setdefault("turn_lanes", "")
+        # nor the English name (cysim 0.6 before it kept OSM name:en)
+        data.setdefault("name_en", "")
         _check_attrs(data, EDGE_ATTRS, path, f"edge ({u}, {v}, {key})", hint)
     if len(G) == 0 or G.number_of_edges() == 0:
         raise MapError("the GraphML network has no roads", file=path, hint=hint)

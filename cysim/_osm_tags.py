@@ -20,6 +20,7 @@ class OSMTagWarning(UserWarning):
 WAY_TAGS: tuple[str, ...] = (
     "highway",
     "name",
+    "name:en",
     "ref",
     "oneway",
     "junction",
@@ -52,7 +53,11 @@ WAY_TAGS: tuple[str, ...] = (
 NODE_TAGS: tuple[str, ...] = ("highway", "junction", "ref", "traffic_signals")
 
 #: Tags whose values decide a link's attributes; ways that differ in them stay separate links.
-LINK_TAGS: tuple[str, ...] = tuple(t for t in WAY_TAGS if t not in {"bridge", "tunnel", "layer"})
+#: ``name:en`` is left out: a translation tagged on some ways of a road only must not split it
+#: into more links (the graph stays the one cysim built before it kept ``name:en``).
+LINK_TAGS: tuple[str, ...] = tuple(
+    t for t in WAY_TAGS if t not in {"bridge", "tunnel", "layer", "name:en"}
+)
 
 _ONEWAY_FORWARD = {"yes", "true", "1"}
 _ONEWAY_REVERSE = {"-1", "reverse"}

@@ -10,6 +10,7 @@ final relative gap of the route choice (the larger of the two sides', docs/metri
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import geopandas as gpd
@@ -17,10 +18,13 @@ import numpy as np
 import pandas as pd
 
 from . import stats
-from .metrics import KPI_META, KpiInfo
+from .metrics import KPI_META, NON_NEGATIVE, KpiInfo
 
-#: Columns copied from each side into :func:`link_deltas` (suffixes ``_a`` / ``_b``).
+#: Columns copied from each side into :func:`link_deltas` (suffixes ``_a`` / ``_b``): the lanes
+#: (in the link's direction) and capacity each side ran with, then the traffic figures.
 LINK_DELTA_COLUMNS: tuple[str, ...] = (
+    "lanes",
+    "capacity_vph",
     "flow_veh",
     "flow_vph",
     "mean_speed_kph",
@@ -77,6 +81,13 @@ def _aligned(
     return {int(seed): float(k.get(key, np.nan)) for seed, k in zip(seeds, kpis, strict=True)}
 
 
+def same_seeds(seeds_a: Sequence[int], seeds_b: Sequence[int]) -> bool:
+    """Both sides ran the same two or more distinct seeds: their differences pair by seed
+    (common random numbers), so the paired t interval applies, not Welch's."""
+    a = sorted(map(int, seeds_a))
+    return a == sorted(map(int, seeds_b)) and len(a) > 1 and len(set(a)) == len(a)
+
+
 def compare_kpis(
     kpis_a: Sequence[Mapping[str, float]],
     kpis_b: Sequence[Mapping[str, float]],
@@ -111,6 +122,9 @@ def compare_kpis(
         route_gap_pct, verdict`` (``pct_change`` = 100 · difference / |mean_a|, NaN when mean_a
         is 0; ``route_gap_pct`` = 100 × the larger of the sides' final relative gaps, the
         smallest relative change that is called better or worse; verdicts in :data:`VERDICTS`).
+        Each side's interval (``a_ci_*``, ``b_ci_*``) is clipped to the KPI's
+        :attr:`~cysim.metrics.KpiInfo.value_range` (no count below 0); that of the difference is
+        not.
 
     Raises
     ------
@@ -121,8 +135,7 @@ def compare_kpis(
         raise ValueError("both sides need at least one replication")
     if len(kpis_a) != len(seeds_a) or len(kpis_b) != len(seeds_b):
         raise ValueError("give exactly one seed per replication on each side")
-    paired = sorted(map(int, seeds_a)) == sorted(map(int, seeds_b)) and len(seeds_a) > 1
-    paired = paired and len(set(map(int, seeds_a))) == len(seeds_a)
+    paired = same_seeds(seeds_a, seeds_b)
     gap = float(np.nanmax([route_gap(kpis_a), route_gap(kpis_b), 0.0]))
     rows = {}
     for key, info in meta.items():
@@ -139,8 +152,9 @@ def compare_kpis(
             )
         else:
             diff = stats.welch_difference_ci(a_values, b_values, confidence)
-        ci_a = stats.mean_ci(a_values, confidence)
-        ci_b = stats.mean_ci(b_values, confidence)
+        # each side's interval stays within what the KPI can be; the difference's need not
+        ci_a = stats.clip_interval(stats.mean_ci(a_values, confidence), info.value_range)
+        ci_b = stats.clip_interval(stats.mean_ci(b_values, confidence), info.value_range)
         difference = ci_b.estimate - ci_a.estimate
         pct = 100.0 * difference / abs(ci_a.estimate) if ci_a.estimate else float("nan")
         rows[key] = {
@@ -169,6 +183,49 @@ def compare_kpis(
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("kpi")
 
 
+#: Columns of :func:`compare_kpis` in the unit of the row's KPI (its ``unit`` column).
+KPI_VALUE_COLUMNS: tuple[str, ...] = (
+    "mean_a", "mean_b", "a_ci_low", "a_ci_high", "b_ci_low", "b_ci_high",
+    "difference", "ci_low", "ci_high",
+)  # fmt: skip
+
+
+def kpi_table_for_csv(table: pd.DataFrame, meta: Mapping[str, KpiInfo] = KPI_META) -> pd.DataFrame:
+    """A :func:`compare_kpis` table rounded for people: ``comparison.csv``, ``near_measure.csv``.
+
+    Each row's figures (:data:`KPI_VALUE_COLUMNS`, in the unit its ``unit`` column names) are
+    written with the decimals of the KPI (:attr:`~cysim.metrics.KpiInfo.decimals`), so
+    ``78721.90598902652`` veh·km reads ``78722``; ``pct_change`` and ``route_gap_pct`` (percent)
+    get one decimal. The table in memory keeps full precision.
+
+    Parameters
+    ----------
+    table
+        From :func:`compare_kpis` with the same ``meta``.
+    meta
+        KPI metadata (decimals per row; 2 for a KPI it does not name).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same index and columns; the figures as text (empty for NaN), which a CSV reader reads
+        back as numbers.
+    """
+    out = table.copy()
+    decimals = [meta[k].decimals if k in meta else 2 for k in out.index]
+    for column in KPI_VALUE_COLUMNS:
+        if column in out.columns:
+            out[column] = [
+                # + 0.0 turns a rounded −0 into 0
+                "" if pd.isna(value) else f"{round(float(value), places) + 0.0:.{places}f}"
+                for value, places in zip(out[column], decimals, strict=True)
+            ]
+    for column in ("pct_change", "route_gap_pct"):
+        if column in out.columns:
+            out[column] = out[column].astype(float).round(1)
+    return out
+
+
 #: Radius around a measure's links and junctions within which its local effect is measured, m:
 #: on the bundled map's arterial grid (arterials 0.5–1 km apart) it takes in the two parallel
 #: routes on each side that traffic diverted by a closure or drawn by a widening uses.
@@ -180,7 +237,14 @@ NEAR_KPI_META: dict[str, KpiInfo] = {
         "Delay on links near the measure", "方案周边路段延误", "veh·h", True, True, True, 0
     ),
     "near_vkt_km": KpiInfo(
-        "Vehicle-km on links near the measure", "方案周边路段车公里", "veh·km", None, True, False, 0
+        "Vehicle-km on links near the measure",
+        "方案周边路段车公里",
+        "veh·km",
+        None,
+        True,
+        False,
+        0,
+        NON_NEGATIVE,
     ),
     "near_delay_s_per_km": KpiInfo(
         "Delay per vehicle-km near the measure",
@@ -307,6 +371,93 @@ def link_deltas(links_a: gpd.GeoDataFrame, links_b: gpd.GeoDataFrame) -> gpd.Geo
     return gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(geometry, crs=crs), crs=crs)
 
 
+#: Link columns given a 95 % interval over replications in the link layers.
+LINK_INTERVAL_COLUMNS: tuple[str, ...] = ("flow_vph", "mean_speed_kph", "total_delay_vh")
+#: Of those, the ones that cannot be negative (their per-run interval is clipped at 0); a delay
+#: (actual minus free-flow time) is not bounded below in principle.
+_NON_NEGATIVE_LINK_COLUMNS: tuple[str, ...] = ("flow_vph", "mean_speed_kph")
+_LINK_KEYS: list[str] = ["u", "v", "key"]
+
+
+def link_intervals(
+    links_per_replication: pd.DataFrame, confidence: float = stats.CONFIDENCE
+) -> pd.DataFrame:
+    """Per link, the confidence interval of the mean over replications of a few link figures.
+
+    Parameters
+    ----------
+    links_per_replication
+        ``links.parquet`` of a run: link tables of every replication, stacked.
+    confidence
+        Confidence level.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``u, v, key`` and ``<c>_ci_low``, ``<c>_ci_high`` for each column ``c`` of
+        :data:`LINK_INTERVAL_COLUMNS` (:func:`cysim.stats.group_mean_ci`; flows and speeds
+        clipped at 0; NaN with fewer than two replications, or speeds of a link that fewer than
+        two replications used).
+    """
+    frame = pd.DataFrame(links_per_replication)
+    signed = [c for c in LINK_INTERVAL_COLUMNS if c not in _NON_NEGATIVE_LINK_COLUMNS]
+    parts = [
+        stats.group_mean_ci(
+            frame, _LINK_KEYS, _NON_NEGATIVE_LINK_COLUMNS, confidence, NON_NEGATIVE
+        ),
+        stats.group_mean_ci(frame, _LINK_KEYS, signed, confidence),
+    ]
+    return _bounds_only(pd.concat(parts, axis=1), LINK_INTERVAL_COLUMNS)
+
+
+def link_delta_intervals(
+    links_a: pd.DataFrame,
+    links_b: pd.DataFrame,
+    confidence: float = stats.CONFIDENCE,
+) -> pd.DataFrame:
+    """Per link, the confidence interval of the change B − A of a few link figures.
+
+    As :func:`compare_kpis` does for the network: with the same seeds on both sides the paired
+    t interval of the per-seed differences, otherwise Welch's. A flow or delay of a link missing
+    on one side counts as 0 when paired (as in :func:`link_deltas`); under Welch such a link has
+    no interval.
+
+    Parameters
+    ----------
+    links_a, links_b
+        ``links.parquet`` of the two runs (every replication, with ``seed``).
+    confidence
+        Confidence level.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``u, v, key`` and ``d_<c>_ci_low``, ``d_<c>_ci_high`` for each column ``c`` of
+        :data:`LINK_INTERVAL_COLUMNS`; NaN where no interval exists.
+    """
+    columns = list(LINK_INTERVAL_COLUMNS)
+    a, b = (pd.DataFrame(f)[[*_LINK_KEYS, "seed", *columns]] for f in (links_a, links_b))
+    if same_seeds(a["seed"].unique(), b["seed"].unique()):
+        merged = a.merge(b, on=[*_LINK_KEYS, "seed"], how="outer", suffixes=("_a", "_b"))
+        change = merged[[*_LINK_KEYS]].copy()
+        for column in columns:
+            before, after = merged[f"{column}_a"], merged[f"{column}_b"]
+            if column in ("flow_vph", "total_delay_vh"):
+                before, after = before.fillna(0.0), after.fillna(0.0)
+            change[column] = after - before
+        intervals = stats.group_mean_ci(change, _LINK_KEYS, columns, confidence)
+    else:
+        intervals = stats.group_welch_difference_ci(a, b, _LINK_KEYS, columns, confidence)
+    bounds = _bounds_only(intervals, columns)
+    return bounds.rename(columns={c: f"d_{c}" for c in bounds.columns if c not in _LINK_KEYS})
+
+
+def _bounds_only(intervals: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """The ``<c>_ci_low``/``<c>_ci_high`` columns of a grouped interval table, keys as columns."""
+    wanted = [f"{c}_ci_{end}" for c in columns for end in ("low", "high")]
+    return intervals[wanted].reset_index()
+
+
 def approach_deltas(
     before: pd.DataFrame, after: pd.DataFrame, touched_nodes: Sequence[int] = ()
 ) -> pd.DataFrame:
@@ -323,17 +474,17 @@ def approach_deltas(
     Returns
     -------
     pandas.DataFrame
-        ``u, v, key, node, junction, road, measure`` and ``<col>_a``, ``<col>_b`` for
+        ``u, v, key, node, junction, road, control, measure`` and ``<col>_a``, ``<col>_b`` for
         ``max_degree_of_saturation, control_delay_s, los, flow_vph``, sorted with the
         measure's approaches first, then by the larger degree of saturation of the two runs.
     """
     keys = ["u", "v", "key"]
     figures = ["max_degree_of_saturation", "control_delay_s", "los", "flow_vph"]
-    a = pd.DataFrame(before)[[*keys, "node", "junction", "road", *figures]]
-    b = pd.DataFrame(after)[[*keys, "node", "junction", "road", *figures]]
+    a = pd.DataFrame(before)[[*keys, "node", "junction", "road", "control", *figures]]
+    b = pd.DataFrame(after)[[*keys, "node", "junction", "road", "control", *figures]]
     merged = a.merge(b, on=keys, how="outer", suffixes=("_a", "_b"))
     out = merged[keys].copy()
-    for column in ("node", "junction", "road"):
+    for column in ("node", "junction", "road", "control"):
         out[column] = merged[f"{column}_b"].fillna(merged[f"{column}_a"])
     for column in (*keys, "node"):
         out[column] = out[column].astype("Int64")
@@ -348,6 +499,95 @@ def approach_deltas(
     out["_worst"] = worst
     out = out.sort_values(["measure", "_worst"], ascending=[False, False], na_position="last")
     return out.drop(columns="_worst").reset_index(drop=True)
+
+
+#: Junction columns of :func:`junction_deltas`, with ``_a`` / ``_b`` suffixes.
+JUNCTION_DELTA_COLUMNS: tuple[str, ...] = (
+    "vehicles",
+    "mean_control_delay_s",
+    "los",
+    "max_degree_of_saturation",
+    "congested_approaches",
+)
+
+
+def junction_deltas(
+    before: gpd.GeoDataFrame, after: gpd.GeoDataFrame, touched_nodes: Sequence[int] = ()
+) -> gpd.GeoDataFrame:
+    """Junctions before and after, matched on the node: their delay, level of service and load.
+
+    Parameters
+    ----------
+    before, after
+        Junction tables of the two runs, mean over replications (``junctions.gpkg`` layer
+        ``junctions_utm``; :func:`cysim.metrics.junction_table`).
+    touched_nodes
+        Junctions the after scenario's patches changed (or ends of links they changed): flagged
+        ``measure``.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``node, name, signal, measure``, ``<col>_a``, ``<col>_b`` for the columns of
+        :data:`JUNCTION_DELTA_COLUMNS` both tables have, ``d_mean_control_delay_s`` (B − A) and
+        the junction's point (B's when it exists in B); the measure's junctions first, then by
+        the larger control delay of the two runs. CRS of ``after``.
+    """
+    columns = [c for c in JUNCTION_DELTA_COLUMNS if c in before.columns and c in after.columns]
+    a, b = (
+        pd.DataFrame(t)[["node", "name", "signal", *columns, "geometry"]] for t in (before, after)
+    )
+    merged = a.merge(b, on="node", how="outer", suffixes=("_a", "_b"))
+    out = merged[["node"]].astype("int64")
+    for column in ("name", "signal", "geometry"):
+        out[column] = merged[f"{column}_b"].where(
+            merged[f"{column}_b"].notna(), merged[f"{column}_a"]
+        )
+    out["measure"] = out["node"].isin([int(n) for n in touched_nodes])
+    for column in columns:
+        out[f"{column}_a"], out[f"{column}_b"] = merged[f"{column}_a"], merged[f"{column}_b"]
+    if "mean_control_delay_s" in columns:
+        out["d_mean_control_delay_s"] = (
+            out["mean_control_delay_s_b"] - out["mean_control_delay_s_a"]
+        )
+        worst = np.fmax(
+            out["mean_control_delay_s_a"].to_numpy(dtype=float),
+            out["mean_control_delay_s_b"].to_numpy(dtype=float),
+        )
+        order = np.lexsort((-np.nan_to_num(worst, nan=-np.inf), ~out["measure"].to_numpy()))
+        out = out.iloc[order].reset_index(drop=True)
+    crs = after.crs or before.crs
+    return gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(out.pop("geometry"), crs=crs), crs=crs)
+
+
+def approach_points(*lane_groups: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
+    """One point per junction approach ``(u, v, key)``, from the lane-group tables of the runs.
+
+    Parameters
+    ----------
+    *lane_groups
+        :func:`cysim.metrics.approach_table` of each run (``junctions.gpkg`` layer
+        ``approaches_utm``), the preferred first (B's for a comparison); None entries are
+        skipped.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``u, v, key`` and the approach's point (the first table that has the approach gives it).
+    """
+    tables = [t for t in lane_groups if t is not None]
+    crs = tables[0].crs if tables else None
+    frames = [
+        pd.DataFrame(
+            {"u": t["u"], "v": t["v"], "key": t["key"], "geometry": t.geometry.to_crs(crs)}
+        )
+        for t in tables
+    ]
+    if not frames:
+        return gpd.GeoDataFrame({"u": [], "v": [], "key": []}, geometry=[], crs=crs)
+    points = pd.concat(frames, ignore_index=True).drop_duplicates(["u", "v", "key"])
+    points[["u", "v", "key"]] = points[["u", "v", "key"]].astype("int64")
+    return gpd.GeoDataFrame(points, geometry="geometry", crs=crs)
 
 
 def mean_link_table(tables: Sequence[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
@@ -416,6 +656,12 @@ def mean_over_replications(
     means = grouped[numeric].mean()
     others = [c for c in first.columns if c not in keys and c not in numeric]
     out = grouped[others].first().join(means).reset_index() if others else means.reset_index()
+    for column in numeric:
+        # integer columns (lanes, node ids: the same in every replication) stay integers
+        mean = out[column]
+        whole = mean.notna().all() and (mean == mean.round()).all()
+        if pd.api.types.is_integer_dtype(first[column]) and whole:
+            out[column] = mean.astype(first[column].dtype)
     return gpd.GeoDataFrame(out[list(first.columns)], geometry="geometry", crs=first.crs)
 
 
@@ -471,3 +717,87 @@ def top_links(deltas: gpd.GeoDataFrame, n: int = 10) -> tuple[pd.DataFrame, pd.D
     improved = deltas.loc[change[change < 0].nsmallest(n).index]
     worsened = deltas.loc[change[change > 0].nlargest(n).index]
     return pd.DataFrame(improved), pd.DataFrame(worsened)
+
+
+#: Approach names by the compass direction the traffic comes from (东/南/西/北进口).
+_APPROACH_NAMES = ("北进口 N", "东进口 E", "南进口 S", "西进口 W")
+
+
+def approach_direction(geometry) -> str:
+    """The side of the junction an approach link comes from, e.g. ``"北进口 N"``.
+
+    Taken from the link's last segment (the one at the stop line), in a projected CRS with y
+    to the north: traffic heading south comes from the north.
+
+    Parameters
+    ----------
+    geometry
+        The approach link's line, drawn towards the junction.
+
+    Returns
+    -------
+    str
+        One of ``北进口 N``, ``东进口 E``, ``南进口 S``, ``西进口 W``; ``""`` without geometry.
+    """
+    if geometry is None or geometry.is_empty or len(geometry.coords) < 2:
+        return ""
+    (x0, y0), (x1, y1) = list(geometry.coords)[-2:]
+    heading = math.degrees(math.atan2(x1 - x0, y1 - y0)) % 360  # 0 = north, clockwise
+    origin = (heading + 180.0) % 360
+    return _APPROACH_NAMES[int(((origin + 45.0) % 360) // 90)]
+
+
+def with_approach_queues(
+    approaches: pd.DataFrame, links_a: gpd.GeoDataFrame, links_b: gpd.GeoDataFrame
+) -> pd.DataFrame:
+    """Add the side each approach comes from and its longest queue before and after.
+
+    Parameters
+    ----------
+    approaches
+        :func:`approach_deltas`.
+    links_a, links_b
+        The two runs' link tables (mean over replications, projected CRS): ``queue_max_veh`` is
+        the longest queue on the approach link, in vehicles at the full demand.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``approaches`` with ``approach`` (e.g. ``北进口 N``), ``queue_max_veh_a`` and
+        ``queue_max_veh_b``.
+    """
+    keys = ["u", "v", "key"]
+    out = approaches.copy()
+    for side, links in (("a", links_a), ("b", links_b)):
+        table = pd.DataFrame(links)[[*keys, "queue_max_veh"]].astype({k: "Int64" for k in keys})
+        out = out.merge(
+            table.rename(columns={"queue_max_veh": f"queue_max_veh_{side}"}), on=keys, how="left"
+        )
+    geometry = pd.concat([pd.DataFrame(links_b)[[*keys, "geometry"]],
+                          pd.DataFrame(links_a)[[*keys, "geometry"]]])  # fmt: skip
+    geometry = geometry.astype({k: "Int64" for k in keys}).drop_duplicates(keys)
+    directions = geometry.set_index(keys)["geometry"].map(approach_direction)
+    out["approach"] = [directions.get(tuple(k), "") for k in out[keys].itertuples(index=False)]
+    return out
+
+
+def significant_links(layer: pd.DataFrame, column: str = "d_mean_speed_kph") -> pd.Series | None:
+    """Per link, whether the 95 % interval of its change in ``column`` excludes 0.
+
+    Parameters
+    ----------
+    layer
+        Link deltas with the intervals of :func:`link_delta_intervals` merged in.
+    column
+        The change judged.
+
+    Returns
+    -------
+    pandas.Series of bool, or None
+        None when no link has an interval (one replication per side): the maps then colour every
+        change and say that significance was not computed.
+    """
+    low, high = layer.get(f"{column}_ci_low"), layer.get(f"{column}_ci_high")
+    if low is None or high is None or not low.notna().any():
+        return None
+    return ((low > 0) | (high < 0)).fillna(False)

@@ -26,13 +26,14 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 
 from . import settings
 from ._errors import ResultsError
@@ -512,26 +513,176 @@ def write_gpkg(path: str | os.PathLike, layers: Mapping[str, gpd.GeoDataFrame]) 
     return Path(path)
 
 
+#: The two CRSs every GeoPackage layer of a results folder is written in, by layer suffix.
+LAYER_CRS: dict[str, str] = {"wgs84": settings.geographic_crs, "utm": settings.projected_crs}
+
+
+def write_layers_gpkg(path: str | os.PathLike, tables: Mapping[str, gpd.GeoDataFrame]) -> Path:
+    """Write tables as named single-geometry layers, each in WGS84 and in UTM.
+
+    Table ``name`` becomes layers ``name_wgs84`` (EPSG:4326, what QGIS, TransCAD and web maps
+    expect) and ``name_utm`` (EPSG:32651, metres). Empty tables are left out, so a layer that
+    exists always has features.
+
+    Parameters
+    ----------
+    path
+        ``.gpkg`` file to create or replace.
+    tables
+        ``{name: GeoDataFrame}``; each must have a CRS and one geometry type (GIS tools show a
+        layer that mixes points and lines badly or not at all).
+
+    Raises
+    ------
+    ResultsError
+        If a table has no CRS or mixes geometry types, or every table is empty.
+    """
+    layers = {}
+    for name, table in tables.items():
+        if table.empty:
+            continue
+        if table.crs is None:
+            raise ResultsError(f"{name} table has no CRS; cannot write a GeoPackage", file=path)
+        kinds = set(table.geometry.dropna().geom_type)
+        if len(kinds) > 1:
+            raise ResultsError(
+                f"{name} table mixes geometry types {sorted(kinds)}; write one layer per type",
+                file=path,
+            )
+        for suffix, crs in LAYER_CRS.items():
+            layers[f"{name}_{suffix}"] = table.to_crs(crs)
+    if not layers:
+        raise ResultsError(f"nothing to write to {Path(path).name}: every table is empty")
+    return write_gpkg(path, layers)
+
+
 def write_junctions_gpkg(
-    path: str | os.PathLike, junctions: gpd.GeoDataFrame, approaches: gpd.GeoDataFrame
+    path: str | os.PathLike,
+    junctions: gpd.GeoDataFrame,
+    approaches: gpd.GeoDataFrame | None = None,
 ) -> Path:
     """Write junction and approach tables as point layers in WGS84 and UTM.
 
-    Layers ``junctions_wgs84``, ``junctions_utm``, ``approaches_wgs84``, ``approaches_utm``
-    (:func:`cysim.metrics.junction_table`, :func:`cysim.metrics.approach_table`).
+    Layers ``junctions_wgs84``, ``junctions_utm`` and, when approach records exist,
+    ``approaches_wgs84``, ``approaches_utm`` (:func:`cysim.metrics.junction_table`,
+    :func:`cysim.metrics.approach_table`).
 
     Raises
     ------
     ResultsError
         If a table has no CRS.
     """
-    layers = {}
-    for name, table in (("junctions", junctions), ("approaches", approaches)):
-        if table.crs is None:
-            raise ResultsError(f"{name} table has no CRS; cannot write a GeoPackage", file=path)
-        for suffix, crs in (("wgs84", settings.geographic_crs), ("utm", settings.projected_crs)):
-            layers[f"{name}_{suffix}"] = table.to_crs(crs)
-    return write_gpkg(path, layers)
+    tables = {"junctions": junctions}
+    if approaches is not None:
+        tables["approaches"] = approaches
+    return write_layers_gpkg(path, tables)
+
+
+def write_points_csv(
+    path: str | os.PathLike, points: gpd.GeoDataFrame, decimals: Mapping[str, int] | None = None
+) -> Path:
+    """Write a point table as a CSV for spreadsheets: ``lon``, ``lat`` (WGS84) for the geometry.
+
+    Spreadsheets and TransCAD's table import read coordinates from two columns, not from WKT;
+    the numbers are rounded as :func:`rounded_for_people` does.
+
+    Parameters
+    ----------
+    path
+        ``.csv`` file.
+    points
+        A GeoDataFrame of points with a CRS.
+    decimals
+        Decimals per column, overriding :func:`csv_decimals`.
+    """
+    wgs84 = points.to_crs(settings.geographic_crs)
+    frame = pd.DataFrame(wgs84.drop(columns=wgs84.geometry.name))
+    frame["lon"] = wgs84.geometry.x.to_numpy()
+    frame["lat"] = wgs84.geometry.y.to_numpy()
+    return write_csv(path, rounded_for_people(frame, decimals))
+
+
+#: Decimals of numeric CSV columns by the unit their name ends with (see :func:`csv_decimals`).
+DECIMALS_BY_SUFFIX: dict[str, int] = {
+    "_vph": 0,
+    "_veh": 1,
+    "_s": 1,
+    "_min": 1,
+    "_m": 1,
+    "_km": 1,
+    "_kph": 1,
+    "_vh": 2,
+    "_kg": 2,
+    "_pct": 1,
+    "_ratio": 3,
+    "_pcuh": 0,
+}
+#: Decimals of numeric CSV columns named without a unit suffix.
+DECIMALS_BY_NAME: dict[str, int] = {
+    "v_c": 3,
+    "degree_of_saturation": 3,
+    "max_degree_of_saturation": 3,
+    "vehicles": 0,
+    "congested_approaches": 1,
+    "lon": 6,  # about 0.1 m
+    "lat": 6,
+}
+
+
+def csv_decimals(column: str) -> int | None:
+    """Decimals to print a numeric column with, from its name; None to leave it as it is.
+
+    The side and interval affixes (``_a``, ``_b``, ``_ci_low``, ``_ci_high``, ``d_``) are
+    ignored, so ``d_flow_vph`` and ``flow_vph_b`` print like ``flow_vph``.
+    """
+    name = column
+    for suffix in ("_ci_low", "_ci_high", "_a", "_b"):
+        name = name.removesuffix(suffix)
+    name = name.removeprefix("d_")
+    if name in DECIMALS_BY_NAME:
+        return DECIMALS_BY_NAME[name]
+    for suffix, decimals in DECIMALS_BY_SUFFIX.items():
+        if name.endswith(suffix):
+            return decimals
+    return None
+
+
+def rounded_for_people(
+    frame: pd.DataFrame, decimals: Mapping[str, int] | None = None
+) -> pd.DataFrame:
+    """A copy of ``frame`` with float columns rounded for a CSV people read.
+
+    Only the human CSVs are rounded; Parquet files and the frames in memory keep full precision.
+
+    Parameters
+    ----------
+    frame
+        Any table.
+    decimals
+        Decimals per column; other float columns use :func:`csv_decimals`, and float columns
+        it does not know keep their precision.
+    """
+    out = pd.DataFrame(frame).copy()
+    for column in out.columns:
+        if not pd.api.types.is_float_dtype(out[column]):
+            continue
+        places = (decimals or {}).get(column, csv_decimals(str(column)))
+        if places is not None:
+            out[column] = out[column].round(places) + 0.0  # + 0.0: no "-0.0" for a tiny negative
+    return out
+
+
+def read_layers_gpkg(path: str | os.PathLike, names: Sequence[str]) -> gpd.GeoDataFrame | None:
+    """Read the UTM layers ``<name>_utm`` of a GeoPackage into one table (None if none exist)."""
+    present = {name for name, _ in pyogrio.list_layers(path)}
+    frames = [
+        gpd.read_file(path, layer=f"{name}_utm", engine="pyogrio")
+        for name in names
+        if f"{name}_utm" in present
+    ]
+    if not frames:
+        return None
+    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=frames[0].crs)
 
 
 def write_links_gpkg(path: str | os.PathLike, links: gpd.GeoDataFrame) -> Path:
@@ -549,6 +700,23 @@ def write_links_gpkg(path: str | os.PathLike, links: gpd.GeoDataFrame) -> Path:
     ResultsError
         If the table has no CRS.
     """
-    if links.crs is None:
-        raise ResultsError("link table has no CRS; cannot write a GeoPackage", file=path)
-    return write_gpkg(path, {name: links.to_crs(crs) for name, crs in GPKG_LAYERS.items()})
+    return write_layers_gpkg(path, {"links": links})
+
+
+#: Layers of ``patched.gpkg`` (each as ``_wgs84`` and ``_utm``): what a scenario's patches changed.
+PATCHED_LAYERS: tuple[str, str] = ("changed_links", "changed_junctions")
+
+
+def read_patched_gpkg(path: str | os.PathLike) -> gpd.GeoDataFrame | None:
+    """The changed links and junctions of a run folder's ``patched.gpkg`` in one table (UTM).
+
+    Reads the layers of :data:`PATCHED_LAYERS`, or the single mixed ``patched`` layer of run
+    folders written before them; None when the file does not exist.
+    """
+    path = Path(path)
+    if not path.exists():
+        return None
+    layers = {name for name, _ in pyogrio.list_layers(path)}
+    if "patched" in layers:
+        return gpd.read_file(path, layer="patched", engine="pyogrio")
+    return read_layers_gpkg(path, PATCHED_LAYERS)

@@ -18,6 +18,7 @@ run used. Conventions shared by all functions:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -64,6 +65,11 @@ class KpiInfo:
         Shown in the report's KPI figure.
     decimals
         Decimals when printed.
+    value_range
+        ``(lowest, highest)`` value the KPI can take (:data:`NON_NEGATIVE` for counts and
+        totals, :data:`PERCENT` for shares); the confidence interval of its mean is clipped to it
+        (a t interval of a count near 0 would otherwise reach below 0). None for a quantity that
+        can be negative, such as a delay (actual minus free-flow time).
     """
 
     label_en: str
@@ -73,27 +79,58 @@ class KpiInfo:
     scaled: bool
     headline: bool = False
     decimals: int = 1
+    value_range: tuple[float, float] | None = None
 
+
+#: :attr:`KpiInfo.value_range` of counts, totals, times, speeds and ratios: nothing below 0.
+NON_NEGATIVE: tuple[float, float] = (0.0, math.inf)
+#: :attr:`KpiInfo.value_range` of a percentage share.
+PERCENT: tuple[float, float] = (0.0, 100.0)
+#: :attr:`KpiInfo.value_range` of a share of runs (0 … 1).
+SHARE: tuple[float, float] = (0.0, 1.0)
 
 #: Metadata of every key :func:`network_kpis` returns, in display order.
 KPI_META: dict[str, KpiInfo] = {
-    # key: KpiInfo(label_en, label_zh, unit, lower_is_better, scaled, headline, decimals)
-    "trips_total": KpiInfo("Trips (total)", "出行总数", "trips", None, True, False, 0),
-    # A count: fewer completed trips is not worse when a measure removes car trips (mode shift).
-    "trips_completed": KpiInfo("Trips completed", "完成出行", "trips", None, True, False, 0),
-    "trips_completed_pct": KpiInfo("Trips completed (share)", "完成率", "%", False, False, True),
-    "trips_unfinished": KpiInfo("Trips unfinished", "未完成出行", "trips", True, True, True, 0),
-    "trips_en_route": KpiInfo(
-        "…still en route at end", "结束时在途", "trips", True, True, False, 0
+    # key: KpiInfo(label_en, label_zh, unit, lower_is_better, scaled, headline, decimals, range)
+    "trips_total": KpiInfo(
+        "Trips (total)", "出行总数", "trips", None, True, False, 0, NON_NEGATIVE
     ),
-    "trips_stuck": KpiInfo("…stuck (gridlock)", "锁死滞留", "trips", True, True, False, 0),
-    "trips_unrouted": KpiInfo("…without a route", "无可行路径", "trips", True, True, False, 0),
-    "vkt_km": KpiInfo("Vehicle-km travelled", "车公里 VKT", "veh·km", None, True, False, 0),
-    "vht_h": KpiInfo("Vehicle-hours travelled", "车小时 VHT", "veh·h", True, True, True, 0),
-    "mean_trip_time_s": KpiInfo("Mean trip time", "平均出行时间", "s", True, False, True, 0),
+    # A count: fewer completed trips is not worse when a measure removes car trips (mode shift).
+    "trips_completed": KpiInfo(
+        "Trips completed", "完成出行", "trips", None, True, False, 0, NON_NEGATIVE
+    ),
+    "trips_completed_pct": KpiInfo(
+        "Trips completed (share)", "完成率", "%", False, False, True, 1, PERCENT
+    ),
+    "trips_unfinished": KpiInfo(
+        "Trips unfinished", "未完成出行", "trips", True, True, True, 0, NON_NEGATIVE
+    ),
+    "trips_en_route": KpiInfo(
+        "…still en route at end", "结束时在途", "trips", True, True, False, 0, NON_NEGATIVE
+    ),
+    "trips_stuck": KpiInfo(
+        "…stuck (gridlock)", "锁死滞留", "trips", True, True, False, 0, NON_NEGATIVE
+    ),
+    "trips_unrouted": KpiInfo(
+        "…without a route", "无可行路径", "trips", True, True, False, 0, NON_NEGATIVE
+    ),
+    "vkt_km": KpiInfo(
+        "Vehicle-km travelled", "车公里 VKT", "veh·km", None, True, False, 0, NON_NEGATIVE
+    ),
+    "vht_h": KpiInfo(
+        "Vehicle-hours travelled", "车小时 VHT", "veh·h", True, True, True, 0, NON_NEGATIVE
+    ),
+    "mean_trip_time_s": KpiInfo(
+        "Mean trip time", "平均出行时间", "s", True, False, True, 0, NON_NEGATIVE
+    ),
+    # a delay is actual minus free-flow time: not bounded below in principle
     "mean_delay_s": KpiInfo("Mean delay per trip", "平均延误", "s", True, False, True, 0),
-    "mean_speed_kph": KpiInfo("Mean speed (VKT/VHT)", "路网平均车速", "km/h", False, False, True),
-    "travel_time_index": KpiInfo("Travel-time index", "拥堵延时指数", "", True, False, True, 3),
+    "mean_speed_kph": KpiInfo(
+        "Mean speed (VKT/VHT)", "路网平均车速", "km/h", False, False, True, 1, NON_NEGATIVE
+    ),
+    "travel_time_index": KpiInfo(
+        "Travel-time index", "拥堵延时指数", "", True, False, True, 3, NON_NEGATIVE
+    ),
     "congestion_index": KpiInfo(
         "Congestion index (vs. light traffic)",
         "拥堵指数（对比畅通含信号）",
@@ -102,17 +139,28 @@ KPI_META: dict[str, KpiInfo] = {
         False,
         False,
         3,
+        NON_NEGATIVE,
     ),
     "congested_vkt_share_pct": KpiInfo(
-        "VKT share in congestion", "拥堵里程占比", "%", True, False, True
+        "VKT share in congestion", "拥堵里程占比", "%", True, False, True, 1, PERCENT
     ),
-    "congested_places": KpiInfo("Congested places", "拥堵点段", "places", True, False, True, 0),
-    "max_queue_veh": KpiInfo("Longest link queue", "最大排队", "veh", True, True, False, 0),
-    "spillback_link_min": KpiInfo("Spillback", "排队溢出时长", "link·min", True, False, True),
-    "gridlock": KpiInfo("Gridlock (share of runs)", "路网锁死", "", True, False, False, 2),
-    "cruise_vkt_km": KpiInfo("Cruising for parking", "寻泊绕行里程", "veh·km", True, True),
-    "cruise_vht_h": KpiInfo("Cruising for parking", "寻泊绕行时间", "veh·h", True, True),
-    "co2_t": KpiInfo("CO₂ (estimate)", "CO₂ 排放估算", "t", True, True, True, 2),
+    "congested_places": KpiInfo(
+        "Congested places", "拥堵点段", "places", True, False, True, 0, NON_NEGATIVE
+    ),
+    "max_queue_veh": KpiInfo(
+        "Longest link queue", "最大排队", "veh", True, True, False, 0, NON_NEGATIVE
+    ),
+    "spillback_link_min": KpiInfo(
+        "Spillback", "排队溢出时长", "link·min", True, False, True, 1, NON_NEGATIVE
+    ),
+    "gridlock": KpiInfo("Gridlock (share of runs)", "路网锁死", "", True, False, False, 2, SHARE),
+    "cruise_vkt_km": KpiInfo(
+        "Cruising for parking", "寻泊绕行里程", "veh·km", True, True, False, 1, NON_NEGATIVE
+    ),
+    "cruise_vht_h": KpiInfo(
+        "Cruising for parking", "寻泊绕行时间", "veh·h", True, True, False, 1, NON_NEGATIVE
+    ),
+    "co2_t": KpiInfo("CO₂ (estimate)", "CO₂ 排放估算", "t", True, True, True, 2, NON_NEGATIVE),
 }
 
 

@@ -470,12 +470,14 @@ def _derive_segment_attributes(
                 speed = rc.speed_kph
                 defaults.append("speed")
             name = tags.get("name")
+            name_en = tags.get("name:en")
             data.clear()
             data.update(
                 osmid=tags["osmid"],
                 length=tags["length"],
                 highway=rc.osm_class,
                 name=str(name).strip() if isinstance(name, str) else "",
+                name_en=str(name_en).strip() if isinstance(name_en, str) else "",
                 oneway=oneway,
                 lanes=int(lanes),
                 speed_kph=float(speed),
@@ -510,6 +512,7 @@ def _normalise_merged_attributes(G: nx.MultiDiGraph) -> None:
             ("oneway", all),
             ("highway", _first),
             ("name", _first),
+            ("name_en", _longest),
             ("turn_lanes", _first),
         ):
             if isinstance(data.get(key), list):
@@ -522,6 +525,11 @@ def _normalise_merged_attributes(G: nx.MultiDiGraph) -> None:
 
 def _first(values: list[Any]) -> Any:
     return values[0]
+
+
+def _longest(values: list[str]) -> str:
+    """The longest of the values (a tagged translation rather than the untagged ``""``)."""
+    return max(values, key=len)
 
 
 def _choose_crs(G: nx.MultiDiGraph, report: dict[str, Any]) -> str:
@@ -688,6 +696,7 @@ def _finalise(
             "speed_kph": float(data["speed_kph"]),
             "highway": str(data["highway"]),
             "name": str(data["name"]),
+            "name_en": str(data.get("name_en", "") or ""),
             "osmid": str(data["osmid"]),
             "oneway": bool(data["oneway"]),
             "curb_parking": bool(data["curb_parking"]),

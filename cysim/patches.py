@@ -54,7 +54,8 @@ class _Context:
     road_class_overrides: dict[str, roadclass.RoadClass] | None = None
     baseline_link_flows: dict[EdgeKey, float] | None = None
     defer_webster: bool = False
-    closed: dict[str, int] = field(default_factory=dict)
+    #: Road names closed whole by a close_road patch: its index and the names' name:en.
+    closed: dict[str, tuple[int, list[str]]] = field(default_factory=dict)
 
 
 def apply_patches(
@@ -203,6 +204,7 @@ def _select_road(ctx: _Context, patch: RoadSelection) -> list[EdgeKey]:
             patch.between[1],
             snap_m=patch.snap_m,
             key="between",
+            road_key="road",
         )
     except PatchError as error:
         raise _conflict_or(ctx, patch.road, error) from None
@@ -221,7 +223,14 @@ def _select_road(ctx: _Context, patch: RoadSelection) -> list[EdgeKey]:
 
 def _conflict_or(ctx: _Context, road: str, error: PatchError) -> PatchError:
     """Explain a lookup failure caused by an earlier close_road patch (conflicting patches)."""
-    closer = ctx.closed.get(locate.normalise_road_name(road))
+    closer = next(
+        (
+            index
+            for name, (index, english) in ctx.closed.items()
+            if locate.match_tier(road, name, english) is not None
+        ),
+        None,
+    )
     if closer is None:
         return error
     return PatchError(
@@ -277,6 +286,7 @@ def _open_road(ctx: _Context, patch: OpenRoad) -> None:
             speed_kph=float(patch.speed_kph),
             highway=patch.highway,
             name=patch.name,
+            name_en="",
             osmid="",
             oneway=patch.oneway,
             curb_parking=False,
@@ -366,6 +376,10 @@ def _split_edge(ctx: _Context, edge: EdgeKey, x: float, y: float) -> int:
 def _close_road(ctx: _Context, patch: CloseRoad) -> None:
     G = ctx.G
     edges = _select_road(ctx, patch)
+    if patch.between is None:
+        english = locate.english_names(G)
+        for name in locate.matching_road_names(G, patch.road):
+            ctx.closed[name] = (ctx.index, english.get(name, []))
     main_before = max(nx.strongly_connected_components(G), key=len)
     touched = {n for u, v, _ in edges for n in (u, v)}
     removed_roads = {n: locate.roads_at_node(G, n) for n in touched}
@@ -395,25 +409,43 @@ def _close_road(ctx: _Context, patch: CloseRoad) -> None:
             # Kept as an isolated junction: trips drawn on the baseline that start or end here
             # are then reported as unrouted (with counts) instead of failing the engine.
             _record(ctx, node, "node", "present", "isolated", kind="node", road="")
-    if patch.between is None:
-        ctx.closed[locate.normalise_road_name(patch.road)] = ctx.index
     _check_signal_plans(ctx, [n for n in touched if n in G])
 
 
 def _widen_road(ctx: _Context, patch: WidenRoad) -> None:
-    for edge in _select_road(ctx, patch):
+    edges = _select_road(ctx, patch)
+    if patch.lanes_per_direction is not None:
+        _refuse_fewer_lanes(ctx, patch, edges, patch.lanes_per_direction)
+    for edge in edges:
         data = ctx.G.edges[edge]
         lanes = patch.lanes_per_direction or int(data["lanes"]) + int(patch.add_lanes or 0)
-        if lanes < int(data["lanes"]):
-            ctx.report.warnings.append(
-                f"{describe(patch)}: edge {_edge_text(edge)} had {data['lanes']} lanes; now {lanes}"
-            )
         changes: dict[str, Any] = {"lanes": lanes}
         if patch.highway is not None:
             changes["highway"] = patch.highway
         if patch.speed_kph is not None:
             changes["speed_kph"] = float(patch.speed_kph)
         _update_edge(ctx, edge, changes)
+
+
+def _refuse_fewer_lanes(ctx: _Context, patch: WidenRoad, edges: list[EdgeKey], lanes: int) -> None:
+    """A widening never removes lanes: refuse ``lanes_per_direction`` below what a link has.
+
+    No patch type narrows a road: lanes come from the map's OSM ``lanes`` tags.
+    """
+    wider = [e for e in edges if int(ctx.G.edges[e]["lanes"]) > lanes]
+    if not wider:
+        return
+    most = max(int(ctx.G.edges[e]["lanes"]) for e in wider)
+    where = "" if len(wider) == len(edges) else f" on {len(wider)} of its {len(edges)} links"
+    raise PatchError(
+        f"'{patch.road}' already has up to {most} lanes per direction{where}; "
+        f"widen_road to {lanes} would remove lanes, and widen_road only adds them",
+        key="lanes_per_direction",
+        hint=f"to widen, give lanes_per_direction of at least {most}, or add_lanes: 1 (each "
+        "link gains a lane), or limit the patch with between:; no patch type narrows a road "
+        "(to model fewer lanes, edit the lanes=… tag of the road in a copy of the map, or use "
+        "close_road with between: for a stretch that closes)",
+    )
 
 
 def _set_speed(ctx: _Context, patch: SetSpeed) -> None:
@@ -528,7 +560,7 @@ def _time_one_signal(ctx: _Context, patch: SignalTiming, node: int, key: str) ->
     if patch.greens_s is not None:
         shown = _per_phase(node, patch.greens_s, names, "greens_s")
         if patch.cycle_s is not None:
-            amber, all_red = _changeover(node, patch, sum(shown), n)
+            amber, all_red = _changeover(ctx, node, patch, sum(shown), n)
         cycle = sum(shown) + n * (amber + all_red)
         plan_attrs.update(
             signal_greens_s=json.dumps([round(g, 3) for g in shown]), signal_cycle_s=cycle
@@ -706,10 +738,10 @@ def _per_phase(
     if not isinstance(given, dict):
         if len(given) != len(names):
             raise PatchError(
-                f"junction {node} has {len(names)} phases ({', '.join(names)}) but "
-                f"{len(given)} {key} were given",
+                f"junction {node} has {len(names)} phases ({', '.join(names)}, in this order) "
+                f"but {len(given)} {key} were given",
                 key=key,
-                hint="give one value per phase, or map phase names to values",
+                hint=f"write one value per phase: {_per_phase_example(given, names, key)}",
             )
         return [float(x) for x in given]
     values: dict[int, float] = {}
@@ -732,23 +764,51 @@ def _per_phase(
     return [values[i] for i in range(len(names))]
 
 
+def _junction_text(ctx: _Context, node: int) -> str:
+    """``263 (正阳中路/长城路)``: a junction's node id with the roads meeting there."""
+    return f"{node} ({'/'.join(locate.roads_at_node(ctx.G, node)) or 'unnamed roads'})"
+
+
+def _scaled_greens(given: Any, factor: float) -> str:
+    """Greens as written, scaled by ``factor`` and rounded down: ``[30, 23]`` or a mapping."""
+    if isinstance(given, dict):
+        items = ", ".join(f"{name}: {int(value * factor)}" for name, value in given.items())
+        return "{" + items + "}"
+    return "[" + ", ".join(str(int(value * factor)) for value in given) + "]"
+
+
+def _per_phase_example(given: Sequence[float], names: list[str], key: str) -> str:
+    """``greens_s: [20, 20] (正阳中路 first), or by phase name: greens_s: {正阳中路: 20, …}``,
+    with the values as given, cut or repeated to the number of phases."""
+    values = [f"{float(given[min(i, len(given) - 1)]):g}" for i in range(len(names))]
+    by_name = ", ".join(f"{name}: {value}" for name, value in zip(names, values, strict=True))
+    return (
+        f"{key}: [{', '.join(values)}] ({names[0]} first), or by phase name: {key}: {{{by_name}}}"
+    )
+
+
 def _changeover(
-    node: int, patch: SignalTiming, total_green_s: float, n: int
+    ctx: _Context, node: int, patch: SignalTiming, total_green_s: float, n: int
 ) -> tuple[float, float]:
     """Amber and all-red of an explicit cycle with explicit greens: what the cycle leaves."""
     assert patch.cycle_s is not None
     per_change = (patch.cycle_s - total_green_s) / n
+    most_green = patch.cycle_s - n * min_amber_s
     fits = (
-        f"shorten the greens to at most {patch.cycle_s - n * min_amber_s:g} s in all, or "
+        f"shorten the greens to at most {most_green:g} s in all, or "
         f"lengthen cycle_s to at least {total_green_s + n * min_amber_s:g} s"
     )
     if per_change < min_amber_s:
+        example = _scaled_greens(patch.greens_s, most_green / total_green_s)
         raise PatchError(
-            f"junction {node}: cycle {patch.cycle_s:g} s with greens of {total_green_s:g} s in "
-            f"all leaves {per_change:.3g} s per change between {n} phases; every change needs "
-            f"an amber of at least {min_amber_s:g} s",
+            f"junction {_junction_text(ctx, node)}: greens_s sum to {total_green_s:g} s with "
+            f"cycle_s {patch.cycle_s:g} s, which leaves {per_change:.3g} s per change between "
+            f"its {n} phases; the cycle must also hold the lost time between phases, an amber of "
+            f"at least {min_amber_s:g} s (+ all-red) per change, {n * min_amber_s:g} s in all, so "
+            f"the greens may total at most {most_green:g} s",
             key="greens_s",
-            hint=fits,
+            hint=f"{fits.replace(' in all,', f' in all (e.g. greens_s: {example}),')}; or drop "
+            "cycle_s (the greens plus amber and all-red then make the cycle)",
         )
     amber, all_red = patch.amber_s, patch.all_red_s
     if amber is not None and all_red is not None:

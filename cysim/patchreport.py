@@ -96,6 +96,16 @@ class PatchReport:
         """Nodes changed (signals, parking, removed isolated nodes)."""
         return {int(e.element) for e in self.entries if e.kind == "node"}
 
+    def changed_junctions(self) -> set[int]:
+        """Junctions a patch changed itself: nodes changed (signals, parking) and the junction
+        each approach a ``channelize`` patch changed leads to."""
+        approaches = {
+            int(e.element[1])
+            for e in self.entries
+            if e.kind == "edge" and e.patch_type == "channelize"
+        }
+        return self.patched_nodes() | approaches
+
     def to_frame(self) -> pd.DataFrame:
         """All rows as a DataFrame (values as text where types differ)."""
         columns = [f for f in PatchChange.__dataclass_fields__]
@@ -119,20 +129,103 @@ class PatchReport:
             parts.append(f"{len(trips)} trip group{'s' if len(trips) != 1 else ''}")
         return ", ".join(parts) if parts else "no changes"
 
-    def to_text(self, max_rows_per_patch: int = 40) -> str:
-        """A readable change log, grouped per patch with counts (long groups are cut short)."""
+    def to_text(self, max_rows_per_patch: int | None = None) -> str:
+        """The full change log, grouped per patch with counts (``max_rows_per_patch`` cuts long
+        groups short, for a terminal)."""
         lines: list[str] = []
         for index in sorted(set(self.headers) | {e.patch_index for e in self.entries}):
             lines.append(f"[{index}] {self.headers.get(index, '')}")
             lines.append(f"    changed: {self.summary(index)}")
             lines.extend(f"    note: {note}" for note in self.notes.get(index, []))
             rows = self.for_patch(index)
-            for row in rows[:max_rows_per_patch]:
-                lines.append("    " + format_change(row))
-            if len(rows) > max_rows_per_patch:
-                lines.append(f"    … {len(rows) - max_rows_per_patch} more rows (see to_frame())")
+            shown = rows if max_rows_per_patch is None else rows[:max_rows_per_patch]
+            lines.extend("    " + format_change(row) for row in shown)
+            if len(rows) > len(shown):
+                lines.append(
+                    f"    … {len(rows) - len(shown)} more rows (all rows: patches.txt in the "
+                    "run folder)"
+                )
         lines.extend(f"warning: {w}" for w in self.warnings)
         return "\n".join(lines)
+
+    def to_summary_text(self) -> str:
+        """The change log in road names, for a report: per patch, one line per road and attribute.
+
+        ``中城路  lanes 3 → 4 (28 links)``; where the values differ between elements (storage
+        follows each link's length) the range is shown, ``storage_veh 84–205 → 126–307``.
+        """
+        lines: list[str] = []
+        for index in sorted(set(self.headers) | {e.patch_index for e in self.entries}):
+            lines.append(f"[{index}] {self.headers.get(index, '')}")
+            lines.extend(f"    note: {note}" for note in self.notes.get(index, []))
+            groups: dict[tuple[str, str, str], list[PatchChange]] = {}
+            for row in self.for_patch(index):
+                groups.setdefault((row.kind, row.road, row.attribute), []).append(row)
+            if not groups:
+                lines.append("    no changes")
+            for (kind, road, attribute), rows in groups.items():
+                count = len({_fmt(r.element) for r in rows})
+                noun = {"edge": "link", "node": "junction", "trips": "trip group"}.get(kind, kind)
+                change = f"{_value_range(r.before for r in rows)} → "
+                change += _value_range(r.after for r in rows)
+                lines.append(
+                    f"    {road or '(unnamed)'}  {attribute} {change} "
+                    f"({count} {noun}{'s' if count != 1 else ''})"
+                )
+        lines.extend(f"warning: {w}" for w in self.warnings)
+        return "\n".join(lines)
+
+
+def _value_range(values) -> str:
+    """One value as text, or ``low–high`` when numbers differ, or ``various``."""
+    values = list(values)
+    texts = {_fmt(v) for v in values}
+    if len(texts) == 1:
+        return texts.pop()
+    numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    if len(numbers) == len(values):
+        low, high = min(numbers), max(numbers)
+        return f"{low:.3g}–{high:.3g}"
+    return "various"
+
+
+def element_changes(report: PatchReport) -> pd.DataFrame:
+    """What the patches changed on each edge and junction, one row per element, for map layers.
+
+    Parameters
+    ----------
+    report
+        The scenario's change log.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``kind`` (``edge`` / ``node``), ``element`` (the ``(u, v, key)`` tuple or node id),
+        ``patch_types`` (``widen_road``, … joined with ``, ``) and ``changes``
+        (``lanes: 2 → 3; capacity_vph: 3200 → 4800``), in the log's order. Demand patches
+        (``trips``) have no place on a map and are left out.
+    """
+    rows: dict[tuple[str, Any], dict[str, list[str]]] = {}
+    for entry in report.entries:
+        if entry.kind not in ("edge", "node"):
+            continue
+        element = tuple(entry.element) if entry.kind == "edge" else int(entry.element)
+        row = rows.setdefault((entry.kind, element), {"types": [], "changes": []})
+        if entry.patch_type not in row["types"]:
+            row["types"].append(entry.patch_type)
+        row["changes"].append(f"{entry.attribute}: {_fmt(entry.before)} → {_fmt(entry.after)}")
+    return pd.DataFrame(
+        [
+            {
+                "kind": kind,
+                "element": element,
+                "patch_types": ", ".join(row["types"]),
+                "changes": "; ".join(row["changes"]),
+            }
+            for (kind, element), row in rows.items()
+        ],
+        columns=["kind", "element", "patch_types", "changes"],
+    )
 
 
 def _fmt(value: Any) -> str:

@@ -20,6 +20,7 @@ import pandas as pd
 
 from . import (
     assign,
+    basemaps,
     compare,
     demand,
     io,
@@ -27,11 +28,13 @@ from . import (
     netcache,
     network,
     patches,
+    patchreport,
     plot,
     scenario,
     signals,
     sim,
     stats,
+    webmap,
 )
 from ._errors import ResultsError, SimulationError
 from ._version import __version__
@@ -40,6 +43,8 @@ from .simsettings import RouteChoiceSettings
 
 #: Called as ``progress(done_replications, total_replications)`` while a scenario runs.
 ProgressFn = Callable[[int, int], None]
+#: Called with the outcome of a scenario whose finished run is reused (nothing is simulated).
+ReusedFn = Callable[["RunOutcome"], None]
 
 
 @dataclass
@@ -491,10 +496,76 @@ def _run_key(prepared: PreparedScenario, replications: int) -> str:
 
 
 def _patch_marks(report: patches.PatchReport) -> dict:
-    """The patched edges and nodes with a label, JSON-ready (for the difference map)."""
+    """The patched edges and nodes, JSON-ready (for the maps), and the change log in road names
+    (for the report)."""
     edges = [[int(u), int(v), int(k)] for (u, v, k) in report.patched_edges()]
     nodes = [int(n) for n in report.patched_nodes()]
-    return {"edges": edges, "nodes": nodes}
+    junctions = sorted(int(n) for n in report.changed_junctions())
+    return {
+        "edges": edges,
+        "nodes": nodes,
+        "junctions": junctions,
+        "summary": report.to_summary_text(),
+    }
+
+
+def _changed_features(prepared: PreparedScenario) -> dict[str, gpd.GeoDataFrame]:
+    """The links and junctions the scenario's patches changed, as two single-geometry tables.
+
+    ``changed_links`` (lines: ``kind, label, u, v, key, removed, patch_types, changes``) and
+    ``changed_junctions`` (points: ``kind, label, node, patch_types, changes``); ``kind``
+    (``edge`` / ``node``) and ``label`` are what the maps draw. Closed or split links are gone
+    from the patched graph: they are drawn from the base network and marked ``removed``.
+    """
+    crs = prepared.graph.graph.get("crs")
+    links, junctions = [], []
+    changes = patchreport.element_changes(prepared.patch_report)
+    for kind, element, types, text in changes.itertuples(index=False):
+        if kind == "edge":
+            removed = not prepared.graph.has_edge(*element)
+            graph = prepared.base_graph if removed else prepared.graph
+            u, v, key = element
+            feature = plot.patched_features(graph, [element], [])
+            links.append(
+                feature.assign(u=u, v=v, key=key, removed=removed, patch_types=types, changes=text)
+            )
+        else:
+            graph = prepared.graph if element in prepared.graph else prepared.base_graph
+            if element not in graph:
+                continue
+            feature = plot.patched_features(graph, [], [element])
+            junctions.append(feature.assign(node=element, patch_types=types, changes=text))
+
+    def table(rows: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
+        if not rows:
+            return gpd.GeoDataFrame(geometry=[], crs=crs)
+        return gpd.GeoDataFrame(pd.concat(rows, ignore_index=True), geometry="geometry", crs=crs)
+
+    return {"changed_links": table(links), "changed_junctions": table(junctions)}
+
+
+def _link_layer(
+    links_mean: gpd.GeoDataFrame, links_all: pd.DataFrame, report: patches.PatchReport
+) -> gpd.GeoDataFrame:
+    """The mean link table for ``links.gpkg``: with each link's 95 % intervals over the
+    replications (:func:`cysim.compare.link_intervals`) and ``patched`` (a patch of the
+    scenario changed the link)."""
+    layer = links_mean.merge(compare.link_intervals(links_all), on=["u", "v", "key"], how="left")
+    changed = set(report.patched_edges())
+    keys = zip(layer["u"], layer["v"], layer["key"], strict=True)
+    layer["patched"] = [(int(u), int(v), int(k)) in changed for u, v, k in keys]
+    return layer
+
+
+def _mean_junctions(tables: Sequence[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
+    """Junction tables averaged over replications, the level of service from the mean delay
+    (not the first replication's letter)."""
+    mean = compare.mean_over_replications(tables, ["node"])
+    mean["los"] = [
+        metrics.level_of_service(float(d), bool(s))
+        for d, s in zip(mean["mean_control_delay_s"], mean["signal"], strict=True)
+    ]
+    return mean
 
 
 def write_run(
@@ -507,19 +578,23 @@ def write_run(
     """Write every file of a run folder (DESIGN §6) into ``partial_dir``.
 
     Files: ``scenario.yaml`` (resolved), ``summary.json`` (per-replication KPIs with mean and CI),
-    ``links.parquet`` (every replication), ``links.gpkg`` (mean over replications, WGS84 and UTM
-    layers), ``junctions.parquet``, ``trips.parquet``, ``timeseries.csv``, ``route_choice.csv``,
-    ``signal_plans.csv`` (junctions re-timed inside route choice), ``approaches.parquet``
-    (degree of saturation per junction approach lane group, every replication),
-    ``junctions.gpkg`` (junctions and approaches, mean over replications, point layers),
-    ``patches.txt`` and ``patches.json`` (change log and patched elements), ``figures/*.png``.
+    ``links.parquet`` (every replication), ``links.gpkg`` (mean over replications with 95 %
+    intervals and the ``patched`` flag, WGS84 and UTM layers), ``junctions.parquet``,
+    ``trips.parquet``, ``timeseries.csv``, ``route_choice.csv``, ``signal_plans.csv``
+    (junctions re-timed inside route choice), ``approaches.parquet`` (degree of saturation per
+    junction approach lane group, every replication), ``junctions.gpkg`` (junctions and
+    approaches, mean over replications, point layers), ``junctions.csv`` and ``approaches.csv``
+    (the same for spreadsheets, lon/lat), ``patched.gpkg`` (changed links and junctions, a layer
+    each), ``patches.txt`` and ``patches.json`` (change log and patched elements),
+    ``figures/*.png``.
     """
     resolved = prepared.scenario
     io.write_text(partial_dir / "scenario.yaml", resolved.resolved_yaml())
     kpis = [o.kpis for o in outputs]
     # KPIs only: what they were computed under (sample, gap, iterations) is summarised apart
     summary_table = stats.summarize(
-        [{k: kp[k] for k in metrics.KPI_META if k in kp} for kp in kpis]
+        [{k: kp[k] for k in metrics.KPI_META if k in kp} for kp in kpis],
+        bounds={k: info.value_range for k, info in metrics.KPI_META.items()},
     )
     sample_factor = float(outputs[0].kpis.get("sample_factor", 1.0)) if outputs else 1.0
     summary = {
@@ -555,24 +630,28 @@ def write_run(
     links_all = stacked([o.links.drop(columns="geometry") for o in outputs])
     io.write_parquet(partial_dir / "links.parquet", links_all)
     links_mean = compare.mean_link_table([o.links for o in outputs])
-    io.write_links_gpkg(partial_dir / "links.gpkg", links_mean)
+    io.write_links_gpkg(
+        partial_dir / "links.gpkg", _link_layer(links_mean, links_all, prepared.patch_report)
+    )
     io.write_parquet(
         partial_dir / "junctions.parquet",
         stacked([o.junctions.drop(columns="geometry") for o in outputs]),
     )
+    junctions_mean = _mean_junctions([o.junctions for o in outputs])
     approaches = [o.approaches for o in outputs if o.approaches is not None]
+    approaches_mean = None
     if approaches:
         io.write_parquet(
             partial_dir / "approaches.parquet",
             stacked([o.approaches.drop(columns="geometry") for o in outputs]),
         )
-        io.write_junctions_gpkg(
-            partial_dir / "junctions.gpkg",
-            compare.mean_over_replications([o.junctions for o in outputs], ["node"]),
-            metrics.mark_congested(
-                compare.mean_over_replications(approaches, ["link", "movements"])
-            ),
+        approaches_mean = metrics.mark_congested(
+            compare.mean_over_replications(approaches, ["link", "movements"])
         )
+        io.write_points_csv(partial_dir / "approaches.csv", approaches_mean)
+    if not junctions_mean.empty:
+        io.write_junctions_gpkg(partial_dir / "junctions.gpkg", junctions_mean, approaches_mean)
+        io.write_points_csv(partial_dir / "junctions.csv", junctions_mean)
     io.write_parquet(partial_dir / "trips.parquet", stacked([o.trips for o in outputs]))
     io.write_csv(partial_dir / "timeseries.csv", stacked([o.timeseries for o in outputs]))
     io.write_csv(partial_dir / "route_choice.csv", stacked([o.route_choice for o in outputs]))
@@ -591,22 +670,9 @@ def write_run(
         )
     io.write_text(partial_dir / "patches.txt", prepared.patch_report.to_text())
     io.write_json(partial_dir / "patches.json", _patch_marks(prepared.patch_report))
-    marks = _patch_marks(prepared.patch_report)
-    edges = [tuple(e) for e in marks["edges"]]
-    # Closed or split edges are gone from the patched graph: draw them from the base network.
-    kept = [e for e in edges if prepared.graph.has_edge(*e)]
-    gone = [e for e in edges if not prepared.graph.has_edge(*e)]
-    nodes = [n for n in marks["nodes"] if n in prepared.graph]
-    gone_nodes = [n for n in marks["nodes"] if n not in prepared.graph]
-    patched = pd.concat(
-        [
-            plot.patched_features(prepared.graph, kept, nodes),
-            plot.patched_features(prepared.base_graph, gone, gone_nodes),
-        ],
-        ignore_index=True,
-    )
-    if not patched.empty:
-        io.write_gpkg(partial_dir / "patched.gpkg", {"patched": patched})
+    changed = _changed_features(prepared)
+    if any(not table.empty for table in changed.values()):
+        io.write_layers_gpkg(partial_dir / "patched.gpkg", changed)
     figures = partial_dir / "figures"
     figures.mkdir(exist_ok=True)
     plot.congestion_map(
@@ -744,6 +810,7 @@ def run_scenario(
     prepared: PreparedScenario | None = None,
     scheduler: str | None = None,
     sample_factor: float | None = None,
+    on_reused: ReusedFn | None = None,
 ) -> RunOutcome:
     """Run a scenario's replications and write its results folder, or reuse a finished one.
 
@@ -772,6 +839,9 @@ def run_scenario(
         Dask scheduler address (``tcp://HOST:PORT``): run the replications on that cluster.
     sample_factor
         Override ``demand.sample_factor`` (share of vehicles simulated; 1.0 for final figures).
+    on_reused
+        Called with the outcome as soon as a finished run is found to reuse (``progress`` is
+        then never called).
 
     Returns
     -------
@@ -788,6 +858,7 @@ def run_scenario(
         prepared=[prepared],
         scheduler=scheduler,
         sample_factor=sample_factor,
+        on_reused=on_reused,
     )
     return outcome
 
@@ -817,6 +888,7 @@ def run_scenarios(
     prepared: Sequence[PreparedScenario | None] | None = None,
     scheduler: str | None = None,
     sample_factor: float | None = None,
+    on_reused: ReusedFn | None = None,
 ) -> list[RunOutcome]:
     """Run several scenarios as :func:`run_scenario` does, sharing the worker processes.
 
@@ -830,10 +902,11 @@ def run_scenarios(
     ----------
     paths
         Scenario YAML files (a file given twice runs once).
-    replications, seed, workers, force, results_root, scheduler, sample_factor
+    replications, seed, workers, force, results_root, scheduler, sample_factor, on_reused
         As :func:`run_scenario`.
     progress_for
-        ``progress_for(name)`` returns the progress callback of one scenario.
+        ``progress_for(name)`` returns the progress callback of one scenario; it is asked only
+        for the scenarios that run (not for reused ones).
     prepared
         Already prepared scenarios, aligned with ``paths`` (None entries are prepared here).
 
@@ -867,6 +940,8 @@ def run_scenarios(
             outcomes[path] = RunOutcome(
                 existing, True, name, run.seeds, _finished_kpis(existing), run.log_lines
             )
+            if on_reused:
+                on_reused(outcomes[path])
             continue
         run.progress = progress_for(path.stem) if progress_for else None
         pending[path] = run
@@ -983,6 +1058,10 @@ class RunResults:
     #: lane groups of the junction approaches, mean over replications (``junctions.gpkg``);
     #: None for runs written before cysim 0.4
     approaches: gpd.GeoDataFrame | None = None
+    #: the change log in road names (``patches.json``); the full log for runs before cysim 0.6.1
+    patch_summary: str = ""
+    #: junctions a patch changed itself, channelised ones included (``patches.json``)
+    changed_junctions: list[int] = field(default_factory=list)
 
     @property
     def seeds(self) -> list[int]:
@@ -1016,8 +1095,7 @@ def load_run(run_dir: str | Path) -> RunResults:
         meta = yaml.safe_load((run_dir / "scenario.yaml").read_text(encoding="utf-8")) or {}
         links = gpd.read_file(run_dir / "links.gpkg", layer="links_utm", engine="pyogrio")
         series = pd.read_csv(run_dir / "timeseries.csv")
-        patched_path = run_dir / "patched.gpkg"
-        patched = gpd.read_file(patched_path, engine="pyogrio") if patched_path.exists() else None
+        patched = io.read_patched_gpkg(run_dir / "patched.gpkg")
         patch_log = (run_dir / "patches.txt").read_text(encoding="utf-8")
         marks_path = run_dir / "patches.json"
         marks = json.loads(marks_path.read_text(encoding="utf-8")) if marks_path.exists() else {}
@@ -1044,6 +1122,8 @@ def load_run(run_dir: str | Path) -> RunResults:
         patched_edges=[list(map(int, e)) for e in marks.get("edges", [])],
         patched_nodes=[int(n) for n in marks.get("nodes", [])],
         approaches=approaches,
+        patch_summary=str(marks.get("summary") or patch_log),
+        changed_junctions=[int(n) for n in marks.get("junctions", marks.get("nodes", []))],
     )
 
 
@@ -1087,10 +1167,14 @@ def compare_scenarios(
     progress_for: Callable[[str], ProgressFn | None] | None = None,
     scheduler: str | None = None,
     sample_factor: float | None = None,
+    basemap: str | None = None,
+    on_reused: ReusedFn | None = None,
 ) -> CompareOutcome:
     """Compare scenario A (before) with B (after): run what is missing, write tables and report.
 
-    Writes ``results/compare/<a>__<b>/``: ``comparison.csv``, ``link_deltas.gpkg``,
+    Writes ``results/compare/<a>__<b>/``: ``comparison.csv``, ``near_measure.csv``,
+    ``link_deltas.gpkg``, ``junction_deltas.csv``, ``approach_deltas.csv`` and
+    ``junction_deltas.gpkg``,
     ``figures/*.png``, ``link_deltas_map.html`` and ``report.html``. The folder is written under
     a temporary name and swapped in when complete.
 
@@ -1102,16 +1186,22 @@ def compare_scenarios(
         As :func:`run_scenario` (for sides given as scenario files).
     progress_for
         ``progress_for(name)`` returns the progress callback of one side's run.
+    on_reused
+        Called with the outcome of a side whose finished run is reused.
     scheduler
         Dask scheduler address: both sides' replications run on that cluster.
     sample_factor
         Override both scenarios' ``demand.sample_factor`` (1.0 for final figures); finished run
         folders given as a side are used as they are.
+    basemap
+        Override B's ``report.basemap`` (one of :data:`cysim.basemaps.BASEMAP_NAMES`).
 
     Returns
     -------
     CompareOutcome
     """
+    # resolved before anything runs, so a missing Tianditu key is not found after the runs
+    tiles = report_basemap(Path(b), basemap)
     files = [Path(t) for t in (a, b) if not Path(t).is_dir()]
     ran = dict(
         zip(
@@ -1126,6 +1216,7 @@ def compare_scenarios(
                 progress_for=progress_for,
                 scheduler=scheduler,
                 sample_factor=sample_factor,
+                on_reused=on_reused,
             ),
             strict=True,
         )
@@ -1144,12 +1235,46 @@ def compare_scenarios(
         io.discard(partial)
     partial.mkdir(parents=True)
     try:
-        _write_comparison(partial, run_a, run_b, table, deltas, notes)
+        _write_comparison(partial, run_a, run_b, table, deltas, notes, basemap=tiles)
         _swap_in(partial, final)
     except BaseException:
         io.discard(partial)
         raise
     return CompareOutcome(final, table, run_a, run_b, notes)
+
+
+#: Credit of the bundled schematic map, which the project drew (not OpenStreetMap's data).
+SCHEMATIC_CREDIT = "示意图 schematic network drawn by cysim (road names after OpenStreetMap)"
+
+
+def report_basemap(target: Path, override: str | None = None) -> basemaps.Basemap | None:
+    """The base map of a comparison: ``override``, else the ``report:`` section of ``target``.
+
+    Parameters
+    ----------
+    target
+        Scenario B: a YAML file or a finished run folder (its resolved ``scenario.yaml``).
+    override
+        A base-map name from the command line, or ``None``.
+
+    Returns
+    -------
+    cysim.basemaps.Basemap or None
+    """
+    if target.is_dir():
+        import yaml
+
+        resolved = target / "scenario.yaml"
+        data = yaml.safe_load(resolved.read_text(encoding="utf-8")) if resolved.is_file() else {}
+        settings = scenario.ReportSettings.model_validate((data or {}).get("report") or {})
+    else:
+        settings = scenario.load_scenario(target).report
+    return basemaps.resolve_basemap(
+        override or settings.basemap,
+        url=settings.tiles_url,
+        system=settings.tiles_system,
+        attribution=settings.tiles_attribution,
+    )
 
 
 def run_notes(run_a: RunResults, run_b: RunResults) -> list[str]:
@@ -1248,6 +1373,69 @@ def _swap_in(partial: Path, final: Path) -> None:
         shutil.rmtree(old)
 
 
+def _project_path(path: Path, out: Path) -> str:
+    """``path`` relative to the project (the folder holding the results folder), for reports:
+    full local paths say nothing to a committee and leak the author's folders."""
+    project = out.resolve().parent.parent.parent  # <project>/results/compare/<folder>
+    return os.path.relpath(Path(path).resolve(), project)
+
+
+def _link_delta_layer(
+    deltas: gpd.GeoDataFrame,
+    links_a: pd.DataFrame,
+    links_b: pd.DataFrame,
+    measure_edges: Sequence[Sequence[int]],
+) -> gpd.GeoDataFrame:
+    """The link deltas for ``link_deltas.gpkg``: with the 95 % interval of each link's change
+    (:func:`cysim.compare.link_delta_intervals`, from both runs' ``links.parquet``) and
+    ``measure`` (B's patches changed the link, ``patches.json``)."""
+    intervals = compare.link_delta_intervals(links_a, links_b)
+    layer = deltas.merge(intervals, on=["u", "v", "key"], how="left")
+    changed = {tuple(int(x) for x in edge) for edge in measure_edges}
+    keys = zip(layer["u"], layer["v"], layer["key"], strict=True)
+    layer["measure"] = [(int(u), int(v), int(k)) in changed for u, v, k in keys]
+    return layer
+
+
+def _write_junction_deltas(out: Path, run_a: RunResults, run_b: RunResults) -> pd.DataFrame | None:
+    """Write the junctions and approaches before and after: ``approach_deltas.csv``,
+    ``junction_deltas.csv`` and ``junction_deltas.gpkg`` (point layers ``junction_deltas_*``
+    and ``approach_deltas_*``), for the runs that have those records.
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        :func:`cysim.compare.approach_deltas` (for the report), None without approach records.
+    """
+    # junctions a patch changed, and the ends of the links it changed
+    touched = sorted(set(run_b.patched_nodes) | {n for e in run_b.patched_edges for n in e[:2]})
+    layers: dict[str, gpd.GeoDataFrame] = {}
+    junctions = [
+        io.read_layers_gpkg(run.run_dir / "junctions.gpkg", ["junctions"])
+        if (run.run_dir / "junctions.gpkg").exists()
+        else None
+        for run in (run_a, run_b)
+    ]
+    if junctions[0] is not None and junctions[1] is not None:
+        layers["junction_deltas"] = compare.junction_deltas(*junctions, touched_nodes=touched)
+        io.write_points_csv(out / "junction_deltas.csv", layers["junction_deltas"])
+    approaches = None
+    if run_a.approaches is not None and run_b.approaches is not None:
+        approaches = compare.approach_deltas(
+            metrics.approach_summary(run_a.approaches),
+            metrics.approach_summary(run_b.approaches),
+            touched_nodes=touched,
+        )
+        approaches = compare.with_approach_queues(approaches, run_a.links, run_b.links)
+        approaches["junction_changed"] = approaches["node"].isin(run_b.changed_junctions)
+        points = compare.approach_points(run_b.approaches, run_a.approaches)
+        layers["approach_deltas"] = points.merge(approaches, on=["u", "v", "key"], how="right")
+        io.write_points_csv(out / "approach_deltas.csv", layers["approach_deltas"])
+    if layers:
+        io.write_layers_gpkg(out / "junction_deltas.gpkg", layers)
+    return approaches
+
+
 def _write_comparison(
     out: Path,
     run_a: RunResults,
@@ -1255,19 +1443,26 @@ def _write_comparison(
     table: pd.DataFrame,
     deltas: gpd.GeoDataFrame,
     notes: Sequence[str] = (),
+    basemap: basemaps.Basemap | None = None,
 ) -> None:
     """Write every file of a comparison folder into ``out``."""
     from . import report
 
     labels = (run_a.name, run_b.name)
-    io.write_csv(out / "comparison.csv", table, index=True)
-    io.write_gpkg(
-        out / "link_deltas.gpkg",
-        {
-            "link_deltas_wgs84": deltas.to_crs(io.GPKG_LAYERS["links_wgs84"]),
-            "link_deltas_utm": deltas.to_crs(io.GPKG_LAYERS["links_utm"]),
-        },
-    )
+    schematic = "chengyang-arterials" in str(run_b.summary.get("map", ""))
+    io.write_csv(out / "comparison.csv", compare.kpi_table_for_csv(table), index=True)
+    links_per_replication = [
+        pd.read_parquet(run.run_dir / "links.parquet") for run in (run_a, run_b)
+    ]
+    link_layer = _link_delta_layer(deltas, *links_per_replication, run_b.patched_edges)
+    significant = compare.significant_links(link_layer)
+    if significant is not None:
+        link_layer["significant"] = significant
+    io.write_layers_gpkg(out / "link_deltas.gpkg", {"link_deltas": link_layer})
+    deltas = link_layer  # the maps grey out changes that are not significant
+    near_links = compare.near_measure_links(
+        run_a.links, run_b.patched_edges, run_b.patched_nodes
+    ) | compare.near_measure_links(run_b.links, run_b.patched_edges, run_b.patched_nodes)
     fig = out / "figures"
     fig.mkdir()
     title_a = _scenario_card(run_a)["title"]
@@ -1296,30 +1491,22 @@ def _write_comparison(
         "timeseries": plot.timeseries_chart(
             run_a.timeseries, run_b.timeseries, fig / "timeseries.png", labels=labels
         ),
-        "top_links": plot.top_links_chart(deltas, fig / "top_links.png"),
-        "interactive": plot.interactive_map(deltas, out / "link_deltas_map.html", labels=labels),
+        "top_links": plot.top_links_chart(deltas, fig / "top_links.png", near=near_links or None),
+        "interactive": webmap.interactive_map(
+            deltas,
+            out / "link_deltas_map.html",
+            labels=labels,
+            basemap=basemap,
+            title=f"{run_b.name} − {run_a.name}: link changes",
+            credit=SCHEMATIC_CREDIT if schematic else "road data © OpenStreetMap contributors",
+        ),
     }
-    approaches = None
-    if run_a.approaches is not None and run_b.approaches is not None:
-        approaches = compare.approach_deltas(
-            metrics.approach_summary(run_a.approaches),
-            metrics.approach_summary(run_b.approaches),
-            # junctions a patch changed, and the ends of the links it changed
-            touched_nodes=sorted(
-                set(run_b.patched_nodes) | {n for e in run_b.patched_edges for n in e[:2]}
-            ),
-        )
-        io.write_csv(out / "approach_deltas.csv", approaches)
+    approaches = _write_junction_deltas(out, run_a, run_b)
     near = None
-    near_links = compare.near_measure_links(
-        run_a.links, run_b.patched_edges, run_b.patched_nodes
-    ) | compare.near_measure_links(run_b.links, run_b.patched_edges, run_b.patched_nodes)
     if near_links:
         sides = []
-        for run in (run_a, run_b):
-            kpis, seeds = compare.near_measure_kpis(
-                pd.read_parquet(run.run_dir / "links.parquet"), near_links
-            )
+        for side, run in enumerate((run_a, run_b)):
+            kpis, seeds = compare.near_measure_kpis(links_per_replication[side], near_links)
             gaps = {
                 int(s): k.get("relative_gap", math.nan)
                 for s, k in zip(run.seeds, run.kpis, strict=True)
@@ -1330,12 +1517,17 @@ def _write_comparison(
         near = compare.compare_kpis(
             sides[0][0], sides[1][0], sides[0][1], sides[1][1], meta=compare.NEAR_KPI_META
         )
-        io.write_csv(out / "near_measure.csv", near, index=True)
-    patch_log = run_b.patch_log
+        io.write_csv(
+            out / "near_measure.csv",
+            compare.kpi_table_for_csv(near, compare.NEAR_KPI_META),
+            index=True,
+        )
+    patch_log = run_b.patch_summary
     if run_a.patch_log.strip() and "no patches" not in run_a.patch_log:
-        patch_log = f"A ({run_a.name}):\n{run_a.patch_log}\n\nB ({run_b.name}):\n{run_b.patch_log}"
+        patch_log = (
+            f"A ({run_a.name}):\n{run_a.patch_summary}\n\nB ({run_b.name}):\n{run_b.patch_summary}"
+        )
     sample_factor = float(run_b.summary.get("sample_factor", 1.0))
-    schematic = "chengyang-arterials" in str(run_b.summary.get("map", ""))
     caveats = [
         *notes,
         *report.standard_caveats(
@@ -1344,8 +1536,8 @@ def _write_comparison(
     ]
     run_info = {
         "cysim version": __version__,
-        "A run folder": str(run_a.run_dir),
-        "B run folder": str(run_b.run_dir),
+        "A run folder": _project_path(run_a.run_dir, out),
+        "B run folder": _project_path(run_b.run_dir, out),
         "seeds": ", ".join(str(s) for s in run_b.seeds),
         "map": str(run_b.summary.get("map", "")),
         "vehicles simulated": " / ".join(

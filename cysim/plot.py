@@ -8,13 +8,11 @@ a two-way road offset to its right-hand side, so both directions stay visible.
 
 from __future__ import annotations
 
-import html
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-import folium
 import geopandas as gpd
 import matplotlib as mpl
 import networkx as nx
@@ -463,6 +461,8 @@ def difference_map(
         Output of :func:`patched_features`: drawn as a yellow halo (roads) or star (junctions)
         with their labels.
 
+    Links whose ``significant`` column (when present) is False are drawn grey.
+
     Returns
     -------
     pathlib.Path
@@ -483,8 +483,18 @@ def difference_map(
     fig, axes = _map_panels([overview] if detail is None else [overview, detail], 1.3)
     # One RGBA row per link (not a mix of hex strings and tuples): geopandas indexes the colour
     # array per part when a geometry is multi-part.
+    # grey where the change is not significant (the link's 95 % interval includes 0), when the
+    # deltas carry a ``significant`` flag (cysim.compare.significant_links)
+    shown = (
+        frame["significant"].fillna(False).to_numpy(dtype=bool)
+        if "significant" in frame
+        else np.ones(len(frame), dtype=bool)
+    )
     colours = np.array(
-        [to_rgba(_UNUSED_COLOUR) if math.isnan(v) else cmap(norm(v)) for v in values]
+        [
+            to_rgba(_UNUSED_COLOUR) if math.isnan(v) or not keep else cmap(norm(v))
+            for v, keep in zip(values, shown, strict=True)
+        ]
     )
     widths = _widths(flow, float(np.nanmax(flow, initial=0)))
     only_b = frame["presence"] == "only_b"
@@ -530,7 +540,8 @@ def difference_map(
     )
     if only_b.any():
         handles.append(Line2D([], [], color="black", ls=(0, (3, 2)), label="新建道路 new road"))
-    handles.append(Patch(color=_UNUSED_COLOUR, label="无数据 no traffic"))
+    grey = "不显著或无数据 not significant or no traffic" if "significant" in frame else None
+    handles.append(Patch(color=_UNUSED_COLOUR, label=grey or "无数据 no traffic"))
     fig.legend(handles=handles, loc="outside lower center", ncols=4, fontsize=7)
     return _save(fig, path)
 
@@ -786,7 +797,13 @@ def _direction(line) -> str:
     return _DIRECTIONS[int(((angle + 45) % 360) // 90)]
 
 
-def top_links_chart(deltas: gpd.GeoDataFrame, path: str | os.PathLike, *, n: int = 10) -> Path:
+def top_links_chart(
+    deltas: gpd.GeoDataFrame,
+    path: str | os.PathLike,
+    *,
+    n: int = 10,
+    near: set[tuple[int, int, int]] | None = None,
+) -> Path:
     """Bar chart of the links that improved and worsened most (change in vehicle-hours of delay).
 
     Parameters
@@ -797,13 +814,17 @@ def top_links_chart(deltas: gpd.GeoDataFrame, path: str | os.PathLike, *, n: int
         PNG to write.
     n
         Links on each side.
+    near
+        ``(u, v, key)`` of the links near the measure (:func:`cysim.compare.near_measure_links`):
+        the others are flagged "绕行 re-routing" and drawn pale, since a change far from the
+        measure is traffic moving elsewhere (or noise), not the measure's own effect.
 
     Returns
     -------
     pathlib.Path
         ``path``.
     """
-    from .compare import top_links
+    from .compare import NEAR_MEASURE_M, top_links
 
     frame = _projected(deltas)
     improved, worsened = top_links(frame, n)
@@ -814,13 +835,20 @@ def top_links_chart(deltas: gpd.GeoDataFrame, path: str | os.PathLike, *, n: int
         ax.text(0.5, 0.5, "no link changed its delay", ha="center", va="center")
         ax.set_axis_off()
         return _save(fig, path)
+    far = [
+        near is not None and (int(r["u"]), int(r["v"]), int(r["key"])) not in near
+        for _, r in chosen.iterrows()
+    ]
     names = [
         f"{_short(row['name'] or '(无名 unnamed)', 22)} · {_direction(row.geometry)}"
-        f"  [{int(row['u'])}→{int(row['v'])}]"
-        for _, row in chosen.iterrows()
+        f"{'  · 绕行 re-routing' if is_far else ''}"
+        for (_, row), is_far in zip(chosen.iterrows(), far, strict=True)
     ]
     values = chosen["d_total_delay_vh"].to_numpy(dtype=float)
-    colours = ["#2b8a3e" if v < 0 else "#c92a2a" for v in values]
+    colours = [
+        to_rgba("#2b8a3e" if v < 0 else "#c92a2a", 0.35 if is_far else 1.0)
+        for v, is_far in zip(values, far, strict=True)
+    ]
     y = np.arange(len(values))[::-1]
     ax.set_axisbelow(True)
     ax.barh(y, values, color=colours, height=0.68)
@@ -838,84 +866,10 @@ def top_links_chart(deltas: gpd.GeoDataFrame, path: str | os.PathLike, *, n: int
     limit = float(np.abs(values).max()) * 1.25
     ax.set_xlim(-limit, limit)
     ax.set_xlabel("Δ 总延误 total delay on the link, veh·h (B − A; negative = improved)")
-    ax.set_title(f"改善/恶化最大的路段 · top {n} improved (green) and worsened (red) links")
+    title = f"改善/恶化最大的路段 · top {n} improved (green) and worsened (red) links"
+    if any(far):
+        km = f"{NEAR_MEASURE_M / 1000:g} km"
+        title += f"\n淡色 = 距方案 {km} 以外 · pale = more than {km} from the measure"
+    ax.set_title(title)
     ax.grid(axis="x", color="#e5e5e5", lw=0.6)
     return _save(fig, path)
-
-
-def _html_text(value: object) -> str:
-    """Escape text for HTML inside folium's JavaScript template literals (also ` $ \\)."""
-    text = html.escape(str(value))
-    return text.replace("`", "&#96;").replace("$", "&#36;").replace("\\", "&#92;")
-
-
-def _fmt(value: float, digits: int = 0) -> str:
-    return "–" if value is None or not np.isfinite(value) else f"{value:,.{digits}f}"
-
-
-def interactive_map(
-    deltas: gpd.GeoDataFrame,
-    path: str | os.PathLike,
-    *,
-    labels: tuple[str, str] = ("A", "B"),
-    max_links: int = 4000,
-) -> Path:
-    """Folium (Leaflet) map of link changes with a popup per link, written as one HTML file.
-
-    Links are coloured by the change in mean speed (blue faster, red slower). Every name is
-    HTML-escaped. Writing needs no network; viewing loads Leaflet and the OSM tiles from the web.
-
-    Parameters
-    ----------
-    deltas
-        Output of :func:`cysim.compare.link_deltas` with a CRS.
-    path
-        HTML file to write.
-    labels
-        Names of the two scenarios.
-    max_links
-        Draw at most this many links (the busiest), to keep the file small.
-
-    Returns
-    -------
-    pathlib.Path
-        ``path``.
-    """
-    frame = deltas.to_crs(settings.geographic_crs)
-    busy = np.fmax(frame["flow_vph_a"].fillna(0), frame["flow_vph_b"].fillna(0))
-    frame = frame.assign(_busy=busy).sort_values("_busy").tail(max_links)
-    lon, lat = frame.geometry.union_all().centroid.coords[0] if len(frame) else (120.4, 36.3)
-    fmap = folium.Map(location=[lat, lon], zoom_start=13, tiles="OpenStreetMap", control_scale=True)
-    change = frame["d_mean_speed_kph"].to_numpy(dtype=float)
-    spread = float(np.nanpercentile(np.abs(change), 95)) if np.isfinite(change).any() else 1.0
-    norm = TwoSlopeNorm(vcenter=0.0, vmin=-max(spread, 1e-9), vmax=max(spread, 1e-9))
-    cmap = mpl.colormaps["RdBu"]
-    a, b = (_html_text(x) for x in labels)
-    for (_, row), value in zip(frame.iterrows(), change, strict=True):
-        if row.geometry is None or row.geometry.is_empty:
-            continue
-        name = _html_text(row["name"] or "(unnamed)")
-        popup = (
-            f"<b>{name}</b> <small>{_html_text(row['highway'])}</small><table>"
-            f"<tr><th></th><th>{a}</th><th>{b}</th></tr>"
-            f"<tr><td>flow veh/h</td><td>{_fmt(row['flow_vph_a'])}</td>"
-            f"<td>{_fmt(row['flow_vph_b'])}</td></tr>"
-            f"<tr><td>speed km/h</td><td>{_fmt(row['mean_speed_kph_a'], 1)}</td>"
-            f"<td>{_fmt(row['mean_speed_kph_b'], 1)}</td></tr>"
-            f"<tr><td>mid-block v/c</td><td>{_fmt(row['v_c_a'], 2)}</td>"
-            f"<td>{_fmt(row['v_c_b'], 2)}</td></tr>"
-            "</table>"
-        )
-        colour = mpl.colors.to_hex(cmap(norm(value))) if np.isfinite(value) else _UNUSED_COLOUR
-        weight = 2 + 6 * math.sqrt(row["_busy"] / max(float(busy.max()), 1.0))
-        folium.PolyLine(
-            [(y, x) for x, y in row.geometry.coords],
-            color=colour,
-            weight=weight,
-            opacity=0.9,
-            popup=folium.Popup(popup, max_width=320),
-            tooltip=folium.Tooltip(name),
-        ).add_to(fmap)
-    with io.atomic_path(path) as tmp:
-        fmap.save(str(tmp))
-    return Path(path)

@@ -13,15 +13,15 @@ import math
 import os
 import string
 from collections.abc import Mapping, Sequence
-from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from . import io
+from ._fonts import font_face_css
 from .compare import NEAR_KPI_META
-from .metrics import KPI_META, KpiInfo
+from .metrics import KPI_META, KpiInfo, level_of_service
 
 #: Captions of the figures the pipeline makes, by key; other keys are shown with their key.
 FIGURE_CAPTIONS: dict[str, str] = {
@@ -70,6 +70,7 @@ _STYLE = """/*FONT_FACE*/
                color:#3e4c59; background:#fafbfc; }
   .card ul { margin:6px 0 0; padding-left:20px; font-size:14px; }
   .findings li { margin:3px 0; }
+  p.summary { font-size:15px; line-height:1.6; margin:6px 0; }
   table.kpi { width:100%; border-collapse:collapse; font-size:13.5px; }
   table.kpi th, table.kpi td { padding:6px 8px; border-bottom:1px solid var(--line); }
   table.kpi th { text-align:left; background:#eef1f5; font-weight:600; }
@@ -119,6 +120,8 @@ $card_b
 </section>
 
 <h2>主要结论 · Key findings</h2>
+<p class="summary" lang="zh-CN">$summary_zh</p>
+<p class="summary" lang="en">$summary_en</p>
 <ul class="findings">
 $findings
 </ul>
@@ -199,7 +202,7 @@ def write_page(
         body=body_html,
         footer=_e(footer),
     )
-    page = page.replace("/*FONT_FACE*/", _font_face_css(page, ""), 1)
+    page = page.replace("/*FONT_FACE*/", font_face_css(page, ""), 1)
     return io.write_text(Path(path), page)
 
 
@@ -322,40 +325,235 @@ def kpi_table_html(kpi_table: pd.DataFrame) -> str:
     )
 
 
-#: Rows of the junction-approach table in the report.
-APPROACH_ROWS: int = 15
+#: Rows of the table of the most saturated approaches away from the measure.
+APPROACH_ROWS: int = 10
+
+_APPROACH_FIGURES = (
+    ("flow_vph", 0),
+    ("max_degree_of_saturation", 2),
+    ("control_delay_s", 0),
+    ("los", None),
+    ("queue_max_veh", 0),
+)
 
 
-def approach_table_html(approaches: pd.DataFrame, limit: int = APPROACH_ROWS) -> str:
-    """The report's junction-approach section: degree of saturation, control delay and level of
-    service before and after, the measure's junctions first, then the most saturated."""
+def _approach_cells(row: Mapping[str, Any]) -> list[str]:
+    """Before and after cells of one approach: flow, X, delay, LOS, queue."""
+    cells = []
+    for column, decimals in _APPROACH_FIGURES:
+        for side in ("a", "b"):
+            value = row.get(f"{column}_{side}")
+            if decimals is None:
+                cells.append(_e(value) if isinstance(value, str) and value else "–")
+            else:
+                number = float(value) if value is not None and not pd.isna(value) else math.nan
+                cells.append(_number(number, decimals))
+    return cells
+
+
+def junction_delay(rows: pd.DataFrame, side: str) -> float:
+    """Flow-weighted control delay of a junction's approaches (s/veh), one run's side."""
+    flow = rows[f"flow_vph_{side}"].astype(float).fillna(0.0)
+    delay = rows[f"control_delay_s_{side}"].astype(float)
+    timed = delay.notna() & (flow > 0)
+    if not timed.any():
+        return math.nan
+    return float((delay[timed] * flow[timed]).sum() / flow[timed].sum())
+
+
+_APPROACH_HEADER = (
+    "<th>流量 Flow veh/h (A)</th><th>(B)</th><th>饱和度 X (A)</th><th>(B)</th>"
+    "<th>控制延误 Delay s (A)</th><th>(B)</th><th>服务水平 LOS (A)</th><th>(B)</th>"
+    "<th>最大排队 Queue veh (A)</th><th>(B)</th>"
+)
+
+
+def _junction_rows(group: pd.DataFrame) -> str:
+    """Table rows of one junction: its total, then each approach."""
+    signalised = bool(group["control"].isin(["signal", "actuated"]).any())
+    delays = [junction_delay(group, side) for side in ("a", "b")]
+    levels = [level_of_service(d, signalised) if math.isfinite(d) else "–" for d in delays]
+    rows = [
+        f'<tr class="junction"><td colspan="5"><b>{_e(group["junction"].iloc[0])}</b> '
+        f"({'信号 signal' if signalised else '无信号 no signal'})</td>"
+        f"<td>{_number(delays[0], 0)}</td><td>{_number(delays[1], 0)}</td>"
+        f"<td>{_e(levels[0])}</td><td>{_e(levels[1])}</td>"
+        '<td colspan="2">路口 junction</td></tr>'
+    ]
+    for _, row in group.iterrows():
+        name = f"{row.get('approach', '') or ''} {row['road']}".strip()
+        cells = [_e(name), *_approach_cells(row)]
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return "".join(rows)
+
+
+#: Junctions of the measure shown open in the report; the rest fold into a <details> element.
+SHOWN_JUNCTIONS: int = 12
+
+
+def junction_table_html(
+    approaches: pd.DataFrame, limit: int = APPROACH_ROWS, shown_junctions: int = SHOWN_JUNCTIONS
+) -> str:
+    """The report's junction section: every approach of every junction the measure touches,
+    before and after, with each junction's flow-weighted delay and level of service; then the
+    most saturated approaches elsewhere.
+
+    Parameters
+    ----------
+    approaches
+        :func:`cysim.compare.approach_deltas` with
+        :func:`cysim.compare.with_approach_queues` applied.
+    limit
+        Rows of the table of approaches away from the measure.
+    shown_junctions
+        Junctions of the measure shown open; the others (a package touches hundreds) fold
+        into a ``<details>`` element, still in the page. Junctions a patch changed itself
+        (``junction_changed``) come first.
+
+    Returns
+    -------
+    str
+        HTML; ``""`` without approaches.
+    """
     if approaches.empty:
         return ""
-    rows = []
-    for _, row in approaches.head(limit).iterrows():
-        cells = [
-            _e(row["junction"]),
-            _e(row["road"]) + (" ★" if row["measure"] else ""),
+    measure = approaches[approaches["measure"].astype(bool)]
+    if "junction_changed" in measure:
+        # junctions a patch changed itself (channelised, re-timed) before the ends of links
+        measure = measure.sort_values("junction_changed", ascending=False, kind="stable")
+    blocks = [_junction_rows(group) for _, group in measure.groupby("node", sort=False)]
+    others = approaches[~approaches["measure"].astype(bool)].head(limit)
+    other_rows = [
+        "<tr>"
+        + "".join(
+            f"<td>{c}</td>" for c in [_e(row["junction"]), _e(row["road"]), *_approach_cells(row)]
+        )
+        + "</tr>"
+        for _, row in others.iterrows()
+    ]
+    parts = ["<h2>路口 · Junctions</h2>"]
+    if blocks:
+        parts.append(
+            "<p>Every approach of every junction the measure changes (a junction a patch "
+            "changed, or at an end of a link a patch changed), before (A) and after (B). X = "
+            "busiest-hour flow ÷ (saturation flow × green ratio) of the approach's most loaded "
+            "lane group; control delay per vehicle and HCM level of service; queue = the "
+            "longest queue on the approach link, in vehicles at the full demand. The junction "
+            "row gives the flow-weighted delay of its approaches and its level of service.</p>"
+        )
+        header = f'<table class="kpi junctions"><tr><th>进口道 Approach</th>{_APPROACH_HEADER}</tr>'
+        parts.append(header + "".join(blocks[:shown_junctions]) + "</table>")
+        if len(blocks) > shown_junctions:
+            parts.append(
+                f"<details><summary>{len(blocks) - shown_junctions} more junctions the measure "
+                f"touches</summary>{header}{''.join(blocks[shown_junctions:])}</table></details>"
+            )
+    else:
+        parts.append("<p>The measure changes no junction approach.</p>")
+    if other_rows:
+        parts.append(
+            f"<h3>其他最饱和进口道 · The {limit} most saturated approaches elsewhere</h3>"
+            f'<table class="kpi"><tr><th>路口 Junction</th><th>进口道 Approach</th>'
+            f"{_APPROACH_HEADER}</tr>{''.join(other_rows)}</table>"
+        )
+    parts.append(
+        "<p>All approaches: approach_deltas.csv; lane groups: junctions.gpkg in each run "
+        "folder.</p>"
+    )
+    return "\n".join(parts)
+
+
+_VERDICT_ZH = {
+    "better": "改善",
+    "worse": "恶化",
+    "neutral": "无明显变化",
+    "no significant change": "无统计显著变化",
+    "within route-choice gap": "变化在路径选择误差之内，不能判定",
+}
+
+
+def _kpi_sentence(row: Mapping[str, Any], info: KpiInfo) -> tuple[str, str]:
+    """``(zh, en)`` clauses for one KPI row: before → after, change, verdict."""
+    d = info.decimals
+    unit = f" {info.unit}" if info.unit else ""
+    values = f"{_number(row['mean_a'], d)} → {_number(row['mean_b'], d)}{unit}"
+    change = f"{_number(row['pct_change'], 1, True)} %"
+    verdict = str(row["verdict"])
+    zh = f"{info.label_zh}{values}（{change}），{_VERDICT_ZH.get(verdict, verdict)}"
+    en = f"{info.label_en.lower()} {values} ({change}): {verdict}"
+    return zh, en
+
+
+def summary_paragraphs(
+    kpi_table: pd.DataFrame,
+    names: tuple[str, str],
+    near: pd.DataFrame | None = None,
+    approaches: pd.DataFrame | None = None,
+    meta: Mapping[str, KpiInfo] = KPI_META,
+) -> tuple[str, str]:
+    """A plain-language summary for a committee, in Chinese and in English.
+
+    It states the district-wide verdict on mean delay and the travel-time index, the effect
+    near the measure, how the delay changed at the junctions the measure touches, and the
+    route-choice gap that bounds what the model can tell apart.
+
+    Parameters
+    ----------
+    kpi_table
+        :func:`cysim.compare.compare_kpis`.
+    names
+        Titles (or names) of A and B.
+    near
+        The same for the links near the measure (:data:`cysim.compare.NEAR_KPI_META`).
+    approaches
+        :func:`cysim.compare.approach_deltas` (``measure`` marks the measure's junctions).
+    meta
+        KPI metadata.
+
+    Returns
+    -------
+    tuple of str
+        ``(zh, en)``.
+    """
+    a, b = names
+    zh = [f"与“{a}”相比，“{b}”的仿真结果："]
+    en = [f"Compared with “{a}”, the simulation of “{b}” gives:"]
+    clauses = [
+        _kpi_sentence(kpi_table.loc[key], meta[key])
+        for key in ("mean_delay_s", "travel_time_index")
+        if key in kpi_table.index and key in meta
+    ]
+    if near is not None and "near_delay_s_per_km" in near.index:
+        clauses.append(_kpi_sentence(near.loc["near_delay_s_per_km"], NEAR_KPI_META[
+            "near_delay_s_per_km"]))  # fmt: skip
+    zh.append("；".join(c[0] for c in clauses) + "。")
+    en.append("; ".join(c[1] for c in clauses) + ".")
+    if approaches is not None and not approaches.empty:
+        measure = approaches[approaches["measure"].astype(bool)]
+        delays = [
+            (junction_delay(group, "a"), junction_delay(group, "b"))
+            for _, group in measure.groupby("node", sort=False)
         ]
-        for column, decimals in (("max_degree_of_saturation", 2), ("control_delay_s", 0)):
-            for side in ("a", "b"):
-                cells.append(_number(float(row[f"{column}_{side}"]), decimals))
-        cells += [_e(row["los_a"] if isinstance(row["los_a"], str) else "–"),
-                  _e(row["los_b"] if isinstance(row["los_b"], str) else "–")]  # fmt: skip
-        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    header = (
-        "<tr><th>路口 Junction</th><th>进口道 Approach</th><th>饱和度 X (A)</th><th>X (B)</th>"
-        "<th>控制延误 Delay s (A)</th><th>(B)</th><th>服务水平 LOS (A)</th><th>(B)</th></tr>"
-    )
-    return (
-        "<h2>路口进口道 · Junction approaches</h2>\n"
-        "<p>Degree of saturation X = busiest-hour flow ÷ (saturation flow × green ratio) of the "
-        "approach's most loaded lane group; control delay and HCM level of service per vehicle. "
-        f"★ = a junction the measure changes (listed first), then the {limit} most saturated "
-        "approaches overall. All approaches: approach_deltas.csv; lane groups: "
-        "junctions.gpkg in each run folder.</p>\n"
-        f'<table class="kpi">{header}{"".join(rows)}</table>'
-    )
+        delays = [(x, y) for x, y in delays if math.isfinite(x) and math.isfinite(y)]
+        if delays:
+            lower = sum(y < x - 1.0 for x, y in delays)
+            higher = sum(y > x + 1.0 for x, y in delays)
+            zh.append(
+                f"方案涉及的{len(delays)}个路口中，{lower}个路口平均控制延误下降，"
+                f"{higher}个上升（变化超过1秒）。"
+            )
+            en.append(
+                f"Of the {len(delays)} junctions the measure touches, the mean control delay "
+                f"fell at {lower} and rose at {higher} (by more than 1 s)."
+            )
+    if "route_gap_pct" in kpi_table:
+        gap = float(kpi_table["route_gap_pct"].max())
+        zh.append(f"路径选择的相对间隙为{gap:.1f}%：小于此幅度的变化，模型无法与未完全收敛区分。")
+        en.append(
+            f"Route choice ended within a relative gap of {gap:.1f} %: changes smaller than "
+            "that cannot be told apart from an unfinished equilibration."
+        )
+    return "".join(zh), " ".join(en)
 
 
 def key_findings(
@@ -473,86 +671,13 @@ def standard_caveats(
     return caveats
 
 
-def _subset_font_data(font_path: str, characters: set[str]) -> str:
-    """Base64 of the font at ``font_path`` cut down to ``characters``; ``""`` if that fails."""
-    try:
-        from fontTools import subset
-
-        options = subset.Options()
-        options.name_IDs = ["*"]
-        options.hinting = False
-        font = subset.load_font(font_path, options)
-        subsetter = subset.Subsetter(options)
-        subsetter.populate(text="".join(sorted(characters)))
-        subsetter.subset(font)
-        buffer = BytesIO()
-        subset.save_font(font, buffer, options)
-    except (ImportError, ValueError, OSError, KeyError, AssertionError):
-        return ""
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _font_paths() -> tuple[str | None, str | None]:
-    """Files of the CJK sans font matplotlib uses and of a CJK monospaced font, when found."""
-    from matplotlib import font_manager
-
-    from ._fonts import cjk_font_family
-
-    try:
-        sans = font_manager.findfont(
-            font_manager.FontProperties(family=cjk_font_family()), fallback_to_default=False
-        )
-    except (RuntimeError, ValueError):
-        sans = None
-    mono = None
-    try:
-        import mplfonts
-
-        found = sorted((Path(mplfonts.__file__).parent / "fonts").glob("NotoSansMonoCJK*.otf"))
-        mono = str(found[0]) if found else None
-    except ImportError:
-        pass
-    return sans, mono
-
-
-def _font_face_css(text: str, mono_text: str) -> str:
-    """``@font-face`` rules with the project's CJK fonts cut down to the characters used.
-
-    Embedding subsets (some tens of kB) makes the page render Chinese on machines without a CJK
-    font; the full fonts (16 MB each) would be far too big. Each subset holds every character it
-    must draw (Latin too), so the browser never needs per-character fallback to a web font, which
-    some headless browsers get wrong. ``'cysim CJK'`` (sans) covers ``text``; ``'cysim Mono'``
-    covers ``mono_text`` (the change log). Missing fonts or fontTools (a matplotlib dependency)
-    leave a face out: browsers then use the system fonts that follow in the CSS.
-    """
-    ascii_chars = {chr(c) for c in range(32, 127)}
-    sans_path, mono_path = _font_paths()
-    rules = []
-    # Only regular cuts exist; browsers synthesise bold from them.
-    for family, path, chars in (
-        ("cysim CJK", sans_path, text),
-        ("cysim Mono", mono_path, mono_text),
-    ):
-        data = (
-            _subset_font_data(path, {c for c in chars if c.isprintable()} | ascii_chars)
-            if path
-            else ""
-        )
-        if data:
-            rules.append(
-                f"@font-face {{ font-family: '{family}'; font-display: block; "
-                f"src: url(data:font/otf;base64,{data}) format('opentype'); }}"
-            )
-    return "\n".join(rules)
-
-
 def _embed_png(path: Path) -> str:
     """A PNG as a data URI."""
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
 
 
 def _figures_html(figures: Mapping[str, str | os.PathLike], report_dir: Path) -> str:
-    """Figures embedded in order; HTML files (the folium map) linked relative to the report."""
+    """Figures embedded in order; HTML files (the interactive map) linked relative to the report."""
     parts = []
     for key, value in figures.items():
         path = Path(value)
@@ -612,7 +737,8 @@ def write_report(
         "sample_factor": 0.25, "map": "chengyang-arterials.osm", "date": "2026-11-26"}``.
     approaches
         :func:`cysim.compare.approach_deltas`, or None (runs without approach records): its
-        first ``APPROACH_ROWS`` rows become the junction-approach table.
+        measure's junctions and the ``APPROACH_ROWS`` most saturated others become the junction
+        tables (:func:`junction_table_html`).
     near, near_m
         :func:`cysim.compare.compare_kpis` of the links within ``near_m`` metres of the measure
         (:data:`cysim.compare.NEAR_KPI_META`), or None: the local-effect table.
@@ -631,7 +757,12 @@ def write_report(
             s for s in key_findings(near, meta=NEAR_KPI_META) if s.endswith(("better.", "worse."))
         ]
     findings = "\n".join(f"<li>{_e(s)}</li>" for s in sentences)
+    summary_zh, summary_en = summary_paragraphs(
+        kpi_table, (title_a, title_b), near=near, approaches=approaches
+    )
     page = _TEMPLATE.substitute(
+        summary_zh=_e(summary_zh),
+        summary_en=_e(summary_en),
         style=_STYLE,
         page_title=_e(f"{title_a} → {title_b}"),
         title_a=_e(title_a),
@@ -644,7 +775,7 @@ def write_report(
         figures=_figures_html(figures, target.parent.resolve()),
         patch_log=_e(patch_log_text or "(no patches)"),
         caveats="\n".join(f"<li>{_e(c)}</li>" for c in caveats),
-        approaches=approach_table_html(approaches) if approaches is not None else "",
+        approaches=junction_table_html(approaches) if approaches is not None else "",
         near=(
             f"<h2>方案周边 · Near the measure (links within {near_m / 1000:g} km)</h2>\n"
             "<p>Network totals can hide a local effect in the noise of a whole district: these "
@@ -657,5 +788,5 @@ def write_report(
         footer="Generated by cysim. Differences are B − A; intervals are 95 % Student-t "
         "(paired over common seeds, Welch otherwise). Definitions: docs/metrics.md.",
     )
-    page = page.replace("/*FONT_FACE*/", _font_face_css(page, patch_log_text or ""), 1)
+    page = page.replace("/*FONT_FACE*/", font_face_css(page, patch_log_text or ""), 1)
     return io.write_text(target, page)

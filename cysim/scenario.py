@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from . import roadclass
-from ._errors import CysimError, ScenarioError
+from ._errors import CysimError, MapError, ScenarioError
 from ._yaml import KeyPath, YamlDocument, format_key_path, load_yaml, parse_key_path
 from .demand import DemandSpec
 from .simsettings import SimSettings
@@ -68,15 +68,23 @@ class RoadSelection(PatchBase):
     """A named road, whole or a stretch between two places, in one or both directions."""
 
     road: str = Field(
-        min_length=1, description="road name (exact, then 正阳路 ≈ 正阳中路 variants)"
+        min_length=1,
+        description="road name (exact match first; else every variant with the same stem: "
+        "正阳路 finds 正阳中路, 正阳东路, 正阳西路)",
     )
     between: tuple[Place, Place] | None = Field(
-        None, description="only the stretch between two places ([lon, lat] or [road, road])"
+        None,
+        description="only the stretch between two places on the road, each [lon, lat] or "
+        "[road, road] (see 'between' below); default the whole road",
     )
     direction: Literal["both", "forward", "backward"] = Field(
-        "both", description="forward = travel from the first 'between' place to the second"
+        "both",
+        description="which direction of travel: forward = from the first 'between' place to the "
+        "second, backward = the reverse (needs 'between')",
     )
-    snap_m: float = Field(300.0, gt=0, description="how far a 'between' point may lie off the road")
+    snap_m: float = Field(
+        300.0, gt=0, description="how far a [lon, lat] 'between' point may lie off the road, metres"
+    )
 
     @model_validator(mode="after")
     def _direction_needs_between(self) -> RoadSelection:
@@ -89,15 +97,23 @@ class OpenRoad(PatchBase):
     """New link(s) between two places; both ends snap to existing junctions within ``snap_m``."""
 
     type: Literal["open_road"]
-    from_: Place = Field(alias="from", description="start: [lon, lat] or [road, road]")
-    to: Place = Field(description="end: [lon, lat] or [road, road]")
-    via: list[LonLat] = Field(default_factory=list, description="intermediate geometry points")
-    name: str = Field("", description="name of the new road")
-    highway: str = Field("secondary", description="OSM class of the new road")
-    lanes_per_direction: int = Field(ge=1, le=8)
-    speed_kph: float = Field(gt=0, le=130)
+    from_: Place = Field(alias="from", description="where the new road starts")
+    to: Place = Field(description="where it ends")
+    via: list[LonLat] = Field(
+        default_factory=list, description="intermediate points of the new road's line, in order"
+    )
+    name: str = Field("", description="name of the new road (later patches can select it)")
+    highway: str = Field(
+        "secondary", description="OSM class of the new road; sets its capacity per lane"
+    )
+    lanes_per_direction: int = Field(
+        ge=1, le=8, description="lanes in each direction of travel (the one direction if oneway)"
+    )
+    speed_kph: float = Field(gt=0, le=130, description="free-flow speed, km/h")
     oneway: bool = Field(False, description="only from → to")
-    snap_m: float = Field(100.0, gt=0)
+    snap_m: float = Field(
+        100.0, gt=0, description="how far a [lon, lat] end may lie from a junction, metres"
+    )
     split_edges: bool = Field(
         False,
         description="a [lon, lat] end with no junction within snap_m joins the nearest road "
@@ -116,12 +132,18 @@ class WidenRoad(RoadSelection):
     """Set or add lanes on a road; capacity and storage are recomputed."""
 
     type: Literal["widen_road"]
-    lanes_per_direction: int | None = Field(None, ge=1, le=8)
-    add_lanes: int | None = Field(None, ge=1, le=4)
+    lanes_per_direction: int | None = Field(
+        None, ge=1, le=8, description="the new lanes in each direction (or give add_lanes)"
+    )
+    add_lanes: int | None = Field(
+        None, ge=1, le=4, description="lanes to add in each direction (or give lanes_per_direction)"
+    )
     highway: str | None = Field(
         None, description="new OSM class (a rebuild that upgrades the road)"
     )
-    speed_kph: float | None = Field(None, gt=0, le=130)
+    speed_kph: float | None = Field(
+        None, gt=0, le=130, description="new free-flow speed, km/h (default: unchanged)"
+    )
 
     @model_validator(mode="after")
     def _one_lane_setting(self) -> WidenRoad:
@@ -134,14 +156,14 @@ class SetSpeed(RoadSelection):
     """Set the free-flow speed on a road."""
 
     type: Literal["set_speed"]
-    speed_kph: float = Field(gt=0, le=130)
+    speed_kph: float = Field(gt=0, le=130, description="new free-flow speed, km/h")
 
 
 class TurnLanes(_Model):
     """Exclusive turn lanes to add per approach."""
 
-    left: int = Field(0, ge=0, le=3)
-    right: int = Field(0, ge=0, le=3)
+    left: int = Field(0, ge=0, le=3, description="exclusive left-turn lanes per approach")
+    right: int = Field(0, ge=0, le=3, description="exclusive right-turn lanes per approach")
 
     @model_validator(mode="after")
     def _something(self) -> TurnLanes:
@@ -154,12 +176,16 @@ class Channelize(PatchBase):
     """Add exclusive turn pockets on the approaches of a junction."""
 
     type: Literal["channelize"]
-    junction: Place
+    junction: Place = Field(description="the junction: [road, road] or [lon, lat]")
     near: LonLat | None = Field(None, description="choose among several meetings of two roads")
-    snap_m: float = Field(100.0, gt=0)
+    snap_m: float = Field(
+        100.0, gt=0, description="how far a [lon, lat] junction may lie from the junction, metres"
+    )
     approach: str | list[str] = Field("all", description="'all' or the road name(s) approaching")
-    add_turn_lanes: TurnLanes
-    pocket_length_m: float = Field(50.0, gt=0, le=500)
+    add_turn_lanes: TurnLanes = Field(
+        description="turn pockets per approach: {left: n, right: n}, each 0–3, at least one > 0"
+    )
+    pocket_length_m: float = Field(50.0, gt=0, le=500, description="length of each pocket, metres")
 
 
 LeftTurn = Literal["protected", "protected_permitted", "permitted"]
@@ -177,23 +203,48 @@ class SignalTiming(PatchBase):
     """
 
     type: Literal["signal_timing"]
-    junction: Place | None = None
-    junctions: list[Place] | None = Field(None, min_length=1)
-    all_signals: bool = False
-    near: LonLat | None = None
-    snap_m: float = Field(100.0, gt=0)
-    cycle_s: float | None = Field(None, ge=20, le=300)
+    junction: Place | None = Field(
+        None, description="one junction: [road, road] or [lon, lat] (or give junctions/all_signals)"
+    )
+    junctions: list[Place] | None = Field(
+        None, min_length=1, description="several junctions, each [road, road] or [lon, lat]"
+    )
+    all_signals: bool = Field(False, description="every signal-controlled junction of the map")
+    near: LonLat | None = Field(None, description="choose among several meetings of two roads")
+    snap_m: float = Field(
+        100.0, gt=0, description="how far a [lon, lat] junction may lie from the junction, metres"
+    )
+    cycle_s: float | None = Field(None, ge=20, le=300, description="cycle length, seconds")
     splits: (
         list[Annotated[float, Field(gt=0, lt=1)]] | dict[str, Annotated[float, Field(gt=0, lt=1)]]
-    ) | None = Field(None, min_length=1)
+    ) | None = Field(
+        None,
+        min_length=1,
+        description="each phase's share of the cycle as green (fractions summing to less than "
+        "1; scaled to the green time the clearances leave), in phase order or by phase name",
+    )
     greens_s: (
         list[Annotated[float, Field(gt=0)]] | dict[str, Annotated[float, Field(gt=0)]] | None
-    ) = Field(None, min_length=1)
-    amber_s: float | None = Field(None, gt=0, le=10)
-    all_red_s: float | None = Field(None, ge=0, le=10)
-    offset_s: float | None = Field(None, ge=0)
-    optimize: Literal["webster"] | None = None
-    lost_time_per_phase_s: float | None = Field(None, gt=0, le=20)
+    ) = Field(
+        None,
+        min_length=1,
+        description="displayed green of each phase, seconds, in phase order or by phase name",
+    )
+    amber_s: float | None = Field(
+        None, gt=0, le=10, description="amber after every phase, seconds (at least 3)"
+    )
+    all_red_s: float | None = Field(
+        None, ge=0, le=10, description="all-red after every amber, seconds"
+    )
+    offset_s: float | None = Field(
+        None, ge=0, description="when the first phase starts, seconds into the cycle (< cycle_s)"
+    )
+    optimize: Literal["webster"] | None = Field(
+        None, description="compute cycle and greens by Webster's method from the baseline flows"
+    )
+    lost_time_per_phase_s: float | None = Field(
+        None, gt=0, le=20, description="lost time per phase, seconds (default amber + all-red)"
+    )
     left_turns: LeftTurn | dict[str, LeftTurn] | None = Field(
         None,
         description="protected, protected_permitted or permitted left turns, for all approaches "
@@ -259,26 +310,38 @@ class AddParking(PatchBase):
     """An off-street public parking lot at the junction nearest a place."""
 
     type: Literal["add_parking"]
-    location: Place
-    near: LonLat | None = None
-    snap_m: float = Field(300.0, gt=0)
-    spaces: int = Field(ge=1, le=20000)
+    location: Place = Field(
+        description="where: [road, road] or [lon, lat]; the lot opens onto the nearest junction"
+    )
+    near: LonLat | None = Field(None, description="choose among several meetings of two roads")
+    snap_m: float = Field(
+        300.0, gt=0, description="how far a [lon, lat] location may lie from a junction, metres"
+    )
+    spaces: int = Field(
+        ge=1, le=20000, description="parking spaces (added to any lot already there)"
+    )
     guidance: bool = Field(False, description="the lot is in the parking-guidance system")
-    name: str = ""
+    name: str = Field("", description="name of the lot, shown in the change log")
 
 
 class RemoveOnStreetParking(PatchBase):
     """Ban curb parking on named roads, restoring the curb lane's capacity."""
 
     type: Literal["remove_on_street_parking"]
-    roads: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+    roads: list[Annotated[str, Field(min_length=1)]] = Field(
+        min_length=1, description="the roads whose curb parking is banned"
+    )
 
 
 class Corridor(_Model):
     """Trips whose end lies within ``within_m`` of any of the named roads."""
 
-    roads: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
-    within_m: float = Field(500.0, gt=0, le=5000)
+    roads: list[Annotated[str, Field(min_length=1)]] = Field(
+        min_length=1, description="the corridor's roads"
+    )
+    within_m: float = Field(
+        500.0, gt=0, le=5000, description="how far a trip end may lie from the roads, metres"
+    )
 
 
 class DemandShift(PatchBase):
@@ -287,12 +350,18 @@ class DemandShift(PatchBase):
     type: Literal["demand_shift"]
     scale: float | None = Field(None, ge=0, le=5, description="multiply the selected car trips")
     remove_share: float | None = Field(None, ge=0, le=1, description="= 1 − scale")
-    zones: list[str] | None = Field(None, min_length=1)
-    corridor: Corridor | None = None
+    zones: list[str] | None = Field(
+        None, min_length=1, description="zone ids of the scenario's demand zones (or a corridor)"
+    )
+    corridor: Corridor | None = Field(
+        None, description="trips near named roads: {roads: [...], within_m: 500} (or zones)"
+    )
     ends: Literal["origin", "destination", "either", "both"] = Field(
         "either", description="which trip end must lie in the zones / corridor"
     )
-    seed: int = Field(0, ge=0, le=2**32 - 1)
+    seed: int = Field(
+        0, ge=0, le=2**32 - 1, description="seeds the choice of which trips are removed or copied"
+    )
 
     @model_validator(mode="after")
     def _one_each(self) -> DemandShift:
@@ -376,6 +445,27 @@ class NetworkSettings(_Model):
         return value
 
 
+class ReportSettings(_Model):
+    """How results are presented (the ``report:`` section); never part of the fingerprint."""
+
+    basemap: Literal["none", "osm", "gaode", "tencent", "tianditu", "url"] = Field(
+        "none",
+        description=(
+            "tiles under the interactive map: none (vector layers only; opens offline), osm, "
+            "gaode (高德 AutoNavi, GCJ-02), tencent (腾讯, GCJ-02), tianditu (天地图; key from "
+            "the TIANDITU_KEY environment variable) or url (tiles_url); the links are moved "
+            "into the tiles' coordinate system"
+        ),
+    )
+    tiles_url: str | None = Field(
+        None, description="tile URL template with {z}, {x}, {y} for basemap: url"
+    )
+    tiles_system: Literal["wgs84", "gcj02", "bd09"] = Field(
+        "wgs84", description="coordinate system of the tiles_url tiles"
+    )
+    tiles_attribution: str = Field("", description="credit for the tiles_url tiles")
+
+
 @dataclass
 class _Source:
     """Where a resolved key path was written: file, line and the key path inside that file."""
@@ -410,6 +500,7 @@ class Scenario(_Model):
     simulation: SimSettings = Field(default_factory=SimSettings)
     patches: list[Patch] = Field(default_factory=list)
     outputs: dict[str, Any] = Field(default_factory=dict)
+    report: ReportSettings = Field(default_factory=ReportSettings)
     source_file: Path
     base_chain: list[Path] = Field(default_factory=list)
     _sources: dict[KeyPath, _Source] = PrivateAttr(default_factory=dict)
@@ -434,12 +525,34 @@ class Scenario(_Model):
         try:
             yield
         except CysimError as error:
+            missing = isinstance(error, MapError) and not self.map.exists()
+            if missing and error.file == str(self.map):
+                raise self._map_not_found() from None
             if error.file is not None or not error.key:
                 raise
             file, line = self.where(error.key)
             raise type(error)(
                 error.message, file=file, line=line, key=error.key, hint=error.hint
             ) from None
+
+    def _map_not_found(self) -> ScenarioError:
+        """The error for a ``map:`` that names no file: where it was looked for, and why."""
+        file, line = self.where("map")
+        fetched = (
+            self.map
+            if self.map.suffix in (".osm", ".graphml")
+            else self.map.with_suffix(".graphml")
+        )
+        return ScenarioError(
+            f"map file not found: {self.map} (map: is resolved relative to the folder of the "
+            f"file that sets it, {file.parent})",
+            file=file,
+            line=line,
+            key="map",
+            hint=f"correct the path in map: (relative to {file.name}, or absolute), or "
+            f"download the district's roads with `cysim map fetch -o {fetched}`"
+            + ("" if fetched == self.map else f" and set map: {fetched.name}"),
+        )
 
     def content(self) -> dict[str, Any]:
         """The resolved scenario as plain data, as a scenario file would spell it."""
@@ -464,9 +577,11 @@ class Scenario(_Model):
         """Return a sha256 of the resolved content and the map file's bytes.
 
         The map's path is left out (only its content counts), so the same scenario in another
-        checkout has the same fingerprint.
+        checkout has the same fingerprint. The ``report:`` section only changes how results
+        are shown, so it is left out too: a new base map reuses the finished runs.
         """
         content = self.content()
+        del content["report"]
         content["map"] = {"name": self.map.name, "sha256": file_sha256(self.map)}
         content["demand"] = _hash_files(content["demand"])
         text = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
@@ -781,6 +896,13 @@ def _to_scenario_error(
         given = _value_at(data, place)
         path = place
         message = f"a place is [lon, lat] (two numbers) or [road, road] (two names), got {given!r}"
+        road = _one_road(given)
+        if road is not None:
+            message = (
+                f"a junction is named by two crossing roads, [road, road], or by [lon, lat]; "
+                f"got only the road '{road}'"
+            )
+            hint = _second_road_hint(data, road, place[-1])
         probe = path
         while probe and probe not in sources:
             probe = probe[:-1]
@@ -791,6 +913,35 @@ def _to_scenario_error(
         if "input" in first and not isinstance(first["input"], dict | list):
             message += f" (got {first['input']!r})"
     return ScenarioError(message, file=source.file, line=source.line, key=key, hint=hint)
+
+
+def _one_road(given: Any) -> str | None:
+    """The road name of a place written as one road (``中城路`` or ``[中城路]``), else None."""
+    if isinstance(given, list) and len(given) == 1:
+        given = given[0]
+    return given if isinstance(given, str) and given.strip() else None
+
+
+def _second_road_hint(data: dict, road: str, place_key: str | int) -> str:
+    """How to name the junction: the roads crossing ``road`` on the scenario's map.
+
+    The map is loaded only here, for this error; when it cannot be (missing, unreadable, the
+    road unknown), the hint says where to find the names instead.
+    """
+    from . import locate, network  # the map, only to write this hint
+
+    example = f"[{road}, <the crossing road>]"
+    if isinstance(place_key, str):
+        example = f"{place_key}: {example}"
+    try:
+        settings = NetworkSettings.model_validate(data.get("network") or {})
+        G = network.load_network(
+            data["map"], consolidation_tolerance_m=settings.consolidation_tolerance_m
+        )
+        crossing = locate.crossing_list(G, road)
+    except (CysimError, pydantic.ValidationError, KeyError, OSError, TypeError):
+        return f"write {example}; `cysim map info --roads MAP` lists the road names"
+    return f"write {example}; roads crossing {road}: {crossing}"
 
 
 def _place_end(loc: tuple) -> int:

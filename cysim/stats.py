@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -70,12 +70,62 @@ def _clean(values: npt.ArrayLike) -> np.ndarray:
 
 def _t_interval(estimate: float, se: float, df: float, confidence: float) -> tuple[float, float]:
     """``estimate ± t(1 − α/2, df) · se``; the point itself when se is 0."""
-    if not (df > 0) or math.isnan(se):
-        return float("nan"), float("nan")
-    if se == 0:
-        return estimate, estimate
-    half = float(_scipy_stats.t.ppf(0.5 + confidence / 2.0, df)) * se
-    return estimate - half, estimate + half
+    low, high = _t_bounds(estimate, se, df, confidence)
+    return float(low), float(high)
+
+
+def _t_bounds(
+    estimate: npt.ArrayLike, se: npt.ArrayLike, df: npt.ArrayLike, confidence: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``estimate ± t(1 − α/2, df) · se`` element-wise: NaN where df ≤ 0 or se is NaN, the point
+    where se is 0. The one implementation of the t interval, for one value or for many."""
+    estimate, se, df = (np.asarray(x, dtype=float) for x in (estimate, se, df))
+    valid = (df > 0) & ~np.isnan(se)
+    with np.errstate(invalid="ignore"):
+        quantile = _scipy_stats.t.ppf(0.5 + confidence / 2.0, np.where(valid, df, 1.0))
+    half = np.where(se == 0, 0.0, quantile * se)
+    nan = np.full(np.shape(half), np.nan)
+    return np.where(valid, estimate - half, nan), np.where(valid, estimate + half, nan)
+
+
+def clip_interval(interval: Interval, bounds: tuple[float, float] | None) -> Interval:
+    """An interval with its bounds clipped to the values the quantity can take.
+
+    A Student-t interval is symmetric, so for a count near 0 with much spread it reaches below 0
+    (e.g. unfinished trips −166 … 1,278); no count can be negative, so the bound says nothing
+    beyond 0. Only intervals of a quantity itself are clipped: a *difference* of two counts can
+    be negative.
+
+    Parameters
+    ----------
+    interval
+        The interval, e.g. from :func:`mean_ci`.
+    bounds
+        ``(lowest, highest)`` value of the quantity (``(0, inf)`` for a count, ``(0, 100)`` for a
+        percentage); None leaves the interval as it is.
+
+    Returns
+    -------
+    Interval
+        The same interval with ``low`` and ``high`` inside ``bounds`` (NaN stays NaN), but
+        never cut past the estimate.
+    """
+    if bounds is None:
+        return interval
+    low, high = _clipped(interval.estimate, interval.low, interval.high, bounds)
+    return replace(interval, low=float(low), high=float(high))
+
+
+def _clipped(
+    estimate: npt.ArrayLike, low: npt.ArrayLike, high: npt.ArrayLike, bounds: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds clipped to ``bounds``, element-wise, but never past the estimate: an interval
+    always holds its estimate, even one outside ``bounds`` (which real data cannot give)."""
+    estimate = np.asarray(estimate, dtype=float)
+    with np.errstate(invalid="ignore"):
+        low = np.minimum(np.clip(low, *bounds), estimate)
+        high = np.maximum(np.clip(high, *bounds), estimate)
+    return low, high
 
 
 def mean_ci(values: npt.ArrayLike, confidence: float = CONFIDENCE) -> Interval:
@@ -162,17 +212,121 @@ def welch_difference_ci(
     estimate = float(b.mean() - a.mean())
     if a.size < 2 or b.size < 2:
         return Interval(estimate, nan, nan, nan, nan, "Welch t")
-    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
-    se = math.sqrt(va + vb)
-    if se == 0:
-        return Interval(estimate, estimate, estimate, 0.0, float(a.size + b.size - 2), "Welch t")
-    df = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
+    se, df = _welch_se_df(a.var(ddof=1), a.size, b.var(ddof=1), b.size)
     low, high = _t_interval(estimate, se, df, confidence)
-    return Interval(estimate, low, high, se, float(df), "Welch t")
+    return Interval(estimate, low, high, float(se), float(df), "Welch t")
+
+
+def _welch_se_df(
+    var_a: npt.ArrayLike, n_a: npt.ArrayLike, var_b: npt.ArrayLike, n_b: npt.ArrayLike
+) -> tuple[np.ndarray, np.ndarray]:
+    """Standard error of B − A and the Welch–Satterthwaite degrees of freedom, element-wise.
+
+    Where the standard error is 0 the degrees of freedom are ``n_a + n_b − 2`` (the interval
+    collapses to the point); where a side has fewer than two values its variance is NaN and so
+    are both results.
+    """
+    var_a, n_a, var_b, n_b = (np.asarray(x, dtype=float) for x in (var_a, n_a, var_b, n_b))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        va, vb = var_a / n_a, var_b / n_b
+        se = np.sqrt(va + vb)
+        df = (va + vb) ** 2 / (va**2 / (n_a - 1) + vb**2 / (n_b - 1))
+    return se, np.where(se == 0, n_a + n_b - 2, df)
+
+
+def group_mean_ci(
+    frame: pd.DataFrame,
+    keys: Sequence[str],
+    columns: Sequence[str],
+    confidence: float = CONFIDENCE,
+    bounds: tuple[float, float] | None = None,
+) -> pd.DataFrame:
+    """:func:`mean_ci` of several columns for many groups at once (e.g. every link's replications).
+
+    Parameters
+    ----------
+    frame
+        One row per group and replication.
+    keys
+        Columns that identify a group (``["u", "v", "key"]`` for links).
+    columns
+        Numeric columns to average (NaNs dropped, as in :func:`mean_ci`).
+    confidence
+        Confidence level.
+    bounds
+        Values the columns can take; the interval bounds are clipped to them
+        (:func:`clip_interval`), None for no clipping.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``keys``; for each column ``c`` the mean ``c`` and the bounds ``c_ci_low``,
+        ``c_ci_high`` (NaN for groups with fewer than two values).
+    """
+    grouped = pd.DataFrame(frame).groupby(list(keys), sort=False)[list(columns)]
+    n, mean, sd = grouped.count(), grouped.mean(), grouped.std(ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se = sd / np.sqrt(n)
+    low, high = _t_bounds(mean, se, n - 1, confidence)
+    return _estimate_and_bounds(mean, low, high, bounds)
+
+
+def group_welch_difference_ci(
+    frame_a: pd.DataFrame,
+    frame_b: pd.DataFrame,
+    keys: Sequence[str],
+    columns: Sequence[str],
+    confidence: float = CONFIDENCE,
+) -> pd.DataFrame:
+    """:func:`welch_difference_ci` (B − A) of several columns for many groups at once.
+
+    Parameters
+    ----------
+    frame_a, frame_b
+        One row per group and replication of each side.
+    keys, columns, confidence
+        As :func:`group_mean_ci`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``keys`` (groups of either side); for each column ``c`` the difference of means
+        ``c`` and the bounds ``c_ci_low``, ``c_ci_high`` (NaN unless both sides have ≥ 2 values).
+    """
+    groups = [
+        pd.DataFrame(f).groupby(list(keys), sort=False)[list(columns)] for f in (frame_a, frame_b)
+    ]
+    index = groups[0].mean().index.union(groups[1].mean().index, sort=False)
+    n_a, n_b = (g.count().reindex(index, fill_value=0) for g in groups)
+    mean_a, mean_b = (g.mean().reindex(index) for g in groups)
+    var_a, var_b = (g.var(ddof=1).reindex(index) for g in groups)
+    estimate = mean_b - mean_a
+    se, df = _welch_se_df(var_a, n_a, var_b, n_b)
+    low, high = _t_bounds(estimate, se, df, confidence)
+    return _estimate_and_bounds(estimate, low, high, None)
+
+
+def _estimate_and_bounds(
+    estimate: pd.DataFrame,
+    low: np.ndarray,
+    high: np.ndarray,
+    bounds: tuple[float, float] | None,
+) -> pd.DataFrame:
+    """Columns ``c``, ``c_ci_low``, ``c_ci_high`` side by side for every column of ``estimate``."""
+    if bounds is not None:
+        low, high = _clipped(estimate.to_numpy(dtype=float), low, high, bounds)
+    parts = {}
+    for i, column in enumerate(estimate.columns):
+        parts[column] = estimate[column].to_numpy(dtype=float)
+        parts[f"{column}_ci_low"] = low[:, i]
+        parts[f"{column}_ci_high"] = high[:, i]
+    return pd.DataFrame(parts, index=estimate.index)
 
 
 def summarize(
-    values_per_replication: Sequence[Mapping[str, float]], confidence: float = CONFIDENCE
+    values_per_replication: Sequence[Mapping[str, float]],
+    confidence: float = CONFIDENCE,
+    bounds: Mapping[str, tuple[float, float] | None] | None = None,
 ) -> pd.DataFrame:
     """Summarise KPI dicts of several replications: mean, sd and confidence interval per KPI.
 
@@ -182,6 +336,10 @@ def summarize(
         One ``{kpi: value}`` dict per replication (e.g. from :func:`cysim.metrics.network_kpis`).
     confidence
         Confidence level.
+    bounds
+        ``{kpi: (lowest, highest)}`` values a KPI can take; its interval is clipped to them
+        (:func:`clip_interval`; :attr:`cysim.metrics.KpiInfo.value_range`). KPIs not named are
+        not clipped.
 
     Returns
     -------
@@ -193,7 +351,7 @@ def summarize(
     rows = {}
     for kpi in frame.columns:
         values = frame[kpi].to_numpy(dtype=float)
-        interval = mean_ci(values, confidence)
+        interval = clip_interval(mean_ci(values, confidence), (bounds or {}).get(kpi))
         row = {
             "n": int((~np.isnan(values)).sum()),
             "mean": interval.estimate,

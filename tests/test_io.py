@@ -143,3 +143,67 @@ def test_a_results_root_that_cannot_hold_folders_is_a_results_error(tmp_path, ma
     message = str(caught.value)
     assert f"cannot create the results folder {root / 's'}" in message
     assert "--results" in message and "\n" not in message
+
+
+def test_layers_are_single_geometry_in_both_crs_and_empty_ones_left_out(tmp_path):
+    from shapely.geometry import LineString, Point
+
+    crs = "EPSG:32651"
+    lines = gpd.GeoDataFrame({"u": [1]}, geometry=[LineString([(0, 0), (1, 1)])], crs=crs)
+    points = gpd.GeoDataFrame({"node": [1]}, geometry=[Point(0, 0)], crs=crs)
+    empty = gpd.GeoDataFrame({"node": []}, geometry=[], crs=crs)
+    path = io.write_layers_gpkg(tmp_path / "x.gpkg", {"lines": lines, "empty": empty})
+    import pyogrio
+
+    assert {name for name, _ in pyogrio.list_layers(path)} == {"lines_wgs84", "lines_utm"}
+    mixed = pd.concat([lines, points], ignore_index=True)
+    with pytest.raises(ResultsError, match="mixes geometry types"):
+        io.write_layers_gpkg(tmp_path / "mixed.gpkg", {"patched": mixed})
+    with pytest.raises(ResultsError, match="no CRS"):
+        io.write_layers_gpkg(
+            tmp_path / "nocrs.gpkg", {"lines": lines.set_crs(None, allow_override=True)}
+        )
+    assert not (tmp_path / "mixed.gpkg").exists()
+
+
+def test_patched_layers_read_back_in_one_table_and_the_old_mixed_layer_too(tmp_path):
+    from shapely.geometry import LineString, Point
+
+    crs = "EPSG:32651"
+    lines = gpd.GeoDataFrame({"kind": ["edge"]}, geometry=[LineString([(0, 0), (9, 9)])], crs=crs)
+    points = gpd.GeoDataFrame({"kind": ["node"]}, geometry=[Point(5, 5)], crs=crs)
+    io.write_layers_gpkg(
+        tmp_path / "patched.gpkg", {"changed_links": lines, "changed_junctions": points}
+    )
+    both = io.read_patched_gpkg(tmp_path / "patched.gpkg")
+    assert list(both["kind"]) == ["edge", "node"] and both.crs.to_epsg() == 32651
+    old = tmp_path / "old" / "patched.gpkg"
+    io.write_gpkg(old, {"patched": pd.concat([lines, points], ignore_index=True)})
+    assert list(io.read_patched_gpkg(old)["kind"]) == ["edge", "node"]
+    assert io.read_patched_gpkg(tmp_path / "missing.gpkg") is None
+
+
+def test_points_csv_has_lon_lat_and_numbers_rounded_by_unit(tmp_path):
+    from shapely.geometry import Point
+
+    table = gpd.GeoDataFrame(
+        {
+            "node": [5],
+            "mean_control_delay_s": [12.3456],
+            "flow_vph": [812.7],
+            "max_degree_of_saturation": [0.91234],
+            "tiny_delay_s": [-0.0001],
+            "other": [1.23456789],
+        },
+        geometry=[Point(300000.0, 4020000.0)],
+        crs="EPSG:32651",
+    )
+    io.write_points_csv(tmp_path / "j.csv", table)
+    back = pd.read_csv(tmp_path / "j.csv", encoding="utf-8-sig")
+    row = back.iloc[0]
+    assert (row["mean_control_delay_s"], row["flow_vph"]) == (12.3, 813.0)
+    assert row["max_degree_of_saturation"] == 0.912 and row["other"] == 1.23456789
+    assert "-0.0" not in (tmp_path / "j.csv").read_text(encoding="utf-8-sig")
+    assert 120.0 < row["lon"] < 121.0 and 36.0 < row["lat"] < 37.0
+    assert "geometry" not in back.columns
+    assert io.csv_decimals("d_flow_vph_ci_low") == 0 and io.csv_decimals("label") is None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +14,7 @@ from fixtures_osm import dual_carriageway_crossing, write_osm
 from PIL import Image
 from typer.testing import CliRunner
 
-from cysim.cli import app
+from cysim.cli import app, main
 
 runner = CliRunner()
 
@@ -62,6 +64,72 @@ def test_map_plot_writes_a_png(dual_osm: Path, tmp_path: Path) -> None:
         colours = image.convert("RGB").getcolors(maxcolors=1_000_000)
     # the arterial colour of the class legend is drawn on the map
     assert any(rgb == (0xE6, 0x7E, 0x22) for _, rgb in colours)
+
+
+def test_map_plot_around_a_road_writes_a_file_others_can_read(
+    dual_osm: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "around.png"
+    old_umask = os.umask(0o022)
+    try:
+        result = runner.invoke(
+            app,
+            [
+                "map",
+                "plot",
+                str(dual_osm),
+                "-o",
+                str(out),
+                "--around",
+                "春阳路",
+                "--margin-m",
+                "50",
+            ],
+        )
+    finally:
+        os.umask(old_umask)
+    assert result.exit_code == 0, result.output
+    # rw-r--r--, as any file a planner shares: not the 0600 of a temporary file
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644
+    with Image.open(out) as image:
+        assert image.format == "PNG"
+
+
+def test_map_plot_bbox_writes_a_png(dual_osm: Path, tmp_path: Path) -> None:
+    out = tmp_path / "box.png"
+    result = runner.invoke(
+        app,
+        ["map", "plot", str(dual_osm), "-o", str(out), "--bbox", "120.398,36.298,120.402,36.302"],
+    )
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_size > 0
+
+
+def _main(monkeypatch, capsys, *args: str) -> tuple[int, str]:
+    monkeypatch.setattr(sys, "argv", ["cysim", *args])
+    with pytest.raises(SystemExit) as caught:
+        main()
+    return caught.value.code or 0, capsys.readouterr().err
+
+
+def test_map_plot_view_errors_exit_2(dual_osm: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    out = str(tmp_path / "x.png")
+    code, err = _main(
+        monkeypatch, capsys, "map", "plot", str(dual_osm), "-o", out, "--around", "长成路"
+    )
+    assert code == 2
+    assert err.startswith("error: [--around]: road '长成路' not found in the map; closest: 长城路")
+    for view in (
+        ["--bbox", "1,2,3"],
+        ["--bbox", "120.5,36.2,120.4,36.3"],
+        ["--bbox", "100,10,101,11"],
+    ):
+        code, err = _main(monkeypatch, capsys, "map", "plot", str(dual_osm), "-o", out, *view)
+        assert code == 2 and "Traceback" not in err, err
+    both = ["--bbox", "120.39,36.29,120.41,36.31", "--around", "长城路"]
+    code, err = _main(monkeypatch, capsys, "map", "plot", str(dual_osm), "-o", out, *both)
+    assert code == 2 and "not both" in err
+    assert not Path(out).exists()
 
 
 HELP_ARGS = [

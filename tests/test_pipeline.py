@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -43,7 +45,11 @@ def scenario_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "patches:\n"
         "  - type: widen_road\n"
         "    road: 文阳路\n"
-        "    lanes_per_direction: 3\n",
+        "    lanes_per_direction: 3\n"
+        "  - type: channelize\n"
+        "    junction: [长城路, 文阳路]\n"
+        "    add_turn_lanes: {left: 1}\n"
+        "    pocket_length_m: 60\n",
         encoding="utf-8",
     )
     return {"a": folder / "small.yaml", "b": folder / "small-wen.yaml"}
@@ -73,6 +79,8 @@ def test_run_folder_has_every_output(comparison: pipeline.CompareOutcome) -> Non
         "junctions.parquet",
         "approaches.parquet",
         "junctions.gpkg",
+        "junctions.csv",
+        "approaches.csv",
         "trips.parquet",
         "timeseries.csv",
         "route_choice.csv",
@@ -144,8 +152,17 @@ def test_comparison_outputs_and_escaped_report(comparison) -> None:
     assert {"mean_a", "mean_b", "difference", "pct_change", "ci_low", "ci_high"} <= set(
         table.columns
     )
-    assert table.loc["vkt_km", "mean_a"] == pytest.approx(
-        np.mean([k["vkt_km"] for k in comparison.a.kpis])
+    # rounded to the KPI's decimals (vehicle-km: whole numbers), units in the unit column
+    assert table.loc["vkt_km", "mean_a"] == round(np.mean([k["vkt_km"] for k in comparison.a.kpis]))
+    assert table.loc["vkt_km", "unit"] == "veh·km"
+    assert table.loc["travel_time_index", "mean_a"] == pytest.approx(
+        comparison.table.loc["travel_time_index", "mean_a"], abs=5e-4
+    )
+    text = (out / "comparison.csv").read_text(encoding="utf-8-sig")
+    assert not re.search(r"\d\.\d{4,}", text), "no long decimals in comparison.csv"
+    # counts' intervals stay at or above 0 on each side
+    assert (
+        (table.loc[["trips_unfinished", "trips_stuck"], ["a_ci_low", "b_ci_low"]] >= 0).all().all()
     )
     for figure in ("kpi_bars", "congestion_a", "congestion_b", "difference", "timeseries"):
         assert (out / "figures" / f"{figure}.png").stat().st_size > 10_000, figure
@@ -153,7 +170,7 @@ def test_comparison_outputs_and_escaped_report(comparison) -> None:
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "文阳路" in html
-    assert "Junction approaches" in html
+    assert "路口 · Junctions" in html
     deltas = pd.read_csv(out / "approach_deltas.csv")
     assert {"max_degree_of_saturation_a", "max_degree_of_saturation_b", "los_a"} <= set(
         deltas.columns
@@ -161,6 +178,41 @@ def test_comparison_outputs_and_escaped_report(comparison) -> None:
     # the widened road's junctions come first, flagged as the measure's
     assert deltas["measure"].iloc[0]
     assert deltas.loc[deltas["measure"], "road"].str.contains("文阳").any()
+
+
+def test_report_junction_table_shows_the_channelised_junction_first(comparison) -> None:
+    import html as html_lib
+    import re
+
+    page = (comparison.out_dir / "report.html").read_text(encoding="utf-8")
+    section = page[page.index("<h2>路口 · Junctions</h2>") :]
+    table = section[: section.index("</table>")]
+    rows = [
+        [
+            html_lib.unescape(re.sub(r"<[^>]+>", "", c))
+            for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", r)
+        ]
+        for r in re.findall(r"<tr[^>]*>(.*?)</tr>", table, flags=re.S)
+    ]
+    header, first_junction = rows[0], rows[1]
+    assert "最大排队 Queue veh (A)" in header and "服务水平 LOS (A)" in header
+    # the junction a patch changed itself comes first, as a signalised junction with its LOS
+    assert "长城路" in first_junction[0] and "文阳路" in first_junction[0]
+    assert "信号 signal" in first_junction[0]
+    assert first_junction[3] in "ABCDEF" and first_junction[4] in "ABCDEF"
+    approaches = []
+    for row in rows[2:]:
+        if len(row) != 11:
+            break
+        approaches.append(row)
+    # each approach named by the side it comes from, with before/after figures
+    assert len(approaches) >= 3
+    assert all(re.match(r"[东南西北]进口 [NESW] ", row[0]) for row in approaches)
+    assert all(row[7] in "ABCDEF–" and row[8] in "ABCDEF–" for row in approaches)
+    assert all(row[9] != "" and row[10] != "" for row in approaches)
+    # the change log speaks in road names, not edge ids
+    log = page[page.index("方案改动记录") :]
+    assert "pocket_left 0 → 1" in log and "edge " not in log[:2000]
 
 
 def test_comparison_judges_the_links_near_the_measure(comparison) -> None:
@@ -238,6 +290,28 @@ def test_cli_calibrate_writes_the_plausibility_page(scenario_files, results_root
     volumes = pd.read_csv(out / "volumes_by_class.csv")
     assert "primary" in set(volumes["highway"])
     assert (volumes["design_capacity_pcuh"] > 0).all()
+
+
+def test_cli_says_a_run_is_reused_and_does_not_wrap_into_a_file(
+    scenario_files, results_root, comparison
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    done = subprocess.run(
+        [sys.executable, "-m", "cysim", "run", str(scenario_files["a"]),
+         "--results", str(results_root)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"small-base: reused {comparison.a.run_dir}" in done.stderr
+    assert " UTC)" in done.stderr
+    assert "replications" not in done.stderr  # no progress bar stuck at 0/?
+    # written to a pipe, long lines stay whole instead of wrapping at 80 columns
+    lines = done.stdout.splitlines()
+    assert any(len(line) > 80 and "totals scaled to the full demand" in line for line in lines)
+    assert any("Trips completed (share)" in line and "%" in line for line in lines)
 
 
 def test_rerun_reuses_and_force_runs_again(scenario_files, results_root, comparison) -> None:
@@ -342,3 +416,99 @@ def test_compare_at_another_sample_keeps_its_own_folder(scenario_files, results_
         half.a.run_dir, comparison.b.run_dir, results_root=results_root
     )
     assert any(n.startswith("抽样不同 Different samples") for n in mixed.notes)
+
+
+def test_link_layers_carry_lanes_capacity_measure_and_intervals(comparison) -> None:
+    run_links = gpd.read_file(comparison.b.run_dir / "links.gpkg", layer="links_wgs84")
+    for column in ("lanes", "capacity_vph", "patched", "flow_vph_ci_low", "flow_vph_ci_high"):
+        assert column in run_links.columns, column
+    assert run_links["patched"].any() and not run_links["patched"].all()
+    assert (
+        run_links.loc[run_links["patched"], "name"].str.contains("文阳|长城")
+    ).all()  # widened, channelised
+    assert (run_links["flow_vph_ci_low"].dropna() >= 0).all()
+    inside = run_links.dropna(subset=["flow_vph_ci_low"])
+    assert (inside["flow_vph_ci_low"] <= inside["flow_vph"] + 1e-9).all()
+    assert (inside["flow_vph"] <= inside["flow_vph_ci_high"] + 1e-9).all()
+
+    out = comparison.out_dir
+    layers = {name for name, _ in pyogrio.list_layers(out / "link_deltas.gpkg")}
+    assert layers == {"link_deltas_wgs84", "link_deltas_utm"}
+    deltas = gpd.read_file(out / "link_deltas.gpkg", layer="link_deltas_wgs84")
+    assert deltas.crs.to_epsg() == 4326
+    for column in ("lanes_a", "lanes_b", "capacity_vph_a", "capacity_vph_b", "measure",
+                   "d_flow_vph_ci_low", "d_total_delay_vh_ci_high"):  # fmt: skip
+        assert column in deltas.columns, column
+    widened = deltas[deltas["lanes_b"] > deltas["lanes_a"]]
+    assert not widened.empty and widened["measure"].all()
+    assert not deltas.loc[~deltas["measure"], "d_lanes"].fillna(0).any()
+    # the same seeds on both sides: the paired interval of the change exists where traffic varies
+    assert deltas["d_flow_vph_ci_low"].notna().any()
+    assert (
+        (deltas["d_flow_vph_ci_low"] <= deltas["d_flow_vph"] + 1e-9)
+        .where(deltas["d_flow_vph_ci_low"].notna(), True)
+        .all()
+    )
+
+
+def test_patched_layers_are_single_geometry_and_wgs84(comparison) -> None:
+    path = comparison.b.run_dir / "patched.gpkg"
+    layers = {name for name, _ in pyogrio.list_layers(path)}
+    # a widening and pockets (recorded on the approach links): links only
+    assert layers == {"changed_links_wgs84", "changed_links_utm"}
+    links = gpd.read_file(path, layer="changed_links_wgs84")
+    assert links.crs.to_epsg() == 4326
+    assert set(links.geometry.geom_type) == {"LineString"}
+    assert 120.0 < links.total_bounds[0] < 121.0
+    assert links["changes"].str.contains("lanes: 2 → 3").any()
+    assert set(", ".join(links["patch_types"]).split(", ")) == {"widen_road", "channelize"}
+    assert not links["removed"].any()
+    # read back for the maps: one table in metres
+    assert comparison.b.patched.crs.to_epsg() == 32651
+    assert set(comparison.b.patched["kind"]) == {"edge"}
+
+
+def test_junction_tables_for_spreadsheets_and_gis(comparison) -> None:
+    run_dir = comparison.a.run_dir
+    raw = (run_dir / "junctions.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf"), "UTF-8 with BOM for Excel"
+    junctions = pd.read_csv(run_dir / "junctions.csv", encoding="utf-8-sig")
+    assert {"node", "name", "mean_control_delay_s", "los", "lon", "lat"} <= set(junctions.columns)
+    assert junctions["lon"].between(120.0, 121.0).all() and junctions["lat"].between(36, 37).all()
+    assert junctions["node"].is_unique
+    approaches = pd.read_csv(run_dir / "approaches.csv", encoding="utf-8-sig")
+    assert {"degree_of_saturation", "control_delay_s", "lon", "lat"} <= set(approaches.columns)
+
+    out = comparison.out_dir
+    layers = {name for name, _ in pyogrio.list_layers(out / "junction_deltas.gpkg")}
+    assert layers == {
+        "junction_deltas_wgs84", "junction_deltas_utm", "approach_deltas_wgs84",
+        "approach_deltas_utm",
+    }  # fmt: skip
+    nodes = gpd.read_file(out / "junction_deltas.gpkg", layer="junction_deltas_wgs84")
+    assert (nodes.geometry.geom_type == "Point").all() and nodes["node"].is_unique
+    assert nodes["measure"].iloc[0] and nodes["name"].iloc[0]
+    assert {"mean_control_delay_s_a", "los_b", "d_mean_control_delay_s"} <= set(nodes.columns)
+    assert len(pd.read_csv(out / "junction_deltas.csv", encoding="utf-8-sig")) == len(nodes)
+    points = gpd.read_file(out / "junction_deltas.gpkg", layer="approach_deltas_wgs84")
+    assert (points.geometry.geom_type == "Point").all() and points.crs.to_epsg() == 4326
+    assert {"max_degree_of_saturation_a", "max_degree_of_saturation_b", "measure"} <= set(
+        points.columns
+    )
+    table = pd.read_csv(out / "approach_deltas.csv", encoding="utf-8-sig")
+    assert len(table) == len(points) and {"lon", "lat"} <= set(table.columns)
+
+
+def test_maps_grey_out_link_changes_that_are_not_significant(comparison) -> None:
+    import json
+    import re
+
+    layer = gpd.read_file(comparison.out_dir / "link_deltas.gpkg", layer="link_deltas_wgs84")
+    significant = (layer["d_mean_speed_kph_ci_low"] > 0) | (layer["d_mean_speed_kph_ci_high"] < 0)
+    assert (layer["significant"] == significant).all()
+    page = (comparison.out_dir / "link_deltas_map.html").read_text(encoding="utf-8")
+    features = json.loads(re.search(r"const links = (\{.*?\});\n", page, flags=re.S).group(1))
+    tips = [f["properties"] for f in features["features"]]
+    greyed = [p for p in tips if "— not significant" in p["tip"]]
+    assert greyed and all(p["colour"] == "#b8b8b8" for p in greyed)
+    assert len(greyed) == int((~layer["significant"]).sum())

@@ -192,15 +192,6 @@ def test_rendered_chinese_text_uses_the_cjk_font(case, tmp_path):
         assert all(ord(ch) in charmap for ch in text.get_text() if ord(ch) > 0x2E80), path
 
 
-def test_interactive_map_escapes_names(tmp_path, case):
-    path = plot.interactive_map(case["deltas"], tmp_path / "map.html", labels=("A", "B`${x}"))
-    text = path.read_text(encoding="utf-8")
-    assert EVIL not in text
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
-    assert "正阳路" in text and "leaflet" in text.lower()
-    assert "${x}" not in text  # no template-literal injection through labels
-
-
 def test_patched_features_labels_from_names(case):
     marks = case["patched"]
     assert list(marks["kind"]) == ["edge", "edge", "node"]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from test_plot import EVIL, synthetic_case
 
-from cysim import metrics, plot, report
+from cysim import metrics, plot, report, webmap
 
 
 class _Collector(HTMLParser):
@@ -49,7 +49,7 @@ def written_report(tmp_path_factory):
         "difference": plot.difference_map(
             case["deltas"], folder / "figures" / "d.png", title="Δ", patched=case["patched"]
         ),
-        "interactive_map": plot.interactive_map(case["deltas"], folder / "link_deltas.html"),
+        "interactive_map": webmap.interactive_map(case["deltas"], folder / "link_deltas.html"),
     }
     path = report.write_report(
         folder / "report.html",

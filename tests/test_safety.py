@@ -1,5 +1,5 @@
 """Safety of shared scenario files: safe YAML, no code from data, confined outputs, no network,
-names from data escaped wherever they are rendered (HTML report, folium map, terminal)."""
+names from data escaped wherever they are rendered (HTML report, interactive map, terminal)."""
 
 from __future__ import annotations
 
@@ -209,8 +209,8 @@ def test_run_and_compare_never_reach_the_network(comparison) -> None:
 def test_names_from_data_are_escaped_in_html(comparison) -> None:
     comparison, _ = comparison
     report = (comparison.out_dir / "report.html").read_text(encoding="utf-8")
-    folium_map = (comparison.out_dir / "link_deltas_map.html").read_text(encoding="utf-8")
-    for page in (report, folium_map):
+    web_map = (comparison.out_dir / "link_deltas_map.html").read_text(encoding="utf-8")
+    for page in (report, web_map):
         assert "<img src=x" not in page
         assert "<script>alert('t')</script>" not in page
         assert "<iframe" not in page

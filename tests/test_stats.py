@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats as sps
 
@@ -130,3 +131,114 @@ def test_change_within_the_route_choice_gap_is_not_called():
         compare.compare_kpis(bare_a, bare_b, [1, 2, 3], [1, 2, 3]).loc["vht_h", "verdict"]
         == "better"
     )
+
+
+def test_interval_of_a_count_is_clipped_at_zero_but_not_its_difference():
+    # unfinished trips: mostly none, one replication with many; the t interval reaches below 0
+    a = [0.0, 0.0, 0.0, 1200.0]
+    b = [0.0, 0.0, 0.0, 0.0]
+    raw = stats.mean_ci(a)
+    assert raw.low < 0
+    kpis_a = [{"trips_unfinished": v, "mean_delay_s": v - 50.0} for v in a]
+    kpis_b = [{"trips_unfinished": v, "mean_delay_s": v - 50.0} for v in b]
+    table = compare.compare_kpis(kpis_a, kpis_b, [1, 2, 3, 4], [1, 2, 3, 4])
+    row = table.loc["trips_unfinished"]
+    assert row["a_ci_low"] == 0.0 and row["a_ci_high"] == pytest.approx(raw.high)
+    assert row["ci_low"] < 0  # B − A can be negative
+    # a delay is not a count: its interval is left as it is
+    assert table.loc["mean_delay_s", "a_ci_low"] == pytest.approx(raw.low - 50.0)
+    summary = stats.summarize(
+        [{"trips_unfinished": v} for v in a], bounds={"trips_unfinished": (0.0, math.inf)}
+    )
+    assert summary.loc["trips_unfinished", "ci_low"] == 0.0
+    assert stats.summarize([{"trips_unfinished": v} for v in a]).loc[
+        "trips_unfinished", "ci_low"
+    ] == pytest.approx(raw.low)
+    share = stats.clip_interval(stats.mean_ci([90.0, 99.0, 100.0]), (0.0, 100.0))
+    assert share.high == 100.0 and share.low < 100.0
+
+
+def test_every_count_kpi_has_a_value_range():
+    from cysim import metrics
+
+    for key, info in metrics.KPI_META.items():
+        if info.unit in ("trips", "veh", "veh·km", "veh·h", "t", "%", "places"):
+            assert info.value_range is not None and info.value_range[0] == 0.0, key
+
+
+def test_group_intervals_equal_the_one_group_functions():
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {
+            "link": np.repeat([1, 2, 3], 4),
+            "flow": rng.normal(100, 20, 12),
+            "speed": rng.normal(30, 5, 12),
+        }
+    )
+    frame.loc[frame.index[-3:], "speed"] = np.nan  # link 3: one speed only
+    grouped = stats.group_mean_ci(frame, ["link"], ["flow", "speed"])
+    for link, part in frame.groupby("link"):
+        for column in ("flow", "speed"):
+            one = stats.mean_ci(part[column])
+            got = grouped.loc[link, [column, f"{column}_ci_low", f"{column}_ci_high"]]
+            np.testing.assert_allclose(got.to_numpy(dtype=float), [one.estimate, one.low, one.high])
+    assert np.isnan(grouped.loc[3, "speed_ci_low"])
+    counts = frame.assign(flow=np.tile([0.0, 0.0, 0.0, 40.0], 3))  # mean 10, t interval < 0
+    assert (stats.group_mean_ci(counts, ["link"], ["flow"])["flow_ci_low"] < 0).all()
+    clipped = stats.group_mean_ci(counts, ["link"], ["flow"], bounds=(0.0, math.inf))
+    assert (clipped["flow_ci_low"] == 0).all() and (clipped["flow"] == 10).all()
+
+    other = frame.assign(flow=frame["flow"] * 1.5).iloc[:-2]  # link 3 has two values in B
+    welch = stats.group_welch_difference_ci(frame, other, ["link"], ["flow"])
+    for link in (1, 2, 3):
+        one = stats.welch_difference_ci(
+            frame.loc[frame["link"] == link, "flow"], other.loc[other["link"] == link, "flow"]
+        )
+        got = welch.loc[link, ["flow", "flow_ci_low", "flow_ci_high"]].to_numpy(dtype=float)
+        np.testing.assert_allclose(got, [one.estimate, one.low, one.high])
+
+
+def test_kpi_csv_rounds_each_row_to_its_decimals():
+    kpis_a = [
+        {"vkt_km": v, "travel_time_index": t} for v, t in ((78721.906, 1.23456), (78000.1, 1.2))
+    ]
+    kpis_b = [{"vkt_km": v, "travel_time_index": t} for v, t in ((78721.0, 1.1), (78001.0, 1.3))]
+    table = compare.compare_kpis(kpis_a, kpis_b, [1, 2], [1, 2])
+    out = compare.kpi_table_for_csv(table)
+    assert out.loc["vkt_km", "mean_a"] == "78361"
+    assert out.loc["travel_time_index", "mean_a"] == "1.217"
+    assert table.loc["vkt_km", "mean_a"] == pytest.approx(78361.003)  # the frame keeps precision
+    assert out.loc["vkt_km", "pct_change"] == round(table.loc["vkt_km", "pct_change"], 1)
+
+
+def test_clipping_never_cuts_past_the_estimate_and_keeps_nan():
+    above = stats.clip_interval(stats.Interval(101.0, 98.0, 104.0, 1.0, 2.0, "t"), (0.0, 100.0))
+    assert (above.low, above.high) == (98.0, 101.0)
+    missing = stats.clip_interval(stats.mean_ci([5.0]), (0.0, math.inf))
+    assert math.isnan(missing.low) and math.isnan(missing.high)
+
+
+def test_junction_deltas_match_nodes_and_put_the_measure_first():
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    def junctions(delays: dict[int, float]) -> gpd.GeoDataFrame:
+        return gpd.GeoDataFrame(
+            {
+                "node": list(delays),
+                "name": [f"j{n}" for n in delays],
+                "signal": [True] * len(delays),
+                "mean_control_delay_s": list(delays.values()),
+                "los": ["C"] * len(delays),
+            },
+            geometry=[Point(n, n) for n in delays],
+            crs="EPSG:32651",
+        )
+
+    table = compare.junction_deltas(
+        junctions({1: 10.0, 2: 50.0, 3: 30.0}), junctions({1: 12.0, 2: 40.0, 4: 5.0}), [3]
+    )
+    assert list(table["node"]) == [3, 2, 1, 4]  # the measure's, then by the worse delay
+    assert table.loc[table["node"] == 1, "d_mean_control_delay_s"].item() == 2.0
+    assert np.isnan(table.loc[table["node"] == 3, "mean_control_delay_s_b"].item())
+    assert table.geometry.notna().all() and table.crs.to_epsg() == 32651

@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -17,13 +19,15 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
 from rich.table import Table
 
-from .. import pipeline
+from .. import io, pipeline
+from .console import make_console
 
 Replications = Annotated[
     int | None,
@@ -57,15 +61,44 @@ SampleFactor = Annotated[
         "(1.0 = every vehicle, for final figures)",
     ),
 ]
+Basemap = Annotated[
+    str | None,
+    typer.Option(
+        "--basemap",
+        metavar="NAME",
+        help="tiles under the interactive map, overriding B's report.basemap: none (default; "
+        "opens offline), osm, gaode, tencent (GCJ-02), tianditu (key in TIANDITU_KEY)",
+    ),
+]
 ResultsDir = Annotated[
     Path | None,
     typer.Option("--results", help="results folder (default: ./results)", file_okay=False),
 ]
 
 
+@dataclass
+class _Reporter:
+    """What the pipeline calls to show how a command is getting on (on standard error)."""
+
+    #: ``progress_for(name)``: the progress callback of a scenario that runs
+    progress_for: Callable[[str], pipeline.ProgressFn]
+    #: called with a scenario whose finished run is reused
+    reused: pipeline.ReusedFn
+
+    def __call__(self, name: str) -> pipeline.ProgressFn:
+        """``reporter(name)`` is ``reporter.progress_for(name)``, for commands that only show
+        progress (``cysim calibrate``)."""
+        return self.progress_for(name)
+
+
 @contextlib.contextmanager
-def _progress(console: Console) -> Iterator[pipeline.ProgressFn | None]:
-    """A rich progress bar with ETA per scenario; yields a factory of per-scenario callbacks."""
+def _progress(console: Console) -> Iterator[_Reporter]:
+    """A rich progress bar with ETA per scenario that runs, and one line per reused run.
+
+    A scenario's bar appears with its first progress report, when its replications start: a
+    reused run (nothing simulated) gets no bar, which would sit at ``0/?`` with a running clock,
+    but the line ``<name>: reused <folder> (finished <time>)``.
+    """
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -79,14 +112,37 @@ def _progress(console: Console) -> Iterator[pipeline.ProgressFn | None]:
     ) as progress:
 
         def for_scenario(name: str) -> pipeline.ProgressFn:
-            task = progress.add_task(escape(name), total=None)
+            task: TaskID | None = None
 
             def update(done: int, total: int) -> None:
+                nonlocal task
+                if task is None:
+                    task = progress.add_task(escape(name), total=total)
                 progress.update(task, completed=done, total=total)
 
             return update
 
-        yield for_scenario
+        def reused(outcome: pipeline.RunOutcome) -> None:
+            progress.console.print(escape(_reused_line(outcome)), highlight=False)
+
+        yield _Reporter(for_scenario, reused)
+
+
+def _reused_line(outcome: pipeline.RunOutcome) -> str:
+    """``<name>: reused <run folder> (finished <UTC time>)`` for a reused run."""
+    marker = io.read_marker(outcome.run_dir) or {}
+    finished = ""
+    with contextlib.suppress(TypeError, ValueError):
+        stamp = datetime.fromisoformat(str(marker.get("finished_utc")))
+        finished = f" (finished {stamp.astimezone(UTC):%Y-%m-%d %H:%M} UTC)"
+    return f"{outcome.scenario_name}: reused {_shown_path(outcome.run_dir)}{finished}"
+
+
+def _shown_path(path: Path) -> Path:
+    """A path relative to the working folder when it lies inside it, else absolute."""
+    with contextlib.suppress(ValueError):
+        return path.resolve().relative_to(Path.cwd())
+    return path
 
 
 def _cpu_count() -> int:
@@ -106,7 +162,9 @@ def _summary_table(kpis: list[dict[str, float]], title: str) -> Table:
     """KPI mean and 95 % CI over replications, as a rich table."""
     from .. import metrics, stats
 
-    summary = stats.summarize(kpis)
+    summary = stats.summarize(
+        kpis, bounds={k: info.value_range for k, info in metrics.KPI_META.items()}
+    )
     meta = metrics.kpi_metadata()
     summary = summary[summary.index.isin(meta.index)]
     table = Table(title=escape(title))
@@ -160,9 +218,9 @@ def run(
     sample_factor: SampleFactor = None,
 ) -> None:
     """Run a scenario's replications and write results/<scenario>/<run-id>/."""
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     workers = workers or _cpu_count()
-    with _progress(console) as progress_for:
+    with _progress(console) as reporter:
         outcome = pipeline.run_scenario(
             scenario,
             replications=replications,
@@ -170,11 +228,12 @@ def run(
             workers=workers,
             force=force,
             results_root=results,
-            progress=progress_for(scenario.stem) if progress_for else None,
+            progress=reporter.progress_for(scenario.stem),
             scheduler=scheduler,
             sample_factor=sample_factor,
+            on_reused=reporter.reused,
         )
-    out = Console()
+    out = make_console()
     out.print(_summary_table(outcome.kpis, outcome.scenario_name))
     gaps = ", ".join(f"{k.get('relative_gap', math.nan):.3f}" for k in outcome.kpis)
     factor = outcome.kpis[0].get("sample_factor", 1.0) if outcome.kpis else 1.0
@@ -197,11 +256,12 @@ def compare(
     results: ResultsDir = None,
     scheduler: Scheduler = None,
     sample_factor: SampleFactor = None,
+    basemap: Basemap = None,
 ) -> None:
     """Compare scenario B against A: run what is missing, write tables, figures and report.html."""
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     workers = workers or _cpu_count()
-    with _progress(console) as progress_for:
+    with _progress(console) as reporter:
         outcome = pipeline.compare_scenarios(
             a,
             b,
@@ -210,11 +270,13 @@ def compare(
             workers=workers,
             force=force,
             results_root=results,
-            progress_for=progress_for,
+            progress_for=reporter.progress_for,
             scheduler=scheduler,
             sample_factor=sample_factor,
+            basemap=basemap,
+            on_reused=reporter.reused,
         )
-    out = Console()
+    out = make_console()
     out.print(_comparison_table(outcome.table, (outcome.a.name, outcome.b.name)))
     factors = sorted({float(r.summary.get("sample_factor", 1.0)) for r in (outcome.a, outcome.b)})
     out.print(
