@@ -285,3 +285,30 @@ def test_base_map_comes_from_the_report_section_or_the_command_line(tmp_path):
         scenario.load_scenario(plain).fingerprint()
         == scenario.load_scenario(scenario_file).fingerprint()
     )
+
+
+def test_geopackages_carry_gcj02_and_bd09_layers_on_request(case, tmp_path):
+    import pyogrio
+
+    from cysim import io
+
+    path = io.write_layers_gpkg(
+        tmp_path / "d.gpkg", {"link_deltas": case["deltas"]}, ("gcj02", "bd09")
+    )
+    layers = {name for name, _ in pyogrio.list_layers(path)}
+    assert layers == {f"link_deltas_{s}" for s in ("wgs84", "utm", "gcj02", "bd09")}
+    wgs84 = gpd.read_file(path, layer="link_deltas_wgs84")
+    first = np.asarray(wgs84.geometry.iloc[0].coords)
+    for system, (low, high) in {"gcj02": (300, 700), "bd09": (900, 1600)}.items():
+        moved = gpd.read_file(path, layer=f"link_deltas_{system}")
+        assert moved.crs.to_epsg() == 4326 and len(moved) == len(wgs84)
+        shifted = np.asarray(moved.geometry.iloc[0].coords)
+        offset = _metres(first[:, 0], first[:, 1], shifted[:, 0], shifted[:, 1])
+        assert ((offset > low) & (offset < high)).all(), offset
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        descriptions = dict(db.execute("select table_name, description from gpkg_contents"))
+    assert "GCJ-02" in descriptions["link_deltas_gcj02"]
+    assert "BD-09" in descriptions["link_deltas_bd09"]
+    assert all("not an EPSG system" in descriptions[f"link_deltas_{s}"] for s in ("gcj02", "bd09"))
