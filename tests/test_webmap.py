@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
@@ -203,43 +202,13 @@ def test_map_on_gaode_tiles_moves_the_links_and_names_the_system(case, tmp_path)
 # --- in a real browser, with the network blocked -------------------------------------------
 
 
-def _chromium() -> str:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        pytest.skip("chromium is not installed (CI's .ci/run installs Debian's chromium package)")
-    return browser
-
-
-def _offline_chromium(browser: str, profile: Path, *extra: str) -> list[str]:
-    """Chromium headless with every host unresolvable and every proxy unreachable."""
-    return [
-        browser,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--host-resolver-rules=MAP * ~NOTFOUND",
-        "--proxy-server=http://127.0.0.1:9",
-        f"--user-data-dir={profile}",
-        "--virtual-time-budget=5000",
-        *extra,
-    ]
-
-
 @pytest.mark.parametrize("tiles", ["none", "gaode"])
-def test_map_draws_offline_in_chromium(case, tmp_path, tiles):
-    browser = _chromium()
+def test_map_draws_offline_in_chromium(case, tmp_path, tiles, offline_chromium):
     path = webmap.interactive_map(
         case["deltas"], tmp_path / "map.html", basemap=basemaps.resolve_basemap(tiles)
     )
     shot = tmp_path / "shot.png"
-    command = _offline_chromium(
-        browser, tmp_path / "profile", f"--screenshot={shot}", "--window-size=900,700"
-    )
+    command = offline_chromium(f"--screenshot={shot}", "--window-size=900,700")
     subprocess.run([*command, path.as_uri()], capture_output=True, timeout=120, check=False)
     assert shot.exists(), "chromium wrote no screenshot"
     from PIL import Image
@@ -251,7 +220,7 @@ def test_map_draws_offline_in_chromium(case, tmp_path, tiles):
     assert (saturation[:, :600] > 60).mean() > 0.005
 
     dom = subprocess.run(
-        [*_offline_chromium(browser, tmp_path / "profile2", "--dump-dom"), path.as_uri()],
+        [*offline_chromium("--dump-dom"), path.as_uri()],
         capture_output=True,
         timeout=120,
         check=False,
