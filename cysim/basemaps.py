@@ -154,5 +154,5 @@ def resolve_basemap(
     raise CysimError(
         f"unknown base map {name!r}; use one of {', '.join(BASEMAP_NAMES)} "
         "(Baidu's BD-09 tiles use their own projection and are not offered as a base map; "
-        "the GeoPackages carry BD-09 layers for Baidu-based tools)"
+        "report: {china_layers: [bd09]} adds BD-09 layers to the comparison's GeoPackages)"
     )

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 
-from . import settings
+from . import chinacoords, settings
 from ._errors import ResultsError
 
 #: Name of the marker file that says a run folder is complete.
@@ -495,7 +495,11 @@ def write_parquet(path: str | os.PathLike, frame: pd.DataFrame) -> Path:
     return Path(path)
 
 
-def write_gpkg(path: str | os.PathLike, layers: Mapping[str, gpd.GeoDataFrame]) -> Path:
+def write_gpkg(
+    path: str | os.PathLike,
+    layers: Mapping[str, gpd.GeoDataFrame],
+    descriptions: Mapping[str, str] | None = None,
+) -> Path:
     """Write one or more layers into a GeoPackage atomically; return the path.
 
     Parameters
@@ -504,12 +508,16 @@ def write_gpkg(path: str | os.PathLike, layers: Mapping[str, gpd.GeoDataFrame]) 
         ``.gpkg`` file to create or replace.
     layers
         ``{layer name: GeoDataFrame}``, each written in its own CRS.
+    descriptions
+        ``{layer name: text}`` stored as the layer's GeoPackage description (QGIS shows it).
     """
     if not layers:
         raise ValueError("a GeoPackage needs at least one layer")
+    descriptions = descriptions or {}
     with atomic_path(path) as tmp:
         for name, frame in layers.items():
-            frame.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
+            options = {"DESCRIPTION": descriptions[name]} if name in descriptions else {}
+            frame.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio", **options)
     return Path(path)
 
 
@@ -517,12 +525,18 @@ def write_gpkg(path: str | os.PathLike, layers: Mapping[str, gpd.GeoDataFrame]) 
 LAYER_CRS: dict[str, str] = {"wgs84": settings.geographic_crs, "utm": settings.projected_crs}
 
 
-def write_layers_gpkg(path: str | os.PathLike, tables: Mapping[str, gpd.GeoDataFrame]) -> Path:
+def write_layers_gpkg(
+    path: str | os.PathLike,
+    tables: Mapping[str, gpd.GeoDataFrame],
+    china_systems: Sequence[str] = (),
+) -> Path:
     """Write tables as named single-geometry layers, each in WGS84 and in UTM.
 
     Table ``name`` becomes layers ``name_wgs84`` (EPSG:4326, what QGIS, TransCAD and web maps
     expect) and ``name_utm`` (EPSG:32651, metres). Empty tables are left out, so a layer that
-    exists always has features.
+    exists always has features. With ``china_systems`` (``"gcj02"``, ``"bd09"``) also
+    ``name_gcj02`` / ``name_bd09``: coordinates moved into those non-EPSG systems for tools on
+    Chinese base maps, labelled EPSG:4326 and described as such in the GeoPackage.
 
     Parameters
     ----------
@@ -538,6 +552,7 @@ def write_layers_gpkg(path: str | os.PathLike, tables: Mapping[str, gpd.GeoDataF
         If a table has no CRS or mixes geometry types, or every table is empty.
     """
     layers = {}
+    descriptions: dict[str, str] = {}
     for name, table in tables.items():
         if table.empty:
             continue
@@ -551,9 +566,15 @@ def write_layers_gpkg(path: str | os.PathLike, tables: Mapping[str, gpd.GeoDataF
             )
         for suffix, crs in LAYER_CRS.items():
             layers[f"{name}_{suffix}"] = table.to_crs(crs)
+        for system in china_systems:
+            layers[f"{name}_{system}"] = chinacoords.transform_frame(table, system)
+            descriptions[f"{name}_{system}"] = (
+                f"{chinacoords.SYSTEM_LABELS[system]}: labelled EPSG:4326 so that GIS tools place "
+                "it on tiles drawn in that system; not true WGS 84 coordinates"
+            )
     if not layers:
         raise ResultsError(f"nothing to write to {Path(path).name}: every table is empty")
-    return write_gpkg(path, layers)
+    return write_gpkg(path, layers, descriptions)
 
 
 def write_junctions_gpkg(

@@ -1202,6 +1202,7 @@ def compare_scenarios(
     """
     # resolved before anything runs, so a missing Tianditu key is not found after the runs
     tiles = report_basemap(Path(b), basemap)
+    china_layers = tuple(report_settings(Path(b)).china_layers)
     files = [Path(t) for t in (a, b) if not Path(t).is_dir()]
     ran = dict(
         zip(
@@ -1235,7 +1236,9 @@ def compare_scenarios(
         io.discard(partial)
     partial.mkdir(parents=True)
     try:
-        _write_comparison(partial, run_a, run_b, table, deltas, notes, basemap=tiles)
+        _write_comparison(
+            partial, run_a, run_b, table, deltas, notes, basemap=tiles, china_layers=china_layers
+        )
         _swap_in(partial, final)
     except BaseException:
         io.discard(partial)
@@ -1245,6 +1248,18 @@ def compare_scenarios(
 
 #: Credit of the bundled schematic map, which the project drew (not OpenStreetMap's data).
 SCHEMATIC_CREDIT = "示意图 schematic network drawn by cysim (road names after OpenStreetMap)"
+
+
+def report_settings(target: Path) -> scenario.ReportSettings:
+    """The ``report:`` section of scenario B: a YAML file or a finished run folder (its
+    resolved ``scenario.yaml``; defaults for runs written before the section existed)."""
+    if target.is_dir():
+        import yaml
+
+        resolved = target / "scenario.yaml"
+        data = yaml.safe_load(resolved.read_text(encoding="utf-8")) if resolved.is_file() else {}
+        return scenario.ReportSettings.model_validate((data or {}).get("report") or {})
+    return scenario.load_scenario(target).report
 
 
 def report_basemap(target: Path, override: str | None = None) -> basemaps.Basemap | None:
@@ -1261,14 +1276,7 @@ def report_basemap(target: Path, override: str | None = None) -> basemaps.Basema
     -------
     cysim.basemaps.Basemap or None
     """
-    if target.is_dir():
-        import yaml
-
-        resolved = target / "scenario.yaml"
-        data = yaml.safe_load(resolved.read_text(encoding="utf-8")) if resolved.is_file() else {}
-        settings = scenario.ReportSettings.model_validate((data or {}).get("report") or {})
-    else:
-        settings = scenario.load_scenario(target).report
+    settings = report_settings(target)
     return basemaps.resolve_basemap(
         override or settings.basemap,
         url=settings.tiles_url,
@@ -1397,7 +1405,9 @@ def _link_delta_layer(
     return layer
 
 
-def _write_junction_deltas(out: Path, run_a: RunResults, run_b: RunResults) -> pd.DataFrame | None:
+def _write_junction_deltas(
+    out: Path, run_a: RunResults, run_b: RunResults, china_layers: Sequence[str] = ()
+) -> pd.DataFrame | None:
     """Write the junctions and approaches before and after: ``approach_deltas.csv``,
     ``junction_deltas.csv`` and ``junction_deltas.gpkg`` (point layers ``junction_deltas_*``
     and ``approach_deltas_*``), for the runs that have those records.
@@ -1432,7 +1442,7 @@ def _write_junction_deltas(out: Path, run_a: RunResults, run_b: RunResults) -> p
         layers["approach_deltas"] = points.merge(approaches, on=["u", "v", "key"], how="right")
         io.write_points_csv(out / "approach_deltas.csv", layers["approach_deltas"])
     if layers:
-        io.write_layers_gpkg(out / "junction_deltas.gpkg", layers)
+        io.write_layers_gpkg(out / "junction_deltas.gpkg", layers, china_layers)
     return approaches
 
 
@@ -1444,8 +1454,10 @@ def _write_comparison(
     deltas: gpd.GeoDataFrame,
     notes: Sequence[str] = (),
     basemap: basemaps.Basemap | None = None,
+    china_layers: Sequence[str] = (),
 ) -> None:
-    """Write every file of a comparison folder into ``out``."""
+    """Write every file of a comparison folder into ``out`` (with ``china_layers``, the
+    GeoPackages also hold GCJ-02 / BD-09 layers)."""
     from . import report
 
     labels = (run_a.name, run_b.name)
@@ -1458,7 +1470,7 @@ def _write_comparison(
     significant = compare.significant_links(link_layer)
     if significant is not None:
         link_layer["significant"] = significant
-    io.write_layers_gpkg(out / "link_deltas.gpkg", {"link_deltas": link_layer})
+    io.write_layers_gpkg(out / "link_deltas.gpkg", {"link_deltas": link_layer}, china_layers)
     deltas = link_layer  # the maps grey out changes that are not significant
     near_links = compare.near_measure_links(
         run_a.links, run_b.patched_edges, run_b.patched_nodes
@@ -1501,7 +1513,7 @@ def _write_comparison(
             credit=SCHEMATIC_CREDIT if schematic else "road data © OpenStreetMap contributors",
         ),
     }
-    approaches = _write_junction_deltas(out, run_a, run_b)
+    approaches = _write_junction_deltas(out, run_a, run_b, china_layers)
     near = None
     if near_links:
         sides = []

@@ -464,6 +464,14 @@ class ReportSettings(_Model):
         "wgs84", description="coordinate system of the tiles_url tiles"
     )
     tiles_attribution: str = Field("", description="credit for the tiles_url tiles")
+    china_layers: list[Literal["gcj02", "bd09"]] = Field(
+        default_factory=list,
+        description=(
+            "extra layers in the comparison's GeoPackages with coordinates in these non-EPSG "
+            "systems (GCJ-02 for AutoNavi/Tencent, BD-09 for Baidu), named <layer>_gcj02 / "
+            "<layer>_bd09 and labelled EPSG:4326"
+        ),
+    )
 
 
 @dataclass

@@ -20,6 +20,7 @@ from pathlib import Path
 import geopandas as gpd
 import matplotlib as mpl
 import numpy as np
+import shapely.geometry
 from matplotlib.colors import TwoSlopeNorm
 from xstatic.pkg import leaflet
 
@@ -120,13 +121,22 @@ def _features(
             {
                 "type": "Feature",
                 "properties": properties,
-                "geometry": {
-                    "type": "LineString",
-                    "coordinates": [[round(x, 6), round(y, 6)] for x, y in geometry.coords],
-                },
+                "geometry": _rounded_geojson(geometry),
             }
         )
     return features, spread
+
+
+def _rounded_geojson(geometry) -> dict:
+    """GeoJSON of a line (or multi-line), coordinates to 6 decimals (about 0.1 m)."""
+
+    def rounded(coords):
+        if coords and isinstance(coords[0], float | int):
+            return [round(float(c), 6) for c in coords]
+        return [rounded(c) for c in coords]
+
+    mapped = shapely.geometry.mapping(geometry)
+    return {"type": mapped["type"], "coordinates": rounded(mapped["coordinates"])}
 
 
 def _json_for_script(value: object) -> str:

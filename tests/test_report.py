@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from html.parser import HTMLParser
 
@@ -109,26 +108,10 @@ def test_key_findings_only_claim_significant_changes():
     assert all(s.endswith(("better.", "worse.")) for s in better)
 
 
-def test_report_renders_in_headless_chromium(written_report, tmp_path):
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        pytest.skip("chromium is not installed (CI's .ci/run installs Debian's chromium package)")
+def test_report_renders_in_headless_chromium(written_report, tmp_path, offline_chromium):
     shot = tmp_path / "shot.png"
-    command = [
-        browser,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        f"--screenshot={shot}",
-        "--window-size=1200,2000",
-        written_report[0].as_uri(),
-    ]
+    command = offline_chromium(f"--screenshot={shot}", "--window-size=1200,2000")
+    command.append(written_report[0].as_uri())
     subprocess.run(command, capture_output=True, timeout=120, check=False)
     assert shot.exists(), "chromium wrote no screenshot"
     from PIL import Image

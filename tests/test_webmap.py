@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
@@ -203,43 +202,13 @@ def test_map_on_gaode_tiles_moves_the_links_and_names_the_system(case, tmp_path)
 # --- in a real browser, with the network blocked -------------------------------------------
 
 
-def _chromium() -> str:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        pytest.skip("chromium is not installed (CI's .ci/run installs Debian's chromium package)")
-    return browser
-
-
-def _offline_chromium(browser: str, profile: Path, *extra: str) -> list[str]:
-    """Chromium headless with every host unresolvable and every proxy unreachable."""
-    return [
-        browser,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--host-resolver-rules=MAP * ~NOTFOUND",
-        "--proxy-server=http://127.0.0.1:9",
-        f"--user-data-dir={profile}",
-        "--virtual-time-budget=5000",
-        *extra,
-    ]
-
-
 @pytest.mark.parametrize("tiles", ["none", "gaode"])
-def test_map_draws_offline_in_chromium(case, tmp_path, tiles):
-    browser = _chromium()
+def test_map_draws_offline_in_chromium(case, tmp_path, tiles, offline_chromium):
     path = webmap.interactive_map(
         case["deltas"], tmp_path / "map.html", basemap=basemaps.resolve_basemap(tiles)
     )
     shot = tmp_path / "shot.png"
-    command = _offline_chromium(
-        browser, tmp_path / "profile", f"--screenshot={shot}", "--window-size=900,700"
-    )
+    command = offline_chromium(f"--screenshot={shot}", "--window-size=900,700")
     subprocess.run([*command, path.as_uri()], capture_output=True, timeout=120, check=False)
     assert shot.exists(), "chromium wrote no screenshot"
     from PIL import Image
@@ -251,7 +220,7 @@ def test_map_draws_offline_in_chromium(case, tmp_path, tiles):
     assert (saturation[:, :600] > 60).mean() > 0.005
 
     dom = subprocess.run(
-        [*_offline_chromium(browser, tmp_path / "profile2", "--dump-dom"), path.as_uri()],
+        [*offline_chromium("--dump-dom"), path.as_uri()],
         capture_output=True,
         timeout=120,
         check=False,
@@ -285,3 +254,30 @@ def test_base_map_comes_from_the_report_section_or_the_command_line(tmp_path):
         scenario.load_scenario(plain).fingerprint()
         == scenario.load_scenario(scenario_file).fingerprint()
     )
+
+
+def test_geopackages_carry_gcj02_and_bd09_layers_on_request(case, tmp_path):
+    import pyogrio
+
+    from cysim import io
+
+    path = io.write_layers_gpkg(
+        tmp_path / "d.gpkg", {"link_deltas": case["deltas"]}, ("gcj02", "bd09")
+    )
+    layers = {name for name, _ in pyogrio.list_layers(path)}
+    assert layers == {f"link_deltas_{s}" for s in ("wgs84", "utm", "gcj02", "bd09")}
+    wgs84 = gpd.read_file(path, layer="link_deltas_wgs84")
+    first = np.asarray(wgs84.geometry.iloc[0].coords)
+    for system, (low, high) in {"gcj02": (300, 700), "bd09": (900, 1600)}.items():
+        moved = gpd.read_file(path, layer=f"link_deltas_{system}")
+        assert moved.crs.to_epsg() == 4326 and len(moved) == len(wgs84)
+        shifted = np.asarray(moved.geometry.iloc[0].coords)
+        offset = _metres(first[:, 0], first[:, 1], shifted[:, 0], shifted[:, 1])
+        assert ((offset > low) & (offset < high)).all(), offset
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        descriptions = dict(db.execute("select table_name, description from gpkg_contents"))
+    assert "GCJ-02" in descriptions["link_deltas_gcj02"]
+    assert "BD-09" in descriptions["link_deltas_bd09"]
+    assert all("not an EPSG system" in descriptions[f"link_deltas_{s}"] for s in ("gcj02", "bd09"))
