@@ -14,6 +14,8 @@ from cysim.patches import apply_patches
 from cysim.scenario import load_scenario
 
 SCENARIOS = sorted((PROJECT_ROOT / "scenarios").glob("*.yaml"))
+# examples of measures a planner might write (not 2021 measures, not in the package)
+EXAMPLES = sorted((PROJECT_ROOT / "scenarios" / "examples").glob("*.yaml"))
 # the measures the package combines; `2021-package-*` files are variants of the package, and
 # `stress-*` files test the baseline (not 2021 measures)
 MEASURES = [
@@ -37,6 +39,14 @@ def test_the_scenario_set_is_complete():
     names = {p.stem for p in SCENARIOS}
     assert {"baseline", "2021-package"} <= names
     assert len(MEASURES) >= 9
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_every_example_applies_to_the_bundled_map(G, path: Path):
+    scenario = load_scenario(path)
+    assert scenario.map == BUNDLED_MAP and scenario.name == path.stem
+    _, report = apply_patches(G, scenario.patches, defer_webster=True)
+    assert all(report.for_patch(i) for i in range(len(scenario.patches)))
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
