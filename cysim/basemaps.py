@@ -130,9 +130,12 @@ def resolve_basemap(
         key = os.environ.get(TIANDITU_KEY_ENV, "").strip()
         if not key:
             raise CysimError(
-                f"the Tianditu base map needs a key: set the environment variable "
-                f"{TIANDITU_KEY_ENV} to a browser key from https://console.tianditu.gov.cn "
-                "(free registration), or choose another base map (none, osm, gaode, tencent, url)"
+                "the Tianditu base map needs a key, and the environment variable "
+                f"{TIANDITU_KEY_ENV} is not set",
+                key="report.basemap",
+                hint=f"set {TIANDITU_KEY_ENV} to a browser key from "
+                "https://console.tianditu.gov.cn (free registration), or choose another base "
+                "map (none, osm, gaode, tencent, url)",
             )
         return Basemap(
             "tianditu",
@@ -144,15 +147,19 @@ def resolve_basemap(
             overlay_url=_TIANDITU.format(layer="cva", key=key),
         )
     if name == "url":
-        if not url or not all(part in url for part in ("{z}", "{x}")):
+        if not url or "{z}" not in url or "{x}" not in url or not ("{y}" in url or "{-y}" in url):
             raise CysimError(
-                "basemap 'url' needs a tile URL template with {z}, {x} and {y} (or {-y}), e.g. "
-                "report: {basemap: url, tiles_url: 'https://tiles.example.cn/{z}/{x}/{y}.png', "
-                "tiles_system: gcj02}"
+                f"basemap 'url' needs a tile URL template with {{z}}, {{x}} and {{y}} (or "
+                f"{{-y}}); got {url!r}",
+                key="report.tiles_url",
+                hint="e.g. report: {basemap: url, tiles_url: "
+                "'https://tiles.example.cn/{z}/{x}/{y}.png', tiles_system: gcj02}",
             )
         return Basemap("url", "custom tiles", url, system, attribution or url.split("/")[2])
     raise CysimError(
-        f"unknown base map {name!r}; use one of {', '.join(BASEMAP_NAMES)} "
-        "(Baidu's BD-09 tiles use their own projection and are not offered as a base map; "
-        "report: {china_layers: [bd09]} adds BD-09 layers to the comparison's GeoPackages)"
+        f"unknown base map {name!r}",
+        key="report.basemap",
+        hint=f"use one of {', '.join(BASEMAP_NAMES)} (Baidu's BD-09 tiles use their own "
+        "projection and are not offered as a base map; report: {china_layers: [bd09]} adds "
+        "BD-09 layers to the comparison's GeoPackages)",
     )

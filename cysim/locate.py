@@ -681,7 +681,9 @@ def junction_by_roads(
         raise PatchError(
             f"roads '{road_a}' and '{road_b}' meet at {len(common)} junctions: {listed}",
             key=key,
-            hint="add 'near: [lon, lat]' to say which one",
+            hint="add 'near: [lon, lat]' to say which one (channelize, signal_timing, "
+            "add_parking); in between:, from: or to: write that end as the [lon, lat] of the "
+            "junction you mean, from the list above",
         )
     x, y = check_point(G, near[0], near[1], margin_m=1000.0, key=key)
     return min(common, key=lambda n: (_dist(G, n, x, y), n))

@@ -382,7 +382,10 @@ A place is written one of two ways, wherever a field says `[lon, lat] or [road, 
 
 - `[lon, lat]`: WGS84 degrees, longitude first (`[120.391, 36.300]`). It snaps to the nearest
   junction within the patch's `snap_m`; a point outside the map is an error naming the map's
-  extent.
+  extent. **Coordinates read off 高德 (AutoNavi), 腾讯 (Tencent) or 百度 (Baidu) maps are not
+  WGS84**: they are GCJ-02 or BD-09, about 450 m or 1.2 km off in Chengyang, and would snap to
+  another junction. Take WGS84 coordinates from OpenStreetMap or 天地图 (Tianditu), convert with
+  `cysim.chinacoords.to_wgs84(lon, lat, "gcj02")`, or name the junction by its roads.
 - `[road, road]`: the junction where the two named roads meet (`[正阳中路, 长城路]`). Names
   match like `road:` (exact first, then by stem). When the roads meet at more than one
   junction, `near: [lon, lat]` picks the nearest of them (patches with a `near` field);

@@ -539,12 +539,13 @@ def summary_paragraphs(
             lower = sum(y < x - 1.0 for x, y in delays)
             higher = sum(y > x + 1.0 for x, y in delays)
             zh.append(
-                f"方案涉及的{len(delays)}个路口中，{lower}个路口平均控制延误下降，"
-                f"{higher}个上升（变化超过1秒）。"
+                f"方案涉及且两次仿真均有车流的{len(delays)}个路口中，{lower}个路口平均控制延误"
+                f"下降，{higher}个上升（变化超过1秒）。"
             )
             en.append(
-                f"Of the {len(delays)} junctions the measure touches, the mean control delay "
-                f"fell at {lower} and rose at {higher} (by more than 1 s)."
+                f"Of the {len(delays)} junctions the measure touches that carried traffic in "
+                f"both runs, the mean control delay fell at {lower} and rose at {higher} (by "
+                "more than 1 s)."
             )
     if "route_gap_pct" in kpi_table:
         gap = float(kpi_table["route_gap_pct"].max())

@@ -281,3 +281,29 @@ def test_geopackages_carry_gcj02_and_bd09_layers_on_request(case, tmp_path):
     assert "GCJ-02" in descriptions["link_deltas_gcj02"]
     assert "BD-09" in descriptions["link_deltas_bd09"]
     assert all("not an EPSG system" in descriptions[f"link_deltas_{s}"] for s in ("gcj02", "bd09"))
+
+
+def test_validate_checks_the_report_section_before_any_run(tmp_path, monkeypatch, capsys):
+    import sys
+
+    from cysim import cli
+
+    base = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.yaml"
+    monkeypatch.delenv(basemaps.TIANDITU_KEY_ENV, raising=False)
+    cases = {
+        "report: {basemap: tianditu}": ("[report.basemap]", "TIANDITU_KEY"),
+        "report: {basemap: url, tiles_url: 'https://x.cn/{z}/{x}.png'}": (
+            "[report.tiles_url]",
+            "fix: e.g.",
+        ),
+    }
+    for text, expected in cases.items():
+        path = tmp_path / "s.yaml"
+        path.write_text(f"name: s\nbase: {base}\n{text}\n", encoding="utf-8")
+        monkeypatch.setattr(sys, "argv", ["cysim", "validate", str(path)])
+        with pytest.raises(SystemExit) as caught:
+            cli.main()
+        out, err = capsys.readouterr()
+        assert caught.value.code == 2, out + err
+        assert all(e in err for e in expected), err
+        assert "s.yaml:3" in err and "Traceback" not in out + err

@@ -42,6 +42,9 @@ def validate(
 
     console = Console(highlight=False)
     resolved = load_scenario(scenario)
+    # the report: section fails here, not after a comparison's runs (a Tianditu key, a URL)
+    with resolved.pointing_into():
+        pipeline.report_basemap(scenario)
     chain = " → ".join(p.name for p in [*resolved.base_chain, resolved.source_file])
     console.print(f"[bold]{escape(resolved.name)}[/bold]  {escape(resolved.title)}")
     console.print(f"  files: {escape(chain)}")
