@@ -911,6 +911,14 @@ def _to_scenario_error(
                 f"got only the road '{road}'"
             )
             hint = _second_road_hint(data, road, place[-1])
+        elif _is_lat_lon(given):
+            message = (
+                f"a place is [lon, lat], longitude first; {given!r} reads as [lat, lon] "
+                f"(latitude {given[1]} is outside −90…90)"
+            )
+            hint = f"write [{given[1]}, {given[0]}]"
+        elif isinstance(given, list | tuple) and len(given) != 2:
+            hint = "write two numbers [lon, lat] or two crossing road names [road, road]"
         probe = path
         while probe and probe not in sources:
             probe = probe[:-1]
@@ -950,6 +958,15 @@ def _second_road_hint(data: dict, road: str, place_key: str | int) -> str:
     except (CysimError, pydantic.ValidationError, KeyError, OSError, TypeError):
         return f"write {example}; `cysim map info --roads MAP` lists the road names"
     return f"write {example}; roads crossing {road}: {crossing}"
+
+
+def _is_lat_lon(value: Any) -> bool:
+    """Two numbers that only make sense swapped: [lat, lon] for a [lon, lat] place."""
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        return False
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+        return False
+    return abs(value[0]) <= 90 < abs(value[1]) <= 180
 
 
 def _place_end(loc: tuple) -> int:

@@ -200,6 +200,16 @@ def test_roads_that_do_not_meet_list_the_roads_crossing_the_first(validate):
     assert "or give the junction as [lon, lat])" in err
 
 
+def test_a_place_written_lat_lon_says_to_swap_it(validate):
+    code, err, path = validate(
+        "  - type: channelize\n    junction: [36.300, 120.391]\n    add_turn_lanes: {left: 1}\n"
+    )
+    assert code == 2
+    assert err.startswith(f"error: {path}:5 [patches[0].junction]: a place is [lon, lat]")
+    assert "[36.3, 120.391] reads as [lat, lon]" in err
+    assert "(fix: write [120.391, 36.3])" in err
+
+
 def test_a_stretch_end_off_the_road_lists_the_roads_crossing_it(validate):
     code, err, _ = validate(
         "  - type: widen_road\n    road: 文阳路\n    add_lanes: 1\n"
