@@ -928,7 +928,23 @@ def _to_scenario_error(
         message = first["msg"].removeprefix("Value error, ")
         if "input" in first and not isinstance(first["input"], dict | list):
             message += f" (got {first['input']!r})"
+        hint = _patch_reference_hint(data, path)
     return ScenarioError(message, file=source.file, line=source.line, key=key, hint=hint)
+
+
+def _patch_reference_hint(data: Any, path: KeyPath) -> str | None:
+    """For an error inside a patch with no specific fix: where that patch type's fields, their
+    ranges and an example are documented."""
+    if len(path) < 2 or path[0] != "patches" or not isinstance(path[1], int):
+        return None
+    patch = _value_at(data, path[:2])
+    kind = patch.get("type") if isinstance(patch, dict) else None
+    if kind not in PATCH_MODELS:
+        return None
+    return (
+        f"see the fields of {kind} in docs/patches.md (section '{kind}'): what each means, its "
+        "range and a working example"
+    )
 
 
 def _one_road(given: Any) -> str | None:

@@ -210,6 +210,18 @@ def test_a_place_written_lat_lon_says_to_swap_it(validate):
     assert "(fix: write [120.391, 36.3])" in err
 
 
+def test_a_patch_error_without_its_own_fix_points_to_the_patch_reference(validate):
+    code, err, _ = validate(
+        "  - type: widen_road\n    road: 中城路\n    lanes_per_direction: 4\n    add_lanes: 1\n"
+    )
+    assert code == 2
+    assert "give exactly one of 'lanes_per_direction' or 'add_lanes'" in err
+    assert "(fix: see the fields of widen_road in docs/patches.md (section 'widen_road')" in err
+    assert (PROJECT_ROOT / "docs" / "patches.md").read_text(encoding="utf-8").count(
+        "## widen_road"
+    ) == 1
+
+
 def test_a_stretch_end_off_the_road_lists_the_roads_crossing_it(validate):
     code, err, _ = validate(
         "  - type: widen_road\n    road: 文阳路\n    add_lanes: 1\n"
