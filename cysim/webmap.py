@@ -156,6 +156,7 @@ def _legend(spread: float, system: str, basemap: Basemap | None, drawn: int, tot
         f'<div style="display:flex;justify-content:space-between"><span>−{spread:.1f}</span>'
         f"<span>0</span><span>+{spread:.1f} km/h</span></div>"
         f'<span style="color:{NOT_SIGNIFICANT_COLOUR}">■</span> not significant or no traffic'
+        "<br>(95 % per link: about 1 in 20 unchanged links<br>shows as significant by chance)"
         "<br>width = busier of the two flows"
         f"<br>底图 base map: {base}<br>坐标 coordinates: {e(SYSTEM_LABELS[system])}{capped}"
     )
