@@ -35,6 +35,19 @@ def test_import_cysim_loads_no_heavy_library():
     assert result.stdout.strip() == ""
 
 
+def test_the_command_line_starts_without_the_pipeline_libraries():
+    """`cysim --help` stays fast: the commands import the pipeline when they run, not before."""
+    code = (
+        "import sys, cysim.cli; heavy = [m for m in ('pandas', 'geopandas', 'simpy', "
+        "'matplotlib', 'osmnx', 'scipy', 'numba', 'networkx', 'cysim.pipeline') "
+        "if m in sys.modules]; print(','.join(heavy))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PROJECT_ROOT
+    )
+    assert result.stdout.strip() == ""
+
+
 def test_the_example_script_does_the_main_job_through_the_api(tmp_path):
     base = PROJECT_ROOT / "scenarios" / "baseline.yaml"
     before, after = tmp_path / "small.yaml", tmp_path / "small-wen.yaml"

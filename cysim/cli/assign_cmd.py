@@ -6,7 +6,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -116,6 +115,8 @@ def assign_command(
 
 def _iteration_table(result: AssignmentResult, rows: int) -> Table:
     """A table of up to ``rows`` iterations: the first few, evenly spaced ones and the last."""
+    import numpy as np
+
     iterations = result.iterations
     count = len(iterations)
     if count <= rows:

@@ -12,8 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .. import io, pipeline, settings
-from ..scenario import load_scenario
+from .. import settings
 from .run_cmd import ResultsDir, SampleFactor, Workers, _cpu_count, _fmt, _progress
 
 
@@ -54,6 +53,9 @@ def calibrate(
     sample_factor: SampleFactor = None,
 ) -> None:
     """Hold a baseline against its published targets (plausibility page), or fit its demand."""
+    from .. import io, pipeline
+    from ..scenario import load_scenario
+
     out = Console()
     root = Path(results) if results is not None else Path(settings.results_dir)
     if fit:

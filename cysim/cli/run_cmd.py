@@ -9,9 +9,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -26,8 +25,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from .. import io, pipeline
 from .console import make_console
+
+if TYPE_CHECKING:  # the command line starts without pandas and the pipeline (lazy imports)
+    import pandas as pd
+
+    from .. import pipeline
 
 Replications = Annotated[
     int | None,
@@ -130,6 +133,8 @@ def _progress(console: Console) -> Iterator[_Reporter]:
 
 def _reused_line(outcome: pipeline.RunOutcome) -> str:
     """``<name>: reused <run folder> (finished <UTC time>)`` for a reused run."""
+    from .. import io
+
     marker = io.read_marker(outcome.run_dir) or {}
     finished = ""
     with contextlib.suppress(TypeError, ValueError):
@@ -180,6 +185,8 @@ def _summary_table(kpis: list[dict[str, float]], title: str) -> Table:
 
 def _comparison_table(frame: pd.DataFrame, labels: tuple[str, str]) -> Table:
     """The comparison of two scenarios as a compact rich table (fits 80 columns)."""
+    import pandas as pd
+
     table = Table(title=escape(f"B = {labels[1]}  vs  A = {labels[0]}"), show_lines=False)
     table.add_column("KPI (unit)", justify="left", overflow="fold", ratio=3)
     for column in ("A", "B", "Δ %", "95 % CI of Δ", "verdict"):
@@ -218,6 +225,8 @@ def run(
     sample_factor: SampleFactor = None,
 ) -> None:
     """Run a scenario's replications and write results/<scenario>/<run-id>/."""
+    from .. import pipeline
+
     console = make_console(stderr=True)
     workers = workers or _cpu_count()
     with _progress(console) as reporter:
@@ -259,6 +268,8 @@ def compare(
     basemap: Basemap = None,
 ) -> None:
     """Compare scenario B against A: run what is missing, write tables, figures and report.html."""
+    from .. import pipeline
+
     console = make_console(stderr=True)
     workers = workers or _cpu_count()
     with _progress(console) as reporter:

@@ -5,18 +5,20 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import networkx as nx
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .. import patches as patch_module
-from ..locate import EdgeKey
-from ..patchreport import PatchReport, element_label, format_value
-from ..scenario import Scenario, SignalTiming, load_scenario
+if TYPE_CHECKING:  # the command line starts without the pipeline's libraries (lazy imports)
+    import networkx as nx
+    import pandas as pd
+
+    from ..locate import EdgeKey
+    from ..patchreport import PatchReport
+    from ..scenario import Scenario
 
 
 def register(app: typer.Typer) -> None:
@@ -38,7 +40,9 @@ def validate(
     Exits 0 when every patch applies; on the first problem prints one line naming file, line
     and key, and exits 2.
     """
+    from .. import patches as patch_module
     from .. import pipeline
+    from ..scenario import SignalTiming, load_scenario
 
     console = Console(highlight=False)
     resolved = load_scenario(scenario)
@@ -98,6 +102,9 @@ def _trips(
 
 def _demand_report(G: nx.MultiDiGraph, resolved: Scenario, console: Console) -> PatchReport:
     """Apply demand_shift patches to freshly built trips when trips can be built."""
+    from .. import patches as patch_module
+    from ..patchreport import PatchReport
+
     shifts = [p for p in resolved.patches if p.type == "demand_shift"]
     build_trips = _build_trips_function()
     if not shifts or build_trips is None:
@@ -135,6 +142,8 @@ def static_baseline_flows(
 
 def print_report(console: Console, report: PatchReport, rows: int) -> None:
     """Print a change log: per patch a header, counts, notes and the first ``rows`` rows."""
+    from ..patchreport import element_label, format_value
+
     indices = sorted(set(report.headers) | {e.patch_index for e in report.entries})
     for index in indices:
         console.rule(
