@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import types
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -33,11 +32,9 @@ import networkx as nx
 from . import _graphml, roadclass, scenario, settings, signals, turns
 from ._errors import MapError
 from ._version import __version__
+from .modeldefaults import public_values
 
 __all__ = ["cache_folder", "load_or_build", "network_key"]
-
-#: Types of module values that are data (a logger or a function is not).
-_DATA_TYPES = (bool, int, float, str, tuple, list, dict, set, frozenset, Mapping, Path)
 
 #: Modules whose public values shape a built network.
 _SHAPING_MODULES = (settings, roadclass, signals, turns)
@@ -46,15 +43,6 @@ _SHAPING_MODULES = (settings, roadclass, signals, turns)
 def cache_folder() -> Path:
     """Where prepared networks are kept: ``<cysim.settings.results_dir>/.cache/networks``."""
     return Path(settings.results_dir).expanduser() / ".cache" / "networks"
-
-
-def _public_values(module: types.ModuleType) -> dict[str, Any]:
-    """A module's public data (numbers, strings, containers of them), as JSON-ready text."""
-    values = {}
-    for name, value in vars(module).items():
-        if not name.startswith("_") and isinstance(value, _DATA_TYPES):
-            values[name] = repr(value)
-    return values
 
 
 def network_key(map_path: str | Path, network_section: Mapping[str, Any]) -> str:
@@ -77,7 +65,7 @@ def network_key(map_path: str | Path, network_section: Mapping[str, Any]) -> str
         "map_sha256": scenario.file_sha256(Path(map_path)),
         "map_suffix": "".join(Path(map_path).suffixes).lower(),
         "network": network_section,
-        "defaults": {m.__name__: _public_values(m) for m in _SHAPING_MODULES},
+        "defaults": {m.__name__: public_values(m) for m in _SHAPING_MODULES},
     }
     text = json.dumps(parts, sort_keys=True, default=repr, ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

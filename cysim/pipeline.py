@@ -25,6 +25,7 @@ from . import (
     demand,
     io,
     metrics,
+    modeldefaults,
     netcache,
     network,
     patches,
@@ -491,8 +492,9 @@ def _run_jointly(jobs: Sequence[_Job], workers: int) -> list[list[ReplicationOut
 
 
 def _run_key(prepared: PreparedScenario, replications: int) -> str:
-    """Fingerprint of what a run depends on: resolved scenario (with map hash) and replications."""
-    return f"{prepared.scenario.fingerprint()}-r{replications}"
+    """Fingerprint of what a run depends on: the resolved scenario (with the map's hash), the
+    model's defaults that live in code (:func:`cysim.modeldefaults.digest`) and replications."""
+    return f"{prepared.scenario.fingerprint()}-m{modeldefaults.digest()[:16]}-r{replications}"
 
 
 def _patch_marks(report: patches.PatchReport) -> dict:

@@ -26,7 +26,10 @@ class RouteChoiceSettings(BaseModel):
         "trips is below this",
     )
     time_bin_s: float = Field(
-        settings.route_time_bin_s, ge=10, le=3600, description="travel-time bin width, s"
+        default_factory=lambda: settings.route_time_bin_s,
+        ge=10,
+        le=3600,
+        description="travel-time bin width, s",
     )
     warm_start: bool = Field(
         False,
@@ -67,18 +70,21 @@ class SimSettings(BaseModel):
 
     # Bounds keep a run within a day and its arrays within memory (docs/robustness.md).
     start_time: str = Field(
-        settings.start_time,
+        default_factory=lambda: settings.start_time,
         pattern=r"^([01]?\d|2[0-3]):[0-5]\d$",
         description="clock time the period starts, HH:MM between 00:00 and 23:59",
     )
-    duration_s: float = Field(settings.duration_s, gt=0, le=86_400)
-    cooldown_s: float = Field(settings.cooldown_s, ge=0, le=86_400)
+    # cysim.settings read when a scenario is built, not when this module was imported
+    duration_s: float = Field(default_factory=lambda: settings.duration_s, gt=0, le=86_400)
+    cooldown_s: float = Field(default_factory=lambda: settings.cooldown_s, ge=0, le=86_400)
     seed: int = Field(1, ge=0, le=2**32 - 1)
     replications: int = Field(3, ge=1, le=1000)
     route_choice: RouteChoiceSettings = Field(default_factory=RouteChoiceSettings)
-    backward_wave_kph: float = Field(settings.backward_wave_kph, ge=0)
-    gridlock_timeout_s: float = Field(settings.gridlock_timeout_s, gt=0)
-    sample_interval_s: float = Field(settings.sample_interval_s, ge=1, le=3600)
+    backward_wave_kph: float = Field(default_factory=lambda: settings.backward_wave_kph, ge=0)
+    gridlock_timeout_s: float = Field(default_factory=lambda: settings.gridlock_timeout_s, gt=0)
+    sample_interval_s: float = Field(
+        default_factory=lambda: settings.sample_interval_s, ge=1, le=3600
+    )
     parking: ParkingSettings = Field(default_factory=ParkingSettings)
     sample_factor: float = Field(
         1.0, gt=0, le=1, description="share of vehicles simulated (trips.attrs overrides)"

@@ -22,6 +22,11 @@ def test_every_public_name_resolves_to_a_documented_function():
     assert issubclass(cysim.errors.PatchError, cysim.CysimError)
     with pytest.raises(AttributeError, match="no attribute 'simulte'"):
         _ = cysim.simulte
+    # no API name is also a module's: importing the module would replace the function
+    import pkgutil
+
+    modules = {m.name for m in pkgutil.iter_modules(cysim.__path__)}
+    assert not modules & set(cysim.__all__) - {"errors"}
 
 
 def test_import_cysim_loads_no_heavy_library():

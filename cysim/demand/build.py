@@ -119,8 +119,8 @@ def plan_demand(
     spec: DemandSpec,
     *,
     base_dir: Path | None = None,
-    duration_s: float = settings.duration_s,
-    start_time: str = settings.start_time,
+    duration_s: float | None = None,
+    start_time: str | None = None,
 ) -> DemandPlan:
     """Read or synthesise the fractional demand of ``spec`` (no randomness).
 
@@ -150,6 +150,8 @@ def plan_demand(
         Bad input files, a gravity model without ``trips`` or ``target_tti``, or external trips
         that cannot be placed.
     """
+    duration_s = settings.duration_s if duration_s is None else duration_s
+    start_time = settings.start_time if start_time is None else start_time
     profile = departure_profile(
         spec.profile, start_time=start_time, duration_s=duration_s, base_dir=base_dir
     )
@@ -180,12 +182,14 @@ def _plan_internal(
     profile: pd.DataFrame,
     *,
     base_dir: Path | None = None,
-    duration_s: float = settings.duration_s,
-    start_time: str = settings.start_time,
+    duration_s: float | None = None,
+    start_time: str | None = None,
 ) -> DemandPlan:
     """The demand of ``spec.od`` alone, departures spread over ``profile`` (from
     :func:`cysim.demand.profile.departure_profile`); other parameters, result and errors as
     :func:`plan_demand`."""
+    duration_s = settings.duration_s if duration_s is None else duration_s
+    start_time = settings.start_time if start_time is None else start_time
     arrays = graph_arrays(G)
     crs = G.graph.get("crs", settings.projected_crs)
     source = spec.source
@@ -498,8 +502,8 @@ def build_trips(
     *,
     seed: int,
     base_dir: Path | None = None,
-    duration_s: float = settings.duration_s,
-    start_time: str = settings.start_time,
+    duration_s: float | None = None,
+    start_time: str | None = None,
 ) -> pd.DataFrame:
     """Build the trips table of a scenario's demand.
 
@@ -533,6 +537,8 @@ def build_trips(
         Invalid demand input (the message names the file, row and fix), or ``target_tti`` is
         set (the total is not known until calibrated).
     """
+    duration_s = settings.duration_s if duration_s is None else duration_s
+    start_time = settings.start_time if start_time is None else start_time
     if spec.target_tti is not None:
         raise DemandError(
             f"demand.target_tti={spec.target_tti} must be calibrated before trips can be built",

@@ -30,8 +30,8 @@ def calibrate_trips(
     seed: int,
     tti_of_trips: Callable[[pd.DataFrame], float],
     base_dir: Path | None = None,
-    duration_s: float = settings.duration_s,
-    start_time: str = settings.start_time,
+    duration_s: float | None = None,
+    start_time: str | None = None,
     on_iteration: Callable[[int, int, float], None] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Scale the total number of trips until ``tti_of_trips(trips)`` hits ``spec.target_tti``.
@@ -73,6 +73,8 @@ def calibrate_trips(
         ``target_tti`` is not set, the demand is a trip list, or ``tti_of_trips`` returns a
         non-finite value.
     """
+    duration_s = settings.duration_s if duration_s is None else duration_s
+    start_time = settings.start_time if start_time is None else start_time
     if spec.target_tti is None:
         raise DemandError(
             "calibration needs demand.target_tti", key="demand.target_tti", hint="e.g. 1.6"
@@ -234,8 +236,8 @@ def fit_targets(
     seed: int,
     evaluate: Callable[[pd.DataFrame], dict[str, float]],
     base_dir: Path | None = None,
-    duration_s: float = settings.duration_s,
-    start_time: str = settings.start_time,
+    duration_s: float | None = None,
+    start_time: str | None = None,
     on_iteration: Callable[[dict[str, float]], None] | None = None,
 ) -> TargetFit:
     """Fit the demand levers of ``spec.calibration`` to its targets with the engine.
@@ -284,6 +286,8 @@ def fit_targets(
         The levers need what the demand lacks (``beta_per_min`` without a gravity model, a
         lever without its target), or the engine returns a non-finite index.
     """
+    duration_s = settings.duration_s if duration_s is None else duration_s
+    start_time = settings.start_time if start_time is None else start_time
     calibration = spec.calibration
     targets = calibration.targets
     levers = set(calibration.levers)

@@ -1,0 +1,83 @@
+"""The model's defaults that live in code, not in the scenario file, as data for cache keys.
+
+Module-level values of cysim (``cysim.settings.jam_spacing_m``, ``cysim.sim.engine
+.sneak_window_s``, the road-class table, …) shape results as much as the scenario does. A run
+is reused only when its key matches, so the key must see them: :func:`digest` hashes the public
+data values of every module in :data:`MODEL_MODULES`, read when it is called (a value changed
+in Python after import counts).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import types
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["MODEL_MODULES", "NOT_MODEL_VALUES", "digest", "public_values"]
+
+#: Modules whose public values shape a run (the network, the demand, the engine, route choice).
+MODEL_MODULES: tuple[str, ...] = (
+    "cysim.settings",
+    "cysim.roadclass",
+    "cysim.signals",
+    "cysim.turns",
+    "cysim.turnlanes",
+    "cysim.webster",
+    "cysim.emissions",
+    "cysim.sim.engine",
+    "cysim.sim.netarrays",
+    "cysim.sim.movements",
+    "cysim.sim.routing",
+)
+
+#: Values of those modules that change where or how fast results are made, not the results
+#: (tests show results independent of the search's threads and chunk size).
+NOT_MODEL_VALUES: dict[str, frozenset[str]] = {
+    "cysim.settings": frozenset({"results_dir", "network_cache"}),
+    "cysim.sim.routing": frozenset({"origins_per_call", "search_threads"}),
+}
+
+#: Types of module values that are data (a logger, a class or a function is not).
+_DATA_TYPES = (bool, int, float, str, tuple, list, dict, set, frozenset, Mapping, Path)
+
+
+def public_values(module: types.ModuleType, skip: frozenset[str] = frozenset()) -> dict[str, str]:
+    """A module's public data values (numbers, strings, containers of them) as text.
+
+    Parameters
+    ----------
+    module
+        The module.
+    skip
+        Names left out.
+
+    Returns
+    -------
+    dict
+        ``{name: repr(value)}``.
+    """
+    return {
+        name: repr(value)
+        for name, value in vars(module).items()
+        if not name.startswith("_") and name not in skip and isinstance(value, _DATA_TYPES)
+    }
+
+
+def digest(modules: Sequence[str] = MODEL_MODULES) -> str:
+    """SHA-256 of the public values of ``modules`` now.
+
+    Returns
+    -------
+    str
+        Hex digest.
+    """
+    values: dict[str, Any] = {
+        name: public_values(importlib.import_module(name), NOT_MODEL_VALUES.get(name, frozenset()))
+        for name in modules
+    }
+    text = json.dumps(values, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -1,0 +1,113 @@
+"""Settings cannot go stale: model defaults that live in code are read when used, and every one
+of them changes the run key, so a finished run is never reused after a default changed."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from types import SimpleNamespace
+
+import pytest
+
+from cysim import modeldefaults, pipeline, settings
+from cysim.demand import build, calibrate
+from cysim.simsettings import RouteChoiceSettings, SimSettings
+
+
+def _changed(value):
+    """A different value of the same kind."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int | float):
+        return value + 1
+    if isinstance(value, str):
+        return value + "x"
+    if isinstance(value, dict):
+        return {**value, "__changed__": 1}
+    if isinstance(value, tuple):
+        return (*value, "__changed__")
+    if isinstance(value, list):
+        return [*value, "__changed__"]
+    if isinstance(value, frozenset | set):
+        return type(value)({*value, "__changed__"})
+    return None
+
+
+MODEL_VALUES = [
+    (module, name)
+    for module in modeldefaults.MODEL_MODULES
+    for name, value in vars(importlib.import_module(module)).items()
+    if not name.startswith("_")
+    and isinstance(value, modeldefaults._DATA_TYPES)
+    and name not in modeldefaults.NOT_MODEL_VALUES.get(module, frozenset())
+]
+
+
+def test_the_model_modules_have_values_to_guard():
+    names = {f"{m}.{n}" for m, n in MODEL_VALUES}
+    for expected in (
+        "cysim.settings.jam_spacing_m",
+        "cysim.settings.duration_s",
+        "cysim.sim.engine.sneak_window_s",
+        "cysim.sim.movements.unobserved_memory",
+        "cysim.sim.netarrays.class_rank",
+    ):
+        assert expected in names
+
+
+@pytest.mark.parametrize("module,name", MODEL_VALUES, ids=[f"{m}.{n}" for m, n in MODEL_VALUES])
+def test_changing_a_model_default_gives_a_new_run_key(monkeypatch, module, name):
+    target = importlib.import_module(module)
+    value = getattr(target, name)
+    changed = _changed(value)
+    if changed is None:
+        pytest.skip(f"no changed value for a {type(value).__name__}")
+    prepared = SimpleNamespace(scenario=SimpleNamespace(fingerprint=lambda: "f" * 64))
+    before = pipeline._run_key(prepared, 3)
+    monkeypatch.setattr(target, name, changed)
+    assert pipeline._run_key(prepared, 3) != before
+
+
+@pytest.mark.parametrize(
+    "module,name",
+    [(m, n) for m, names in modeldefaults.NOT_MODEL_VALUES.items() for n in names],
+)
+def test_where_and_how_fast_do_not_change_the_run_key(monkeypatch, module, name):
+    target = importlib.import_module(module)
+    before = modeldefaults.digest()
+    monkeypatch.setattr(target, name, _changed(getattr(target, name)) or "elsewhere")
+    assert modeldefaults.digest() == before
+
+
+def test_simulation_settings_read_cysim_settings_when_built(monkeypatch):
+    for name, field in (
+        ("duration_s", "duration_s"),
+        ("cooldown_s", "cooldown_s"),
+        ("start_time", "start_time"),
+        ("backward_wave_kph", "backward_wave_kph"),
+        ("gridlock_timeout_s", "gridlock_timeout_s"),
+        ("sample_interval_s", "sample_interval_s"),
+    ):
+        value = "08:15" if name == "start_time" else getattr(settings, name) + 60
+        monkeypatch.setattr(settings, name, value)
+        assert getattr(SimSettings(), field) == value, name
+    monkeypatch.setattr(settings, "route_time_bin_s", 120.0)
+    assert RouteChoiceSettings().time_bin_s == 120.0
+
+
+@pytest.mark.parametrize(
+    "function",
+    [
+        build.plan_demand,
+        build.build_trips,
+        build._plan_internal,
+        calibrate.calibrate_trips,
+        calibrate.fit_targets,
+    ],
+)
+def test_demand_functions_take_the_period_from_settings_at_call_time(function):
+    parameters = inspect.signature(function).parameters
+    for name in ("duration_s", "start_time"):
+        assert parameters[name].default is None, f"{function.__name__}({name}=…) frozen at import"
+    source = inspect.getsource(function)
+    assert "settings.duration_s if duration_s is None" in source
