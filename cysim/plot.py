@@ -1,4 +1,4 @@
-"""Figures for planners: congestion and difference maps, KPI bars, time series, top links, web map.
+"""Figures for planners: congestion and difference maps, KPI bars, time series, top links.
 
 Static figures use matplotlib's object API (no pyplot, no global backend) sized for an A4 page
 (7.5 in wide at 200 dpi) with a CJK font, so Chinese road names never render as empty boxes.

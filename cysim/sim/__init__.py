@@ -1,4 +1,4 @@
-"""The SimPy mesoscopic engine (see DESIGN §4 and docs/model.md)."""
+"""The SimPy mesoscopic engine (see docs/model.md and docs/architecture.md)."""
 
 from .movements import RouteCosts
 from .result import LinkSamples, SimResult
