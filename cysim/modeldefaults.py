@@ -45,8 +45,23 @@ NOT_MODEL_VALUES: dict[str, frozenset[str]] = {
 _DATA_TYPES = (bool, int, float, str, tuple, list, dict, set, frozenset, Mapping, Path)
 
 
-def public_values(module: types.ModuleType, skip: frozenset[str] = frozenset()) -> dict[str, str]:
-    """A module's public data values (numbers, strings, containers of them) as text.
+def _canonical(value: Any) -> Any:
+    """``value`` as JSON-ready data that is the same in every process: sets sorted (their
+    iteration order follows string hashing, which differs between processes), mappings with
+    text keys, floats and other scalars as their repr."""
+    if isinstance(value, Mapping):
+        return {str(key): _canonical(item) for key, item in value.items()}
+    if isinstance(value, set | frozenset):
+        return sorted((_canonical(item) for item in value), key=repr)
+    if isinstance(value, list | tuple):
+        return [_canonical(item) for item in value]
+    if isinstance(value, str):
+        return value
+    return repr(value)
+
+
+def public_values(module: types.ModuleType, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """A module's public data values (numbers, strings, containers of them), canonical.
 
     Parameters
     ----------
@@ -58,10 +73,10 @@ def public_values(module: types.ModuleType, skip: frozenset[str] = frozenset()) 
     Returns
     -------
     dict
-        ``{name: repr(value)}``.
+        ``{name: value}``, JSON-ready and equal in every process for equal values.
     """
     return {
-        name: repr(value)
+        name: _canonical(value)
         for name, value in vars(module).items()
         if not name.startswith("_") and name not in skip and isinstance(value, _DATA_TYPES)
     }

@@ -111,3 +111,24 @@ def test_demand_functions_take_the_period_from_settings_at_call_time(function):
         assert parameters[name].default is None, f"{function.__name__}({name}=…) frozen at import"
     source = inspect.getsource(function)
     assert "settings.duration_s if duration_s is None" in source
+
+
+def test_the_digest_is_the_same_in_every_process():
+    """Sets iterate in hash order, which differs between processes (PYTHONHASHSEED): a run made
+    by one process must be found by the next."""
+    import os
+    import subprocess
+    import sys
+
+    code = "from cysim import modeldefaults, netcache; print(modeldefaults.digest())"
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout.strip()
+        for seed in ("1", "2", "3")
+    }
+    assert digests == {modeldefaults.digest()}
