@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from simnets import crossroads, settings_for, trips_frame
+from helpers.simnets import crossroads, settings_for, trips_frame
 
 from cysim import metrics, webster
 from cysim.sim import simulate

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_demand_graphs import lattice_graph
+from helpers.demandnets import lattice_graph
 
 from cysim._errors import DemandError
 from cysim.demand import DemandSpec, build_trips, zone_table

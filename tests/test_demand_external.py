@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from test_demand_graphs import _TO_LONLAT, lattice_graph
+from helpers.demandnets import _TO_LONLAT, lattice_graph
 
 from cysim._errors import DemandError
 from cysim.demand import DemandSpec, build_trips

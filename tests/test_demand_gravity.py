@@ -5,7 +5,7 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 import pytest
-from test_demand_graphs import lattice_graph
+from helpers.demandnets import lattice_graph
 
 from cysim._errors import DemandError
 from cysim.demand._graph import graph_arrays

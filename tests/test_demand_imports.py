@@ -8,7 +8,7 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 import pytest
-from test_demand_graphs import lattice_graph
+from helpers.demandnets import lattice_graph
 
 from cysim._errors import DemandError
 from cysim.demand import DemandSpec, build_trips

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers.demandnets import lattice_graph
 from pydantic import ValidationError
-from test_demand_graphs import lattice_graph
 
 from cysim.demand import DemandSpec, build_trips
 

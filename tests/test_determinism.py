@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from graphs import grid_graph
+from helpers.graphs import grid_graph
 
 from cysim import network, pipeline
 

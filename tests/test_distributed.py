@@ -6,7 +6,7 @@ import builtins
 import sys
 
 import pytest
-from test_parallel import assert_same_results, small_scenario
+from helpers.runs import assert_same_results, small_scenario
 
 from cysim import cli, distributed, pipeline
 from cysim._errors import SimulationError

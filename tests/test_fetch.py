@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import osmnx as ox
 import pytest
-from fixtures_osm import grid, lonlat, overpass_json
+from helpers.fixtures_osm import grid, lonlat, overpass_json
 from typer.testing import CliRunner
 
 from cysim import fetch, network

@@ -3,7 +3,7 @@
 Hypothesis generates valid scenario documents and mutates them (misspelt and unknown keys, type
 swaps, deleted required keys, garbage values, deep nesting, unicode, broken YAML text). Each is
 written to a file and loaded with :func:`cysim.scenario.load_scenario`; a document that loads has
-its graph patches applied to the small hand-built network of ``tests/graphs.py``. The only
+its graph patches applied to the small hand-built network of ``tests/helpers/graphs.py``. The only
 exception allowed is cysim's own :class:`~cysim.CysimError` — anything else would reach a user
 as a traceback. Runs derandomised so CI sees the same documents every time.
 """
@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
-from graphs import grid_graph, lonlat
+from helpers.graphs import grid_graph, lonlat
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -44,7 +44,7 @@ ROADS = ["文阳路", "正阳中路", "长城路", "春阳路", "黑龙江路", 
 
 
 def _valid_patches() -> list[dict[str, Any]]:
-    """One valid patch of every type on the grid network of tests/graphs.py."""
+    """One valid patch of every type on the grid network of tests/helpers/graphs.py."""
     return [
         {"type": "widen_road", "road": "文阳路", "lanes_per_direction": 3},
         {"type": "widen_road", "road": "长城路", "add_lanes": 1, "speed_kph": 50},

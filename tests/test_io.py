@@ -10,7 +10,7 @@ import sys
 import geopandas as gpd
 import pandas as pd
 import pytest
-from test_metrics import toy_graph, toy_result
+from helpers.toyresults import toy_graph, toy_result
 
 from cysim import io, metrics
 from cysim._errors import ResultsError

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from graphs import grid_graph, lonlat, offset_lonlat
+from helpers.graphs import grid_graph, lonlat, offset_lonlat
 
 from cysim import locate
 from cysim._errors import PatchError

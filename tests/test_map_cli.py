@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from fixtures_osm import dual_carriageway_crossing, write_osm
+from helpers.fixtures_osm import dual_carriageway_crossing, write_osm
 from PIL import Image
 from typer.testing import CliRunner
 

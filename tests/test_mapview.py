@@ -8,7 +8,7 @@ from pathlib import Path
 import networkx as nx
 import pytest
 import shapely
-from fixtures_osm import Way, write_osm
+from helpers.fixtures_osm import Way, write_osm
 from typer.testing import CliRunner
 
 from cysim import locate, mapview, network

@@ -11,7 +11,7 @@ from pathlib import Path
 import networkx as nx
 import pytest
 from conftest import BUNDLED_MAP, PROJECT_ROOT
-from graphs import grid_graph
+from helpers.graphs import grid_graph
 from typer.testing import CliRunner
 
 from cysim import cli, locate, network, settings

@@ -11,7 +11,7 @@ import networkx as nx
 import osmium
 import osmnx as ox
 import pytest
-from fixtures_osm import Way, dual_carriageway_crossing, grid, write_osm
+from helpers.fixtures_osm import Way, dual_carriageway_crossing, grid, write_osm
 from shapely.geometry import LineString
 
 from cysim import network, settings

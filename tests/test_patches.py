@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from graphs import grid_graph, lonlat, offset_lonlat, snapshot
+from helpers.graphs import grid_graph, lonlat, offset_lonlat, snapshot
 
 from cysim import network, signals, webster
 from cysim._errors import PatchError

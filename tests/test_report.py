@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 
 import numpy as np
 import pytest
-from test_plot import EVIL, synthetic_case
+from helpers.plotcases import EVIL, synthetic_case
 
 from cysim import metrics, plot, report, webmap
 

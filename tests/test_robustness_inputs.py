@@ -3,7 +3,8 @@
 Each case runs the real CLI entry point (:func:`cysim.cli.main`) in-process with ``sys.argv`` set,
 so what is checked is exactly what a user sees on stderr and the exit status; no case may leave a
 results folder marked complete. Map-dependent cases use the small hand-built network of
-``tests/graphs.py`` saved as GraphML (fast to load). docs/robustness.md lists the same catalogue.
+``tests/helpers/graphs.py`` saved as GraphML (fast to load). docs/robustness.md lists the same
+catalogue.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from fixtures_osm import grid as osm_grid
-from fixtures_osm import write_osm
-from graphs import grid_graph
+from helpers.fixtures_osm import grid as osm_grid
+from helpers.fixtures_osm import write_osm
+from helpers.graphs import grid_graph
 
 from cysim import network
 from cysim.cli import main

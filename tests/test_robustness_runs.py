@@ -5,7 +5,7 @@ written last, under ``results/<scenario>/.lock``. These tests check what users r
 (and SIGTERM) stop cleanly with one line and leave nothing marked complete; a SIGKILL while a run
 is being written leaves the previous complete run intact and reusable; two runs of the same
 scenario at once never corrupt each other. The scenarios run on the small hand-built network of
-``tests/graphs.py`` so each process spends its time in the phase under test.
+``tests/helpers/graphs.py`` so each process spends its time in the phase under test.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from graphs import grid_graph
+from helpers.graphs import grid_graph
 
 from cysim import io, network, pipeline
 from cysim._errors import ResultsError

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from graphs import grid_graph
+from helpers.graphs import grid_graph
 
 from cysim import io, network, pipeline
 from cysim._errors import ResultsError, ScenarioError

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from simnets import crossroads, settings_for, trips_frame
-from test_sim_queue import check_invariants
+from helpers.invariants import check_invariants
+from helpers.simnets import crossroads, settings_for, trips_frame
 
 from cysim import actuated, signals
 from cysim.sim import simulate

@@ -28,8 +28,8 @@ import math
 import networkx as nx
 import numpy as np
 import pytest
-from simnets import add_link, add_node, crossroads, new_graph, settings_for, trips_frame
-from test_sim_queue import check_invariants
+from helpers.invariants import check_invariants
+from helpers.simnets import add_link, add_node, crossroads, new_graph, settings_for, trips_frame
 
 from cysim import signals, webster
 from cysim.demand.sampling import sample_share

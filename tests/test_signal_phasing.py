@@ -6,8 +6,9 @@ import json
 
 import numpy as np
 import pytest
-from simnets import crossroads, settings_for, t_junction, trips_frame
-from test_sim_junctions import check_invariants, permitted_capacity_per_green
+from helpers.invariants import check_invariants
+from helpers.junctionnets import permitted_capacity_per_green
+from helpers.simnets import crossroads, settings_for, t_junction, trips_frame
 
 from cysim import signals, webster
 from cysim.signals import LEFT, THROUGH

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from simnets import add_link, add_node, crossroads, new_graph, t_junction
+from helpers.simnets import add_link, add_node, crossroads, new_graph, t_junction
 
 from cysim import signals, webster
 from cysim._errors import SimulationError

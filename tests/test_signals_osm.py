@@ -10,9 +10,9 @@ import networkx as nx
 import osmium
 import pytest
 from conftest import BUNDLED_MAP
-from fixtures_osm import Way, lonlat, write_osm
+from helpers.fixtures_osm import Way, lonlat, write_osm
+from helpers.simnets import add_link, add_node, new_graph
 from shapely.geometry import LineString
-from simnets import add_link, add_node, new_graph
 from typer.testing import CliRunner
 
 from cysim import network, signals

@@ -11,7 +11,7 @@ the consistent ``(u, w, κ)``.
 from __future__ import annotations
 
 import pytest
-from simnets import add_link, add_node, new_graph, settings_for, trips_frame
+from helpers.simnets import add_link, add_node, new_graph, settings_for, trips_frame
 
 from cysim.sim import simulate
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from simnets import add_link, add_node, crossroads, new_graph, settings_for, trips_frame
-from test_sim_queue import check_invariants
+from helpers.invariants import check_invariants
+from helpers.junctionnets import permitted_capacity_per_green, permitted_left_net
+from helpers.simnets import add_link, add_node, crossroads, new_graph, settings_for, trips_frame
 
 from cysim import signals
 from cysim._errors import SimulationError
@@ -250,16 +251,6 @@ def test_fair_merge_no_starvation():
     check_invariants(res)
 
 
-def permitted_left_net(pocket_m: float):
-    """Signalised crossroads (60 s, 26 s greens); the south approach 3→0 may get a left pocket."""
-    G = crossroads(lanes_ns=1, lanes_ew=1)
-    for e in G.edges:
-        G.edges[e]["storage_veh"] = 400.0
-    if pocket_m:
-        G.edges[3, 0, 0].update(pocket_left=1, pocket_length_m=pocket_m)
-    return G
-
-
 def left_flow(permitted: bool, opposing_every_s: float | None, sneakers: float = 0.0) -> float:
     """Left turns 3→0→4 per cycle in steady state; demand 900 veh/h, above any capacity."""
     rows = [(3, 4, 4.0 * i) for i in range(450)]
@@ -274,13 +265,6 @@ def left_flow(permitted: bool, opposing_every_s: float | None, sneakers: float =
     approach = res.links.set_index(["u", "v"])["link"][(3, 0)]
     left = tr[(tr["link"] == approach) & (tr["exit_s"] >= 600) & (tr["exit_s"] < 1800)]
     return len(left) / 20  # 20 cycles of 60 s
-
-
-def permitted_capacity_per_green(q_vps: float, green_s: float = 26.0) -> float:
-    """HCM potential capacity of a permitted left, c = q e^{−q·4.5} / (1 − e^{−q·2.5}), × green."""
-    if q_vps == 0:
-        return green_s / 2.5
-    return green_s * q_vps * np.exp(-q_vps * 4.5) / (1 - np.exp(-q_vps * 2.5))
 
 
 def test_permitted_left_yields_to_opposing_flow():
@@ -330,8 +314,8 @@ def test_sneaker_left_turns_leave_at_the_end_of_green():
 SNEAK_AT_AWKWARD_CLOCK = """
 import sys
 sys.path.insert(0, {tests!r})
-from simnets import settings_for, trips_frame
-from test_sim_junctions import permitted_left_net
+from helpers.simnets import settings_for, trips_frame
+from helpers.junctionnets import permitted_left_net
 from cysim.sim.runner import simulate
 
 G = permitted_left_net(0.0)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from graphs import grid_graph
-from simnets import add_link, add_node, grid, new_graph
+from helpers.graphs import grid_graph
+from helpers.simnets import add_link, add_node, grid, new_graph
 
 from cysim.sim import engine, movements, netarrays
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from simnets import add_link, add_node, new_graph, settings_for, trips_frame
-from test_sim_queue import check_invariants
+from helpers.invariants import check_invariants
+from helpers.simnets import add_link, add_node, new_graph, settings_for, trips_frame
 
 from cysim.sim import simulate
 

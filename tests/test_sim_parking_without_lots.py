@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from simnets import grid, settings_for, trips_frame
+from helpers.simnets import grid, settings_for, trips_frame
 
 from cysim.sim import simulate
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from simnets import add_link, add_node, grid, new_graph, next_links, settings_for, trips_frame
+from helpers.invariants import check_invariants
+from helpers.simnets import (
+    add_link,
+    add_node,
+    grid,
+    new_graph,
+    settings_for,
+    trips_frame,
+)
 
 from cysim._errors import SimulationError
 from cysim.sim import records, simulate
@@ -20,26 +28,6 @@ def chain(bottleneck_vph: float = 1800.0) -> tuple:
     add_link(G, 0, 1)
     add_link(G, 1, 2, capacity_vph=bottleneck_vph)
     return G
-
-
-def check_invariants(res, fifo: bool = True) -> None:
-    """No early exit, FIFO per movement (per lane group), conservation at every sample.
-
-    ``fifo=False`` when a multi-lane approach lets through vehicles pick the shared left lane:
-    then FIFO holds per lane, not per movement.
-    """
-    tr = res.traversals
-    ff = res.links["freeflow_s"].to_numpy()[tr["link"].to_numpy()]
-    done = tr["exit_s"].notna()
-    assert (tr["exit_s"][done] - tr["entry_s"][done] >= ff[done.to_numpy()] - 1e-9).all()
-    tr = tr.assign(next_link=next_links(tr))
-    for _, g in tr[done].groupby(["link", "next_link"]) if fifo else []:
-        g = g.sort_values(["entry_s", "exit_s"], kind="stable")
-        assert np.all(np.diff(g["exit_s"].to_numpy()) >= -1e-9)
-    ns = res.network_samples
-    assert (
-        ns["departed"] == ns["vehicles_in_network"] + ns["waiting_to_enter"] + ns["arrived"]
-    ).all()
 
 
 def test_free_flow_single_link_exact():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from simnets import add_link, add_node, new_graph, settings_for, trips_frame
+from helpers.simnets import add_link, add_node, new_graph, settings_for, trips_frame
 
 from cysim.sim import movements, netarrays, routing, simulate
 

@@ -10,8 +10,16 @@ import math
 
 import numpy as np
 import pytest
-from graphs import grid_graph
-from simnets import add_link, add_node, crossroads, grid, new_graph, settings_for, trips_frame
+from helpers.graphs import grid_graph
+from helpers.simnets import (
+    add_link,
+    add_node,
+    crossroads,
+    grid,
+    new_graph,
+    settings_for,
+    trips_frame,
+)
 
 from cysim.sim import movements, netarrays, routing, simulate
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 import pytest
-from simnets import (
+from helpers.simnets import (
     JAM_SPACING_M,
     add_link,
     add_node,

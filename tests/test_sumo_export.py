@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import simnets
-from graphs import grid_graph
+from helpers import simnets
+from helpers.graphs import grid_graph
 
 from cysim import cli, network, sumo_export
 from cysim.sim import netarrays, simulate

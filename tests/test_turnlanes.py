@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from fixtures_osm import Way, write_osm
-from simnets import crossroads, settings_for, trips_frame
+from helpers.fixtures_osm import Way, write_osm
+from helpers.simnets import crossroads, settings_for, trips_frame
 
 from cysim import network, signals, turnlanes
 from cysim._errors import MapError

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from graphs import grid_graph, lonlat
+from helpers.graphs import grid_graph, lonlat
 
 from cysim import cli, network
 

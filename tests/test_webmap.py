@@ -12,8 +12,8 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pytest
+from helpers.plotcases import EVIL, synthetic_case
 from shapely.geometry import shape
-from test_plot import EVIL, synthetic_case
 
 from cysim import basemaps, chinacoords, webmap
 from cysim._errors import CysimError
