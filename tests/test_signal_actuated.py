@@ -124,7 +124,7 @@ def test_default_settings_follow_pedestrians_and_the_fixed_plan():
 
 
 def test_signal_timing_patch_sets_actuated_control():
-    from graphs import grid_graph, lonlat
+    from helpers.graphs import grid_graph, lonlat
 
     from cysim.patches import signal_timing
     from cysim.scenario import SignalTiming
