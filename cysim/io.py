@@ -528,7 +528,7 @@ LAYER_CRS: dict[str, str] = {"wgs84": settings.geographic_crs, "utm": settings.p
 def write_layers_gpkg(
     path: str | os.PathLike,
     tables: Mapping[str, gpd.GeoDataFrame],
-    china_systems: Sequence[str] = (),
+    china_systems: Sequence[chinacoords.CoordinateSystem] = (),
 ) -> Path:
     """Write tables as named single-geometry layers, each in WGS84 and in UTM.
 
@@ -557,12 +557,14 @@ def write_layers_gpkg(
         if table.empty:
             continue
         if table.crs is None:
-            raise ResultsError(f"{name} table has no CRS; cannot write a GeoPackage", file=path)
+            raise ResultsError(
+                f"{name} table has no CRS; cannot write a GeoPackage", file=Path(path)
+            )
         kinds = set(table.geometry.dropna().geom_type)
         if len(kinds) > 1:
             raise ResultsError(
                 f"{name} table mixes geometry types {sorted(kinds)}; write one layer per type",
-                file=path,
+                file=Path(path),
             )
         for suffix, crs in LAYER_CRS.items():
             layers[f"{name}_{suffix}"] = table.to_crs(crs)

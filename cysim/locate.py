@@ -74,7 +74,7 @@ def edge_names(data: dict) -> list[str]:
 
 def _split_names(raw: object) -> list[str]:
     values = raw if isinstance(raw, list | tuple) else [raw]
-    names = []
+    names: list[str] = []
     for value in values:
         if value is None or (isinstance(value, float) and math.isnan(value)):
             continue
@@ -95,6 +95,7 @@ def english_names(G: nx.MultiDiGraph) -> dict[str, list[str]]:
     found: dict[str, set[str]] = {}
     for _, _, data in G.edges(data=True):
         names, english = edge_names(data), _split_names(data.get("name_en", ""))
+        pairs: Iterable[tuple[str, str]]
         if len(english) == len(names):
             pairs = zip(names, english, strict=True)
         elif len(names) == 1:
@@ -136,7 +137,7 @@ def road_table(G: nx.MultiDiGraph) -> list[dict[str, object]]:
         }
         for name, road in roads.items()
     ]
-    return sorted(rows, key=lambda row: (-float(row["length_km"]), str(row["name"])))
+    return sorted(rows, key=lambda row: (-float(str(row["length_km"])), str(row["name"])))
 
 
 @dataclass

@@ -136,7 +136,7 @@ def main() -> None:
         if isinstance(stop, SystemExit) and not received:
             raise
         signum = received[0] if received else signal.SIGINT
-        typer.echo(_STOP_MESSAGES[signum], err=True)
+        typer.echo(_STOP_MESSAGES[signal.Signals(signum)], err=True)
         sys.exit(128 + signum)
     except Exception as bug:
         if os.environ.get("CYSIM_DEBUG"):

@@ -273,7 +273,12 @@ def build(
 
     group_of: list[dict[int, int]] = []
     movement_kind: list[dict[int, int]] = []
-    g_link, g_h, g_node, g_phase, g_minor, g_lanes = [], [], [], [], [], []
+    g_link: list[int] = []
+    g_h: list[float] = []
+    g_node: list[int] = []
+    g_phase: list[int] = []
+    g_minor: list[bool] = []
+    g_lanes: list[int] = []
     g_protected: list[bool] = []
     g_then: list[int] = []
 
