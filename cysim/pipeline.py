@@ -153,7 +153,7 @@ def prepare_scenario(path: str | Path, *, sample_factor: float | None = None) ->
         # scenario's demand on the unpatched network gives them deterministically, without an
         # earlier run.
         with resolved.pointing_into():
-            base_trips = _build_trips(resolved, demand_spec, base_graph, resolved.simulation.seed)
+            base_trips = build_scenario_trips(resolved, base_graph, spec=demand_spec)
         flows, _ = assign.peak_hour_edge_flows(base_graph, base_trips)
     graph, report = patches.apply_patches(
         base_graph,
@@ -291,10 +291,33 @@ def fit_demand_targets(
     return resolved, fit
 
 
-def _build_trips(
-    resolved: scenario.Scenario, spec: demand.DemandSpec, G: nx.MultiDiGraph, seed: int
+def build_scenario_trips(
+    resolved: scenario.Scenario,
+    G: nx.MultiDiGraph,
+    seed: int | None = None,
+    spec: demand.DemandSpec | None = None,
 ) -> pd.DataFrame:
-    """The scenario's demand for one seed, before demand patches."""
+    """A scenario's car trips for one seed, before demand patches: the one place trips are built
+    from a scenario (``cysim run``, ``cysim validate``).
+
+    Parameters
+    ----------
+    resolved
+        The scenario (its period and folder).
+    G
+        The network the trips are drawn on (unpatched, for common random numbers).
+    seed
+        Seed of the demand draws (default: the scenario's ``simulation.seed``).
+    spec
+        The demand (default: the scenario's ``demand:``; calibrated runs pass their own).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The trips table (docs/data-model.md §3).
+    """
+    spec = resolved.demand if spec is None else spec
+    seed = resolved.simulation.seed if seed is None else seed
     return demand.build_trips(
         G,
         spec,
@@ -335,7 +358,7 @@ def scenario_trips(
     """
     resolved = prepared.scenario
     with resolved.pointing_into():
-        trips = _build_trips(resolved, prepared.demand_spec, prepared.base_graph, seed)
+        trips = build_scenario_trips(resolved, prepared.base_graph, seed, spec=prepared.demand_spec)
     trips, demand_report = patches.apply_demand_patches(
         trips, resolved.patches, prepared.graph, scenario_file=resolved.source_file
     )

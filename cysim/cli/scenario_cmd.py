@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,7 +12,6 @@ from rich.table import Table
 
 if TYPE_CHECKING:  # the command line starts without the pipeline's libraries (lazy imports)
     import networkx as nx
-    import pandas as pd
 
     from ..locate import EdgeKey
     from ..patchreport import PatchReport
@@ -80,36 +77,16 @@ def validate(
     )
 
 
-def _build_trips_function() -> Callable[..., pd.DataFrame] | None:
-    """``cysim.demand.build_trips`` when the demand module provides it, else None."""
-    demand = importlib.import_module("cysim.demand")
-    return getattr(demand, "build_trips", None)
-
-
-def _trips(
-    build_trips: Callable[..., pd.DataFrame], G: nx.MultiDiGraph, resolved: Scenario
-) -> pd.DataFrame:
-    """The scenario's car trips, built as ``cysim run`` builds them."""
-    return build_trips(
-        G,
-        resolved.demand,
-        seed=resolved.simulation.seed,
-        base_dir=resolved.source_file.parent,
-        duration_s=resolved.simulation.duration_s,
-        start_time=resolved.simulation.start_time,
-    )
-
-
 def _demand_report(G: nx.MultiDiGraph, resolved: Scenario, console: Console) -> PatchReport:
     """Apply demand_shift patches to freshly built trips when trips can be built."""
     from .. import patches as patch_module
+    from .. import pipeline
     from ..patchreport import PatchReport
 
     shifts = [p for p in resolved.patches if p.type == "demand_shift"]
-    build_trips = _build_trips_function()
-    if not shifts or build_trips is None:
+    if not shifts:
         return PatchReport()
-    trips = _trips(build_trips, G, resolved)
+    trips = pipeline.build_scenario_trips(resolved, G)
     console.print(f"  demand: {len(trips)} car trips built to check demand_shift patches")
     _, report = patch_module.apply_demand_patches(
         trips, resolved.patches, G, scenario_file=resolved.source_file
@@ -119,18 +96,15 @@ def _demand_report(G: nx.MultiDiGraph, resolved: Scenario, console: Console) -> 
 
 def static_baseline_flows(
     G: nx.MultiDiGraph, resolved: Scenario, console: Console | None = None
-) -> dict[EdgeKey, float] | None:
+) -> dict[EdgeKey, float]:
     """Hourly link flows for Webster: the static equilibrium of the demand on the unpatched map.
 
-    The same estimate ``cysim run`` uses (:func:`cysim.assign.peak_hour_edge_flows`). Returns
-    None when the demand module cannot build trips.
+    The same estimate ``cysim run`` uses (:func:`cysim.assign.peak_hour_edge_flows`), on the
+    trips :func:`cysim.pipeline.build_scenario_trips` builds.
     """
-    from .. import assign
+    from .. import assign, pipeline
 
-    build_trips = _build_trips_function()
-    if build_trips is None:
-        return None
-    trips = _trips(build_trips, G, resolved)
+    trips = pipeline.build_scenario_trips(resolved, G)
     flows, result = assign.peak_hour_edge_flows(G, trips)
     if console is not None:
         console.print(
