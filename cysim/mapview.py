@@ -47,7 +47,7 @@ LABEL_TIERS: dict[str, int] = {
 }
 
 #: The bundled map's name (``maps/chengyang-arterials.osm``): a schematic, not OSM data. The
-#: report's caveats tell it by the same name (``cysim.pipeline``).
+#: report's caveats and the interactive map's credit tell it by this name (``cysim.pipeline``).
 SCHEMATIC_MAP_NAME = "chengyang-arterials"
 SCHEMATIC_MARK = "示意图 Schematic"
 SCHEMATIC_CREDIT = "Schematic network drawn by cysim after OpenStreetMap names; not survey geometry"

@@ -24,6 +24,7 @@ from . import (
     compare,
     demand,
     io,
+    mapview,
     metrics,
     modeldefaults,
     netcache,
@@ -1226,8 +1227,9 @@ def compare_scenarios(
     CompareOutcome
     """
     # resolved before anything runs, so a missing Tianditu key is not found after the runs
-    tiles = report_basemap(Path(b), basemap)
-    china_layers = tuple(report_settings(Path(b)).china_layers)
+    shown = report_settings(Path(b))
+    tiles = basemap_of(shown, basemap)
+    china_layers = tuple(shown.china_layers)
     files = [Path(t) for t in (a, b) if not Path(t).is_dir()]
     ran = dict(
         zip(
@@ -1301,7 +1303,13 @@ def report_basemap(target: Path, override: str | None = None) -> basemaps.Basema
     -------
     cysim.basemaps.Basemap or None
     """
-    settings = report_settings(target)
+    return basemap_of(report_settings(target), override)
+
+
+def basemap_of(
+    settings: scenario.ReportSettings, override: str | None = None
+) -> basemaps.Basemap | None:
+    """The base map a ``report:`` section (or ``override``, a name) asks for, or None."""
     return basemaps.resolve_basemap(
         override or settings.basemap,
         url=settings.tiles_url,
@@ -1486,7 +1494,7 @@ def _write_comparison(
     from . import report
 
     labels = (run_a.name, run_b.name)
-    schematic = "chengyang-arterials" in str(run_b.summary.get("map", ""))
+    schematic = mapview.SCHEMATIC_MAP_NAME in str(run_b.summary.get("map", ""))
     io.write_csv(out / "comparison.csv", compare.kpi_table_for_csv(table), index=True)
     links_per_replication = [
         pd.read_parquet(run.run_dir / "links.parquet") for run in (run_a, run_b)
