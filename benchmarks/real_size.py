@@ -67,7 +67,7 @@ def run_case(
     import numpy as np
     from grid import grid_network, random_trips
 
-    from cysim import network
+    from cysim.network import build as network
     from cysim.sim import runner
     from cysim.simsettings import SimSettings
 

@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
 
-from cysim import assign, tntp
+from cysim import assign
+from cysim.network import tntp
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "data"

@@ -6,7 +6,8 @@ Run (needs SUMO: the eclipse-sumo wheel or ``sumo``/``netconvert`` on PATH)::
     .venv/bin/python benchmarks/vs_sumo.py --cases tempe --demand light
     .venv/bin/python benchmarks/vs_sumo.py --cases isolate           # one mechanism per small case
 
-Inputs. Each case's network goes through :func:`cysim.sumo_export.export_sumo`: the same links
+Inputs. Each case's network goes through :func:`cysim.pipeline.sumo_export.export_sumo`: the same
+links
 (length, lanes, speed), lane groups and movements (SUMO connections per lane group), the same
 fixed-time signal phases, greens, cycles and offsets, and the same priority rule at unsignalised
 junctions (class rank; equal ranks do not yield). Demand: uniform random OD trips between
@@ -17,10 +18,10 @@ Parking search is off in cysim (SUMO trips end at their destination too).
 
 Cases: Sioux Falls (UXsim's CSVs, converted as ``benchmarks/vs_uxsim.py`` does: one lane per
 link, UXsim's capacities, no signals, every road ``primary``); ``../shared/data/osm/tempe-asu.osm``
-(a real OSM extract, loaded by ``cysim.network`` with its signals); the bundled
+(a real OSM extract, loaded by ``cysim.network.build`` with its signals); the bundled
 ``maps/chengyang-arterials.osm`` with its signals.
 
-SUMO runs ``sumo`` with :data:`cysim.sumo_export.MESO_OPTIONS` (``--mesosim``,
+SUMO runs ``sumo`` with :data:`cysim.pipeline.sumo_export.MESO_OPTIONS` (``--mesosim``,
 ``--meso-junction-control``, ``--meso-taujf 1.5``, no teleporting; reasons in that module) and
 SUMO's other meso defaults (``--meso-edgelength`` 98 m, multi-queue, no TLS penalty: junction
 control already stops vehicles at red).
@@ -87,7 +88,7 @@ def case_inputs(case: dict[str, Any]):
 
         G = sioux_falls_graph()
     else:
-        from cysim import network
+        from cysim.network import build as network
 
         G = network.load_network(case["path"])
     return G, random_trips(G, case["trips"], case["duration_s"], case["seed"])
@@ -159,7 +160,7 @@ def run_sumo(
 
     ``links``: cysim link key → (SUMO edge ids, free-flow s, ends at a signal).
     """
-    from cysim import sumo_export
+    from cysim.pipeline import sumo_export
 
     out = Path(files["dir"])
     info, edges, stats = out / "tripinfo.xml", out / "edgedata.xml", out / "stats.xml"
@@ -265,7 +266,7 @@ def _ratio(a: dict, b: dict, key: str) -> float:
 
 def _prepare_sumo(case: dict[str, Any], folder: Path) -> tuple[dict[str, str], dict[str, Any]]:
     """Export the case for SUMO (not timed): files, and per link its SUMO edges and free flow."""
-    from cysim import sumo_export
+    from cysim.pipeline import sumo_export
 
     G, trips = case_inputs(case)
     out = sumo_export.export_sumo(G, trips, folder, name="case")
@@ -307,7 +308,7 @@ def _both(G, rows, folder: Path, approach: tuple[int, int], *, micro: bool = Fal
     sys.path.insert(0, str(ROOT / "tests"))
     import simnets
 
-    from cysim import sumo_export
+    from cysim.pipeline import sumo_export
     from cysim.sim import simulate
 
     trips = simnets.trips_frame(rows)

@@ -22,7 +22,7 @@ trips; UXsim gets every ``deltan``-th trip as a platoon of ``deltan``.
 
 OSM (``--cases osm``): an OSM XML file (by default the bundled ``maps/chengyang-arterials.osm``,
 401 junctions; ``--osm ../shared/data/osm/tempe-asu.osm`` for a real extract) loaded by
-``cysim.network`` (lanes, speeds, capacities, storage by road class; junctions
+``cysim.network.build`` (lanes, speeds, capacities, storage by road class; junctions
 consolidated), signals switched off so both simulators see uncontrolled junctions, random trips
 between its junctions; UXsim gets the same links (length, speed, lanes, jam density from cysim's
 storage) as for the grid.
@@ -182,10 +182,10 @@ def grid_inputs(size: int, n_trips: int, duration_s: float, seed: int):
 
 
 def osm_inputs(path: str, n_trips: int, duration_s: float, seed: int):
-    """A real OSM extract through ``cysim.network``, signals off, and random trips."""
+    """A real OSM extract through ``cysim.network.build``, signals off, and random trips."""
     from grid import random_trips
 
-    from cysim import network
+    from cysim.network import build as network
 
     G = network.load_network(path)
     for n in G.nodes:
@@ -591,7 +591,7 @@ def _flow_correlations(by_deltan: dict[int, tuple[dict, dict]]) -> None:
         if u.get("status") == "ok":
             sources[f"UXsim Δn={deltan}"] = u["flows"]
     if TNTP_FLOW.exists():
-        from cysim import tntp
+        from cysim.network import tntp
 
         ue = tntp.read_tntp_flows(TNTP_FLOW)
         sources["TNTP static UE"] = {

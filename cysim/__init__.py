@@ -28,16 +28,16 @@ from ._version import __version__
 
 #: Public name → (module, attribute) it comes from.
 _API: dict[str, tuple[str, str]] = {
-    "load_scenario": ("cysim.scenario", "load_scenario"),
-    "load_network": ("cysim.network", "load_network"),
-    "apply_patches": ("cysim.patches", "apply_patches"),
-    "prepare_scenario": ("cysim.pipeline", "prepare_scenario"),
-    "build_trips": ("cysim.pipeline", "scenario_trips"),
-    "simulate": ("cysim.pipeline", "run_replication"),
-    "run_scenario": ("cysim.pipeline", "run_scenario"),
-    "load_run": ("cysim.pipeline", "load_run"),
-    # not "compare": that name is the module cysim.compare, which an import would put back
-    "compare_scenarios": ("cysim.pipeline", "compare_scenarios"),
+    "load_scenario": ("cysim.scenario.load", "load_scenario"),
+    "load_network": ("cysim.network.build", "load_network"),
+    "apply_patches": ("cysim.patch.apply", "apply_patches"),
+    "prepare_scenario": ("cysim.pipeline.prepare", "prepare_scenario"),
+    "build_trips": ("cysim.pipeline.prepare", "scenario_trips"),
+    "simulate": ("cysim.pipeline.replicate", "run_replication"),
+    "run_scenario": ("cysim.pipeline.run", "run_scenario"),
+    "load_run": ("cysim.pipeline.runfolder", "load_run"),
+    "compare": ("cysim.pipeline.comparison", "compare_scenarios"),
+    "compare_scenarios": ("cysim.pipeline.comparison", "compare_scenarios"),
 }
 
 __all__ = ["CysimError", "__version__", "errors", *_API]

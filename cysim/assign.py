@@ -144,7 +144,8 @@ def assign(
     Parameters
     ----------
     network
-        Link table as from :func:`cysim.tntp.read_tntp_network` or :func:`network_from_graph`:
+        Link table as from :func:`cysim.network.tntp.read_tntp_network` or
+        :func:`network_from_graph`:
         ``init_node``, ``term_node``, ``capacity``, ``free_flow_time``, ``b``, ``power``. Costs and
         the objective come out in the unit of ``free_flow_time``.
     trips
@@ -311,7 +312,7 @@ def network_from_graph(
                 raise MapError(
                     f"edge ({u}, {v}, {key}) has {name}={value!r}; it must be a number > 0",
                     key=name,
-                    hint="load the map with cysim.network, which fills road-class defaults",
+                    hint="load the map with cysim.network.build, which fills road-class defaults",
                 )
             values.append(float(value))
         length_m, speed_kph, capacity_vph = values
@@ -403,7 +404,7 @@ class _Bpr:
         if missing:
             raise MapError(
                 f"the link table lacks the column(s) {', '.join(missing)}",
-                hint="read it with cysim.tntp.read_tntp_network or cysim.assign.network_from_graph",
+                hint="read it with cysim.network.tntp.read_tntp_network or network_from_graph",
             )
         arrays = {
             c: pd.to_numeric(network[c], errors="coerce").to_numpy(dtype=float)
@@ -670,7 +671,7 @@ def _od_arrays(
     if missing:
         raise DemandError(
             f"the OD table lacks the column(s) {', '.join(missing)}",
-            hint="read it with cysim.tntp.read_tntp_trips or cysim.assign.trips_from_table",
+            hint="read it with cysim.network.tntp.read_tntp_trips or cysim.assign.trips_from_table",
         )
     volume = pd.to_numeric(trips["trips"], errors="coerce").to_numpy(dtype=float)
     if not np.isfinite(volume).all() or (volume < 0).any():

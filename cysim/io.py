@@ -587,8 +587,8 @@ def write_junctions_gpkg(
     """Write junction and approach tables as point layers in WGS84 and UTM.
 
     Layers ``junctions_wgs84``, ``junctions_utm`` and, when approach records exist,
-    ``approaches_wgs84``, ``approaches_utm`` (:func:`cysim.metrics.junction_table`,
-    :func:`cysim.metrics.approach_table`).
+    ``approaches_wgs84``, ``approaches_utm`` (:func:`cysim.results.metrics.junction_table`,
+    :func:`cysim.results.metrics.approach_table`).
 
     Raises
     ------
@@ -716,7 +716,8 @@ def write_links_gpkg(path: str | os.PathLike, links: gpd.GeoDataFrame) -> Path:
     path
         ``.gpkg`` file.
     links
-        Link table with a CRS (:func:`cysim.metrics.link_table`, :func:`cysim.compare.link_deltas`).
+        Link table with a CRS (:func:`cysim.results.metrics.link_table`,
+        :func:`cysim.results.compare.link_deltas`).
 
     Raises
     ------

@@ -22,12 +22,12 @@ __all__ = ["MODEL_MODULES", "NOT_MODEL_VALUES", "digest", "public_values"]
 #: Modules whose public values shape a run (the network, the demand, the engine, route choice).
 MODEL_MODULES: tuple[str, ...] = (
     "cysim.settings",
-    "cysim.roadclass",
-    "cysim.signals",
-    "cysim.turns",
-    "cysim.turnlanes",
-    "cysim.webster",
-    "cysim.emissions",
+    "cysim.network.roadclass",
+    "cysim.control.signals",
+    "cysim.network.turns",
+    "cysim.network.turnlanes",
+    "cysim.control.webster",
+    "cysim.results.emissions",
     "cysim.sim.engine",
     "cysim.sim.netarrays",
     "cysim.sim.movements",

@@ -2,7 +2,8 @@
 
 Values here are read when a function is called, so a user may change them at run time
 (``cysim.settings.consolidation_tolerance_m = 12``). Road-class defaults (lanes, speeds,
-capacities) live in :mod:`cysim.roadclass`, signal plan defaults in :mod:`cysim.signals`.
+capacities) live in :mod:`cysim.network.roadclass`, signal plan defaults in
+:mod:`cysim.control.signals`.
 """
 
 from __future__ import annotations
@@ -45,5 +46,5 @@ route_time_bin_s: float = 300.0
 results_dir: str = "results"
 #: Keep prepared networks under ``<results_dir>/.cache/networks`` and reuse them while the map
 #: file, the scenario's ``network:`` section, these defaults and the cysim version are unchanged
-#: (:mod:`cysim.netcache`).
+#: (:mod:`cysim.pipeline.netcache`).
 network_cache: bool = True

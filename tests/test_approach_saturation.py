@@ -23,7 +23,8 @@ import numpy as np
 import pytest
 from helpers.simnets import crossroads, settings_for, trips_frame
 
-from cysim import metrics, webster
+from cysim.control import webster
+from cysim.results import metrics
 from cysim.sim import simulate
 
 DURATION_S = 7200.0

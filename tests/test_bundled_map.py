@@ -14,7 +14,7 @@ import pytest
 from conftest import BUNDLED_MAP, PROJECT_ROOT
 from shapely.geometry import Point, shape
 
-from cysim.network import load_network
+from cysim.network.build import load_network
 
 BUILDER = PROJECT_ROOT / "maps" / "build_chengyang_arterials.py"
 

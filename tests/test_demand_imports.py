@@ -122,7 +122,7 @@ def test_trip_list_cannot_be_rescaled(tmp_path: Path) -> None:
 
 def _tntp_graph(shared_data: Path) -> nx.MultiDiGraph:
     """A graph whose node ids are the Sioux Falls node numbers (from the TNTP files)."""
-    from cysim.tntp import read_tntp_network, read_tntp_nodes
+    from cysim.network.tntp import read_tntp_network, read_tntp_nodes
 
     nodes = read_tntp_nodes(shared_data / "tntp" / "SiouxFalls_node.tntp")
     links = read_tntp_network(shared_data / "tntp" / "SiouxFalls_net.tntp")

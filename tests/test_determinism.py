@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from helpers.graphs import grid_graph
 
-from cysim import network, pipeline
+from cysim import pipeline
+from cysim.network import build as network
 
 #: Files of a run folder that must not depend on the number of workers or on wall time.
 DETERMINISTIC_FILES = ("summary.json", "links.parquet", "trips.parquet", "timeseries.csv")

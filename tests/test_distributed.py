@@ -8,8 +8,9 @@ import sys
 import pytest
 from helpers.runs import assert_same_results, small_scenario
 
-from cysim import cli, distributed, pipeline
+from cysim import cli, pipeline
 from cysim._errors import SimulationError
+from cysim.pipeline import distributed
 
 
 def test_without_dask_the_error_says_how_to_install(monkeypatch):

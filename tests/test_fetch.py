@@ -14,9 +14,10 @@ import pytest
 from helpers.fixtures_osm import grid, lonlat, overpass_json
 from typer.testing import CliRunner
 
-from cysim import fetch, network
 from cysim._errors import MapError
 from cysim.cli import app
+from cysim.network import build as network
+from cysim.network import fetch
 
 
 def _nominatim_result() -> list[dict]:

@@ -2,7 +2,8 @@
 
 Hypothesis generates valid scenario documents and mutates them (misspelt and unknown keys, type
 swaps, deleted required keys, garbage values, deep nesting, unicode, broken YAML text). Each is
-written to a file and loaded with :func:`cysim.scenario.load_scenario`; a document that loads has
+written to a file and loaded with :func:`cysim.scenario.load.load_scenario`; a document that loads
+has
 its graph patches applied to the small hand-built network of ``tests/helpers/graphs.py``. The only
 exception allowed is cysim's own :class:`~cysim.CysimError` — anything else would reach a user
 as a traceback. Runs derandomised so CI sees the same documents every time.
@@ -25,8 +26,8 @@ from hypothesis import strategies as st
 
 from cysim._errors import CysimError
 from cysim.cli import one_line
-from cysim.patches import apply_patches
-from cysim.scenario import load_scenario
+from cysim.patch.apply import apply_patches
+from cysim.scenario.load import load_scenario
 
 #: Examples per test; together the two tests generate well over 1,000 documents.
 STRUCTURED_EXAMPLES = 1000

@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 from helpers.toyresults import toy_graph, toy_result
 
-from cysim import io, metrics
+from cysim import io
 from cysim._errors import ResultsError
+from cysim.results import metrics
 
 
 def test_atomic_write_leaves_no_partial_file_when_writer_fails(tmp_path):

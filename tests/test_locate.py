@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from helpers.graphs import grid_graph, lonlat, offset_lonlat
 
-from cysim import locate
 from cysim._errors import PatchError
+from cysim.network import locate
 
 
 @pytest.fixture

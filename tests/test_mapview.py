@@ -11,9 +11,11 @@ import shapely
 from helpers.fixtures_osm import Way, write_osm
 from typer.testing import CliRunner
 
-from cysim import locate, mapview, network
 from cysim._errors import MapError, PatchError
 from cysim.cli import app
+from cysim.network import build as network
+from cysim.network import locate
+from cysim.report import mapview
 
 BUNDLED = Path(__file__).resolve().parents[1] / "maps" / "chengyang-arterials.osm"
 

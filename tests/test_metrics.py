@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from helpers.toyresults import NAN, toy_graph, toy_result
 
-from cysim import emissions, metrics
+from cysim.results import emissions, metrics
 
 
 def test_network_kpis_equal_hand_values():

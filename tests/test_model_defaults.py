@@ -9,8 +9,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from cysim import modeldefaults, pipeline, settings
+from cysim import modeldefaults, settings
 from cysim.demand import build, calibrate
+from cysim.pipeline import runfolder
 from cysim.simsettings import RouteChoiceSettings, SimSettings
 
 
@@ -63,9 +64,9 @@ def test_changing_a_model_default_gives_a_new_run_key(monkeypatch, module, name)
     if changed is None:
         pytest.skip(f"no changed value for a {type(value).__name__}")
     prepared = SimpleNamespace(scenario=SimpleNamespace(fingerprint=lambda: "f" * 64))
-    before = pipeline._run_key(prepared, 3)
+    before = runfolder._run_key(prepared, 3)
     monkeypatch.setattr(target, name, changed)
-    assert pipeline._run_key(prepared, 3) != before
+    assert runfolder._run_key(prepared, 3) != before
 
 
 @pytest.mark.parametrize(
@@ -120,7 +121,7 @@ def test_the_digest_is_the_same_in_every_process():
     import subprocess
     import sys
 
-    code = "from cysim import modeldefaults, netcache; print(modeldefaults.digest())"
+    code = "import cysim.modeldefaults as m, cysim.pipeline.netcache; print(m.digest())"
     digests = {
         subprocess.run(
             [sys.executable, "-c", code],

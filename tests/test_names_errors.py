@@ -14,10 +14,13 @@ from conftest import BUNDLED_MAP, PROJECT_ROOT
 from helpers.graphs import grid_graph
 from typer.testing import CliRunner
 
-from cysim import cli, locate, network, settings
+from cysim import cli, settings
 from cysim._errors import PatchError
-from cysim.patches import apply_patches
-from cysim.scenario import CloseRoad, WidenRoad, load_scenario
+from cysim.network import build as network
+from cysim.network import locate
+from cysim.patch.apply import apply_patches
+from cysim.patch.models import CloseRoad, WidenRoad
+from cysim.scenario.load import load_scenario
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,11 @@ import networkx as nx
 import pytest
 from conftest import BUNDLED_MAP
 
-from cysim import _graphml, netcache, network, pipeline, settings
-from cysim.scenario import load_scenario
+from cysim import pipeline, settings
+from cysim.network import _graphml
+from cysim.network import build as network
+from cysim.pipeline import netcache
+from cysim.scenario.load import load_scenario
 
 pytestmark = pytest.mark.skipif(not BUNDLED_MAP.exists(), reason="bundled map not present")
 

@@ -1,4 +1,4 @@
-"""cysim.network: loading every format, the graph contract, consolidation, signals, GraphML."""
+"""cysim.network.build: every format, the graph contract, consolidation, signals, GraphML."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ import pytest
 from helpers.fixtures_osm import Way, dual_carriageway_crossing, grid, write_osm
 from shapely.geometry import LineString
 
-from cysim import network, settings
+from cysim import settings
 from cysim._errors import MapError
+from cysim.network import build as network
 
 REAL_EXTRACTS = ["tempe-asu.osm", "West-Oakland.osm.bz2", "munich-small.osm"]
 POSITIVE_EDGE = [

@@ -7,9 +7,9 @@ import warnings
 import osmnx as ox
 import pytest
 
-from cysim import _osm_tags as tags
-from cysim import roadclass
 from cysim._errors import ScenarioError
+from cysim.network import _osm_tags as tags
+from cysim.network import roadclass
 
 # (tags, oneway, reverse, default) -> (lanes, defaulted)
 LANE_CASES = [

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 from pydantic import Field
 
-from cysim import cli, patchdoc, pipeline
-from cysim.patches import apply_patches
-from cysim.scenario import PATCH_MODELS, Lat, Lon, Place, RoadSelection, _Model, load_scenario
+from cysim import cli, pipeline
+from cysim.patch import doc as patchdoc
+from cysim.patch.apply import apply_patches
+from cysim.patch.models import PATCH_MODELS, Lat, Lon, Place, RoadSelection, StrictModel
+from cysim.scenario.load import load_scenario
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BASELINE = PROJECT_ROOT / "scenarios" / "baseline.yaml"
@@ -24,7 +26,7 @@ ALL_EXAMPLES = [(f"example:{t}", item) for t, item in patchdoc.EXAMPLES.items()]
 def test_the_committed_reference_is_what_the_generator_writes_now() -> None:
     committed = (PROJECT_ROOT / "docs" / "patches.md").read_text(encoding="utf-8")
     assert committed == patchdoc.render(), (
-        "docs/patches.md is out of date: run `python -m cysim.patchdoc --write`"
+        "docs/patches.md is out of date: run `python -m cysim.patch.doc --write`"
     )
 
 
@@ -92,7 +94,7 @@ def test_forward_and_backward_split_the_stretch_as_the_reference_says(tmp_path: 
     assert chosen["forward"] | chosen["backward"] == chosen["both"]
 
 
-class _Sample(_Model):
+class _Sample(StrictModel):
     place: Place = Field(description="a place")
     stretch: tuple[Place, Place] | None = Field(None, description="two places")
     points: list[tuple[Lon, Lat]] = Field(default_factory=list, description="points")

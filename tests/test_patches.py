@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 from helpers.graphs import grid_graph, lonlat, offset_lonlat, snapshot
 
-from cysim import network, signals, webster
 from cysim._errors import PatchError
-from cysim.patches import (
+from cysim.control import signals, webster
+from cysim.network import build as network
+from cysim.patch.apply import (
     add_parking,
     apply_demand_patches,
     apply_patches,
@@ -25,7 +26,7 @@ from cysim.patches import (
     signal_timing,
     widen_road,
 )
-from cysim.scenario import (
+from cysim.patch.models import (
     AddParking,
     Channelize,
     CloseRoad,
@@ -35,8 +36,8 @@ from cysim.scenario import (
     SetSpeed,
     SignalTiming,
     WidenRoad,
-    load_scenario,
 )
+from cysim.scenario.load import load_scenario
 
 WENYANG = {(1, 2, 0), (2, 1, 0), (2, 3, 0), (3, 2, 0)}
 

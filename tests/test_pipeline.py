@@ -16,8 +16,9 @@ import pyogrio
 import pytest
 from conftest import BUNDLED_MAP, PROJECT_ROOT
 
-from cysim import compare, io, pipeline
+from cysim import io, pipeline
 from cysim._errors import ResultsError
+from cysim.results import compare
 
 pytestmark = pytest.mark.skipif(not BUNDLED_MAP.exists(), reason="bundled map not present")
 

@@ -8,7 +8,9 @@ from matplotlib import font_manager
 from matplotlib.ft2font import FT2Font
 from shapely.geometry import LineString
 
-from cysim import _fonts, compare, plot
+from cysim import _fonts
+from cysim.report import figures as plot
+from cysim.results import compare
 
 
 @pytest.fixture(scope="module")

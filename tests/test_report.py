@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 from helpers.plotcases import EVIL, synthetic_case
 
-from cysim import metrics, plot, report, webmap
+from cysim.report import figures as plot
+from cysim.report import page as report
+from cysim.report import webmap
+from cysim.results import metrics
 
 
 class _Collector(HTMLParser):

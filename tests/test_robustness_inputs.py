@@ -20,8 +20,8 @@ from helpers.fixtures_osm import grid as osm_grid
 from helpers.fixtures_osm import write_osm
 from helpers.graphs import grid_graph
 
-from cysim import network
 from cysim.cli import main
+from cysim.network import build as network
 
 SIM = (
     "simulation: {duration_s: 300, cooldown_s: 300, replications: 1, seed: 1,\n"

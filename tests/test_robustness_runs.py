@@ -22,8 +22,9 @@ from pathlib import Path
 import pytest
 from helpers.graphs import grid_graph
 
-from cysim import io, network, pipeline
+from cysim import io, pipeline
 from cysim._errors import ResultsError
+from cysim.network import build as network
 
 
 def scenario_text(name: str, trips: int, replications: int) -> str:

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 from helpers.graphs import grid_graph
 
-from cysim import io, network, pipeline
+from cysim import io, pipeline
 from cysim._errors import ResultsError, ScenarioError
 from cysim.cli import main
-from cysim.scenario import load_scenario
+from cysim.network import build as network
+from cysim.scenario.load import load_scenario
 
 PACKAGE = Path(__file__).resolve().parents[1] / "cysim"
 
@@ -40,7 +41,7 @@ HTML_TITLE = "<script>alert('t')</script> 标题"
 )
 def test_python_object_tag_is_refused(tmp_path: Path, monkeypatch, text: str) -> None:
     """No object is ever constructed, and the error says the tag is not allowed (the tag on a
-    sequence or mapping needs fix 2 in cysim/_yaml.py)."""
+    sequence or mapping needs fix 2 in cysim/scenario/_yaml.py)."""
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "evil.yaml"
     path.write_text(text, encoding="utf-8")

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from cysim._errors import ScenarioError
-from cysim._yaml import parse_yaml
-from cysim.scenario import WidenRoad, load_scenario
+from cysim.patch.models import WidenRoad
+from cysim.scenario._yaml import parse_yaml
+from cysim.scenario.load import load_scenario
 
 BASE = """\
 name: baseline
@@ -294,10 +295,10 @@ def test_plain_tags_and_bare_markers_read_as_values():
 def test_malformed_yaml_lines_agree_between_pure_and_c_parsers(monkeypatch, text, line):
     import yaml
 
-    import cysim._yaml
+    import cysim.scenario._yaml
 
     for loader in {yaml.SafeLoader, getattr(yaml, "CSafeLoader", yaml.SafeLoader)}:
-        monkeypatch.setattr(cysim._yaml, "_COMPOSE_LOADER", loader)
+        monkeypatch.setattr(cysim.scenario._yaml, "_COMPOSE_LOADER", loader)
         with pytest.raises(ScenarioError, match="not valid YAML") as caught:
             parse_yaml(text, file=Path("s.yaml"))
         assert caught.value.line == line, loader
@@ -314,10 +315,10 @@ def test_malformed_yaml_lines_agree_between_pure_and_c_parsers(monkeypatch, text
 def test_control_characters_are_one_line_errors_with_the_line(monkeypatch, text, line, shown):
     import yaml
 
-    import cysim._yaml
+    import cysim.scenario._yaml
 
     for loader in {yaml.SafeLoader, getattr(yaml, "CSafeLoader", yaml.SafeLoader)}:
-        monkeypatch.setattr(cysim._yaml, "_COMPOSE_LOADER", loader)
+        monkeypatch.setattr(cysim.scenario._yaml, "_COMPOSE_LOADER", loader)
         with pytest.raises(ScenarioError) as caught:
             parse_yaml(text, file=Path("s.yaml"))
         assert caught.value.line == line, loader

@@ -9,9 +9,11 @@ import networkx as nx
 import pytest
 from conftest import BUNDLED_MAP, PROJECT_ROOT
 
-from cysim import cli, locate, network
-from cysim.patches import apply_patches
-from cysim.scenario import load_scenario
+from cysim import cli
+from cysim.network import build as network
+from cysim.network import locate
+from cysim.patch.apply import apply_patches
+from cysim.scenario.load import load_scenario
 
 SCENARIOS = sorted((PROJECT_ROOT / "scenarios").glob("*.yaml"))
 # examples of measures a planner might write (not 2021 measures, not in the package)

@@ -8,7 +8,7 @@ import pytest
 from helpers.invariants import check_invariants
 from helpers.simnets import crossroads, settings_for, trips_frame
 
-from cysim import actuated, signals
+from cysim.control import actuated, signals
 from cysim.sim import simulate
 
 
@@ -126,8 +126,8 @@ def test_default_settings_follow_pedestrians_and_the_fixed_plan():
 def test_signal_timing_patch_sets_actuated_control():
     from helpers.graphs import grid_graph, lonlat
 
-    from cysim.patches import signal_timing
-    from cysim.scenario import SignalTiming
+    from cysim.patch.apply import signal_timing
+    from cysim.patch.models import SignalTiming
 
     G = grid_graph()
     names = signals.plan_phases(G, 5)[2]
@@ -195,7 +195,7 @@ def test_actuated_settings_follow_phases_added_later_and_bad_values_are_refused(
     G.nodes[0].update(signal_min_green_s="6", signal_lost_time_s=12.0)
     with pytest.raises(Exception, match="effective green"):
         actuated.actuated_plan(G, 0)
-    from cysim.scenario import SignalTiming
+    from cysim.patch.models import SignalTiming
 
     with pytest.raises(ValueError):
         SignalTiming(type="signal_timing", all_signals=True, control="actuated", min_green_s=-5)

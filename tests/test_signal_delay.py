@@ -31,9 +31,9 @@ import pytest
 from helpers.invariants import check_invariants
 from helpers.simnets import add_link, add_node, crossroads, new_graph, settings_for, trips_frame
 
-from cysim import signals, webster
+from cysim.control import signals, webster
+from cysim.control.signals import THROUGH
 from cysim.demand.sampling import sample_share
-from cysim.signals import THROUGH
 from cysim.sim import simulate
 
 #: Saturation flow of the studied lane, veh/h.

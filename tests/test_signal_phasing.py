@@ -10,8 +10,8 @@ from helpers.invariants import check_invariants
 from helpers.junctionnets import permitted_capacity_per_green
 from helpers.simnets import crossroads, settings_for, t_junction, trips_frame
 
-from cysim import signals, webster
-from cysim.signals import LEFT, THROUGH
+from cysim.control import signals, webster
+from cysim.control.signals import LEFT, THROUGH
 from cysim.sim import simulate
 
 

@@ -7,8 +7,8 @@ import math
 import pytest
 from helpers.simnets import add_link, add_node, crossroads, new_graph, t_junction
 
-from cysim import signals, webster
 from cysim._errors import SimulationError
+from cysim.control import signals, webster
 
 
 def test_crossroads_two_phases_opposites_together():

@@ -15,8 +15,9 @@ from helpers.simnets import add_link, add_node, new_graph
 from shapely.geometry import LineString
 from typer.testing import CliRunner
 
-from cysim import network, signals
 from cysim.cli import app
+from cysim.control import signals
+from cysim.network import build as network
 
 #: Approach axes differing by more than this are crossing streets: never in one phase.
 CONFLICT_DEG = 45.0

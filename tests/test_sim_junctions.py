@@ -13,8 +13,8 @@ from helpers.invariants import check_invariants
 from helpers.junctionnets import permitted_capacity_per_green, permitted_left_net
 from helpers.simnets import add_link, add_node, crossroads, new_graph, settings_for, trips_frame
 
-from cysim import signals
 from cysim._errors import SimulationError
+from cysim.control import signals
 from cysim.sim import engine, simulate
 
 

@@ -21,7 +21,7 @@ from helpers.simnets import (
     trips_frame,
 )
 
-from cysim.sim import movements, netarrays, routing, simulate
+from cysim.sim import movements, netarrays, routing, simulate, timebins
 
 BIN_S = 60.0
 
@@ -148,7 +148,7 @@ def test_bulk_routes_equal_per_trip_reference(case):
     assert np.allclose(cost, ref_cost, rtol=1e-12, atol=0.0)
     assert np.array_equal(np.isinf(cost), np.isinf(ref_cost))
     # A* may settle another of equally fast paths (grids tie often): the costs of both agree
-    bin_start = routing.departure_bins(departure, BIN_S, profile.shape[0]) * BIN_S
+    bin_start = timebins.departure_bins(departure, BIN_S, profile.shape[0]) * BIN_S
     ours = movements.path_costs(moves, paths, bin_start, profile, BIN_S)
     theirs = movements.path_costs(moves, ref_paths, bin_start, profile, BIN_S)
     assert np.allclose(ours, theirs, rtol=1e-12, equal_nan=True)
@@ -225,7 +225,7 @@ def test_time_dependent_search_is_optimal_on_fifo_times():
     profile = ff * (1.0 + np.cumsum(growth, axis=0))
     assert (np.diff(profile, axis=0) >= 0).all()
     origin, destination, departure = random_trips(16, 40, 3, seed=12)
-    bins = routing.departure_bins(departure, BIN_S, 6)
+    bins = timebins.departure_bins(departure, BIN_S, 6)
     _, cost = routing.route_trips(moves, origin, destination, departure, profile, BIN_S)
     checked = 0
     for i in np.flatnonzero(origin != destination):
@@ -248,7 +248,7 @@ def test_time_dependent_search_differs_from_snapshot(case):
     assert np.array_equal(np.isfinite(td), finite)
     assert (td[finite] != snap[finite]).sum() > 10
     # and the snapshot is the departure bin's plain Dijkstra (the reference with one bin)
-    b = routing.departure_bins(departure, BIN_S, profile.shape[0])
+    b = timebins.departure_bins(departure, BIN_S, profile.shape[0])
     for k in range(profile.shape[0]):
         sel = np.flatnonzero(b == k)
         ref_paths, ref_cost = reference_routes(
@@ -309,7 +309,7 @@ def test_subsets_and_costs_only():
         assert (paths[i] is None) == (not (want[i] and asked[i]) or full_paths[i] is None), i
     # a search's other destinations steer A* among equally fast paths: equal in cost
     walked = np.flatnonzero(want & asked)
-    start = routing.departure_bins(departure[walked], BIN_S, 5) * BIN_S
+    start = timebins.departure_bins(departure[walked], BIN_S, 5) * BIN_S
     costs_of = [
         movements.path_costs(moves, [p[i] for i in walked], start, profile, BIN_S)
         for p in (paths, full_paths)
@@ -470,7 +470,7 @@ def test_floor_divide_equals_numpy(d):
             np.nextafter(on, -np.inf),
         ]
     )
-    assert np.array_equal(routing.floor_divide(a, d), np.floor_divide(a, d))
+    assert np.array_equal(timebins.floor_divide(a, d), np.floor_divide(a, d))
 
 
 def test_results_do_not_depend_on_threads_or_chunks(monkeypatch):

@@ -38,7 +38,7 @@ from helpers.simnets import (
     trips_frame,
 )
 
-from cysim import signals
+from cysim.control import signals
 from cysim.sim import netarrays, simulate
 
 #: Sample factors every mechanism is tested at.

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from cysim import compare, stats
+from cysim.results import compare, stats
 
 A = np.array([812.0, 790.5, 845.2, 801.3, 830.9])
 B = np.array([760.1, 751.0, 799.8, 770.4, 781.2])
@@ -159,7 +159,7 @@ def test_interval_of_a_count_is_clipped_at_zero_but_not_its_difference():
 
 
 def test_every_count_kpi_has_a_value_range():
-    from cysim import metrics
+    from cysim.results import metrics
 
     for key, info in metrics.KPI_META.items():
         if info.unit in ("trips", "veh", "veh·km", "veh·h", "t", "%", "places"):

@@ -1,4 +1,4 @@
-"""``cysim.sumo_export`` / ``cysim export sumo``: SUMO gets cysim's movements, phases and trips.
+"""``cysim.pipeline.sumo_export`` / ``cysim export sumo``: SUMO gets the movements, phases, trips.
 
 Needs SUMO (``netconvert`` and ``sumo``, e.g. the eclipse-sumo wheel); skipped without it, except
 the error paths that need no SUMO.
@@ -16,7 +16,9 @@ import pytest
 from helpers import simnets
 from helpers.graphs import grid_graph
 
-from cysim import cli, network, sumo_export
+from cysim import cli
+from cysim.network import build as network
+from cysim.pipeline import sumo_export
 from cysim.sim import netarrays, simulate
 
 NETCONVERT = sumo_export.find_netconvert()
@@ -135,7 +137,8 @@ def _approach(lanes: int):
 def _discharge_per_cycle(lanes: int, tmp_path: Path, *, micro: bool = False) -> tuple[float, float]:
     """Vehicles leaving the saturated approach per cycle over 20 cycles: (cysim, SUMO).
 
-    SUMO runs its meso model with :data:`cysim.sumo_export.MESO_OPTIONS`, or (``micro``) its
+    SUMO runs its meso model with :data:`cysim.pipeline.sumo_export.MESO_OPTIONS`, or (``micro``)
+    its
     microscopic model on the same files.
     """
     G = _approach(lanes)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from cysim import tntp
 from cysim._errors import DemandError, MapError
+from cysim.network import tntp
 
 NET_TEXT = """<NUMBER OF ZONES> 2
 <NUMBER OF NODES> 3

@@ -6,11 +6,13 @@ import pytest
 from helpers.fixtures_osm import Way, write_osm
 from helpers.simnets import crossroads, settings_for, trips_frame
 
-from cysim import network, signals, turnlanes
 from cysim._errors import MapError
-from cysim.signals import LEFT, RIGHT, THROUGH
+from cysim.control import signals
+from cysim.control.signals import LEFT, RIGHT, THROUGH
+from cysim.network import build as network
+from cysim.network import turnlanes
+from cysim.network.turnlanes import LaneUse, lane_use, parse_turn_lanes
 from cysim.sim import netarrays, simulate
-from cysim.turnlanes import LaneUse, lane_use, parse_turn_lanes
 
 ALL = [LEFT, THROUGH, RIGHT]
 

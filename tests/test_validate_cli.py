@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from helpers.graphs import grid_graph, lonlat
 
-from cysim import cli, network
+from cysim import cli
+from cysim.network import build as network
 
 DEMAND = "demand:\n  trips: 1500\n  zones: {junction_clusters: 4}\n"
 

@@ -15,8 +15,9 @@ import pytest
 from helpers.plotcases import EVIL, synthetic_case
 from shapely.geometry import shape
 
-from cysim import basemaps, chinacoords, webmap
+from cysim import chinacoords
 from cysim._errors import CysimError
+from cysim.report import basemaps, webmap
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "chengyang"
 

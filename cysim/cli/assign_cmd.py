@@ -64,7 +64,8 @@ def assign_command(
     Costs and the objective are in the network's time unit (TNTP files: as given in the file).
     Exits 0 when solved; the summary says whether the gap was reached within the iteration cap.
     """
-    from .. import assign, io, tntp
+    from .. import assign, io
+    from ..network import tntp
 
     if tntp_net is None or tntp_trips is None:
         raise typer.BadParameter(

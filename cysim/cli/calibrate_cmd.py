@@ -54,7 +54,7 @@ def calibrate(
 ) -> None:
     """Hold a baseline against its published targets (plausibility page), or fit its demand."""
     from .. import io, pipeline
-    from ..scenario import load_scenario
+    from ..scenario.load import load_scenario
 
     out = Console()
     root = Path(results) if results is not None else Path(settings.results_dir)
@@ -95,7 +95,7 @@ def calibrate(
         out.print(f"fit log: {escape(str(out_dir / 'fit_log.csv'))}", highlight=False)
         return
 
-    from .. import plausibility
+    from ..pipeline import plausibility
 
     console = Console(stderr=True)
     with _progress(console) as progress_for:

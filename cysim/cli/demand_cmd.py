@@ -41,10 +41,11 @@ def demand(
     demand_shift patches are applied. With target_tti the starting total is shown (cysim run
     calibrates it with the engine).
     """
-    from .. import patches, pipeline
+    from .. import pipeline
     from ..demand import summary
     from ..demand.build import plan_demand, realise_trips
-    from ..scenario import load_scenario
+    from ..patch import apply as patches
+    from ..scenario.load import load_scenario
 
     if trips_out is not None and trips_out.suffix.lower() not in (".csv", ".parquet"):
         raise DemandError(

@@ -40,9 +40,9 @@ def sumo(
     The patched network as cysim simulates it (same lane groups, movements, signal phases and
     priority rules), the scenario's trips for one seed and cysim's free-flow routes; netconvert
     (if found) builds NAME.net.xml. The command prints how to run SUMO's meso model with the
-    settings of benchmarks/vs_sumo.py (cysim.sumo_export.MESO_OPTIONS).
+    settings of benchmarks/vs_sumo.py (cysim.pipeline.sumo_export.MESO_OPTIONS).
     """
-    from .. import sumo_export
+    from ..pipeline import sumo_export
 
     result = sumo_export.export_scenario(
         scenario, out, seed=seed, sample_factor=sample_factor, build=not no_netconvert

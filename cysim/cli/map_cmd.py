@@ -40,7 +40,8 @@ def info(
 
     Lists every OSM traffic-signal node that controls no junction, with the reason.
     """
-    from .. import locate, network
+    from ..network import build as network
+    from ..network import locate
 
     G = network.load_network(file, consolidation_tolerance_m=tolerance)
     if roads:
@@ -127,7 +128,8 @@ def plot(
     tolerance: float | None = typer.Option(None, "--tolerance", help=_TOL_HELP),
 ) -> None:
     """Draw the network: roads coloured by class, width by lanes, signals as dots."""
-    from .. import mapview, network
+    from ..network import build as network
+    from ..report import mapview
 
     if bbox is not None and around is not None:
         raise typer.BadParameter("give --bbox or --around, not both")
@@ -181,7 +183,8 @@ def fetch_cmd(
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not use osmnx's HTTP cache."),
 ) -> None:
     """Download the real drive network with osmnx (needs internet) and save it under maps/."""
-    from .. import fetch, network
+    from ..network import build as network
+    from ..network import fetch
 
     if place is not None and polygon is not None:
         raise typer.BadParameter("give --place or --polygon, not both")

@@ -165,7 +165,7 @@ def _fmt(value: float) -> str:
 
 def _summary_table(kpis: list[dict[str, float]], title: str) -> Table:
     """KPI mean and 95 % CI over replications, as a rich table."""
-    from .. import metrics, stats
+    from ..results import metrics, stats
 
     summary = stats.summarize(
         kpis, bounds={k: info.value_range for k, info in metrics.KPI_META.items()}

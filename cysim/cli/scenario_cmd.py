@@ -13,9 +13,9 @@ from rich.table import Table
 if TYPE_CHECKING:  # the command line starts without the pipeline's libraries (lazy imports)
     import networkx as nx
 
-    from ..locate import EdgeKey
-    from ..patchreport import PatchReport
-    from ..scenario import Scenario
+    from ..network.locate import EdgeKey
+    from ..patch.changes import PatchReport
+    from ..scenario.schema import Scenario
 
 
 def register(app: typer.Typer) -> None:
@@ -37,9 +37,10 @@ def validate(
     Exits 0 when every patch applies; on the first problem prints one line naming file, line
     and key, and exits 2.
     """
-    from .. import patches as patch_module
     from .. import pipeline
-    from ..scenario import SignalTiming, load_scenario
+    from ..patch import apply as patch_module
+    from ..patch.models import SignalTiming
+    from ..scenario.load import load_scenario
 
     console = Console(highlight=False)
     resolved = load_scenario(scenario)
@@ -79,9 +80,9 @@ def validate(
 
 def _demand_report(G: nx.MultiDiGraph, resolved: Scenario, console: Console) -> PatchReport:
     """Apply demand_shift patches to freshly built trips when trips can be built."""
-    from .. import patches as patch_module
     from .. import pipeline
-    from ..patchreport import PatchReport
+    from ..patch import apply as patch_module
+    from ..patch.changes import PatchReport
 
     shifts = [p for p in resolved.patches if p.type == "demand_shift"]
     if not shifts:
@@ -100,7 +101,7 @@ def static_baseline_flows(
     """Hourly link flows for Webster: the static equilibrium of the demand on the unpatched map.
 
     The same estimate ``cysim run`` uses (:func:`cysim.assign.peak_hour_edge_flows`), on the
-    trips :func:`cysim.pipeline.build_scenario_trips` builds.
+    trips :func:`cysim.pipeline.prepare.build_scenario_trips` builds.
     """
     from .. import assign, pipeline
 
@@ -116,7 +117,7 @@ def static_baseline_flows(
 
 def print_report(console: Console, report: PatchReport, rows: int) -> None:
     """Print a change log: per patch a header, counts, notes and the first ``rows`` rows."""
-    from ..patchreport import element_label, format_value
+    from ..patch.changes import element_label, format_value
 
     indices = sorted(set(report.headers) | {e.patch_index for e in report.entries})
     for index in indices:

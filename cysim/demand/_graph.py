@@ -91,7 +91,7 @@ def graph_arrays(G: nx.MultiDiGraph) -> GraphArrays:
     except KeyError as missing:
         raise DemandError(
             f"a graph node lacks the coordinate {missing}",
-            hint="load the map with cysim.network.load_network (projected, with x/y)",
+            hint="load the map with cysim.network.build.load_network (projected, with x/y)",
         ) from None
     lon = np.array([float(d.get("lon", np.nan)) for _, d in G.nodes(data=True)])
     lat = np.array([float(d.get("lat", np.nan)) for _, d in G.nodes(data=True)])
@@ -106,7 +106,7 @@ def graph_arrays(G: nx.MultiDiGraph) -> GraphArrays:
         if not (length > 0 and speed > 0):
             raise DemandError(
                 f"edge {u}->{v} has length_m={length} and speed_kph={speed}",
-                hint="every edge needs positive length_m and speed_kph (cysim.network sets them)",
+                hint="every edge needs positive length_m and speed_kph (load_network sets them)",
             )
         i, j = index[int(u)], index[int(v)]
         rows.append(i)

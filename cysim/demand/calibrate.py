@@ -199,7 +199,7 @@ class TargetFit:
     converged: bool
 
 
-#: Targets and the KPI of :func:`cysim.metrics.network_kpis` each is compared with.
+#: Targets and the KPI of :func:`cysim.results.metrics.network_kpis` each is compared with.
 TARGET_KEYS: tuple[str, ...] = ("congestion_index", "mean_speed_kph", "congested_places")
 
 
@@ -245,7 +245,8 @@ def fit_targets(
     The levers are decoupled by what they move:
 
     * ``trips`` (the internal total) sets how congested the network is: it is stepped towards
-      the congestion index target (``congestion_index`` of :func:`cysim.metrics.network_kpis`)
+      the congestion index target (``congestion_index`` of
+      :func:`cysim.results.metrics.network_kpis`)
       by the secant of ``log(index − 1)`` on ``log(total)`` through the last two evaluations (a
       damped power-law step before that).
     * ``beta_per_min`` (the gravity deterrence) sets how long trips are and so which roads they

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import DemandError, PatchError
-from ..locate import nearest_node
+from ..network.locate import nearest_node
 from .spec import ExternalSpec
 
 

@@ -11,7 +11,7 @@ from pyproj import Transformer
 
 from .. import settings
 from .._errors import DemandError
-from ..tntp import read_tntp_trips
+from ..network.tntp import read_tntp_trips
 from ._graph import GraphArrays
 from .profile import clock_seconds, parse_slice
 
@@ -358,7 +358,7 @@ def read_tntp_od(
     zone_ids: set[str],
     arrays: GraphArrays,
 ) -> pd.DataFrame:
-    """Read a TNTP trips file (via :func:`cysim.tntp.read_tntp_trips`) as an OD table.
+    """Read a TNTP trips file (via :func:`cysim.network.tntp.read_tntp_trips`) as an OD table.
 
     TNTP zone numbers are mapped to the graph in one of three ways: through ``node_map`` (a CSV
     ``tntp_zone,node``), as graph node ids (``match="nodes"``: a graph built from the TNTP net

@@ -14,7 +14,7 @@ import numpy as np
 import simpy
 from simpy.events import NORMAL
 
-from ..webster import potential_capacity_vps
+from ..control.webster import potential_capacity_vps
 from .netarrays import LEFT, NetArrays
 
 #: Float tolerance for comparing event times, seconds.

@@ -14,11 +14,11 @@ every lane group the engine served, with the flows, saturation flows and plans t
   the demand period its phase was green; 1 at a junction without signals;
 * a permitted left turn (no own phase, facing an approach in the same phase) counts in
   through-car equivalents ``E_L`` of the opposing flow
-  (:func:`cysim.webster.left_turn_equivalent`, the equivalents Webster timing uses): a group
+  (:func:`cysim.control.webster.left_turn_equivalent`, the equivalents Webster timing uses): a group
   with a share ``P_L`` of left turners has its capacity divided by ``1 + P_L (E_L − 1)``
   (HCM's left-turn adjustment);
 * a movement yielding to a major road at a priority junction has the gap-acceptance capacity
-  (:func:`cysim.webster.potential_capacity_vps`) against the major flows it conflicts with
+  (:func:`cysim.control.webster.potential_capacity_vps`) against the major flows it conflicts with
   (``NetArrays.minor_conflicts``, the engine's rule); a group of several movements has HCM's
   shared-lane capacity ``Σ v / Σ (v / c)``.
 
@@ -33,8 +33,8 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from .. import webster
-from ..signals import LEFT, RIGHT, THROUGH
+from ..control import webster
+from ..control.signals import LEFT, RIGHT, THROUGH
 from . import retiming
 from .engine import RunRecords
 from .movements import Movements, traversal_movements

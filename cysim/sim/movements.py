@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import routing
 from .engine import RunRecords
 from .netarrays import NetArrays
+from .timebins import departure_bins
 
 #: Share of its excess over free flow that an unobserved movement-bin keeps per iteration: a
 #: movement nobody used in a bin keeps its last estimate, fading towards the estimate of its
@@ -319,7 +319,7 @@ def path_costs(
     step = 0
     while active.size:
         m = flat[start[active] + step]
-        b = routing.departure_bins(clock[active], time_bin_s, n_bins)
+        b = departure_bins(clock[active], time_bin_s, n_bins)
         clock[active] += table[b * n_moves + m]
         step += 1
         active = active[length[active] > step]
@@ -412,7 +412,7 @@ def movement_times(
         end = np.concatenate([end, np.full(waiting.size, rec.end_s)])
     n_moves = moves.n_movements
     duration = np.maximum(end - start, 0.0)
-    b = np.minimum(routing.departure_bins(start, time_bin_s, n_bins), n_bins - 1)
+    b = np.minimum(departure_bins(start, time_bin_s, n_bins), n_bins - 1)
     cell = b * n_moves + mov
     total = np.bincount(cell, weights=duration, minlength=n_bins * n_moves)
     count = np.bincount(cell, minlength=n_bins * n_moves)

@@ -9,9 +9,11 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from .. import actuated, settings, signals, turnlanes, turns, webster
+from .. import settings
 from .._errors import SimulationError
-from ..signals import LEFT, RIGHT, THROUGH, turn_kind
+from ..control import actuated, signals, webster
+from ..control.signals import LEFT, RIGHT, THROUGH, turn_kind
+from ..network import turnlanes, turns
 
 __all__ = ["LEFT", "RIGHT", "THROUGH", "NetArrays", "build", "turn_kind"]
 
@@ -140,7 +142,7 @@ def _edge_number(data: dict, key: str, u: int, v: int, k: int) -> float:
         raise SimulationError(
             f"edge ({u}, {v}, {k}) has no valid {key!r}",
             key=key,
-            hint="load the map with cysim.network.load_network, which sets every link attribute",
+            hint="load the map with cysim.load_network, which sets every link attribute",
         ) from exc
     if not math.isfinite(value) or (value <= 0 and key != "pocket_length_m"):
         raise SimulationError(

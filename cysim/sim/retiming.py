@@ -1,9 +1,10 @@
 """Signal plans re-timed inside route choice: Webster on the simulated turn flows.
 
 A junction whose ``signal_timing`` patch asks for ``optimize: webster`` starts from the plan
-of the static assignment (:mod:`cysim.patches`). After every route-choice run its movement
+of the static assignment (:mod:`cysim.patch.apply`). After every route-choice run its movement
 flows are counted in its busiest hour, averaged over the runs with the route-choice step, and
-the junction is re-timed (:func:`cysim.webster.webster_timing`); in runs 3 to 6 a left pocket
+the junction is re-timed (:func:`cysim.control.webster.webster_timing`); in runs 3 to 6 a left
+pocket
 whose averaged flows meet the warrant gets a protected phase (never taken back; the first runs'
 free-flow routes do not decide it, and after run 6 the phase structure is fixed so the greens
 can settle). Route
@@ -21,8 +22,8 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from .. import signals, webster
-from ..signals import Approach
+from ..control import signals, webster
+from ..control.signals import Approach
 from .engine import RunRecords
 from .movements import Movements, traversal_movements
 from .netarrays import NetArrays

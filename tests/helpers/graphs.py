@@ -6,7 +6,7 @@ import networkx as nx
 import pyproj
 from shapely.geometry import LineString
 
-from cysim import network
+from cysim.network import build as network
 
 CRS = "EPSG:32651"
 #: Projected origin of the test grid (somewhere in Chengyang), metres.

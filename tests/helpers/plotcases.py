@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 from shapely.geometry import LineString
 
-from cysim import compare, plot
-from cysim.metrics import KPI_META
+from cysim.report import figures as plot
+from cysim.results import compare
+from cysim.results.metrics import KPI_META
 
 EVIL = "<script>alert(1)</script>"
 

@@ -92,7 +92,7 @@ def test_plain_frank_wolfe_on_sioux_falls(shared_data: Path) -> None:
 
 def test_anaheim_first_thru_node_matters(shared_data: Path) -> None:
     """Anaheim's zones 1–38 must not carry through traffic; ignoring that changes the flows."""
-    from cysim import tntp
+    from cysim.network import tntp
 
     folder = shared_data / "tntp"
     network = tntp.read_tntp_network(folder / "Anaheim_net.tntp")
