@@ -4,7 +4,7 @@ Layout (DESIGN §6)::
 
     results/<scenario>/<run-id>/          one finished run (has a COMPLETE marker)
     results/<scenario>/.<run-id>.partial/ a run being written (never reused)
-    results/<scenario>/.lock              held while a run of <scenario> writes
+    results/<scenario>/.lock              locked (OS lock) while a run of <scenario> writes
     results/compare/<a>__<b>/             a comparison
 
 A run is written into ``.<run-id>.partial``; :func:`finalize` writes the ``COMPLETE`` marker (JSON:
@@ -23,13 +23,12 @@ import math
 import os
 import re
 import shutil
-import socket
 import tempfile
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import filelock
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -320,39 +319,21 @@ def find_complete_run(
 # --- lock ----------------------------------------------------------------------------------
 
 
-def _pid_alive(pid: int) -> bool:
-    """Whether a process with this id runs on this machine."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _lock_is_stale(path: Path) -> bool:
-    """A lock is stale when its process, on this host, no longer runs (or it is unreadable)."""
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        # Unreadable: only a crash between create and write leaves this; old ones are stale.
-        with contextlib.suppress(OSError):
-            return time.time() - path.stat().st_mtime > 60
-        return False
-    if info.get("host") != socket.gethostname():
-        return False
-    return not _pid_alive(int(info.get("pid", -1)))
-
-
 @contextlib.contextmanager
 def scenario_lock(
     scenario_name: str, root: Path | None = None, timeout_s: float = 0.0
 ) -> Iterator[Path]:
     """Hold ``results/<scenario>/.lock`` while writing a run of that scenario.
 
-    The lock file is created with ``O_CREAT | O_EXCL`` and holds the owner's pid and host. A lock
-    whose process is gone (same host) is stale and is taken over.
+    The lock is an operating-system lock on that file (:class:`filelock.FileLock`: ``flock`` on
+    Linux), not the file's existence. The kernel drops it when the holding process ends, however
+    it ends (SIGKILL included), so a lock file left behind by a killed run never blocks the next
+    one, and nothing needs pid/host bookkeeping or a staleness guess. filelock (≥ 4) also closes
+    the lock's descriptor in forked children, so the replication workers (a fork pool) do not
+    keep it held after a killed parent. The file stays in place after a run (filelock keeps it so
+    that every contender locks the same inode); only a live holder means anything. On a file
+    system without ``flock``, filelock falls back to a marker file that it breaks once its owner
+    (pid, host) is gone.
 
     Parameters
     ----------
@@ -361,7 +342,7 @@ def scenario_lock(
     root
         Results root; :func:`results_root` when None.
     timeout_s
-        Keep trying this long while another live process holds the lock.
+        Keep trying this long while another process holds the lock (0: one attempt).
 
     Yields
     ------
@@ -371,8 +352,8 @@ def scenario_lock(
     Raises
     ------
     ResultsError
-        If another live process holds the lock after ``timeout_s``, or the folder cannot be
-        created.
+        If another process still holds the lock after ``timeout_s`` (naming the scenario, the
+        lock file and what to do), or the folder or lock file cannot be created.
     """
     folder = scenario_dir(scenario_name, root)
     try:
@@ -380,35 +361,22 @@ def scenario_lock(
     except OSError as error:
         raise _unwritable(folder, error) from None
     path = folder / LOCK_NAME
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            if _lock_is_stale(path):
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
-                continue
-            if time.monotonic() >= deadline:
-                holder = path.read_text(encoding="utf-8", errors="replace").strip()
-                raise ResultsError(
-                    f"another cysim process is writing results of {scenario_name!r} ({holder})",
-                    file=path,
-                    hint="wait for it to finish, or delete the lock file if no cysim is running",
-                ) from None
-            time.sleep(0.2)
-            continue
-        except OSError as error:  # read-only or full file system, no permission
-            raise _unwritable(folder, error) from None
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            owner = {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}
-            json.dump(owner, handle)
-        break
+    lock = filelock.FileLock(path, timeout=timeout_s)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise ResultsError(
+            f"another cysim process is writing results of {scenario_name!r} and holds its lock",
+            file=path,
+            hint="wait for that run to finish, then run again; the lock is released when that "
+            "process ends (even if it is killed), so there is no need to delete the file",
+        ) from None
+    except OSError as error:  # read-only or full file system, no permission
+        raise _unwritable(folder, error) from None
     try:
         yield path
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+        lock.release()
 
 
 # --- atomic writers ------------------------------------------------------------------------

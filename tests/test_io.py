@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -80,27 +82,67 @@ def test_safe_name_keeps_chinese_and_replaces_odd_characters():
     assert io.make_run_id(7, "abcdef123456").endswith("-s7-abcdef12")
 
 
-def test_lock_excludes_a_second_writer_and_takes_over_stale_locks(tmp_path):
+def test_lock_excludes_a_second_writer_in_the_same_process(tmp_path):
     with io.scenario_lock("baseline", root=tmp_path) as lock:
-        assert json.loads(lock.read_text())["pid"] == os.getpid()
+        assert lock == tmp_path / "baseline" / io.LOCK_NAME and lock.exists()
         with (
-            pytest.raises(ResultsError, match="another cysim process"),
+            pytest.raises(ResultsError, match="another cysim process is writing results of"),
             io.scenario_lock("baseline", root=tmp_path),
         ):
             pass
-    assert not lock.exists()
-    # a lock left by a process that has exited is stale
-    dead = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    import socket
+        with io.scenario_lock("other", root=tmp_path):  # another scenario is not blocked
+            pass
+    # released: the file stays (filelock keeps it), but the next writer takes the lock at once
+    assert lock.exists()
+    with io.scenario_lock("baseline", root=tmp_path) as again:
+        assert again == lock
 
-    lock.write_text(json.dumps({"pid": int(dead.stdout), "host": socket.gethostname()}))
-    with io.scenario_lock("baseline", root=tmp_path):
-        assert json.loads(lock.read_text())["pid"] == os.getpid()
+
+#: Holds the lock of scenario "baseline" in results root argv[1], like ``cysim run`` does, with a
+#: forked child that outlives it (as the replication pool's workers would); prints the child's pid.
+_HOLDER = """
+import os, sys, time
+from pathlib import Path
+from cysim import io
+with io.scenario_lock("baseline", root=Path(sys.argv[1])):
+    child = os.fork()
+    if child == 0:
+        time.sleep(120)
+        os._exit(0)
+    print(child, flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_second_process_gets_a_clear_error_and_a_killed_holder_blocks_nothing(tmp_path):
+    lock = tmp_path / "baseline" / io.LOCK_NAME
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    worker = None
+    try:
+        worker = int(holder.stdout.readline())
+        # a second writer of the same scenario is refused at once, with what to do
+        with pytest.raises(ResultsError) as caught, io.scenario_lock("baseline", root=tmp_path):
+            pass
+        message = str(caught.value)
+        assert message.startswith(f"{lock}: another cysim process is writing results of 'baseline'")
+        assert "(fix: wait for that run to finish, then run again;" in message
+        assert "\n" not in message
+        # SIGKILL: no cleanup runs; the lock file is left behind and the forked worker lives on
+        holder.kill()
+        holder.wait(timeout=30)
+        assert lock.exists()
+        os.kill(worker, 0)
+        # the dead process's lock file does not block the next run
+        with io.scenario_lock("baseline", root=tmp_path) as taken:
+            assert taken == lock
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+        if worker is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker, signal.SIGKILL)
 
 
 def test_links_gpkg_has_two_layers_with_crs_and_columns(tmp_path):

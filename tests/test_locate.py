@@ -103,6 +103,21 @@ def test_lonlat_snapping(G):
     assert locate.locate_junction(G, lonlat(7)) == 7
 
 
+def test_nearest_edge_and_node_resolve_ties_to_the_lowest_id(G):
+    from helpers.graphs import X0, Y0
+
+    # both directions of a two-way road are equally near: the lower key wins
+    assert locate.nearest_edge(G, X0 + 250, Y0 + 10, max_m=50) == ((1, 2, 0), 10.0)
+    assert locate.nearest_edge(G, X0 + 503, Y0 + 260, max_m=50) == ((2, 5, 0), 3.0)
+    with pytest.raises(PatchError, match=r"no road within 5 m of the point; the nearest .* 10 m"):
+        locate.nearest_edge(G, X0 + 250, Y0 + 10, max_m=5)
+    # a node added later at the position of node 5 (a dual-carriageway crossing): lowest id
+    G.add_node(0, **G.nodes[5])
+    node, distance = locate.nearest_node(G, *offset_lonlat(510, 505))
+    assert node == 0 and distance == pytest.approx(11.18, abs=0.01)
+    assert locate.nearest_node(G, *offset_lonlat(510, 505), nodes=[5, 6])[0] == 5
+
+
 def test_nodes_within_a_corridor(G):
     edges = locate.find_road_edges(G, "长城路")
     assert locate.nodes_within(G, edges, 10) == {2, 5, 7}

@@ -6,6 +6,7 @@ import subprocess
 from html.parser import HTMLParser
 
 import numpy as np
+import pandas as pd
 import pytest
 from helpers.plotcases import EVIL, synthetic_case
 
@@ -161,3 +162,93 @@ def test_changes_within_the_route_choice_gap_are_named_but_not_judged():
     [within] = [s for s in sentences if "Within the route-choice gap" in s]
     assert label in within and "(2.0 %)" in within
     assert "在路径选择误差内 within route-choice gap" in report.kpi_table_html(table)
+
+
+def _approaches(junction: str, road: str) -> pd.DataFrame:
+    """Two approaches of one junction the measure changes, shaped like compare.approach_deltas."""
+    figures = {
+        "flow_vph_a": 500.0,
+        "flow_vph_b": 520.0,
+        "max_degree_of_saturation_a": 0.81,
+        "max_degree_of_saturation_b": 0.7,
+        "control_delay_s_a": 35.0,
+        "control_delay_s_b": 30.0,
+        "los_a": "C",
+        "los_b": "C",
+        "queue_max_veh_a": 8.0,
+        "queue_max_veh_b": 6.0,
+    }
+    return pd.DataFrame(
+        [
+            {
+                "node": 1,
+                "junction": junction,
+                "road": road,
+                "approach": approach,
+                "measure": True,
+                "junction_changed": True,
+                "control": "signal",
+                **figures,
+            }
+            for approach in ("东进口 E", "西进口 W")
+        ]
+    )
+
+
+def test_titles_and_road_names_with_markup_and_ampersands_arrive_escaped(tmp_path):
+    """Text from a scenario YAML or OSM is escaped by the template (autoescape) and in the
+    tables built in Python; nothing is escaped twice."""
+    title = "方案 <script>alert(1)</script> & co"
+    road = "<script>alert('road')</script> & 长城路"
+    path = report.write_report(
+        tmp_path / "report.html",
+        title_a="现状 & baseline",
+        title_b=title,
+        scenario_a={"title": "现状 & baseline", "report_quote": "a & b\n<i>c</i>"},
+        scenario_b={"title": title, "assumptions": [f"closes {road}"]},
+        patch_log_text=f"close_road {road}: 2 edges removed",
+        kpi_table=synthetic_case()["comparison"],
+        figures={},
+        caveats=[f"caveat on {road}"],
+        run_info={"map <m>": "a & b"},
+        approaches=_approaches(f"{road} × 文阳路", road),
+    )
+    text = path.read_text(encoding="utf-8")
+    assert "<script" not in text and "<i>" not in text and "&amp;amp;" not in text
+    escaped_title = "方案 &lt;script&gt;alert(1)&lt;/script&gt; &amp; co"
+    assert f"<title>现状 &amp; baseline → {escaped_title}</title>" in text
+    assert f'<span class="arrow">→</span>{escaped_title}</h1>' in text
+    assert f'<span class="tag">B 方案/后</span>{escaped_title}</h3>' in text
+    assert "<blockquote>a &amp; b<br>&lt;i&gt;c&lt;/i&gt;</blockquote>" in text
+    assert '<p class="meta">map &lt;m&gt;: a &amp; b</p>' in text
+    escaped_road = "&lt;script&gt;alert(&#39;road&#39;)&lt;/script&gt; &amp; 长城路"
+    assert f"<li>closes {escaped_road}</li>" in text  # assumption (template)
+    assert f"<pre>close_road {escaped_road}: 2 edges removed</pre>" in text  # change log
+    assert f"<li>caveat on {escaped_road}</li>" in text
+    assert f"<td>东进口 E {escaped_road}</td>" in text  # junction table (Python, Markup)
+    # read back as HTML, the page shows the names exactly as written
+    parser = _Collector()
+    parser.feed(text)
+    assert "script" not in parser.tags and "i" not in parser.tags
+    assert f"东进口 E {road}" in parser.cells
+
+
+def test_templates_are_autoescaped_strict_and_shipped_as_package_data():
+    import fnmatch
+    import tomllib
+    from pathlib import Path
+
+    import jinja2
+
+    environment = report._environment()
+    assert environment.autoescape is True and environment.undefined is jinja2.StrictUndefined
+    with pytest.raises(jinja2.UndefinedError):
+        environment.get_template("page.html.j2").render(page_title="t")
+    package = Path(report.__file__).parent
+    pyproject = tomllib.loads((package.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["cysim"]
+    templates = sorted(p.relative_to(package).as_posix() for p in (package / "templates").iterdir())
+    assert {"templates/base.html.j2", "templates/page.html.j2", "templates/report.html.j2"} <= set(
+        templates
+    )
+    assert all(any(fnmatch.fnmatch(t, p) for p in patterns) for t in templates)

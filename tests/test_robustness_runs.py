@@ -79,14 +79,20 @@ def complete_runs(scenario_folder: Path) -> list[Path]:
 
 
 def leftovers(scenario_folder: Path) -> list[str]:
-    """Partial folders and lock files left behind."""
+    """Partial folders left behind, and the lock if something still holds it.
+
+    The lock file itself stays after a run (an OS lock on it is what counts, see
+    :func:`cysim.io.scenario_lock`), so a held lock is found by trying to take it.
+    """
     if not scenario_folder.is_dir():
         return []
-    return sorted(
-        p.name
-        for p in scenario_folder.iterdir()
-        if p.name.endswith(io.PARTIAL_SUFFIX) or p.name == io.LOCK_NAME
-    )
+    found = [p.name for p in scenario_folder.iterdir() if p.name.endswith(io.PARTIAL_SUFFIX)]
+    try:
+        with io.scenario_lock(scenario_folder.name, root=scenario_folder.parent):
+            pass
+    except ResultsError:
+        found.append(f"{io.LOCK_NAME} (held)")
+    return sorted(found)
 
 
 def test_ctrl_c_mid_run_stops_cleanly(folder: Path, tmp_path: Path) -> None:
@@ -155,17 +161,19 @@ def test_sigkill_while_writing_keeps_previous_run(folder: Path, tmp_path: Path) 
         if process.poll() is None:
             process.kill()
     assert process.returncode == -signal.SIGKILL
-    # The killed run left debris (partial folder, lock of a dead process) but nothing complete.
+    # The killed run left debris (partial folder, lock file of a dead process) but nothing
+    # complete.
+    assert (scenario_folder / io.LOCK_NAME).exists()
     assert complete_runs(scenario_folder) == [first.run_dir]
     after = {p.name: p.read_bytes() for p in first.run_dir.rglob("*") if p.is_file()}
     assert after == before, "the previous complete run was modified"
     pipeline.load_run(first.run_dir)  # still a valid run folder
     again = pipeline.run_scenario(folder / "quick.yaml", results_root=results)
     assert again.reused and again.run_dir == first.run_dir
-    # The stale lock of the killed process does not block a new run.
+    # The lock file the killed process left behind does not block a new run.
     forced = pipeline.run_scenario(folder / "quick.yaml", results_root=results, force=True)
     assert not forced.reused and (forced.run_dir / io.COMPLETE_MARKER).exists()
-    assert io.LOCK_NAME not in [p.name for p in scenario_folder.iterdir()]
+    assert f"{io.LOCK_NAME} (held)" not in leftovers(scenario_folder)
 
 
 def test_two_concurrent_runs_do_not_corrupt_each_other(folder: Path, tmp_path: Path) -> None:

@@ -1,4 +1,23 @@
-"""GraphML save/load of cysim networks, keeping every attribute's type (docs/data-model.md §1)."""
+"""GraphML save/load of cysim networks, keeping every attribute's type (docs/data-model.md §1).
+
+networkx reads and writes the XML; what is left here is cysim's attribute contract
+(:data:`NODE_ATTRS`, :data:`EDGE_ATTRS`, :data:`GRAPH_ATTRS`) and its checks. It is kept rather
+than replaced by :func:`osmnx.io.load_graphml` with ``node_dtypes``/``edge_dtypes``/
+``graph_dtypes`` (checked with osmnx 2.1) because:
+
+* osmnx reads only GraphML that osmnx wrote, where every value is a string. :func:`save_graphml`
+  writes typed GraphML (networkx declares ``int``/``double``/``boolean`` keys), as every cysim
+  version has for its maps and network caches; osmnx fails on those files (``'float' object has
+  no attribute 'startswith'``), so switching saving and loading to osmnx would leave every
+  existing file unreadable.
+* osmnx evaluates (``ast.literal_eval``) every node and edge value that starts with ``[`` or
+  ``{``, so a string attribute holding JSON or a bracketed name changes type: on an edge it
+  becomes a list; on a node a JSON list of strings comes back as a Python repr (``["NS"]`` →
+  ``['NS']``).
+* osmnx checks nothing: a missing or malformed attribute would surface later as a ``KeyError``
+  or ``ValueError``, not as a :class:`MapError` naming the file, the node or edge and the
+  attribute.
+"""
 
 from __future__ import annotations
 

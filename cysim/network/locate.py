@@ -1,4 +1,22 @@
-"""Find roads, stretches and junctions in a network by name or by WGS84 coordinates."""
+"""Find roads, stretches and junctions in a network by name or by WGS84 coordinates.
+
+The nearest-node and nearest-edge searches (:func:`nearest_node`, :func:`nearest_edge`) are plain
+loops, kept rather than replaced by :func:`osmnx.distance.nearest_nodes` / ``nearest_edges``
+(checked with osmnx 2.1 on the bundled map at 500 points, 300 random and 200 edge midpoints):
+those find the same distances, but
+
+* ties are the rule here, not the exception: a two-way road is two edges with one geometry, and
+  dual carriageways cross at coincident nodes. osmnx returns whichever one its k-d tree or STRtree
+  meets first (an order set by the index, not documented); cysim takes the lowest id, so a
+  scenario snaps to the same edge and junction whatever the library versions. osmnx picked
+  another edge than the lowest-keyed for 219 of the 500 points (144 of the random ones), another
+  node for 19.
+* each call here answers one point (a patch's place, a demand gateway), and osmnx rebuilds a
+  GeoDataFrame and a spatial index of the whole graph per call: about ten times slower than the
+  loop (nodes 2.1 s against 0.15 s, edges 12.6 s against 1.2 s for the 500 points).
+* :func:`nearest_node` may be limited to candidate nodes, and the stretch and junction searches
+  run over the nodes of named roads only; a whole-graph nearest is not the same question.
+"""
 
 from __future__ import annotations
 

@@ -1,22 +1,28 @@
 """The one-page before/after HTML report: scenarios, KPI table, figures, change log and caveats.
 
 The page is self-contained (figures embedded as base64 PNG data URIs, CSS inline, no scripts), so
-it can be mailed or archived as one file. Every text that comes from OSM or a scenario YAML is
-HTML-escaped; the template is a :class:`string.Template` with no logic of its own.
+it can be mailed or archived as one file. The pages are Jinja2 templates shipped with the package
+(``cysim/templates/*.html.j2``), rendered with autoescape and ``StrictUndefined``: every text that
+comes from OSM or a scenario YAML reaches them as a plain string and is escaped by Jinja. The KPI
+and junction tables stay Python (:func:`kpi_table_html`, :func:`junction_table_html`): each cell
+needs its own number formatting, their labels are escaped cell by cell with :func:`escape`, and
+they are passed to the template deliberately as :class:`markupsafe.Markup`.
 """
 
 from __future__ import annotations
 
 import base64
-import html
+import functools
 import math
 import os
-import string
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import pandas as pd
+from markupsafe import Markup
+from markupsafe import escape as _escape
 
 from .. import io
 from .._fonts import font_face_css
@@ -41,131 +47,30 @@ _VERDICT_TEXT = {
     "neutral": "—",
 }
 
-#: The house style of every cysim HTML page (fonts are added per page).
-_STYLE = """/*FONT_FACE*/
-  :root { --ink:#1f2933; --muted:#616e7c; --line:#d9dee4; --a:#5b6c8f; --b:#e07a1f;
-          --good:#2b8a3e; --bad:#c92a2a; --bg:#f5f7fa; }
-  * { box-sizing: border-box; }
-  body { margin:0; background:var(--bg); color:var(--ink);
-         font: 15px/1.55 "cysim CJK","Noto Sans CJK SC","Source Han Sans SC","PingFang SC",
-               "Microsoft YaHei",sans-serif; }
-  main { max-width:1100px; margin:0 auto; padding:28px 32px 48px; background:#fff;
-         box-shadow:0 0 0 1px var(--line); }
-  header { border-bottom:3px solid var(--ink); padding-bottom:14px; margin-bottom:22px; }
-  .kicker { color:var(--muted); font-size:13px; letter-spacing:.04em; text-transform:uppercase; }
-  h1 { font-size:26px; margin:6px 0 6px; line-height:1.3; }
-  h1 .arrow { color:var(--muted); font-weight:400; padding:0 .3em; }
-  h2 { font-size:19px; margin:30px 0 10px; padding-bottom:4px;
-       border-bottom:1px solid var(--line); }
-  .meta { color:var(--muted); font-size:13px; margin:0; }
-  .cards { display:grid; grid-template-columns:1fr 1fr; gap:16px; }
-  .card { border:1px solid var(--line); border-radius:6px; padding:12px 16px;
-          border-top:5px solid var(--a); }
-  .card.b { border-top-color:var(--b); }
-  .card h3 { margin:2px 0 6px; font-size:16px; }
-  .tag { display:inline-block; font-size:12px; color:#fff; background:var(--a); border-radius:3px;
-         padding:0 6px; margin-right:6px; vertical-align:2px; }
-  .card.b .tag { background:var(--b); }
-  blockquote { margin:8px 0; padding:6px 12px; border-left:3px solid var(--line);
-               color:#3e4c59; background:#fafbfc; }
-  .card ul { margin:6px 0 0; padding-left:20px; font-size:14px; }
-  .findings li { margin:3px 0; }
-  p.summary { font-size:15px; line-height:1.6; margin:6px 0; }
-  table.kpi { width:100%; border-collapse:collapse; font-size:13.5px; }
-  table.kpi th, table.kpi td { padding:6px 8px; border-bottom:1px solid var(--line); }
-  table.kpi th { text-align:left; background:#eef1f5; font-weight:600; }
-  table.kpi td.num { text-align:right; font-variant-numeric:tabular-nums; white-space:nowrap; }
-  table.kpi td .en { color:var(--muted); font-size:12px; }
-  tr.better td.verdict { color:var(--good); font-weight:600; }
-  tr.worse td.verdict { color:var(--bad); font-weight:600; }
-  tr.sub td:first-child { padding-left:22px; }
-  figure { margin:18px 0; }
-  figure img { width:100%; height:auto; border:1px solid var(--line); }
-  figcaption { color:var(--muted); font-size:13px; margin-top:4px; }
-  pre { font-family:"cysim Mono","Noto Sans Mono CJK SC",ui-monospace,monospace;
-        background:#f6f8fa; border:1px solid var(--line); border-radius:4px; padding:10px 12px;
-        font-size:12.5px; white-space:pre-wrap; word-break:break-word; }
-  .caveats li { margin:4px 0; }
-  footer { margin-top:32px; color:var(--muted); font-size:12px; border-top:1px solid var(--line);
-           padding-top:8px; }
-  @media print { body { background:#fff; } main { box-shadow:none; }
-                 figure { break-inside:avoid; } }
-"""
+#: Where the page templates live (package data, see pyproject.toml).
+TEMPLATE_DIR: str = "templates"
 
-#: The start of every cysim HTML page, up to the page's content.
-_HEAD = """<!DOCTYPE html>
-<html lang="zh-CN">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>$page_title</title>
-<style>
-$style</style>
-</head>
-<body>
-<main>
-"""
-
-_TEMPLATE = string.Template(
-    _HEAD
-    + """<header>
-  <div class="kicker">城阳区交通治堵方案仿真评估 · cysim before/after report</div>
-  <h1>$title_a<span class="arrow">→</span>$title_b</h1>
-  <p class="meta">$run_info</p>
-</header>
-
-<section class="cards">
-$card_a
-$card_b
-</section>
-
-<h2>主要结论 · Key findings</h2>
-<p class="summary" lang="zh-CN">$summary_zh</p>
-<p class="summary" lang="en">$summary_en</p>
-<ul class="findings">
-$findings
-</ul>
-
-<h2>指标对比 · KPI comparison</h2>
-$kpi_table
-
-<h2>图表 · Figures</h2>
-$figures
-
-$near
-
-$approaches
-
-<h2>方案改动记录 · Patch change log</h2>
-<pre>$patch_log</pre>
-
-<h2>说明与局限 · Caveats</h2>
-<ul class="caveats">
-$caveats
-</ul>
-
-<footer>$footer</footer>
-</main>
-</body>
-</html>
-"""
-)
+#: Replaced after rendering by the @font-face rules of the page's own characters.
+_FONT_FACE = "/*FONT_FACE*/"
 
 
-_PAGE = string.Template(
-    _HEAD
-    + """<header>
-  <div class="kicker">$kicker</div>
-  <h1>$title</h1>
-  <p class="meta">$run_info</p>
-</header>
-$body
-<footer>$footer</footer>
-</main>
-</body>
-</html>
-"""
-)
+@functools.cache
+def _environment() -> jinja2.Environment:
+    """The Jinja2 environment of the page templates: autoescaped, strict about undefined names."""
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("cysim", TEMPLATE_DIR),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _render(template: str, *, mono_text: str, **context: Any) -> str:
+    """Render a page template, then embed the font subsets for the characters it uses."""
+    page = _environment().get_template(template).render(**context)
+    return page.replace(_FONT_FACE, font_face_css(page, mono_text), 1)
 
 
 def write_page(
@@ -192,17 +97,15 @@ def write_page(
     footer
         Plain-text footer.
     """
-    info = " · ".join(f"{_e(k)}: {_e(v)}" for k, v in run_info.items())
-    page = _PAGE.substitute(
-        style=_STYLE,
-        page_title=_e(title),
-        kicker=_e(kicker),
-        title=_e(title),
-        run_info=info,
-        body=body_html,
-        footer=_e(footer),
+    page = _render(
+        "page.html.j2",
+        mono_text="",
+        page_title=title,
+        kicker=kicker,
+        run_info=run_info,
+        body=Markup(body_html),  # the caller's HTML, its text escaped with escape()
+        footer=footer,
     )
-    page = page.replace("/*FONT_FACE*/", font_face_css(page, ""), 1)
     return io.write_text(Path(path), page)
 
 
@@ -222,8 +125,8 @@ def format_number(value: float, decimals: int, signed: bool = False) -> str:
 
 
 def _e(value: Any) -> str:
-    """HTML-escape any value as text."""
-    return html.escape("" if value is None else str(value), quote=True)
+    """HTML-escape any value as text (the same escaping as the templates' autoescape)."""
+    return str(_escape("" if value is None else str(value)))
 
 
 def _number(value: float, decimals: int, signed: bool = False) -> str:
@@ -248,25 +151,17 @@ def _change_decimals(row: Mapping[str, Any], decimals: int) -> int:
     return int(min(4, max(decimals, 1 - math.floor(math.log10(largest)))))
 
 
-def _scenario_card(side: str, css: str, scenario: Mapping[str, Any]) -> str:
-    """One scenario's title, report quote, description and assumptions."""
+def _scenario_card(scenario: Mapping[str, Any]) -> dict[str, Any]:
+    """One scenario's card for the template: title, report quote, description, assumptions."""
     quote = scenario.get("report_quote") or ""
     if isinstance(quote, Sequence) and not isinstance(quote, str):
         quote = "\n".join(str(q) for q in quote)
-    parts = [
-        f'<div class="card {css}"><h3><span class="tag">{_e(side)}</span>'
-        f"{_e(scenario.get('title') or scenario.get('name') or '')}</h3>"
-    ]
-    if quote:
-        parts.append("<blockquote>" + _e(quote).replace("\n", "<br>") + "</blockquote>")
-    if scenario.get("description"):
-        parts.append(f"<p>{_e(scenario['description'])}</p>")
-    assumptions = [a for a in scenario.get("assumptions") or [] if a]
-    if assumptions:
-        items = "".join(f"<li>{_e(a)}</li>" for a in assumptions)
-        parts.append(f"<div><b>假设 Assumptions</b><ul>{items}</ul></div>")
-    parts.append("</div>")
-    return "\n".join(parts)
+    return {
+        "title": str(scenario.get("title") or scenario.get("name") or ""),
+        "quote_lines": str(quote).split("\n") if quote else [],
+        "description": str(scenario.get("description") or ""),
+        "assumptions": [str(a) for a in scenario.get("assumptions") or [] if a],
+    }
 
 
 def kpi_table_html(kpi_table: pd.DataFrame) -> str:
@@ -678,24 +573,18 @@ def _embed_png(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
 
 
-def _figures_html(figures: Mapping[str, str | os.PathLike], report_dir: Path) -> str:
-    """Figures embedded in order; HTML files (the interactive map) linked relative to the report."""
-    parts = []
+def _figures(figures: Mapping[str, str | os.PathLike], report_dir: Path) -> list[dict[str, str]]:
+    """Figures in order for the template: PNGs embedded (with captions), HTML files (the
+    interactive map) linked relative to the report."""
+    items = []
     for key, value in figures.items():
         path = Path(value)
-        caption = _e(FIGURE_CAPTIONS.get(key, key))
         if path.suffix.lower() == ".html":
-            href = os.path.relpath(path, report_dir)
-            parts.append(
-                f'<p>🗺 <a href="{_e(href)}">交互地图 Interactive map of link changes '
-                f"({_e(href)})</a></p>"
-            )
-            continue
-        parts.append(
-            f'<figure><img alt="{caption}" src="{_embed_png(path)}">'
-            f"<figcaption>{caption}</figcaption></figure>"
-        )
-    return "\n".join(parts)
+            items.append({"kind": "link", "href": os.path.relpath(path, report_dir)})
+        else:
+            caption = FIGURE_CAPTIONS.get(key, key)
+            items.append({"kind": "image", "src": _embed_png(path), "caption": caption})
+    return items
 
 
 def write_report(
@@ -752,44 +641,38 @@ def write_report(
         ``path``.
     """
     target = Path(path)
-    info = " · ".join(f"{_e(k)}: {_e(v)}" for k, v in run_info.items())
+    near_table = ""
     sentences = key_findings(kpi_table)
     if near is not None and not near.empty:
+        near_table = kpi_table_html(near)
         # a local effect the district totals do not show is a finding too
         sentences += [
             s for s in key_findings(near, meta=NEAR_KPI_META) if s.endswith(("better.", "worse."))
         ]
-    findings = "\n".join(f"<li>{_e(s)}</li>" for s in sentences)
     summary_zh, summary_en = summary_paragraphs(
         kpi_table, (title_a, title_b), near=near, approaches=approaches
     )
-    page = _TEMPLATE.substitute(
-        summary_zh=_e(summary_zh),
-        summary_en=_e(summary_en),
-        style=_STYLE,
-        page_title=_e(f"{title_a} → {title_b}"),
-        title_a=_e(title_a),
-        title_b=_e(title_b),
-        run_info=info,
-        card_a=_scenario_card("A 现状/前", "a", scenario_a),
-        card_b=_scenario_card("B 方案/后", "b", scenario_b),
-        findings=findings,
-        kpi_table=kpi_table_html(kpi_table),
-        figures=_figures_html(figures, target.parent.resolve()),
-        patch_log=_e(patch_log_text or "(no patches)"),
-        caveats="\n".join(f"<li>{_e(c)}</li>" for c in caveats),
-        approaches=junction_table_html(approaches) if approaches is not None else "",
-        near=(
-            f"<h2>方案周边 · Near the measure (links within {near_m / 1000:g} km)</h2>\n"
-            "<p>Network totals can hide a local effect in the noise of a whole district: these "
-            "are the same figures on the links within that distance of the links and junctions "
-            "the measure changes, paired over the same seeds and judged like the KPIs above.</p>\n"
-            + kpi_table_html(near)
-            if near is not None and not near.empty
-            else ""
-        ),
+    page = _render(
+        "report.html.j2",
+        mono_text=patch_log_text or "",
+        page_title=f"{title_a} → {title_b}",
+        title_a=title_a,
+        title_b=title_b,
+        run_info=run_info,
+        scenario_a=_scenario_card(scenario_a),
+        scenario_b=_scenario_card(scenario_b),
+        summary_zh=summary_zh,
+        summary_en=summary_en,
+        findings=sentences,
+        # HTML built (and escaped cell by cell) here, passed as Markup on purpose:
+        kpi_table=Markup(kpi_table_html(kpi_table)),
+        near_table=Markup(near_table),
+        near_km=f"{near_m / 1000:g}",
+        junctions=Markup(junction_table_html(approaches)) if approaches is not None else "",
+        figures=_figures(figures, target.parent.resolve()),
+        patch_log=patch_log_text or "(no patches)",
+        caveats=list(caveats),
         footer="Generated by cysim. Differences are B − A; intervals are 95 % Student-t "
         "(paired over common seeds, Welch otherwise). Definitions: docs/metrics.md.",
     )
-    page = page.replace("/*FONT_FACE*/", font_face_css(page, patch_log_text or ""), 1)
     return io.write_text(target, page)
