@@ -245,8 +245,8 @@ def test_templates_are_autoescaped_strict_and_shipped_as_package_data():
     with pytest.raises(jinja2.UndefinedError):
         environment.get_template("page.html.j2").render(page_title="t")
     package = Path(report.__file__).parent
-    pyproject = tomllib.loads((package.parent / "pyproject.toml").read_text(encoding="utf-8"))
-    patterns = pyproject["tool"]["setuptools"]["package-data"]["cysim"]
+    pyproject = tomllib.loads((package.parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["cysim.report"]
     templates = sorted(p.relative_to(package).as_posix() for p in (package / "templates").iterdir())
     assert {"templates/base.html.j2", "templates/page.html.j2", "templates/report.html.j2"} <= set(
         templates

@@ -2,9 +2,9 @@
 
 The page is self-contained (figures embedded as base64 PNG data URIs, CSS inline, no scripts), so
 it can be mailed or archived as one file. The pages are Jinja2 templates shipped with the package
-(``cysim/templates/*.html.j2``), rendered with autoescape and ``StrictUndefined``: every text that
-comes from OSM or a scenario YAML reaches them as a plain string and is escaped by Jinja. The KPI
-and junction tables stay Python (:func:`kpi_table_html`, :func:`junction_table_html`): each cell
+(``report/templates/*.html.j2``), rendered with autoescape and ``StrictUndefined``: every text
+that comes from OSM or a scenario YAML reaches them as a plain string and is escaped by Jinja. The
+KPI and junction tables stay Python (:func:`kpi_table_html`, :func:`junction_table_html`): each cell
 needs its own number formatting, their labels are escaped cell by cell with :func:`escape`, and
 they are passed to the template deliberately as :class:`markupsafe.Markup`.
 """
@@ -58,7 +58,7 @@ _FONT_FACE = "/*FONT_FACE*/"
 def _environment() -> jinja2.Environment:
     """The Jinja2 environment of the page templates: autoescaped, strict about undefined names."""
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("cysim", TEMPLATE_DIR),
+        loader=jinja2.PackageLoader("cysim.report", TEMPLATE_DIR),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
