@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from cysim import modeldefaults, settings
+from cysim import errors, modeldefaults, settings
 from cysim.demand import build, calibrate
 from cysim.pipeline import runfolder
+from cysim.scenario import load_scenario
 from cysim.simsettings import RouteChoiceSettings, SimSettings
 
 
@@ -41,7 +43,11 @@ MODEL_VALUES = [
     if not name.startswith("_")
     and isinstance(value, modeldefaults._DATA_TYPES)
     and name not in modeldefaults.NOT_MODEL_VALUES.get(module, frozenset())
+    and name not in modeldefaults.NOT_DATA_NAMES
 ]
+#: The values a module assigns itself (the resolved scenario records each once, at its home).
+RECORDED_VALUES = [(m, n) for m, values in modeldefaults.model_values().items() for n in values]
+BASELINE = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.yaml"
 
 
 def test_the_model_modules_have_values_to_guard():
@@ -133,3 +139,46 @@ def test_the_digest_is_the_same_in_every_process():
         for seed in ("1", "2", "3")
     }
     assert digests == {modeldefaults.digest()}
+
+
+def test_the_resolved_scenario_records_the_model_values_and_loads_again(tmp_path):
+    scenario = load_scenario(BASELINE)
+    assert scenario.model_defaults == modeldefaults.model_values()
+    assert scenario.model_defaults["cysim.control.webster"]["protected_left_flow_vph"] == 240.0
+    assert "LEFT" not in scenario.model_defaults["cysim.control.webster"]  # imported, not its own
+    text = scenario.resolved_yaml()
+    assert "model_defaults:" in text and "sneak_window_s:" in text
+    resolved = tmp_path / "resolved.yaml"
+    resolved.write_text(text, encoding="utf-8")
+    assert load_scenario(resolved).fingerprint() == scenario.fingerprint()
+
+
+@pytest.mark.parametrize(
+    "module,name", RECORDED_VALUES, ids=[f"{m}.{n}" for m, n in RECORDED_VALUES]
+)
+def test_changing_a_model_value_changes_the_fingerprint_and_the_record(monkeypatch, module, name):
+    target = importlib.import_module(module)
+    changed = _changed(getattr(target, name))
+    if changed is None:
+        pytest.skip(f"no changed value for a {type(getattr(target, name)).__name__}")
+    before = load_scenario(BASELINE)
+    monkeypatch.setattr(target, name, changed)
+    after = load_scenario(BASELINE)
+    assert after.fingerprint() != before.fingerprint()
+    assert after.model_defaults[module][name] != before.model_defaults[module][name]
+
+
+def test_a_file_cannot_change_a_model_value_and_is_told_how(tmp_path):
+    text = load_scenario(BASELINE).resolved_yaml()
+    assert "protected_left_flow_vph: 240.0" in text
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(text.replace("protected_left_flow_vph: 240.0", "protected_left_flow_vph: 99"))
+    with pytest.raises(errors.ScenarioError) as caught:
+        load_scenario(edited)
+    message = str(caught.value)
+    assert "protected_left_flow_vph is 99 in the file but 240.0" in message
+    assert "Remove model_defaults:" in message and "in Python" in message
+    typo = tmp_path / "typo.yaml"
+    typo.write_text(text.replace("protected_left_flow_vph:", "protected_left_flow:"))
+    with pytest.raises(errors.ScenarioError, match="did you mean 'protected_left_flow_vph'"):
+        load_scenario(typo)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
 import hashlib
 import json
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, PrivateAttr, field_validator
 
+from .. import modeldefaults
 from .._errors import CysimError, MapError, ScenarioError
 from ..demand import DemandSpec
 from ..network import roadclass
@@ -125,9 +127,48 @@ class Scenario(StrictModel):
     patches: list[Patch] = Field(default_factory=list)
     outputs: dict[str, Any] = Field(default_factory=dict)
     report: ReportSettings = Field(default_factory=ReportSettings)
+    #: The model's values in code (``{module: {name: value}}``) this scenario is run with, read
+    #: when it is loaded; a resolved ``scenario.yaml`` records them, and they are part of the
+    #: fingerprint. A file may repeat them but not change them (see the validator).
+    model_defaults: dict[str, dict[str, Any]] = Field(default_factory=modeldefaults.model_values)
     source_file: Path
     base_chain: list[Path] = Field(default_factory=list)
     _sources: dict[KeyPath, KeySource] = PrivateAttr(default_factory=dict)
+
+    @field_validator("model_defaults")
+    @classmethod
+    def _model_defaults_are_the_code(cls, given: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """Check that a file's ``model_defaults:`` equal the code's, and complete them.
+
+        The section records what a run was made with. The engine and the signal planner read
+        these values from their modules, so a different value in a file would be reported but
+        not used: that is refused, with the way to change a value that does work.
+        """
+        code = modeldefaults.model_values()
+        for module, values in given.items():
+            if module not in code:
+                close = difflib.get_close_matches(module, code, n=1)
+                raise ValueError(
+                    f"no module {module!r}"
+                    + (f" (did you mean {close[0]!r}?)" if close else "")
+                    + f"; the recorded modules are {', '.join(code)}"
+                )
+            for name, value in (values or {}).items():
+                if name not in code[module]:
+                    close = difflib.get_close_matches(name, code[module], n=1)
+                    raise ValueError(
+                        f"{module} has no model value {name!r}"
+                        + (f" (did you mean {close[0]!r}?)" if close else "")
+                    )
+                if value != code[module][name]:
+                    raise ValueError(
+                        f"{module}.{name} is {value!r} in the file but "
+                        f"{code[module][name]!r} in this cysim; the section records the values "
+                        "a run was made with and cannot change them. Remove model_defaults: to "
+                        f"run with this version's values, or set {module}.{name} in Python "
+                        "before the run (docs/architecture.md, 'Defaults are read when used')"
+                    )
+        return code
 
     def where(self, key: str) -> tuple[Path, int | None]:
         """Return the file and line that declare ``key`` (``demand.trips``, ``patches[2].road``).
