@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
     try:
-        outcome = cysim.compare_scenarios(
+        outcome = cysim.compare(
             args.before,
             args.after,
             results_root=args.results,

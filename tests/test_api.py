@@ -27,6 +27,9 @@ def test_every_public_name_resolves_to_a_documented_function():
 
     modules = {m.name for m in pkgutil.iter_modules(cysim.__path__)}
     assert not modules & set(cysim.__all__) - {"errors"}
+    import cysim.results.compare  # the module of 0.6 that shadowed the name lives in results/
+
+    assert cysim.compare is cysim.compare_scenarios and callable(cysim.compare)
 
 
 def test_import_cysim_loads_no_heavy_library():
