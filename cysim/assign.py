@@ -517,9 +517,9 @@ class _Problem:
         if self.has_parallel:
             # of parallel links keep the cheapest: sort by pair then cost, take each group's first
             order = np.lexsort((graph_cost, self.link_pair))
-            first = np.ones(len(order), dtype=bool)
-            first[1:] = self.link_pair[order][1:] != self.link_pair[order][:-1]
-            best = order[first]
+            group_first = np.ones(len(order), dtype=bool)
+            group_first[1:] = self.link_pair[order][1:] != self.link_pair[order][:-1]
+            best = order[group_first]
         else:
             best = np.empty(len(self.pair_keys), dtype=np.int64)
             best[self.link_pair] = np.arange(len(self.link_pair))

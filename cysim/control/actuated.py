@@ -140,11 +140,11 @@ def actuated_plan(G: nx.MultiDiGraph, node: int) -> ActuatedPlan | None:
             hint="raise the minimum green or shorten the lost time per phase",
             where=f"junction {node}: ",
         )
-    lost = plan.lost_time_s
+    lost_times = plan.lost_time_s
     return ActuatedPlan(
-        min_green_s=tuple(g + change - lp for g, lp in zip(shown_min, lost, strict=True)),
-        max_green_s=tuple(g + change - lp for g, lp in zip(shown_max, lost, strict=True)),
-        lost_time_s=tuple(lost),
+        min_green_s=tuple(g + change - lp for g, lp in zip(shown_min, lost_times, strict=True)),
+        max_green_s=tuple(g + change - lp for g, lp in zip(shown_max, lost_times, strict=True)),
+        lost_time_s=tuple(lost_times),
         passage_s=float(data.get("signal_passage_s", 0.0) or 0.0) or passage_s,
         detector_m=float(data.get("signal_detector_m", 0.0) or 0.0) or detector_m,
     )

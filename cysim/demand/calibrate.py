@@ -9,9 +9,10 @@ places (``cysim calibrate``).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import networkx as nx
 import numpy as np
@@ -317,7 +318,8 @@ def fit_targets(
     total = spec.trips if spec.trips is not None else initial_trips_guess(G, duration_s)
     total = int(np.clip(total, calibration.min_trips, calibration.max_trips))
     plans: dict[float | None, DemandPlan] = {}
-    rows: list[dict[str, float]] = []
+    # beta_per_min is None without a gravity model; every other figure is a number
+    rows: list[dict[str, float | None]] = []
     for iteration in range(1, calibration.max_iterations + 1):
         spec_now = _with_beta(spec, beta)
         if beta not in plans:
@@ -341,14 +343,23 @@ def fit_targets(
                 key="demand.calibration",
                 hint="check the simulation (gridlock?) or lower demand.trips",
             )
-        row = {"iteration": iteration, "trips": total, "beta_per_min": beta}
-        row.update({key: float(figures.get(key, float("nan"))) for key in TARGET_KEYS})
-        row["light_speed_kph"] = row["mean_speed_kph"] * tti
-        row["score"] = _score(target_table(targets, row))
+        measured = {key: float(figures.get(key, float("nan"))) for key in TARGET_KEYS}
+        light_speed_kph = measured["mean_speed_kph"] * tti
+        row: dict[str, float | None] = {
+            "iteration": iteration,
+            "trips": total,
+            "beta_per_min": beta,
+            **measured,
+            "light_speed_kph": light_speed_kph,
+            "score": _score(target_table(targets, measured)),
+        }
         rows.append(row)
         if on_iteration is not None:
-            on_iteration(row)
-        if bool(target_table(targets, row)["met"].all()):
+            # the callback's declared row type (shared with cysim.pipeline.prepare and the cli)
+            # is dict[str, float]; its beta_per_min is None without a gravity model, which the
+            # cli's callback checks
+            on_iteration(cast("dict[str, float]", row))
+        if bool(target_table(targets, measured)["met"].all()):
             break
         if "trips" in levers:
             assert tti_target is not None
@@ -359,7 +370,7 @@ def fit_targets(
             # the speed this β would give at the target index: β moves only when that misses
             # by more than half the tolerance (the routes' uncongested speed is noisy, and a
             # needless β step confounds the total's secant)
-            predicted = row["light_speed_kph"] / tti_target.value
+            predicted = light_speed_kph / tti_target.value
             if abs(predicted - speed_target.value) <= speed_target.tolerance / 2:
                 continue
             beta = _step_beta(rows, speed_target.value * tti_target.value)
@@ -391,17 +402,26 @@ def _with_beta(spec: DemandSpec, beta: float | None) -> DemandSpec:
     return spec.model_copy(update={"od": od})
 
 
-def _step_total(rows: list[dict[str, float]], target: float) -> int:
+def _figure(row: Mapping[str, float | None], key: str) -> float:
+    """The figure ``key`` of an evaluation's log row (only ``beta_per_min`` may be None, and
+    never when the deterrence is fitted)."""
+    value = row[key]
+    if value is None:
+        raise AssertionError(f"the evaluation's {key} is not set")
+    return float(value)
+
+
+def _step_total(rows: Sequence[Mapping[str, float | None]], target: float) -> int:
     """Next total: secant of ``log(index − 1)`` on ``log(total)`` through the last two
     evaluations at the same deterrence (when their totals differ and the slope is positive), else
     a damped power-law step."""
     last = rows[-1]
-    total, tti = int(last["trips"]), float(last["congestion_index"])
+    total, tti = int(_figure(last, "trips")), _figure(last, "congestion_index")
     # only evaluations at the same deterrence: a β step moves the index too
     same_beta = [r for r in rows[:-1] if r["beta_per_min"] == last["beta_per_min"]]
     if same_beta:
         prev = same_beta[-1]
-        x0, y0 = math.log(prev["trips"]), _excess(prev["congestion_index"])
+        x0, y0 = math.log(_figure(prev, "trips")), _excess(_figure(prev, "congestion_index"))
         x1, y1 = math.log(total), _excess(tti)
         if x1 != x0 and (y1 - y0) / (x1 - x0) > 0:
             slope = (y1 - y0) / (x1 - x0)
@@ -411,16 +431,16 @@ def _step_total(rows: list[dict[str, float]], target: float) -> int:
     return _next_total(total, tti, target, None, None)
 
 
-def _step_beta(rows: list[dict[str, float]], target_light_kph: float) -> float:
+def _step_beta(rows: Sequence[Mapping[str, float | None]], target_light_kph: float) -> float:
     """Next deterrence: secant of the routes' uncongested speed on ``log β`` through the last two
     evaluations with different β, else a first step of ×1.5 or ÷1.5 (longer trips, lower β,
     use faster roads)."""
     last = rows[-1]
-    beta, speed = float(last["beta_per_min"]), float(last["light_speed_kph"])
+    beta, speed = _figure(last, "beta_per_min"), _figure(last, "light_speed_kph")
     earlier = [r for r in rows[:-1] if r["beta_per_min"] != beta]
     if earlier:
         prev = earlier[-1]
-        x0, y0 = math.log(prev["beta_per_min"]), float(prev["light_speed_kph"])
+        x0, y0 = math.log(_figure(prev, "beta_per_min")), _figure(prev, "light_speed_kph")
         x1, y1 = math.log(beta), speed
         if y1 != y0 and (y1 - y0) / (x1 - x0) < 0:
             x = x1 + (target_light_kph - y1) * (x1 - x0) / (y1 - y0)

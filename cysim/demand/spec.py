@@ -12,6 +12,9 @@ BUILTIN_PROFILES = ("morning_peak", "uniform")
 
 OdSource = Literal["gravity", "od_csv", "trips_csv", "tntp_trips"]
 
+#: A demand lever ``cysim calibrate`` can fit (see :class:`CalibrationSpec`).
+Lever = Literal["trips", "beta_per_min"]
+
 
 class ZonesSpec(BaseModel):
     """Where the zones come from: exactly one of ``file``, ``grid_m`` or ``junction_clusters``."""
@@ -244,6 +247,10 @@ class CalibrationTargets(BaseModel):
     )
 
 
+def _default_levers() -> list[Lever]:
+    return ["trips", "beta_per_min"]
+
+
 class CalibrationSpec(BaseModel):
     """How calibration searches: ``target_tti`` (the total only) and ``cysim calibrate`` (the
     targets, with the levers named in ``levers``)."""
@@ -253,8 +260,8 @@ class CalibrationSpec(BaseModel):
     targets: CalibrationTargets = Field(
         default_factory=CalibrationTargets, description="what `cysim calibrate` fits and checks"
     )
-    levers: list[Literal["trips", "beta_per_min"]] = Field(
-        default_factory=lambda: ["trips", "beta_per_min"],
+    levers: list[Lever] = Field(
+        default_factory=_default_levers,
         min_length=1,
         description="demand levers `cysim calibrate` fits: the total (fits the index) and the "
         "gravity deterrence (fits the uncongested speed of the routes, hence the mean speed)",

@@ -182,9 +182,9 @@ def plot_desire_lines(
         start = xy.loc[pairs["zone_a"]].to_numpy()
         end = xy.loc[pairs["zone_b"]].to_numpy()
         widths = 0.3 + 6.0 * pairs["trips"].to_numpy() / pairs["trips"].max()
-        lines = LineCollection(
-            np.stack([start, end], axis=1), linewidths=widths, colors="#c0392b", alpha=0.45
-        )
+        # a list of (2, 2) segments, as LineCollection is typed (it iterates the array anyway)
+        desire = list(np.stack([start, end], axis=1))
+        lines = LineCollection(desire, linewidths=widths, colors="#c0392b", alpha=0.45)
         ax.add_collection(lines)
     ax.scatter(zones["centroid_x"], zones["centroid_y"], s=8, color="#2c3e50", zorder=3)
     ax.set_aspect("equal")

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import networkx as nx
 import numpy as np
@@ -328,13 +328,13 @@ def _map_kind(path: Path) -> str:
     raise MapError(f"unsupported map file type {suffix or '(none)'!r}", file=path, hint=_MAP_HINT)
 
 
-def is_drivable(tags: Mapping[str, str]) -> bool:
+def is_drivable(tags: Mapping[str, str] | osmium.osm.TagList) -> bool:
     """Whether an OSM way is a road for cars (osmnx's ``network_type="drive"`` rules).
 
     Parameters
     ----------
     tags
-        The way's tags.
+        The way's tags (a mapping, or osmium's tag list).
 
     Returns
     -------
@@ -361,14 +361,21 @@ def _extract_drivable(path: Path, fmt: str, out_path: Path) -> dict[str, int]:
     present: set[int] = set()
     counts: Counter[str] = Counter()
     try:
-        for way in osmium.FileProcessor(source, osmium.osm.WAY):
+        # a FileProcessor yields only the kinds of entity its filter names: here ways
+        ways = cast("Iterable[osmium.osm.Way]", osmium.FileProcessor(source, osmium.osm.WAY))
+        for way in ways:
             counts["osm_ways"] += 1
             if is_drivable(way.tags):
                 way_ids.add(way.id)
                 node_ids.update(node.ref for node in way.nodes)
         with osmium.SimpleWriter(str(out_path), overwrite=True) as writer:
-            for obj in osmium.FileProcessor(source, osmium.osm.NODE | osmium.osm.WAY):
-                if obj.is_node():
+            # nodes and ways only (the filter); isinstance is what obj.is_node() tests
+            entities = cast(
+                "Iterable[osmium.osm.Node | osmium.osm.Way]",
+                osmium.FileProcessor(source, osmium.osm.NODE | osmium.osm.WAY),
+            )
+            for obj in entities:
+                if isinstance(obj, osmium.osm.Node):
                     counts["osm_nodes"] += 1
                     if obj.id in node_ids:
                         present.add(obj.id)

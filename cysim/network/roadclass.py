@@ -38,6 +38,7 @@ import logging
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -188,7 +189,7 @@ CLASS_ORDER: tuple[str, ...] = tuple(ROAD_CLASSES)
 
 
 def road_class_table(
-    overrides: Mapping[str, Mapping[str, float]] | None = None,
+    overrides: Mapping[str, Mapping[str, float]] | Mapping[str, RoadClass] | None = None,
 ) -> dict[str, RoadClass]:
     """Return the defaults table with a scenario's overrides applied (the module table unchanged).
 
@@ -211,7 +212,7 @@ def road_class_table(
     table = dict(ROAD_CLASSES)
     if not overrides:
         return table
-    if isinstance(overrides, Mapping) and all(isinstance(v, RoadClass) for v in overrides.values()):
+    if _is_table(overrides):
         return {**table, **overrides}
     if not isinstance(overrides, Mapping):
         raise ScenarioError(
@@ -232,7 +233,9 @@ def road_class_table(
                 key=f"network.{osm_class}",
                 hint=f"settings: {', '.join(OVERRIDABLE_KEYS)}",
             )
-        changes: dict[str, float | int] = {}
+        # Any: the keys are checked against OVERRIDABLE_KEYS and the values by _checked_value, at
+        # run time; no static type maps a dynamic key to its field's type for dataclasses.replace
+        changes: dict[str, Any] = {}
         for key, value in values.items():
             where = f"network.{osm_class}.{key}"
             if key not in OVERRIDABLE_KEYS:
@@ -244,6 +247,13 @@ def road_class_table(
             changes[key] = _checked_value(key, value, where)
         table[osm_class] = dataclasses.replace(table[osm_class], **changes)
     return table
+
+
+def _is_table(overrides: object) -> TypeGuard[Mapping[str, RoadClass]]:
+    """Whether ``overrides`` is a table :func:`road_class_table` returned (not overrides)."""
+    return isinstance(overrides, Mapping) and all(
+        isinstance(v, RoadClass) for v in overrides.values()
+    )
 
 
 def _checked_value(key: str, value: object, where: str) -> float | int:

@@ -19,6 +19,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 from matplotlib import patheffects
+from matplotlib.artist import Artist
 from matplotlib.colors import TwoSlopeNorm, to_rgba
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -285,11 +286,12 @@ def congestion_map(
     flow = frame["flow_vph"].to_numpy(dtype=float)
     reference = flow_reference_vph or float(np.nanmax(flow, initial=0))
     overview = _padded_bounds(frame.total_bounds)
-    fig, axes = _map_panels([overview] if detail is None else [overview, detail], 1.6)
+    panels = [overview] if detail is None else [overview, detail]
+    fig, axes = _map_panels(panels, 1.6)
     colours = np.array(_classes(values, classes))
     widths = _widths(flow, reference)
     order = np.argsort(np.nan_to_num(flow))  # busiest links drawn last, on top
-    for ax, bounds in zip(axes, [overview, detail], strict=False):
+    for ax, bounds in zip(axes, panels, strict=False):
         if boundary is not None:
             _projected(boundary).boundary.plot(ax=ax, color="#9aa5b1", lw=0.8, ls="--")
         offset = 0.0018 * max(bounds[2] - bounds[0], 1.0)
@@ -303,7 +305,7 @@ def congestion_map(
         _mark_detail(axes[0], detail)
         _label_roads(axes[1], frame, flow, limit=12, within=detail)
         axes[1].set_title("局部放大 · detail", fontsize=8.5)
-    handles = [Patch(color=colour, label=label) for _, colour, label in classes]
+    handles: list[Artist] = [Patch(color=colour, label=label) for _, colour, label in classes]
     handles.append(Patch(color=_UNUSED_COLOUR, label="无车 no traffic"))
     for flow in (reference / 4, reference):
         handles.append(
@@ -481,7 +483,8 @@ def difference_map(
     marks = _projected(patched) if patched is not None and not patched.empty else None
     overview = _padded_bounds(frame.total_bounds)
     detail = detail_extent(marks, frame) if marks is not None else None
-    fig, axes = _map_panels([overview] if detail is None else [overview, detail], 1.3)
+    panels = [overview] if detail is None else [overview, detail]
+    fig, axes = _map_panels(panels, 1.3)
     # One RGBA row per link (not a mix of hex strings and tuples): geopandas indexes the colour
     # array per part when a geometry is multi-part.
     # grey where the change is not significant (the link's 95 % interval includes 0), when the
@@ -499,7 +502,7 @@ def difference_map(
     )
     widths = _widths(flow, float(np.nanmax(flow, initial=0)))
     only_b = frame["presence"] == "only_b"
-    for ax, bounds in zip(axes, [overview, detail], strict=False):
+    for ax, bounds in zip(axes, panels, strict=False):
         if marks is not None:
             roads = marks[marks["kind"] == "edge"]
             if not roads.empty:
@@ -535,7 +538,7 @@ def difference_map(
         pad=0.01,
         label=f"{name} (B − A), {unit}",
     )
-    handles = [Patch(color="#ffd400", alpha=0.55, label="改造路段 patched road")]
+    handles: list[Artist] = [Patch(color="#ffd400", alpha=0.55, label="改造路段 patched road")]
     handles.append(
         Line2D([], [], marker="*", color="#d1006f", ls="", ms=10, label="改造路口 junction")
     )

@@ -205,7 +205,9 @@ def place_labels(
             bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.7},
         )
         # the white box around the text is drawn 0.15 em wider: pad the measured extent alike
-        box = text.get_window_extent(renderer).padded(0.15 * text.get_fontsize())
+        # (the size in points: what get_fontsize() returns, typed as a float here)
+        em = text.get_fontproperties().get_size()
+        box = text.get_window_extent(renderer).padded(0.15 * em)
         fits = frame.contains(box.x0, box.y0) and frame.contains(box.x1, box.y1)
         if not fits or any(box.overlaps(other) for other in taken):
             text.remove()
@@ -260,7 +262,7 @@ def network_figure(
     family = _fonts.use_cjk_font()
     extent = extent or _network_extent(G)
     fig = Figure(figsize=(9, 9))
-    FigureCanvasAgg(fig)  # a renderer to measure labels with
+    canvas = FigureCanvasAgg(fig)  # a renderer to measure labels with
     ax = fig.add_subplot()
     groups = _draw_roads(ax, G)
     signals = [(d["x"], d["y"]) for _, d in G.nodes(data=True) if d["signal"]]
@@ -278,7 +280,7 @@ def network_figure(
     ax.set_title(f"{heading}\n{view_label}" if view_label else heading, fontfamily=family)
     _credit(ax, G, family)
     ax.apply_aspect()
-    renderer = fig.canvas.get_renderer()
+    renderer = canvas.get_renderer()
     if label_roads > 0:
         candidates = label_candidates(G, extent)
         place_labels(ax, candidates, label_roads, family, [legend.get_window_extent(renderer)])

@@ -121,11 +121,11 @@ def _clipped(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Bounds clipped to ``bounds``, element-wise, but never past the estimate: an interval
     always holds its estimate, even one outside ``bounds`` (which real data cannot give)."""
-    estimate = np.asarray(estimate, dtype=float)
+    point = np.asarray(estimate, dtype=float)
     with np.errstate(invalid="ignore"):
-        low = np.minimum(np.clip(low, *bounds), estimate)
-        high = np.maximum(np.clip(high, *bounds), estimate)
-    return low, high
+        clipped_low = np.minimum(np.clip(low, *bounds), point)
+        clipped_high = np.maximum(np.clip(high, *bounds), point)
+    return clipped_low, clipped_high
 
 
 def mean_ci(values: npt.ArrayLike, confidence: float = CONFIDENCE) -> Interval:
@@ -213,7 +213,7 @@ def welch_difference_ci(
     if a.size < 2 or b.size < 2:
         return Interval(estimate, nan, nan, nan, nan, "Welch t")
     se, df = _welch_se_df(a.var(ddof=1), a.size, b.var(ddof=1), b.size)
-    low, high = _t_interval(estimate, se, df, confidence)
+    low, high = _t_interval(estimate, float(se), float(df), confidence)
     return Interval(estimate, low, high, float(se), float(df), "Welch t")
 
 
