@@ -30,7 +30,7 @@ from .models import (
     CloseRoad,
     DemandShift,
     OpenRoad,
-    PatchBase,
+    Patch,
     RemoveOnStreetParking,
     RoadSelection,
     SetSpeed,
@@ -63,7 +63,7 @@ class _Context:
 
 def apply_patches(
     G: nx.MultiDiGraph,
-    patches: Sequence[PatchBase],
+    patches: Sequence[Patch],
     *,
     baseline_link_flows: dict[EdgeKey, float] | None = None,
     scenario_file: str | Path | None = None,
@@ -149,9 +149,29 @@ def _set_node(ctx: _Context, node: int, attribute: str, value: Any) -> None:
         _record(ctx, node, attribute, before, value, kind="node", road=road)
 
 
-def _link_attributes(ctx: _Context, *args: Any) -> dict[str, float]:
+def _link_attributes(
+    ctx: _Context,
+    highway: str,
+    lanes: int,
+    length_m: float,
+    speed_kph: float,
+    curb_parking: bool,
+    pocket_left: int = 0,
+    pocket_right: int = 0,
+    pocket_length_m: float = 0.0,
+) -> dict[str, float]:
     """Capacity, saturation flow and storage from the one formula in :mod:`cysim.network.build`."""
-    return network.link_attributes(*args, overrides=ctx.road_class_overrides)
+    return network.link_attributes(
+        highway,
+        lanes,
+        length_m,
+        speed_kph,
+        curb_parking,
+        pocket_left,
+        pocket_right,
+        pocket_length_m,
+        overrides=ctx.road_class_overrides,
+    )
 
 
 def _derived(ctx: _Context, data: dict[str, Any]) -> dict[str, float]:
@@ -862,7 +882,10 @@ def _webster(ctx: _Context, node: int) -> None:
                 f"junction {node}: approach {_edge_text(edge)} has no baseline flow "
                 "(a new link?); taken as 0"
             )
-    approach_flows = {e: {None: float(flows.get(e, 0.0))} for e in approaches}
+    # the key None: an approach total, its turning split unknown (webster.ApproachFlows)
+    approach_flows: dict[EdgeKey, dict[int | None, float]] = {
+        e: {None: float(flows.get(e, 0.0))} for e in approaches
+    }
     timing = webster.webster_timing(ctx.G, node, approach_flows)
     webster.apply_timing(ctx.G, timing)
     ctx.report.warnings.extend(f"junction {node}: {w}" for w in timing.warnings)
@@ -936,9 +959,7 @@ _GRAPH_PATCHES: dict[type, Callable[[_Context, Any], None]] = {
 # --- public one-patch functions ------------------------------------------------------------
 
 
-def _single(
-    G: nx.MultiDiGraph, patch: PatchBase, **kwargs: Any
-) -> tuple[nx.MultiDiGraph, PatchReport]:
+def _single(G: nx.MultiDiGraph, patch: Patch, **kwargs: Any) -> tuple[nx.MultiDiGraph, PatchReport]:
     return apply_patches(G, [patch], **kwargs)
 
 

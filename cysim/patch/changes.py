@@ -14,6 +14,7 @@ from .models import (
     Channelize,
     DemandShift,
     OpenRoad,
+    Patch,
     PatchBase,
     RemoveOnStreetParking,
     RoadSelection,
@@ -278,7 +279,7 @@ def locate_error(
     )
 
 
-def describe(patch: PatchBase) -> str:
+def describe(patch: Patch) -> str:
     """A header for the change log: type, the patch's description or a generated summary."""
     text = patch.description
     if not text:
@@ -300,8 +301,8 @@ def describe(patch: PatchBase) -> str:
         elif isinstance(patch, RemoveOnStreetParking):
             text = ", ".join(patch.roads)
         elif isinstance(patch, DemandShift):
-            where = patch.zones or (patch.corridor.roads if patch.corridor else [])
-            text = f"car trips × {patch.factor:g} ({', '.join(where)})"
+            shifted = patch.zones or (patch.corridor.roads if patch.corridor else [])
+            text = f"car trips × {patch.factor:g} ({', '.join(shifted)})"
     where = ""
     if patch.origin is not None:
         where = f" ({patch.origin.file.name}:{patch.origin.line})"

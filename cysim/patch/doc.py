@@ -186,7 +186,8 @@ def _split_annotated(annotation: Any) -> tuple[Any, list[Any]]:
     return bare, constraints
 
 
-def _format_number(value: float) -> str:
+def _format_number(value: object) -> str:
+    """A bound as text: floats compactly (``0.5``, ``130``), anything else as ``str``."""
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 

@@ -12,7 +12,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from .. import io, scenario
+from .. import chinacoords, io, scenario
 from .._version import __version__
 from ..report import basemaps, mapview, webmap
 from ..report import figures as plot
@@ -309,7 +309,10 @@ def _link_delta_layer(
 
 
 def _write_junction_deltas(
-    out: Path, run_a: RunResults, run_b: RunResults, china_layers: Sequence[str] = ()
+    out: Path,
+    run_a: RunResults,
+    run_b: RunResults,
+    china_layers: Sequence[chinacoords.CoordinateSystem] = (),
 ) -> pd.DataFrame | None:
     """Write the junctions and approaches before and after: ``approach_deltas.csv``,
     ``junction_deltas.csv`` and ``junction_deltas.gpkg`` (point layers ``junction_deltas_*``
@@ -324,14 +327,16 @@ def _write_junction_deltas(
     # junctions a patch changed, and the ends of the links it changed
     touched = sorted(set(run_b.patched_nodes) | {n for e in run_b.patched_edges for n in e[:2]})
     layers: dict[str, gpd.GeoDataFrame] = {}
-    junctions = [
+    junctions_a, junctions_b = (
         io.read_layers_gpkg(run.run_dir / "junctions.gpkg", ["junctions"])
         if (run.run_dir / "junctions.gpkg").exists()
         else None
         for run in (run_a, run_b)
-    ]
-    if junctions[0] is not None and junctions[1] is not None:
-        layers["junction_deltas"] = compare.junction_deltas(*junctions, touched_nodes=touched)
+    )
+    if junctions_a is not None and junctions_b is not None:
+        layers["junction_deltas"] = compare.junction_deltas(
+            junctions_a, junctions_b, touched_nodes=touched
+        )
         io.write_points_csv(out / "junction_deltas.csv", layers["junction_deltas"])
     approaches = None
     if run_a.approaches is not None and run_b.approaches is not None:
@@ -358,7 +363,7 @@ def _write_comparison(
     deltas: gpd.GeoDataFrame,
     notes: Sequence[str] = (),
     basemap: basemaps.Basemap | None = None,
-    china_layers: Sequence[str] = (),
+    china_layers: Sequence[chinacoords.CoordinateSystem] = (),
 ) -> None:
     """Write every file of a comparison folder into ``out`` (with ``china_layers``, the
     GeoPackages also hold GCJ-02 / BD-09 layers)."""
@@ -370,7 +375,9 @@ def _write_comparison(
     links_per_replication = [
         pd.read_parquet(run.run_dir / "links.parquet") for run in (run_a, run_b)
     ]
-    link_layer = _link_delta_layer(deltas, *links_per_replication, run_b.patched_edges)
+    link_layer = _link_delta_layer(
+        deltas, links_per_replication[0], links_per_replication[1], run_b.patched_edges
+    )
     significant = compare.significant_links(link_layer)
     if significant is not None:
         link_layer["significant"] = significant
@@ -384,19 +391,25 @@ def _write_comparison(
     title_a = _scenario_card(run_a)["title"]
     title_b = _scenario_card(run_b)["title"]
     # Same line-width scale and the same zoomed panel on both congestion maps, so they compare.
-    same_scale = {
-        "flow_reference_vph": float(
-            np.nanmax([run_a.links["flow_vph"].max(), run_b.links["flow_vph"].max(), 1.0])
-        ),
-        "detail": plot.detail_extent(run_b.patched, run_a.links),
-    }
+    flow_reference_vph = float(
+        np.nanmax([run_a.links["flow_vph"].max(), run_b.links["flow_vph"].max(), 1.0])
+    )
+    detail = plot.detail_extent(run_b.patched, run_a.links)
     figures = {
         "kpi_bars": plot.kpi_bars(table, fig / "kpi_bars.png", labels=labels),
         "congestion_a": plot.congestion_map(
-            run_a.links, fig / "congestion_a.png", title=title_a, **same_scale
+            run_a.links,
+            fig / "congestion_a.png",
+            title=title_a,
+            flow_reference_vph=flow_reference_vph,
+            detail=detail,
         ),
         "congestion_b": plot.congestion_map(
-            run_b.links, fig / "congestion_b.png", title=title_b, **same_scale
+            run_b.links,
+            fig / "congestion_b.png",
+            title=title_b,
+            flow_reference_vph=flow_reference_vph,
+            detail=detail,
         ),
         "difference": plot.difference_map(
             deltas,

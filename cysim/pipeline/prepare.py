@@ -14,6 +14,7 @@ from .._errors import SimulationError
 from ..control import signals
 from ..network import build as network
 from ..patch import apply as patches
+from ..patch.models import PatchBase
 from ..results import metrics
 from . import netcache
 from .memory import check_memory
@@ -48,7 +49,7 @@ class PreparedScenario:
     calibration_log: pd.DataFrame | None = None
 
 
-def _has_webster(patch_list: Sequence[patches.PatchBase]) -> bool:
+def _has_webster(patch_list: Sequence[PatchBase]) -> bool:
     """Whether any signal_timing patch asks for Webster optimisation from baseline flows."""
     return any(getattr(p, "optimize", None) == "webster" for p in patch_list)
 

@@ -176,9 +176,14 @@ def write_run(
     approaches = [o.approaches for o in outputs if o.approaches is not None]
     approaches_mean = None
     if approaches:
+        # the replications run on one network: each has an approach table, or none has
+        if len(approaches) != len(outputs):
+            raise ValueError(
+                f"{len(approaches)} of {len(outputs)} replications have an approach table"
+            )
         io.write_parquet(
             partial_dir / "approaches.parquet",
-            stacked([o.approaches.drop(columns="geometry") for o in outputs]),
+            stacked([a.drop(columns="geometry") for a in approaches]),
         )
         approaches_mean = metrics.mark_congested(
             compare.mean_over_replications(approaches, ["link", "movements"])

@@ -324,9 +324,9 @@ def _layout(G: nx.MultiDiGraph, net: netarrays.NetArrays) -> list[_LinkLanes]:
         pocket_m = 0.0
         if any(g in pocket_groups for g in groups) and end_lanes != lanes:
             length = float(d["length_m"])
-            pocket = float(d.get("pocket_length_m", 0.0) or 0.0)
-            if 0 < pocket < length - 1.0:
-                pocket_m = pocket
+            pocket_length = float(d.get("pocket_length_m", 0.0) or 0.0)
+            if 0 < pocket_length < length - 1.0:
+                pocket_m = pocket_length
         if pocket_m == 0.0:
             lanes = max(lanes, end_lanes)  # the pocket runs the link's whole length
         out.append(_LinkLanes(lanes, end_lanes, pocket_m, group_lanes, main_offset or 0))
@@ -372,9 +372,9 @@ def _signal_states(
     assert plan is not None
     cycle, windows = plan
     cuts = {0.0, float(cycle)}
-    for start, green in windows:
+    for start, green_s in windows:
         cuts.add(start % cycle)
-        cuts.add((start + green) % cycle)
+        cuts.add((start + green_s) % cycle)
     cuts_sorted = sorted(c for c in cuts if 0 <= c <= cycle)
     phases: list[tuple[float, str]] = []
 
@@ -716,7 +716,7 @@ def _routes(
 
 
 def export_scenario(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     out_dir: str | os.PathLike,
     *,
     seed: int | None = None,
@@ -757,7 +757,8 @@ def export_scenario(
     """
     from .. import pipeline
 
-    prepared = pipeline.prepare_scenario(path, sample_factor=sample_factor)
+    # fspath: a str stays as given (error messages quote it), a Path becomes its str
+    prepared = pipeline.prepare_scenario(os.fspath(path), sample_factor=sample_factor)
     resolved = prepared.scenario
     seed = resolved.simulation.seed if seed is None else seed
     trips, _ = pipeline.scenario_trips(prepared, seed, what="export")

@@ -406,7 +406,15 @@ def _valid_keys(path: KeyPath, data: Any) -> list[str]:
     annotation: Any = Scenario
     node = data
     for part in path:
-        node = node[part] if isinstance(node, dict | list) else None
+        if isinstance(node, dict):
+            node = node[part]
+        elif isinstance(node, list):
+            # _clean_loc keeps a position inside a list only as an int index
+            if not isinstance(part, int):
+                raise TypeError(f"list position {part!r} in key path {path!r} is not an index")
+            node = node[part]
+        else:
+            node = None
         annotation = _child_annotation(annotation, part, node)
         if annotation is None:
             return []

@@ -44,6 +44,11 @@ plan_quantile: float = 0.9
 first_warrant_run: int = 3
 last_warrant_run: int = 6
 
+#: veh/h per movement kind (THROUGH, LEFT, RIGHT) of one approach, keyed as in
+#: :data:`cysim.control.webster.ApproachFlows` (whose key None, an approach total of unknown
+#: split, the simulated flows never use).
+KindFlows = dict[int | None, float]
+
 
 def warrant_stage(run: int) -> str:
     """What :func:`retime` does with left-turn warrants after route-choice run ``run``:
@@ -82,7 +87,7 @@ class Retiming:
     """
 
     nodes: list[int]
-    flows: dict[int, dict[Approach, dict[int, float]]] = field(default_factory=dict)
+    flows: dict[int, dict[Approach, KindFlows]] = field(default_factory=dict)
     timings: dict[int, webster.JunctionTiming] = field(default_factory=dict)
     warrants: dict[Approach, str] = field(default_factory=dict)
     rounds: int = 0
@@ -126,13 +131,13 @@ def movement_flows_vph(
 
 def approach_flows(
     net: NetArrays, moves: Movements, flows_vph: np.ndarray, nodes: list[int]
-) -> dict[int, dict[Approach, dict[int, float]]]:
+) -> dict[int, dict[Approach, KindFlows]]:
     """Flow per movement kind of each approach of the junctions ``nodes`` (graph node ids).
 
     One pass over the movements, whatever the number of junctions.
     """
     wanted = {net.node_index[n]: n for n in nodes}
-    out: dict[int, dict[Approach, dict[int, float]]] = {n: {} for n in nodes}
+    out: dict[int, dict[Approach, KindFlows]] = {n: {} for n in nodes}
     link_u, link_v = net.link_u, net.link_v
     keys = net.links["key"].to_numpy()
     at = np.flatnonzero(

@@ -198,6 +198,7 @@ def simulate(
     rows = []
     rec = None
     parking = None
+    best_paths: list[list[int] | None] | None = None  # dropped after each run's switching
     for k in range(1, rc.iterations + 1):
 
         def report(stage: str, fraction: float, k: int = k) -> None:
@@ -303,7 +304,12 @@ def simulate(
         )
         if last:
             break
-    assert rec is not None
+    if rec is None or times is None:
+        # RouteChoiceSettings.iterations >= 1: the loop above runs at least once
+        raise SimulationError(
+            f"route choice ran no simulation (iterations = {rc.iterations})",
+            key="route_choice.iterations",
+        )
     route_choice = pd.DataFrame(rows)
     if progress is not None:
         progress("simulate", 1.0)
