@@ -61,13 +61,15 @@ def calibrate(
     if fit:
         console = Console(stderr=True)
 
-        def show(row: dict[str, float]) -> None:
+        def show(row: dict[str, float | None]) -> None:
             beta = row.get("beta_per_min")
+            # every figure but beta is measured in each evaluation
+            figure = {key: float(value) for key, value in row.items() if value is not None}
             console.print(
-                f"evaluation {int(row['iteration'])}: {int(row['trips']):,} trips"
+                f"evaluation {int(figure['iteration'])}: {int(figure['trips']):,} trips"
                 + (f", β {beta:.3f}/min" if beta is not None and not math.isnan(beta) else "")
-                + f" → congestion index {row['congestion_index']:.3f}, speed "
-                f"{row['mean_speed_kph']:.1f} km/h, {row['congested_places']:.0f} congested "
+                + f" → congestion index {figure['congestion_index']:.3f}, speed "
+                f"{figure['mean_speed_kph']:.1f} km/h, {figure['congested_places']:.0f} congested "
                 "places",
                 highlight=False,
             )

@@ -12,7 +12,6 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
 import networkx as nx
 import numpy as np
@@ -239,7 +238,7 @@ def fit_targets(
     base_dir: Path | None = None,
     duration_s: float | None = None,
     start_time: str | None = None,
-    on_iteration: Callable[[dict[str, float]], None] | None = None,
+    on_iteration: Callable[[dict[str, float | None]], None] | None = None,
 ) -> TargetFit:
     """Fit the demand levers of ``spec.calibration`` to its targets with the engine.
 
@@ -355,10 +354,7 @@ def fit_targets(
         }
         rows.append(row)
         if on_iteration is not None:
-            # the callback's declared row type (shared with cysim.pipeline.prepare and the cli)
-            # is dict[str, float]; its beta_per_min is None without a gravity model, which the
-            # cli's callback checks
-            on_iteration(cast("dict[str, float]", row))
+            on_iteration(row)  # beta_per_min is None without a gravity model
         if bool(target_table(targets, measured)["met"].all()):
             break
         if "trips" in levers:

@@ -195,7 +195,7 @@ def fit_demand_targets(
     path: str | Path,
     *,
     sample_factor: float | None = None,
-    on_iteration: Callable[[dict[str, float]], None] | None = None,
+    on_iteration: Callable[[dict[str, float | None]], None] | None = None,
 ) -> tuple[scenario.Scenario, demand.TargetFit]:
     """Fit a scenario's demand levers to ``demand.calibration.targets`` (``cysim calibrate
     --fit``).
