@@ -138,7 +138,7 @@ def calibrate_trips(
 
 
 def _excess(tti: float) -> float:
-    """log of the TTI excess over free flow, floored so an empty network stays finite."""
+    """Logarithm of the TTI excess over free flow, floored so an empty network stays finite."""
     return math.log(max(tti - 1.0, 1e-4))
 
 

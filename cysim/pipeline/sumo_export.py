@@ -209,10 +209,11 @@ def sumo_edge_ids(
 def free_flow_paths(
     G: nx.MultiDiGraph, trips: pd.DataFrame, *, time_bin_s: float = 900.0
 ) -> list[list[int] | None]:
-    """cysim's free-flow route (link indices of :func:`cysim.sim.netarrays.build`) per trip row.
+    """The free-flow route cysim takes for each trip row, as link indices.
 
-    The routes of cysim's first route-choice iteration (``cysim.sim.simulate``): a search over
-    movements on free-flow link times. None when the destination is unreachable.
+    The indices are those of :func:`cysim.sim.netarrays.build`; the routes those of cysim's first
+    route-choice iteration (``cysim.sim.simulate``): a search over movements on free-flow link
+    times. None when the destination is unreachable.
     """
     net = _net(G)
     return _free_flow_paths(net, trips, time_bin_s)
