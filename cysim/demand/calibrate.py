@@ -204,8 +204,10 @@ TARGET_KEYS: tuple[str, ...] = ("congestion_index", "mean_speed_kph", "congested
 
 
 def target_table(targets: CalibrationTargets, figures: dict[str, float]) -> pd.DataFrame:
-    """The targets against a run's figures: ``target, value, tolerance, model, miss, met,
-    source`` (one row per target set)."""
+    """The targets against a run's figures, one row per target set.
+
+    Columns: ``target, value, tolerance, model, miss, met, source``.
+    """
     rows = []
     for key in TARGET_KEYS:
         target = getattr(targets, key)
@@ -392,9 +394,11 @@ def _with_beta(spec: DemandSpec, beta: float | None) -> DemandSpec:
 
 
 def _step_total(rows: list[dict[str, float]], target: float) -> int:
-    """Next total: secant of ``log(index − 1)`` on ``log(total)`` through the last two
-    evaluations at the same deterrence (when their totals differ and the slope is positive), else
-    a damped power-law step."""
+    """Next total: a secant step, else a damped power-law step.
+
+    The secant is of ``log(index − 1)`` on ``log(total)`` through the last two evaluations at the
+    same deterrence, taken when their totals differ and the slope is positive.
+    """
     last = rows[-1]
     total, tti = int(last["trips"]), float(last["congestion_index"])
     # only evaluations at the same deterrence: a β step moves the index too
@@ -412,9 +416,11 @@ def _step_total(rows: list[dict[str, float]], target: float) -> int:
 
 
 def _step_beta(rows: list[dict[str, float]], target_light_kph: float) -> float:
-    """Next deterrence: secant of the routes' uncongested speed on ``log β`` through the last two
-    evaluations with different β, else a first step of ×1.5 or ÷1.5 (longer trips, lower β,
-    use faster roads)."""
+    """Next deterrence: a secant step, else a first step of ×1.5 or ÷1.5.
+
+    The secant is of the routes' uncongested speed on ``log β`` through the last two evaluations
+    with different β. The first step's direction: longer trips, lower β, use faster roads.
+    """
     last = rows[-1]
     beta, speed = float(last["beta_per_min"]), float(last["light_speed_kph"])
     earlier = [r for r in rows[:-1] if r["beta_per_min"] != beta]

@@ -781,8 +781,11 @@ def _scaled_greens(given: Any, factor: float) -> str:
 
 
 def _per_phase_example(given: Sequence[float], names: list[str], key: str) -> str:
-    """``greens_s: [20, 20] (正阳中路 first), or by phase name: greens_s: {正阳中路: 20, …}``,
-    with the values as given, cut or repeated to the number of phases."""
+    """An example of per-phase values in both spellings, with the values as given.
+
+    ``greens_s: [20, 20] (正阳中路 first), or by phase name: greens_s: {正阳中路: 20, …}``, the
+    values cut or repeated to the number of phases.
+    """
     values = [f"{float(given[min(i, len(given) - 1)]):g}" for i in range(len(names))]
     by_name = ", ".join(f"{name}: {value}" for name, value in zip(names, values, strict=True))
     return (

@@ -417,8 +417,10 @@ def _minor_conflicts(
     is_minor: list[bool],
     movement_kind: list[dict[int, int]],
 ) -> list[dict[int, list[tuple[int, float]]]]:
-    """Per minor link and movement, the major approaches it must find a gap in (see
-    :attr:`NetArrays.minor_conflicts`)."""
+    """Per minor link and movement, the major approaches it must find a gap in.
+
+    See :attr:`NetArrays.minor_conflicts`.
+    """
     incoming: dict[int, list[int]] = {}
     for i, node in enumerate(link_v):
         incoming.setdefault(node, []).append(i)
