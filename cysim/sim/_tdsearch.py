@@ -70,7 +70,7 @@ def _pop(heap_key, heap_vertex, size):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _search(  # pragma: no cover - compiled
+def _search(  # noqa: C901 - numba kernel, helpers cost speed  # pragma: no cover - compiled
     indptr,
     indices,
     n_moves,
