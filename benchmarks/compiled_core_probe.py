@@ -108,7 +108,7 @@ def flatten(net: netarrays.NetArrays, paths: list, departure_s: list[float]) -> 
 
 
 @njit(cache=True)
-def run_core(
+def run_core(  # noqa: C901 - numba port of engine.run: one kernel, helpers cost speed
     ff, cap, inflow_h, wave, mv_off, mv_next, mv_group, exit_group, is_exit, group_link,
     group_headway, group_lanes, group_alt, wait_size, path_off, path_links, routed, dep, order,
     end_s, sample_interval_s, gridlock_timeout_s,

@@ -67,7 +67,7 @@ def results_root() -> Path:
 
 
 def safe_name(name: str) -> str:
-    """Make a scenario or run name safe as one folder name under ``results/``.
+    r"""Make a scenario or run name safe as one folder name under ``results/``.
 
     Path separators, ``..``, leading dots and control characters are refused (a name must never
     lead outside ``results/``); other characters outside letters (any script), digits and
@@ -86,7 +86,7 @@ def safe_name(name: str) -> str:
     Raises
     ------
     ResultsError
-        If the name is empty, contains ``/`` or ``\\`` or ``..``, starts with a dot, or has
+        If the name is empty, contains ``/`` or ``\`` or ``..``, starts with a dot, or has
         control characters.
     """
     text = str(name).strip()

@@ -52,9 +52,11 @@ _DATA_TYPES = (bool, int, float, str, tuple, list, dict, set, frozenset, Mapping
 
 
 def _canonical(value: Any) -> Any:
-    """``value`` as JSON-ready data that is the same in every process: sets sorted (their
-    iteration order follows string hashing, which differs between processes), mappings with
-    text keys, floats and other scalars as their repr."""
+    """``value`` as JSON-ready data that is the same in every process.
+
+    Sets are sorted (their iteration order follows string hashing, which differs between
+    processes), mappings get text keys, floats and other scalars become their repr.
+    """
     if isinstance(value, Mapping):
         return {str(key): _canonical(item) for key, item in value.items()}
     if isinstance(value, set | frozenset):

@@ -80,8 +80,10 @@ _ROAD_COLUMNS = (("name", "road"), ("name_en", "name:en"), ("pinyin", "pinyin"),
 
 
 def format_road_table(rows: list[dict[str, object]]) -> str:
-    """Plain-text columns (Chinese characters count two wide), so the list reads the same in
-    a terminal and in a file it is redirected to."""
+    """Plain-text columns (Chinese characters count two wide).
+
+    Aligned so, the list reads the same in a terminal and in a file it is redirected to.
+    """
     cells = [[title for _, title in _ROAD_COLUMNS]]
     cells += [
         [f"{row[key]:.2f}" if key == "length_km" else str(row[key]) for key, _ in _ROAD_COLUMNS]

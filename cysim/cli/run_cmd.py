@@ -89,8 +89,10 @@ class _Reporter:
     reused: pipeline.ReusedFn
 
     def __call__(self, name: str) -> pipeline.ProgressFn:
-        """``reporter(name)`` is ``reporter.progress_for(name)``, for commands that only show
-        progress (``cysim calibrate``)."""
+        """``reporter(name)`` is ``reporter.progress_for(name)``.
+
+        For commands that only show progress (``cysim calibrate``).
+        """
         return self.progress_for(name)
 
 

@@ -58,8 +58,10 @@ class ActuatedPlan:
 def _per_phase(
     G: nx.MultiDiGraph, node: int, attribute: str, names: list[str]
 ) -> list[float | None] | None:
-    """A setting per phase: stored as one number, a list per phase or a mapping of phase names
-    (phases the mapping leaves out get None: the default)."""
+    """A setting per phase: stored as one number, a list per phase or a mapping of phase names.
+
+    Phases the mapping leaves out get None (the default).
+    """
     text = G.nodes[node].get(attribute, "") or ""
     if not text:
         return None

@@ -261,8 +261,11 @@ def facing_approach(
 
 
 def phase_index(name: str, names: list[str]) -> int | None:
-    """The phase a name refers to: its exact name, or one of its roads (``"<road> left"`` for a
-    protected-left phase); None when no phase matches."""
+    """The phase a name refers to, None when no phase matches.
+
+    A name refers to a phase by its exact name or by one of its roads (``"<road> left"`` for a
+    protected-left phase).
+    """
     if name in names:
         return names.index(name)
     left = name.endswith(" left")

@@ -61,9 +61,10 @@ def potential_capacity_vps(flow_vps: float, critical_gap_s: float, follow_up_s: 
 
 
 def light_load_signal_delay_s(n_phases: int) -> float:
-    """Mean delay at a signal when traffic is light, seconds: Webster's uniform delay at X → 0,
-    ``C (1 − λ)² / 2``, for the plan Webster gives a junction of ``n_phases`` at negligible flow
-    (the shortest cycle, ``max(min_cycle_per_phase_s × n, signals.min_cycle_s)``, with equal
+    """Mean delay at a signal when traffic is light, seconds: Webster's uniform delay at X → 0.
+
+    That is ``C (1 − λ)² / 2`` for the plan Webster gives a junction of ``n_phases`` at negligible
+    flow (the shortest cycle, ``max(min_cycle_per_phase_s × n, signals.min_cycle_s)``, with equal
     effective greens ``λ = (C − n · lost time) / (n C)``).
 
     It is what a driver crossing the junction in uncongested conditions waits on average (8.4 s
@@ -211,8 +212,11 @@ def phase_flow_ratios(
     critical_gap_s: float,
     follow_up_s: float,
 ) -> list[float]:
-    """Critical flow ratio ``y`` of each phase: the highest ``flow / saturation flow`` of the
-    lane groups it serves, permitted lefts in through-car equivalents."""
+    """Critical flow ratio ``y`` of each phase.
+
+    That is the highest ``flow / saturation flow`` of the lane groups the phase serves, permitted
+    lefts in through-car equivalents.
+    """
     ratios = [0.0] * len(plan.phases)
     for p, group in enumerate(plan.phases):
         for e in group:
@@ -359,9 +363,12 @@ def webster_timing(
 def _cycle_for_x(
     cycle: float, total_lost: float, ratios: list[float], minima: list[float], target_x: float
 ) -> float:
-    """The shortest cycle (≥ ``cycle``, ≤ the maximum) at which every phase reaches at least
-    ``y C / target_x`` of effective green or its minimum: ``C = (L + Σ_min) / (1 − Σ_free y / X)``,
-    ``min`` over the phases held at their minimum, ``free`` over the others."""
+    """The shortest cycle (≥ ``cycle``, ≤ the maximum) that gives every phase enough green.
+
+    Enough is at least ``y C / target_x`` of effective green or the phase's minimum:
+    ``C = (L + Σ_min) / (1 − Σ_free y / X)``, ``min`` over the phases held at their minimum,
+    ``free`` over the others.
+    """
     for _ in range(len(ratios) + 1):
         need = [max(m, y * cycle / target_x) for y, m in zip(ratios, minima, strict=True)]
         if sum(need) <= cycle - total_lost + 1e-9:
@@ -378,11 +385,11 @@ def _cycle_for_x(
 
 
 def proportional_greens(available: float, weights: list[float], minima: list[float]) -> list[float]:
-    """Share ``available`` in proportion to ``weights`` (Webster: ``g_i = (C − L) y_i / Y``),
-    every share at least its minimum.
+    """Share ``available`` in proportion to ``weights``, every share at least its minimum.
 
-    Phases below their minimum are fixed at it and the rest is shared again among the others;
-    if the minima alone exceed ``available`` they are scaled down to fit.
+    This is Webster's ``g_i = (C − L) y_i / Y``. Phases below their minimum are fixed at it and
+    the rest is shared again among the others; if the minima alone exceed ``available`` they are
+    scaled down to fit.
     """
     n = len(weights)
     if sum(minima) >= available:

@@ -185,9 +185,11 @@ def _plan_internal(
     duration_s: float | None = None,
     start_time: str | None = None,
 ) -> DemandPlan:
-    """The demand of ``spec.od`` alone, departures spread over ``profile`` (from
-    :func:`cysim.demand.profile.departure_profile`); other parameters, result and errors as
-    :func:`plan_demand`."""
+    """The demand of ``spec.od`` alone, departures spread over ``profile``.
+
+    ``profile`` comes from :func:`cysim.demand.profile.departure_profile`; other parameters,
+    result and errors as :func:`plan_demand`.
+    """
     duration_s = settings.duration_s if duration_s is None else duration_s
     start_time = settings.start_time if start_time is None else start_time
     arrays = graph_arrays(G)

@@ -138,7 +138,7 @@ def calibrate_trips(
 
 
 def _excess(tti: float) -> float:
-    """log of the TTI excess over free flow, floored so an empty network stays finite."""
+    """Logarithm of the TTI excess over free flow, floored so an empty network stays finite."""
     return math.log(max(tti - 1.0, 1e-4))
 
 
@@ -204,8 +204,10 @@ TARGET_KEYS: tuple[str, ...] = ("congestion_index", "mean_speed_kph", "congested
 
 
 def target_table(targets: CalibrationTargets, figures: dict[str, float]) -> pd.DataFrame:
-    """The targets against a run's figures: ``target, value, tolerance, model, miss, met,
-    source`` (one row per target set)."""
+    """The targets against a run's figures, one row per target set.
+
+    Columns: ``target, value, tolerance, model, miss, met, source``.
+    """
     rows = []
     for key in TARGET_KEYS:
         target = getattr(targets, key)
@@ -399,8 +401,10 @@ def _with_beta(spec: DemandSpec, beta: float | None) -> DemandSpec:
 
 
 def _figure(row: Mapping[str, float | None], key: str) -> float:
-    """The figure ``key`` of an evaluation's log row (only ``beta_per_min`` may be None, and
-    never when the deterrence is fitted)."""
+    """The figure ``key`` of an evaluation's log row.
+
+    Only ``beta_per_min`` may be None, and never when the deterrence is fitted.
+    """
     value = row[key]
     if value is None:
         raise AssertionError(f"the evaluation's {key} is not set")
@@ -408,9 +412,11 @@ def _figure(row: Mapping[str, float | None], key: str) -> float:
 
 
 def _step_total(rows: Sequence[Mapping[str, float | None]], target: float) -> int:
-    """Next total: secant of ``log(index − 1)`` on ``log(total)`` through the last two
-    evaluations at the same deterrence (when their totals differ and the slope is positive), else
-    a damped power-law step."""
+    """Next total: a secant step, else a damped power-law step.
+
+    The secant is of ``log(index − 1)`` on ``log(total)`` through the last two evaluations at the
+    same deterrence, taken when their totals differ and the slope is positive.
+    """
     last = rows[-1]
     total, tti = int(_figure(last, "trips")), _figure(last, "congestion_index")
     # only evaluations at the same deterrence: a β step moves the index too
@@ -428,9 +434,11 @@ def _step_total(rows: Sequence[Mapping[str, float | None]], target: float) -> in
 
 
 def _step_beta(rows: Sequence[Mapping[str, float | None]], target_light_kph: float) -> float:
-    """Next deterrence: secant of the routes' uncongested speed on ``log β`` through the last two
-    evaluations with different β, else a first step of ×1.5 or ÷1.5 (longer trips, lower β,
-    use faster roads)."""
+    """Next deterrence: a secant step, else a first step of ×1.5 or ÷1.5.
+
+    The secant is of the routes' uncongested speed on ``log β`` through the last two evaluations
+    with different β. The first step's direction: longer trips, lower β, use faster roads.
+    """
     last = rows[-1]
     beta, speed = _figure(last, "beta_per_min"), _figure(last, "light_speed_kph")
     earlier = [r for r in rows[:-1] if r["beta_per_min"] != beta]

@@ -252,8 +252,11 @@ def _default_levers() -> list[Lever]:
 
 
 class CalibrationSpec(BaseModel):
-    """How calibration searches: ``target_tti`` (the total only) and ``cysim calibrate`` (the
-    targets, with the levers named in ``levers``)."""
+    """How calibration searches.
+
+    ``target_tti`` fits the total only; ``cysim calibrate`` fits the targets with the levers named
+    in ``levers``.
+    """
 
     model_config = ConfigDict(extra="forbid")
 

@@ -509,8 +509,11 @@ def _derive_segment_attributes(
 
 
 def _normalise_merged_attributes(G: nx.MultiDiGraph) -> None:
-    """Collapse the lists osmnx leaves where merged segments disagree (rare: ways of opposite
-    direction with the same tags): fewest lanes, lowest speed (the bottleneck governs)."""
+    """Collapse the lists osmnx leaves where merged segments disagree.
+
+    Such segments are rare (ways of opposite direction with the same tags); the edge keeps the
+    fewest lanes and the lowest speed (the bottleneck governs).
+    """
     for _, _, data in G.edges(data=True):
         osmid = data.get("osmid")
         ids = osmid if isinstance(osmid, list) else [osmid]

@@ -223,9 +223,11 @@ def strip_tones(text: str) -> str:
 
 @functools.lru_cache(maxsize=8192)
 def pinyin_words(text: str) -> tuple[str, ...]:
-    """Return the lower-case toneless words of a name: Chinese characters as pinyin syllables
-    (pypinyin, with its phrase readings: 重庆 → chong qing), other text split at spaces,
-    hyphens and punctuation."""
+    """Return the lower-case toneless words of a name.
+
+    Chinese characters become pinyin syllables (pypinyin, with its phrase readings: 重庆 → chong
+    qing); other text is split at spaces, hyphens and punctuation.
+    """
     # imported here: loading pypinyin's dictionaries takes a quarter second, which every CLI
     # command would otherwise pay at start-up
     from pypinyin import Style, lazy_pinyin
@@ -273,8 +275,11 @@ def display_pinyin(name: str) -> str:
 
 
 def _query_stem_keys(key: str) -> set[str]:
-    """Stems a romanised query may have: without its road-type word, and also without one
-    direction word after it (as :func:`normalise_road_name` drops 路 and then 东/西/…)."""
+    """Stems a romanised query may have.
+
+    The query without its road-type word, and also without one direction word after it (as
+    :func:`normalise_road_name` drops 路 and then 东/西/…).
+    """
     for road_type in _ROAD_TYPES_PINYIN:
         if key.endswith(road_type) and len(key) > len(road_type):
             key = key.removesuffix(road_type)
@@ -616,8 +621,9 @@ N_CROSSING = 12
 
 
 def roads_crossing(G: nx.MultiDiGraph, road: str, *, key: str | None = None) -> list[str]:
-    """Return the names of the roads that meet ``road`` at one of its junctions, longest first
-    (arterials before branch roads), then by name.
+    """Return the names of the roads that meet ``road`` at one of its junctions.
+
+    Longest roads come first (arterials before branch roads), then the names in order.
 
     Raises
     ------

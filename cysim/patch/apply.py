@@ -575,8 +575,51 @@ def _time_one_signal(ctx: _Context, patch: SignalTiming, node: int, key: str) ->
     control_before = actuated.describe_control(G, node)
     if patch.left_turns is not None:
         _set_left_turns(ctx, patch, node)
-    phases, _, names = signals.plan_phases(G, node)
-    n = len(phases)
+    _, _, names = signals.plan_phases(G, node)
+    plan_attrs, amber, all_red = _plan_attributes(ctx, patch, node, before, names)
+    if plan_attrs:
+        for name in _PLAN_ATTRIBUTES:
+            G.nodes[node].pop(name, None)
+        G.nodes[node].update(plan_attrs)
+    _set_clearances(G, patch, node, before, amber, all_red)
+    if patch.control is not None:
+        _set_control(ctx, patch, node, G, names)
+    if patch.optimize == "webster" and ctx.baseline_link_flows is None and ctx.defer_webster:
+        ctx.report.notes.setdefault(ctx.index, []).append(
+            f"junction {node}: Webster plan computed from the baseline flows at run time"
+        )
+    elif patch.optimize == "webster":
+        _webster(ctx, node)
+    if patch.offset_s is not None:
+        G.nodes[node]["signal_offset_s"] = float(patch.offset_s)
+    try:
+        after = signals.plan_for_node(G, node)
+    except SimulationError as error:
+        raise PatchError(error.message, key=key, hint=error.hint) from None
+    if patch.offset_s is not None and patch.offset_s >= after.cycle_s:
+        raise PatchError(
+            f"offset {patch.offset_s:g} s is not less than the cycle ({after.cycle_s:g} s)",
+            key="offset_s",
+            hint=f"give an offset between 0 and {after.cycle_s:g} s",
+        )
+    road = "/".join(locate.roads_at_node(G, node))
+    text_before = signals.describe_plan(before) + control_before
+    text_after = signals.describe_plan(after) + actuated.describe_control(G, node)
+    if (text_before, before.offset_s) != (text_after, after.offset_s):
+        offset = f"; offset {after.offset_s:g} s" if after.offset_s else ""
+        _record(ctx, node, "signal plan", text_before, text_after + offset, kind="node", road=road)
+
+
+def _plan_attributes(
+    ctx: _Context, patch: SignalTiming, node: int, before: signals.SignalPlan, names: list[str]
+) -> tuple[dict[str, Any], float, float]:
+    """The plan attributes ``patch`` sets on ``node``, with the amber and all-red it gives.
+
+    Greens, splits or a new cycle (which keeps the shares of the plan in force), and
+    ``signal_optimize``; empty when the patch sets none of them.
+    """
+    G = ctx.G
+    n = len(names)
     plan_attrs: dict[str, Any] = {}
     amber = patch.amber_s if patch.amber_s is not None else before.amber_s
     all_red = patch.all_red_s if patch.all_red_s is not None else before.all_red_s
@@ -604,10 +647,21 @@ def _time_one_signal(ctx: _Context, patch: SignalTiming, node: int, key: str) ->
         )
     if patch.optimize == "webster":
         plan_attrs["signal_optimize"] = "webster"
-    if plan_attrs:
-        for name in _PLAN_ATTRIBUTES:
-            G.nodes[node].pop(name, None)
-        G.nodes[node].update(plan_attrs)
+    return plan_attrs, amber, all_red
+
+
+def _set_clearances(
+    G: nx.MultiDiGraph,
+    patch: SignalTiming,
+    node: int,
+    before: signals.SignalPlan,
+    amber: float,
+    all_red: float,
+) -> None:
+    """Check the amber and set the clearances and lost time of ``node``'s plan.
+
+    They are set on their own, so the greens in force stay as written.
+    """
     if amber < min_amber_s:
         raise PatchError(
             f"junction {node}: amber of {amber:g} s is shorter than the minimum of "
@@ -615,39 +669,12 @@ def _time_one_signal(ctx: _Context, patch: SignalTiming, node: int, key: str) ->
             key="amber_s" if patch.amber_s is not None else "greens_s",
             hint=f"give amber_s of at least {min_amber_s:g} s (and fit the greens to the cycle)",
         )
-    # clearances and lost time are set on their own: the greens in force stay as written
     if patch.amber_s is not None or amber != before.amber_s:
         G.nodes[node]["signal_amber_s"] = float(amber)
     if patch.all_red_s is not None or all_red != before.all_red_s:
         G.nodes[node]["signal_all_red_s"] = float(all_red)
     if patch.lost_time_per_phase_s is not None:
         G.nodes[node]["signal_lost_time_s"] = float(patch.lost_time_per_phase_s)
-    if patch.control is not None:
-        _set_control(ctx, patch, node, G, names)
-    if patch.optimize == "webster" and ctx.baseline_link_flows is None and ctx.defer_webster:
-        ctx.report.notes.setdefault(ctx.index, []).append(
-            f"junction {node}: Webster plan computed from the baseline flows at run time"
-        )
-    elif patch.optimize == "webster":
-        _webster(ctx, node)
-    if patch.offset_s is not None:
-        G.nodes[node]["signal_offset_s"] = float(patch.offset_s)
-    try:
-        after = signals.plan_for_node(G, node)
-    except SimulationError as error:
-        raise PatchError(error.message, key=key, hint=error.hint) from None
-    if patch.offset_s is not None and patch.offset_s >= after.cycle_s:
-        raise PatchError(
-            f"offset {patch.offset_s:g} s is not less than the cycle ({after.cycle_s:g} s)",
-            key="offset_s",
-            hint=f"give an offset between 0 and {after.cycle_s:g} s",
-        )
-    road = "/".join(locate.roads_at_node(G, node))
-    text_before = signals.describe_plan(before) + control_before
-    text_after = signals.describe_plan(after) + actuated.describe_control(G, node)
-    if (text_before, before.offset_s) != (text_after, after.offset_s):
-        offset = f"; offset {after.offset_s:g} s" if after.offset_s else ""
-        _record(ctx, node, "signal plan", text_before, text_after + offset, kind="node", road=road)
 
 
 def _set_control(
@@ -801,8 +828,11 @@ def _scaled_greens(given: Any, factor: float) -> str:
 
 
 def _per_phase_example(given: Sequence[float], names: list[str], key: str) -> str:
-    """``greens_s: [20, 20] (正阳中路 first), or by phase name: greens_s: {正阳中路: 20, …}``,
-    with the values as given, cut or repeated to the number of phases."""
+    """An example of per-phase values in both spellings, with the values as given.
+
+    ``greens_s: [20, 20] (正阳中路 first), or by phase name: greens_s: {正阳中路: 20, …}``, the
+    values cut or repeated to the number of phases.
+    """
     values = [f"{float(given[min(i, len(given) - 1)]):g}" for i in range(len(names))]
     by_name = ", ".join(f"{name}: {value}" for name, value in zip(names, values, strict=True))
     return (

@@ -98,8 +98,11 @@ class PatchReport:
         return {int(e.element) for e in self.entries if e.kind == "node"}
 
     def changed_junctions(self) -> set[int]:
-        """Junctions a patch changed itself: nodes changed (signals, parking) and the junction
-        each approach a ``channelize`` patch changed leads to."""
+        """Junctions a patch changed itself.
+
+        These are the nodes changed (signals, parking) and the junction each approach a
+        ``channelize`` patch changed leads to.
+        """
         approaches = {
             int(e.element[1])
             for e in self.entries
@@ -131,8 +134,10 @@ class PatchReport:
         return ", ".join(parts) if parts else "no changes"
 
     def to_text(self, max_rows_per_patch: int | None = None) -> str:
-        """The full change log, grouped per patch with counts (``max_rows_per_patch`` cuts long
-        groups short, for a terminal)."""
+        """The full change log, grouped per patch with counts.
+
+        ``max_rows_per_patch`` cuts long groups short, for a terminal.
+        """
         lines: list[str] = []
         for index in sorted(set(self.headers) | {e.patch_index for e in self.entries}):
             lines.append(f"[{index}] {self.headers.get(index, '')}")

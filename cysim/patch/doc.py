@@ -218,7 +218,7 @@ def _is_coordinate_pair(args: tuple[Any, ...]) -> bool:
 
 
 def readable_type(annotation: Any, constraints: Sequence[Any] = (), *, field: str = "") -> str:
-    """A field's type in planners' words: ``[lon, lat] or [road, road]``, ``number > 0``, …
+    """A field's type in planners' words, such as ``[lon, lat] or [road, road]`` or ``number > 0``.
 
     Parameters
     ----------

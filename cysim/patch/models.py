@@ -21,6 +21,8 @@ Place = LonLat | RoadPair
 
 
 class StrictModel(BaseModel):
+    """Base of the scenario-file models: unknown keys are errors, fields accept name or alias."""
+
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 

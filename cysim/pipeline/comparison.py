@@ -148,8 +148,11 @@ SCHEMATIC_CREDIT = "示意图 schematic network drawn by cysim (road names after
 
 
 def report_settings(target: Path) -> scenario.ReportSettings:
-    """The ``report:`` section of scenario B: a YAML file or a finished run folder (its
-    resolved ``scenario.yaml``; defaults for runs written before the section existed)."""
+    """The ``report:`` section of scenario B: a YAML file or a finished run folder.
+
+    A run folder gives its resolved ``scenario.yaml`` (defaults for runs written before the
+    section existed).
+    """
     if target.is_dir():
         import yaml
 
@@ -285,8 +288,10 @@ def _swap_in(partial: Path, final: Path) -> None:
 
 
 def _project_path(path: Path, out: Path) -> str:
-    """``path`` relative to the project (the folder holding the results folder), for reports:
-    full local paths say nothing to a committee and leak the author's folders."""
+    """``path`` relative to the project (the folder holding the results folder), for reports.
+
+    Full local paths say nothing to a committee and leak the author's folders.
+    """
     project = out.resolve().parent.parent.parent  # <project>/results/compare/<folder>
     return os.path.relpath(Path(path).resolve(), project)
 
@@ -297,9 +302,12 @@ def _link_delta_layer(
     links_b: pd.DataFrame,
     measure_edges: Sequence[Sequence[int]],
 ) -> gpd.GeoDataFrame:
-    """The link deltas for ``link_deltas.gpkg``: with the 95 % interval of each link's change
+    """The link deltas for ``link_deltas.gpkg``, with intervals and the measure's links marked.
+
+    Each link gets the 95 % interval of its change
     (:func:`cysim.results.compare.link_delta_intervals`, from both runs' ``links.parquet``) and
-    ``measure`` (B's patches changed the link, ``patches.json``)."""
+    ``measure`` (B's patches changed the link, ``patches.json``).
+    """
     intervals = compare.link_delta_intervals(links_a, links_b)
     layer = deltas.merge(intervals, on=["u", "v", "key"], how="left")
     changed = {tuple(int(x) for x in edge) for edge in measure_edges}
@@ -314,9 +322,10 @@ def _write_junction_deltas(
     run_b: RunResults,
     china_layers: Sequence[chinacoords.CoordinateSystem] = (),
 ) -> pd.DataFrame | None:
-    """Write the junctions and approaches before and after: ``approach_deltas.csv``,
-    ``junction_deltas.csv`` and ``junction_deltas.gpkg`` (point layers ``junction_deltas_*``
-    and ``approach_deltas_*``), for the runs that have those records.
+    """Write the junctions and approaches before and after, for runs that have those records.
+
+    The files are ``approach_deltas.csv``, ``junction_deltas.csv`` and ``junction_deltas.gpkg``
+    (point layers ``junction_deltas_*`` and ``approach_deltas_*``).
 
     Returns
     -------
@@ -365,8 +374,10 @@ def _write_comparison(
     basemap: basemaps.Basemap | None = None,
     china_layers: Sequence[chinacoords.CoordinateSystem] = (),
 ) -> None:
-    """Write every file of a comparison folder into ``out`` (with ``china_layers``, the
-    GeoPackages also hold GCJ-02 / BD-09 layers)."""
+    """Write every file of a comparison folder into ``out``.
+
+    With ``china_layers``, the GeoPackages also hold GCJ-02 / BD-09 layers.
+    """
     from ..report import page as report
 
     labels = (run_a.name, run_b.name)

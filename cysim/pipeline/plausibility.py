@@ -1,5 +1,4 @@
-"""The baseline's plausibility page: published targets against the model, where it is congested,
-and link volumes by road class against the capacities of CJJ 37.
+"""The baseline's plausibility page: the model against published targets and capacities.
 
 A before/after verdict is only as good as the baseline it is measured against. This page (written
 by ``cysim calibrate``) puts one finished run of a baseline beside:

@@ -197,8 +197,9 @@ def fit_demand_targets(
     sample_factor: float | None = None,
     on_iteration: Callable[[dict[str, float | None]], None] | None = None,
 ) -> tuple[scenario.Scenario, demand.TargetFit]:
-    """Fit a scenario's demand levers to ``demand.calibration.targets`` (``cysim calibrate
-    --fit``).
+    """Fit a scenario's demand levers to ``demand.calibration.targets``.
+
+    This is ``cysim calibrate --fit``.
 
     Every evaluation runs the engine (route choice as the scenario sets it, the scenario's seed)
     on the *unpatched* network with the scenario's signal plans, as :func:`calibrate_demand`.
@@ -236,8 +237,9 @@ def build_scenario_trips(
     seed: int | None = None,
     spec: demand.DemandSpec | None = None,
 ) -> pd.DataFrame:
-    """A scenario's car trips for one seed, before demand patches: the one place trips are built
-    from a scenario (``cysim run``, ``cysim validate``).
+    """A scenario's car trips for one seed, before demand patches.
+
+    This is the one place trips are built from a scenario (``cysim run``, ``cysim validate``).
 
     Parameters
     ----------

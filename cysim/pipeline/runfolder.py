@@ -25,14 +25,20 @@ from .replicate import ReplicationOutput
 
 
 def _run_key(prepared: PreparedScenario, replications: int) -> str:
-    """Fingerprint of what a run depends on: the resolved scenario (with the map's hash), the
-    model's defaults that live in code (:func:`cysim.modeldefaults.digest`) and replications."""
+    """Fingerprint of what a run depends on.
+
+    That is the resolved scenario (with the map's hash), the model's defaults that live in code
+    (:func:`cysim.modeldefaults.digest`) and the number of replications.
+    """
     return f"{prepared.scenario.fingerprint()}-m{modeldefaults.digest()[:16]}-r{replications}"
 
 
 def _patch_marks(report: patches.PatchReport) -> dict:
-    """The patched edges and nodes, JSON-ready (for the maps), and the change log in road names
-    (for the report)."""
+    """The patched edges and nodes, and the change log, for the maps and the report.
+
+    Edges and nodes are JSON-ready (for the maps); the change log is in road names (for the
+    report).
+    """
     edges = [[int(u), int(v), int(k)] for (u, v, k) in report.patched_edges()]
     nodes = [int(n) for n in report.patched_nodes()]
     junctions = sorted(int(n) for n in report.changed_junctions())
@@ -82,9 +88,12 @@ def _changed_features(prepared: PreparedScenario) -> dict[str, gpd.GeoDataFrame]
 def _link_layer(
     links_mean: gpd.GeoDataFrame, links_all: pd.DataFrame, report: patches.PatchReport
 ) -> gpd.GeoDataFrame:
-    """The mean link table for ``links.gpkg``: with each link's 95 % intervals over the
-    replications (:func:`cysim.results.compare.link_intervals`) and ``patched`` (a patch of the
-    scenario changed the link)."""
+    """The mean link table for ``links.gpkg``, with intervals and the patched links marked.
+
+    Each link gets its 95 % intervals over the replications
+    (:func:`cysim.results.compare.link_intervals`) and ``patched`` (a patch of the scenario
+    changed the link).
+    """
     layer = links_mean.merge(compare.link_intervals(links_all), on=["u", "v", "key"], how="left")
     changed = set(report.patched_edges())
     keys = zip(layer["u"], layer["v"], layer["key"], strict=True)
@@ -93,8 +102,10 @@ def _link_layer(
 
 
 def _mean_junctions(tables: Sequence[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
-    """Junction tables averaged over replications, the level of service from the mean delay
-    (not the first replication's letter)."""
+    """Junction tables averaged over replications.
+
+    The level of service comes from the mean delay (not the first replication's letter).
+    """
     mean = compare.mean_over_replications(tables, ["node"])
     mean["los"] = [
         metrics.level_of_service(float(d), bool(s))

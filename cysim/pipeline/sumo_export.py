@@ -209,10 +209,11 @@ def sumo_edge_ids(
 def free_flow_paths(
     G: nx.MultiDiGraph, trips: pd.DataFrame, *, time_bin_s: float = 900.0
 ) -> list[list[int] | None]:
-    """cysim's free-flow route (link indices of :func:`cysim.sim.netarrays.build`) per trip row.
+    """The free-flow route cysim takes for each trip row, as link indices.
 
-    The routes of cysim's first route-choice iteration (``cysim.sim.simulate``): a search over
-    movements on free-flow link times. None when the destination is unreachable.
+    The indices are those of :func:`cysim.sim.netarrays.build`; the routes those of cysim's first
+    route-choice iteration (``cysim.sim.simulate``): a search over movements on free-flow link
+    times. None when the destination is unreachable.
     """
     net = _net(G)
     return _free_flow_paths(net, trips, time_bin_s)
@@ -521,7 +522,52 @@ def export_sumo(
                 hint="give one path (or None) per trip row",
             )
 
-    # nodes
+    nodes_el = _nodes_xml(G, net)
+    edges_el = _edges_xml(G, edges, layout, parts, nodes_el)
+    con_el, controlled, n_con = _connections_xml(net, layout, parts)
+    tll_el = _tll_xml(net, controlled)
+
+    out.mkdir(parents=True, exist_ok=True)
+    files: dict[str, Path] = {}
+    try:
+        files["nodes"] = _write_xml(out / f"{name}.nod.xml", nodes_el)
+        files["edges"] = _write_xml(out / f"{name}.edg.xml", edges_el)
+        files["connections"] = _write_xml(out / f"{name}.con.xml", con_el)
+        files["tll"] = _write_xml(out / f"{name}.tll.xml", tll_el)
+        vehicles = skipped = 0
+        if trips is not None:
+            assert paths is not None
+            root, vehicles, skipped = _routes(trips, paths, parts, net.group_of)
+            files["routes"] = _write_xml(out / f"{name}.rou.xml", root)
+    except OSError as error:
+        raise SumoExportError(
+            f"cannot write the SUMO files in {out}: {error.strerror or error}",
+            key="--out",
+            hint="choose a writable folder",
+        ) from error
+    result = SumoExport(files, [], False, {e: parts[i] for i, e in enumerate(edges)},
+                        vehicles, skipped, n_con)  # fmt: skip
+    net_path = out / f"{name}.net.xml"
+    tool = find_netconvert()
+    result.netconvert = netconvert_command(tool or "netconvert", files, net_path)
+    if build and tool is not None:
+        with io.atomic_path(net_path) as tmp:
+            command = netconvert_command(tool, files, tmp)
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            result.netconvert_log = (done.stdout + done.stderr).strip()
+            if done.returncode != 0 or not tmp.exists():
+                raise SumoExportError(
+                    f"netconvert failed (exit {done.returncode}): "
+                    + " ".join(result.netconvert_log.splitlines()[-3:]),
+                    hint=f"the plain files are in {out}; run {' '.join(result.netconvert)}",
+                )
+        files["net"] = net_path
+        result.built = True
+    return result
+
+
+def _nodes_xml(G: nx.MultiDiGraph, net: netarrays.NetArrays) -> ET.Element:
+    """The ``<nodes>`` of the network: ``traffic_light`` at signalised junctions."""
     nodes_el = ET.Element("nodes")
     for ni, n in enumerate(net.nodes):
         data = G.nodes[n]
@@ -531,8 +577,17 @@ def export_sumo(
         if signal:
             attrs["tl"] = _node_id(n)
         ET.SubElement(nodes_el, "node", attrs)
+    return nodes_el
 
-    # edges (and pocket nodes)
+
+def _edges_xml(
+    G: nx.MultiDiGraph,
+    edges: list[tuple[int, int, int]],
+    layout: list[_LinkLanes],
+    parts: dict[int, list[str]],
+    nodes_el: ET.Element,
+) -> ET.Element:
+    """The ``<edges>`` of the links, split at their pockets; the pocket nodes go to ``nodes_el``."""
     edges_el = ET.Element("edges")
     for i, e in enumerate(edges):
         u, v, _ = e
@@ -572,13 +627,21 @@ def export_sumo(
             if shape:
                 attrs["shape"] = shape
             ET.SubElement(edges_el, "edge", attrs)
+    return edges_el
 
-    # connections
+
+def _connections_xml(
+    net: netarrays.NetArrays, layout: list[_LinkLanes], parts: dict[int, list[str]]
+) -> tuple[ET.Element, dict[int, list[tuple[dict[str, str], tuple[int, int, int]]]], int]:
+    """The ``<connections>`` of every lane group's lanes, and the signal-controlled ones.
+
+    Returns the element, the controlled connections per signalised node index (with their
+    ``(link, next link, group)``) and the number of connections between links.
+    """
     con_el = ET.Element("connections")
-    tll_el = ET.Element("tlLogics")
     controlled: dict[int, list[tuple[dict[str, str], tuple[int, int, int]]]] = {}
     n_con = 0
-    for i in range(len(edges)):
+    for i in range(len(layout)):
         lay = layout[i]
         last = parts[i][-1]
         if lay.pocket_m > 0:
@@ -609,6 +672,15 @@ def export_sumo(
                 n_con += 1
                 if signal:
                     controlled.setdefault(vi, []).append((attrs, (i, j, g)))
+    return con_el, controlled, n_con
+
+
+def _tll_xml(
+    net: netarrays.NetArrays,
+    controlled: dict[int, list[tuple[dict[str, str], tuple[int, int, int]]]],
+) -> ET.Element:
+    """The ``<tlLogics>``: each signalised junction's phases, then its connections' indices."""
+    tll_el = ET.Element("tlLogics")
     for vi, cons in sorted(controlled.items()):
         tl = _node_id(net.nodes[vi])
         program = {"id": tl, "type": "static", "programID": "0", "offset": "0"}
@@ -620,44 +692,7 @@ def export_sumo(
         for index, (attrs, _) in enumerate(cons):
             link = {k: attrs[k] for k in ("from", "to", "fromLane", "toLane")}
             ET.SubElement(tll_el, "connection", {**link, "tl": tl, "linkIndex": str(index)})
-
-    out.mkdir(parents=True, exist_ok=True)
-    files: dict[str, Path] = {}
-    try:
-        files["nodes"] = _write_xml(out / f"{name}.nod.xml", nodes_el)
-        files["edges"] = _write_xml(out / f"{name}.edg.xml", edges_el)
-        files["connections"] = _write_xml(out / f"{name}.con.xml", con_el)
-        files["tll"] = _write_xml(out / f"{name}.tll.xml", tll_el)
-        vehicles = skipped = 0
-        if trips is not None:
-            assert paths is not None
-            root, vehicles, skipped = _routes(trips, paths, parts, net.group_of)
-            files["routes"] = _write_xml(out / f"{name}.rou.xml", root)
-    except OSError as error:
-        raise SumoExportError(
-            f"cannot write the SUMO files in {out}: {error.strerror or error}",
-            key="--out",
-            hint="choose a writable folder",
-        ) from error
-    result = SumoExport(files, [], False, {e: parts[i] for i, e in enumerate(edges)},
-                        vehicles, skipped, n_con)  # fmt: skip
-    net_path = out / f"{name}.net.xml"
-    tool = find_netconvert()
-    result.netconvert = netconvert_command(tool or "netconvert", files, net_path)
-    if build and tool is not None:
-        with io.atomic_path(net_path) as tmp:
-            command = netconvert_command(tool, files, tmp)
-            done = subprocess.run(command, capture_output=True, text=True, check=False)
-            result.netconvert_log = (done.stdout + done.stderr).strip()
-            if done.returncode != 0 or not tmp.exists():
-                raise SumoExportError(
-                    f"netconvert failed (exit {done.returncode}): "
-                    + " ".join(result.netconvert_log.splitlines()[-3:]),
-                    hint=f"the plain files are in {out}; run {' '.join(result.netconvert)}",
-                )
-        files["net"] = net_path
-        result.built = True
-    return result
+    return tll_el
 
 
 def _point_along(

@@ -289,9 +289,10 @@ SHOWN_JUNCTIONS: int = 12
 def junction_table_html(
     approaches: pd.DataFrame, limit: int = APPROACH_ROWS, shown_junctions: int = SHOWN_JUNCTIONS
 ) -> str:
-    """The report's junction section: every approach of every junction the measure touches,
-    before and after, with each junction's flow-weighted delay and level of service; then the
-    most saturated approaches elsewhere.
+    """The report's junction section, before and after.
+
+    It shows every approach of every junction the measure touches, with each junction's
+    flow-weighted delay and level of service; then the most saturated approaches elsewhere.
 
     Parameters
     ----------
@@ -574,8 +575,11 @@ def _embed_png(path: Path) -> str:
 
 
 def _figures(figures: Mapping[str, str | os.PathLike], report_dir: Path) -> list[dict[str, str]]:
-    """Figures in order for the template: PNGs embedded (with captions), HTML files (the
-    interactive map) linked relative to the report."""
+    """Figures in order for the template.
+
+    PNGs are embedded (with captions), HTML files (the interactive map) linked relative to the
+    report.
+    """
     items = []
     for key, value in figures.items():
         path = Path(value)

@@ -156,8 +156,11 @@ def _merge(order: list[Path], docs: dict[Path, Any]) -> tuple[dict, dict[KeyPath
 
 
 def _absolute_path(base_dir: Path, value: str, doc: YamlDocument, local: KeyPath) -> str:
-    """``value`` made absolute relative to ``base_dir``; a path the OS cannot hold (a NUL
-    character, a symlink loop) is a ScenarioError at ``local`` in ``doc``."""
+    """``value`` made absolute relative to ``base_dir``.
+
+    A path the OS cannot hold (a NUL character, a symlink loop) is a ScenarioError at ``local``
+    in ``doc``.
+    """
     try:
         return str((base_dir / value).expanduser().resolve())
     except (ValueError, OSError, RuntimeError) as error:
@@ -209,8 +212,10 @@ def _resolve_paths(
 
 
 def _replaced_sections(key: str, inherited: dict, child: dict) -> list[KeyPath]:
-    """The one-of sections under ``key`` where ``child`` names a different source (see
-    :data:`ONE_OF_SECTIONS`); the same source, or none, merges key by key."""
+    """The one-of sections under ``key`` where ``child`` names a different source.
+
+    See :data:`ONE_OF_SECTIONS`; the same source, or none, merges key by key.
+    """
     replaced = []
     for section, names in ONE_OF_SECTIONS.items():
         old, new = inherited.get(section[1]), child.get(section[1])
@@ -318,8 +323,10 @@ def _to_scenario_error(
 
 
 def _patch_reference_hint(data: Any, path: KeyPath) -> str | None:
-    """For an error inside a patch with no specific fix: where that patch type's fields, their
-    ranges and an example are documented."""
+    """A hint for an error inside a patch with no specific fix, else None.
+
+    The hint says where that patch type's fields, their ranges and an example are documented.
+    """
     if len(path) < 2 or path[0] != "patches" or not isinstance(path[1], int):
         return None
     patch = _value_at(data, path[:2])

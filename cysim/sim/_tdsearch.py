@@ -70,7 +70,7 @@ def _pop(heap_key, heap_vertex, size):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _search(  # pragma: no cover - compiled
+def _search(  # noqa: C901 - numba kernel, helpers cost speed  # pragma: no cover - compiled
     indptr,
     indices,
     n_moves,
@@ -177,10 +177,12 @@ def search_groups(  # pragma: no cover - compiled
     node_xy,
     inv_speed,
 ):
-    """Search each group ``g``: from ``sources[g]`` departing in ``bins[g]``, to the target
-    vertices ``targets[bounds[g]:bounds[g + 1]]``; row ``g`` of ``pred`` gets its tree and
-    ``target_cost`` the cost of each target (inf when unreachable). ``vertex_node`` is the node
-    of each link vertex's upstream end (A*, see :func:`_search`)."""
+    """Search each group ``g`` from ``sources[g]``, departing in ``bins[g]``, to its targets.
+
+    The targets of ``g`` are the vertices ``targets[bounds[g]:bounds[g + 1]]``; row ``g`` of
+    ``pred`` gets its tree and ``target_cost`` the cost of each target (inf when unreachable).
+    ``vertex_node`` is the node of each link vertex's upstream end (A*, see :func:`_search`).
+    """
     for g in range(len(sources)):
         pred[g, :] = NO_PREDECESSOR
         lo, hi = bounds[g], bounds[g + 1]

@@ -51,8 +51,11 @@ _KIND_LETTER = {LEFT: "L", THROUGH: "T", RIGHT: "R"}
 
 
 def _green_ratios(net: NetArrays, rec: RunRecords, period_s: float) -> dict[tuple[int, int], float]:
-    """Effective green ÷ cycle per (node index, phase): the plan in force, or at an actuated
-    junction the share of the demand period the phase was green."""
+    """Effective green ÷ cycle per (node index, phase).
+
+    The ratio of the plan in force, or at an actuated junction the share of the demand period the
+    phase was green.
+    """
     ratios: dict[tuple[int, int], float] = {}
     for node, plan in enumerate(net.plans):
         if plan is None:

@@ -247,8 +247,11 @@ class RouteCosts:
     def paths_for(
         self, origin: np.ndarray, destination: np.ndarray, departure_s: np.ndarray, within_s: float
     ) -> list[list[int] | None]:
-        """For each new trip, the final path of the run's trip with the same origin and
-        destination whose departure is nearest, if it is at most ``within_s`` away; else None.
+        """For each new trip, the final path of the run's nearest like trip, or None.
+
+        A like trip has the same origin and destination; the nearest is the one whose departure
+        is nearest the new trip's, and its path is reused only if that is at most ``within_s``
+        away.
 
         Reusing paths keeps the spread of an equilibrium over several paths, which routing
         everybody on its best path under the same times would collapse onto one. Of two earlier

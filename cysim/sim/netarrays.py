@@ -242,36 +242,19 @@ def build(
     for i, (u, _v, _k) in enumerate(edges):
         out_links[node_index[u]].append(i)
 
-    plans: list[tuple[float, list[tuple[float, float]]] | None] = [None] * len(nodes)
-    actuated_of: dict[int, actuated.ActuatedPlan] = {}
-    phase_of_link: dict[int, int] = {}
-    left_phase_of_link: dict[int, int] = {}
-    permitted_after: set[int] = set()  # links whose protected lefts then filter through gaps
-    opposing = [-1] * len(edges)
-    node_rank = [0] * len(nodes)
-    for n in nodes:
-        ni = node_index[n]
-        incoming = [e for e in G.in_edges(n, keys=True)]
-        node_rank[ni] = max(
-            (class_rank.get(str(G.edges[e].get("highway", "")), 1) for e in incoming), default=0
+    node_rank = [
+        max(
+            (
+                class_rank.get(str(G.edges[e].get("highway", "")), 1)
+                for e in G.in_edges(n, keys=True)
+            ),
+            default=0,
         )
-        if bool(G.nodes[n].get("signal", False)) and incoming:
-            plan = signals.plan_for_node(G, n)
-            plans[ni] = (plan.cycle_s, plan.green_windows())
-            control = actuated.actuated_plan(G, n)
-            if control is not None:
-                actuated_of[ni] = control
-            for e, p in plan.protected_left.items():
-                left_phase_of_link[link_of[e]] = p
-                # (actuated junctions run protected-then-permitted lefts as protected)
-                if control is None and signals.is_protected_permitted(G, e):
-                    permitted_after.add(link_of[e])
-            for p, approaches in enumerate(plan.phases):
-                for e in approaches:
-                    phase_of_link[link_of[e]] = p
-                    facing = signals.facing_approach(G, e, approaches)
-                    if facing is not None:
-                        opposing[link_of[e]] = link_of[facing]
+        for n in nodes
+    ]
+    plans, actuated_of, phase_of_link, left_phase_of_link, permitted_after, opposing = (
+        _junction_signals(G, nodes, link_of)
+    )
 
     group_of: list[dict[int, int]] = []
     movement_kind: list[dict[int, int]] = []
@@ -409,6 +392,53 @@ def build(
     )
 
 
+def _junction_signals(
+    G: nx.MultiDiGraph, nodes: list[int], link_of: dict[tuple[int, int, int], int]
+) -> tuple[
+    list[tuple[float, list[tuple[float, float]]] | None],
+    dict[int, actuated.ActuatedPlan],
+    dict[int, int],
+    dict[int, int],
+    set[int],
+    list[int],
+]:
+    """The signal plans of the junctions and what they give each approach link.
+
+    Returns
+    -------
+    (plans, actuated, phase_of_link, left_phase_of_link, permitted_after, opposing)
+        Per node index, ``(cycle, green windows)`` of a signalised junction with approaches (else
+        None); the actuated controllers per node index; per link index, the phase of its
+        approach and of its protected left; the links whose protected lefts then filter through
+        gaps; and per link the opposing approach of its permitted lefts (-1 for none).
+    """
+    plans: list[tuple[float, list[tuple[float, float]]] | None] = [None] * len(nodes)
+    actuated_of: dict[int, actuated.ActuatedPlan] = {}
+    phase_of_link: dict[int, int] = {}
+    left_phase_of_link: dict[int, int] = {}
+    permitted_after: set[int] = set()  # links whose protected lefts then filter through gaps
+    opposing = [-1] * len(link_of)
+    for ni, n in enumerate(nodes):
+        if bool(G.nodes[n].get("signal", False)) and G.in_degree(n) > 0:
+            plan = signals.plan_for_node(G, n)
+            plans[ni] = (plan.cycle_s, plan.green_windows())
+            control = actuated.actuated_plan(G, n)
+            if control is not None:
+                actuated_of[ni] = control
+            for e, p in plan.protected_left.items():
+                left_phase_of_link[link_of[e]] = p
+                # (actuated junctions run protected-then-permitted lefts as protected)
+                if control is None and signals.is_protected_permitted(G, e):
+                    permitted_after.add(link_of[e])
+            for p, approaches in enumerate(plan.phases):
+                for e in approaches:
+                    phase_of_link[link_of[e]] = p
+                    facing = signals.facing_approach(G, e, approaches)
+                    if facing is not None:
+                        opposing[link_of[e]] = link_of[facing]
+    return plans, actuated_of, phase_of_link, left_phase_of_link, permitted_after, opposing
+
+
 def _minor_conflicts(
     G: nx.MultiDiGraph,
     edges: list[tuple[int, int, int]],
@@ -417,8 +447,10 @@ def _minor_conflicts(
     is_minor: list[bool],
     movement_kind: list[dict[int, int]],
 ) -> list[dict[int, list[tuple[int, float]]]]:
-    """Per minor link and movement, the major approaches it must find a gap in (see
-    :attr:`NetArrays.minor_conflicts`)."""
+    """Per minor link and movement, the major approaches it must find a gap in.
+
+    See :attr:`NetArrays.minor_conflicts`.
+    """
     incoming: dict[int, list[int]] = {}
     for i, node in enumerate(link_v):
         incoming.setdefault(node, []).append(i)

@@ -51,9 +51,11 @@ KindFlows = dict[int | None, float]
 
 
 def warrant_stage(run: int) -> str:
-    """What :func:`retime` does with left-turn warrants after route-choice run ``run``:
+    """What :func:`retime` does with left-turn warrants after route-choice run ``run``.
+
     ``"early"`` (before ``first_warrant_run``), ``"check"``, or ``"closed"`` (after
-    ``last_warrant_run``)."""
+    ``last_warrant_run``).
+    """
     if run < first_warrant_run:
         return "early"
     return "check" if run <= last_warrant_run else "closed"

@@ -84,6 +84,60 @@ def _switchers(
     return better & (draw < step * rel / rel[better].mean())
 
 
+def _checked_trips(trips: pd.DataFrame, settings: SimSettings) -> tuple[pd.DataFrame, float]:
+    """The trips in departure order and their sample factor, both checked.
+
+    Raises
+    ------
+    SimulationError
+        A required column is missing, or the sample factor is outside (0, 1].
+    """
+    missing = [c for c in REQUIRED_COLUMNS if c not in trips.columns]
+    if missing:
+        raise SimulationError(
+            f"the trips table lacks column(s) {missing}",
+            key="trips",
+            hint="build trips with cysim.demand (docs/data-model.md §3)",
+        )
+    trips = trips.sort_values(["departure_s", "trip_id"], kind="stable").reset_index(drop=True)
+    sample_factor = float(trips.attrs.get("sample_factor", settings.sample_factor))
+    if not 0 < sample_factor <= 1:
+        raise SimulationError(
+            f"sample_factor {sample_factor} is outside (0, 1]", key="sample_factor"
+        )
+    return trips, sample_factor
+
+
+def _switch_paths(
+    rng: np.random.Generator,
+    step: float,
+    counted: np.ndarray,
+    current: np.ndarray,
+    best: np.ndarray,
+    paths: list[list[int] | None],
+    best_paths: list[list[int] | None],
+) -> int:
+    """Switch the trips :func:`_switchers` draws to their best path (in ``paths``); how many."""
+    switch = _switchers(
+        rng,
+        step,
+        np.where(counted, current, np.nan),
+        np.where(counted, best, np.nan),
+    )
+    for i in np.flatnonzero(switch).tolist():
+        paths[i] = best_paths[i]
+    return int(switch.sum())
+
+
+def _actuated_greens(net: netarrays.NetArrays, rec: engine.RunRecords) -> pd.DataFrame | None:
+    """The greens the actuated controllers gave, by node id; None without actuated junctions."""
+    if not rec.actuated_greens:
+        return None
+    greens = pd.DataFrame(rec.actuated_greens, columns=["node", "phase", "start_s", "end_s"])
+    greens["node"] = [net.nodes[i] for i in greens["node"]]
+    return greens
+
+
 def simulate(
     G: nx.MultiDiGraph,
     trips: pd.DataFrame,
@@ -135,19 +189,7 @@ def simulate(
     SimulationError
         Missing trip columns, trips on nodes not in the network, or invalid link attributes.
     """
-    missing = [c for c in REQUIRED_COLUMNS if c not in trips.columns]
-    if missing:
-        raise SimulationError(
-            f"the trips table lacks column(s) {missing}",
-            key="trips",
-            hint="build trips with cysim.demand (docs/data-model.md §3)",
-        )
-    trips = trips.sort_values(["departure_s", "trip_id"], kind="stable").reset_index(drop=True)
-    sample_factor = float(trips.attrs.get("sample_factor", settings.sample_factor))
-    if not 0 < sample_factor <= 1:
-        raise SimulationError(
-            f"sample_factor {sample_factor} is outside (0, 1]", key="sample_factor"
-        )
+    trips, sample_factor = _checked_trips(trips, settings)
     timed = retiming.Retiming(retiming.webster_nodes(G))
     if timed.nodes:
         G = G.copy()  # plans are re-timed on a copy: the caller's network stays as given
@@ -280,15 +322,9 @@ def simulate(
             moves = movements.Movements.build(net)
         switched = 0
         if not last:
-            switch = _switchers(
-                rng,
-                1.0 / (k + first_step),
-                np.where(counted, current, np.nan),
-                np.where(counted, best, np.nan),
+            switched = _switch_paths(
+                rng, 1.0 / (k + first_step), counted, current, best, paths, best_paths
             )
-            for i in np.flatnonzero(switch).tolist():
-                paths[i] = best_paths[i]
-            switched = int(switch.sum())
         best_paths = None
         rows.append(
             {
@@ -327,10 +363,7 @@ def simulate(
     result.lane_groups = lane_groups
     if timed.nodes:
         result.signal_timing = retiming.timing_table(G, timed)
-    if rec.actuated_greens:
-        greens = pd.DataFrame(rec.actuated_greens, columns=["node", "phase", "start_s", "end_s"])
-        greens["node"] = [net.nodes[i] for i in greens["node"]]
-        result.actuated_greens = greens
+    result.actuated_greens = _actuated_greens(net, rec)
     result.route_costs = movements.RouteCosts.of_run(
         moves, rc.time_bin_s, times, origin, destination, departure, paths
     )
