@@ -36,6 +36,11 @@ MODEL_MODULES: tuple[str, ...] = (
     "cysim.sim.netarrays",
     "cysim.sim.movements",
     "cysim.sim.routing",
+    "cysim.sim.retiming",
+    "cysim.demand.build",
+    "cysim.demand.zones",
+    "cysim.demand.profile",
+    "cysim.demand._graph",
 )
 
 #: Values of those modules that change where or how fast results are made, not the results
