@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from cysim import errors, modeldefaults, settings
+from cysim import errors, modeldefaults, pipeline, settings
 from cysim.demand import build, calibrate
 from cysim.pipeline import runfolder
 from cysim.scenario import load_scenario
@@ -141,35 +143,53 @@ def test_the_digest_is_the_same_in_every_process():
     assert digests == {modeldefaults.digest()}
 
 
-def test_the_resolved_scenario_records_the_model_values_and_loads_again(tmp_path):
-    scenario = load_scenario(BASELINE)
-    assert scenario.model_defaults == modeldefaults.model_values()
-    assert scenario.model_defaults["cysim.control.webster"]["protected_left_flow_vph"] == 240.0
-    assert "LEFT" not in scenario.model_defaults["cysim.control.webster"]  # imported, not its own
-    text = scenario.resolved_yaml()
+def _recorded(values: dict | None = None):
+    """The baseline as :func:`cysim.pipeline.prepare.prepare_scenario` records it."""
+    values = modeldefaults.model_values() if values is None else values
+    return load_scenario(BASELINE).model_copy(update={"model_defaults": values})
+
+
+def test_loading_a_scenario_imports_no_engine_and_records_nothing():
+    code = (
+        "import sys; from cysim.scenario import load_scenario; "
+        f"s = load_scenario({str(BASELINE)!r}); "
+        "print(s.model_defaults, [m for m in sys.modules if m.startswith('cysim.sim.')])"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "{} []"
+
+
+def test_a_prepared_scenario_records_the_model_values_in_its_run_folder_yaml(tmp_path):
+    prepared = pipeline.prepare_scenario(BASELINE)
+    assert prepared.scenario.model_defaults == modeldefaults.model_values()
+    webster = prepared.scenario.model_defaults["cysim.control.webster"]
+    assert webster["protected_left_flow_vph"] == 240.0
+    assert "LEFT" not in webster  # imported from cysim.network.turns, recorded there only
+    text = prepared.scenario.resolved_yaml()
     assert "model_defaults:" in text and "sneak_window_s:" in text
     resolved = tmp_path / "resolved.yaml"
     resolved.write_text(text, encoding="utf-8")
-    assert load_scenario(resolved).fingerprint() == scenario.fingerprint()
+    assert load_scenario(resolved).fingerprint() == prepared.scenario.fingerprint()
 
 
 @pytest.mark.parametrize(
     "module,name", RECORDED_VALUES, ids=[f"{m}.{n}" for m, n in RECORDED_VALUES]
 )
-def test_changing_a_model_value_changes_the_fingerprint_and_the_record(monkeypatch, module, name):
+def test_changing_a_model_value_changes_the_record_and_the_fingerprint(monkeypatch, module, name):
     target = importlib.import_module(module)
     changed = _changed(getattr(target, name))
     if changed is None:
         pytest.skip(f"no changed value for a {type(getattr(target, name)).__name__}")
-    before = load_scenario(BASELINE)
+    before = _recorded()
     monkeypatch.setattr(target, name, changed)
-    after = load_scenario(BASELINE)
-    assert after.fingerprint() != before.fingerprint()
+    after = _recorded()
     assert after.model_defaults[module][name] != before.model_defaults[module][name]
+    assert after.fingerprint() != before.fingerprint()
 
 
 def test_a_file_cannot_change_a_model_value_and_is_told_how(tmp_path):
-    text = load_scenario(BASELINE).resolved_yaml()
+    text = _recorded().resolved_yaml()
     assert "protected_left_flow_vph: 240.0" in text
     edited = tmp_path / "edited.yaml"
     edited.write_text(text.replace("protected_left_flow_vph: 240.0", "protected_left_flow_vph: 99"))

@@ -9,7 +9,7 @@ from pathlib import Path
 import networkx as nx
 import pandas as pd
 
-from .. import assign, demand, scenario, sim
+from .. import assign, demand, modeldefaults, scenario, sim
 from .._errors import SimulationError
 from ..control import signals
 from ..network import build as network
@@ -76,6 +76,8 @@ def prepare_scenario(path: str | Path, *, sample_factor: float | None = None) ->
         Any problem with the scenario, the map or a patch (the message names file and key).
     """
     resolved = scenario.load_scenario(path)
+    # the run folder's scenario.yaml records the model's values in code it is made with
+    resolved = resolved.model_copy(update={"model_defaults": modeldefaults.model_values()})
     if sample_factor is not None:
         resolved = _with_sample_factor(resolved, sample_factor)
     road_classes = resolved.network.road_classes or None

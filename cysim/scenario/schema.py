@@ -127,10 +127,10 @@ class Scenario(StrictModel):
     patches: list[Patch] = Field(default_factory=list)
     outputs: dict[str, Any] = Field(default_factory=dict)
     report: ReportSettings = Field(default_factory=ReportSettings)
-    #: The model's values in code (``{module: {name: value}}``) this scenario is run with, read
-    #: when it is loaded; a resolved ``scenario.yaml`` records them, and they are part of the
-    #: fingerprint. A file may repeat them but not change them (see the validator).
-    model_defaults: dict[str, dict[str, Any]] = Field(default_factory=modeldefaults.model_values)
+    #: The model's values in code (``{module: {name: value}}``) a run was made with: empty when
+    #: loaded from a scenario file, filled by :func:`cysim.pipeline.prepare.prepare_scenario`, so
+    #: a run folder's ``scenario.yaml`` records them. A file may repeat them, not change them.
+    model_defaults: dict[str, dict[str, Any]] = Field(default_factory=dict)
     source_file: Path
     base_chain: list[Path] = Field(default_factory=list)
     _sources: dict[KeyPath, KeySource] = PrivateAttr(default_factory=dict)
@@ -144,6 +144,9 @@ class Scenario(StrictModel):
         these values from their modules, so a different value in a file would be reported but
         not used: that is refused, with the way to change a value that does work.
         """
+        if not given:
+            return given
+        # importing the model's modules (the engine's among them) only when a file repeats them
         code = modeldefaults.model_values()
         for module, values in given.items():
             if module not in code:
