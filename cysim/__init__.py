@@ -11,7 +11,7 @@ The Python API follows the pipeline, each step a plain function on plain data (a
     trips, _ = cysim.build_trips(prepared, seed=1)                   # the car trips of one seed
     one = cysim.simulate(prepared, seed=1)                           # one replication's metrics
     run = cysim.run_scenario("scenarios/baseline.yaml")              # replications, run folder
-    outcome = cysim.compare_scenarios("scenarios/baseline.yaml", "scenarios/2021-package.yaml")
+    outcome = cysim.compare("scenarios/baseline.yaml", "scenarios/2021-package.yaml")
     outcome.table, outcome.report                                    # KPI frame, report.html
 
 Errors are :mod:`cysim.errors` (all :class:`CysimError`). The names load on first use, so

@@ -19,7 +19,7 @@ def test_every_public_name_resolves_to_a_documented_function():
         value = getattr(cysim, name)
         assert value is not None, name
         if callable(value) and name != "CysimError":
-            assert (value.__doc__ and "Parameters" in value.__doc__) or name == "load_run", name
+            assert value.__doc__ and "Parameters" in value.__doc__, name
     assert issubclass(cysim.errors.PatchError, cysim.CysimError)
     with pytest.raises(AttributeError, match="no attribute 'simulte'"):
         _ = cysim.simulte

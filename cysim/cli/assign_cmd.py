@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from .._errors import SimulationError
+from .console import make_console
 
 if TYPE_CHECKING:
     from ..assign import AssignmentResult
@@ -77,7 +77,7 @@ def assign_command(
             key="--output",
             hint="end the file name in .csv or .parquet",
         )
-    console = Console(highlight=False)
+    console = make_console(highlight=False)
     network = tntp.read_tntp_network(tntp_net)
     trips = tntp.read_tntp_trips(tntp_trips)
     console.print(

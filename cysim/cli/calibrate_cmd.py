@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from .. import settings
+from .console import make_console
 from .run_cmd import ResultsDir, SampleFactor, Workers, _cpu_count, _fmt, _progress
 
 
@@ -56,10 +56,10 @@ def calibrate(
     from .. import io, pipeline
     from ..scenario.load import load_scenario
 
-    out = Console()
+    out = make_console()
     root = Path(results) if results is not None else Path(settings.results_dir)
     if fit:
-        console = Console(stderr=True)
+        console = make_console(stderr=True)
 
         def show(row: dict[str, float | None]) -> None:
             beta = row.get("beta_per_min")
@@ -99,7 +99,7 @@ def calibrate(
 
     from ..pipeline import plausibility
 
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     with _progress(console) as progress_for:
         outcome = pipeline.run_scenario(
             scenario,

@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from .._errors import DemandError
+from .console import make_console
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -57,7 +57,7 @@ def demand(
         raise DemandError(
             f"cannot write {map_out.name}: the map is a PNG", key="--map-out", hint="use .png"
         )
-    console = Console(highlight=False)
+    console = make_console(highlight=False)
     resolved = load_scenario(scenario)
     sim = resolved.simulation
     seed = sim.seed if seed is None else seed

@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .console import make_console
+
 if TYPE_CHECKING:  # the command line starts without the pipeline's libraries (lazy imports)
     import networkx as nx
 
@@ -42,7 +44,7 @@ def validate(
     from ..patch.models import SignalTiming
     from ..scenario.load import load_scenario
 
-    console = Console(highlight=False)
+    console = make_console(highlight=False)
     resolved = load_scenario(scenario)
     # the report: section fails here, not after a comparison's runs (a Tianditu key, a URL)
     with resolved.pointing_into():

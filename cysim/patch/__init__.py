@@ -7,6 +7,14 @@ and :mod:`~cysim.patch.doc` (the reference page generated from the models).
 
 from .apply import apply_patches
 from .changes import PatchReport
+from .demand import apply_demand_patches
 from .models import PATCH_MODELS, Patch, PatchBase
 
-__all__ = ["PATCH_MODELS", "Patch", "PatchBase", "PatchReport", "apply_patches"]
+__all__ = [
+    "PATCH_MODELS",
+    "Patch",
+    "PatchBase",
+    "PatchReport",
+    "apply_demand_patches",
+    "apply_patches",
+]

@@ -1014,7 +1014,10 @@ def close_road(
 def widen_road(
     G: nx.MultiDiGraph, patch: WidenRoad, **kwargs: Any
 ) -> tuple[nx.MultiDiGraph, PatchReport]:
-    """Set or add lanes; capacity and storage recomputed by ``network.link_attributes``."""
+    """Set or add lanes.
+
+    Capacity and storage are recomputed by :func:`cysim.network.build.link_attributes`.
+    """
     return _single(G, patch, **kwargs)
 
 

@@ -79,7 +79,7 @@ def compare_scenarios(
     a, b
         Scenario YAML files or finished run folders.
     replications, seed, workers, force, results_root
-        As :func:`run_scenario` (for sides given as scenario files).
+        As :func:`~cysim.pipeline.run.run_scenario` (for sides given as scenario files).
     progress_for
         ``progress_for(name)`` returns the progress callback of one side's run.
     on_reused
@@ -141,10 +141,6 @@ def compare_scenarios(
         io.discard(partial)
         raise
     return CompareOutcome(final, table, run_a, run_b, notes)
-
-
-#: Credit of the bundled schematic map, which the project drew (not OpenStreetMap's data).
-SCHEMATIC_CREDIT = "示意图 schematic network drawn by cysim (road names after OpenStreetMap)"
 
 
 def report_settings(target: Path) -> scenario.ReportSettings:
@@ -438,7 +434,9 @@ def _write_comparison(
             labels=labels,
             basemap=basemap,
             title=f"{run_b.name} − {run_a.name}: link changes",
-            credit=SCHEMATIC_CREDIT if schematic else "road data © OpenStreetMap contributors",
+            credit=f"{mapview.SCHEMATIC_MARK}: {mapview.SCHEMATIC_CREDIT}"
+            if schematic
+            else "road data © OpenStreetMap contributors",
         ),
     }
     approaches = _write_junction_deltas(out, run_a, run_b, china_layers)

@@ -43,7 +43,7 @@ def run_replication(
     Parameters
     ----------
     prepared
-        From :func:`prepare_scenario`.
+        From :func:`~cysim.pipeline.prepare.prepare_scenario`.
     seed
         Seed of the demand draws and the engine.
     warm_start

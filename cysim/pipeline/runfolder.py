@@ -319,6 +319,16 @@ class RunResults:
 def load_run(run_dir: str | Path) -> RunResults:
     """Read a finished run folder (one with a ``COMPLETE`` marker).
 
+    Parameters
+    ----------
+    run_dir
+        ``results/<scenario>/<run-id>/``, as :func:`cysim.pipeline.run.run_scenario` wrote it.
+
+    Returns
+    -------
+    RunResults
+        The resolved scenario (``meta``), summary, link layer, time series and patched features.
+
     Raises
     ------
     ResultsError

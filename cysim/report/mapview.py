@@ -49,9 +49,11 @@ LABEL_TIERS: dict[str, int] = {
 }
 
 #: The bundled map's name (``maps/chengyang-arterials.osm``): a schematic, not OSM data. The
-#: report's caveats and the interactive map's credit tell it by this name (``cysim.pipeline``).
+#: report's caveats and the interactive map's credit tell it by this name
+#: (:mod:`cysim.pipeline.comparison`).
 SCHEMATIC_MAP_NAME = "chengyang-arterials"
 SCHEMATIC_MARK = "示意图 Schematic"
+#: Credit of the bundled schematic map, which the project drew (not OpenStreetMap's data).
 SCHEMATIC_CREDIT = "Schematic network drawn by cysim after OpenStreetMap names; not survey geometry"
 OSM_CREDIT = "© OpenStreetMap contributors"
 
@@ -60,8 +62,8 @@ def is_schematic(G: nx.MultiDiGraph) -> bool:
     """Whether ``G`` is the bundled schematic map, by its name (the map file's stem).
 
     The report's caveats tell the schematic by the same name in the map's path
-    (``cysim.pipeline``); the OSM file says ``generator="cysim schematic"``, which the loader
-    does not keep.
+    (:mod:`cysim.pipeline.comparison`); the OSM file says ``generator="cysim schematic"``, which
+    the loader does not keep.
     """
     return G.graph.get("name") == SCHEMATIC_MAP_NAME
 

@@ -88,7 +88,9 @@ def grid_graph() -> nx.MultiDiGraph:
 
     Signals at nodes 2, 5 and 6; curb parking on 正阳中路; every edge has both directions.
     """
-    G = nx.MultiDiGraph(crs=CRS, name="test-grid", source="tests/graphs.py", simplified=True)
+    G = nx.MultiDiGraph(
+        crs=CRS, name="test-grid", source="tests/helpers/graphs.py", simplified=True
+    )
     G.graph["load_report"] = "{}"
     for node, (dx, dy) in NODES.items():
         lon, lat = lonlat(node)
