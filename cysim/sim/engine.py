@@ -7,15 +7,14 @@ from array import array
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from heapq import heappop, heappush
 from itertools import compress
 
 import numpy as np
 import simpy
-from simpy.events import NORMAL
 
 from ..webster import potential_capacity_vps
 from .netarrays import LEFT, NetArrays
+from .simpy_adapter import Server, WakeEnvironment, wake_scheduler
 
 #: Float tolerance for comparing event times, seconds.
 EPS = 1e-9
@@ -60,33 +59,6 @@ def green_after(signal: tuple[float, float, float] | None, t: float, dt: float) 
     # carry the rest into the following greens
     whole = math.floor(dt / green_len)
     return t - into + cycle * (1 + whole) + (dt - whole * green_len)
-
-
-class _Environment(simpy.Environment):
-    """SimPy's environment in which a plain integer in the event queue is a *wake*.
-
-    Lane-group servers are callbacks, not generator processes, and most events of a run are
-    "call server k at time t". Such a wake is queued as the bare server id with SimPy's own
-    ``(time, priority, id)`` key, so it is ordered exactly like a SimPy event of NORMAL priority,
-    but costs no Event object, no callback list and no triggered/failed checks. ``servers[k]``
-    is the function called as ``servers[k](k)``: a few functions shared by all servers, so a
-    large network holds no function object per lane group. Everything else (the departures and
-    monitor processes, timeouts, ``run(until=...)``) is plain SimPy.
-    Relies on ``Environment._queue``/``_now``/``_eid`` of SimPy 4 (pinned in pyproject.toml).
-    """
-
-    def __init__(self, servers: list[Callable[[int], None]]) -> None:
-        super().__init__()
-        self.servers = servers
-
-    def step(self) -> None:
-        """Call the next wake directly, or let SimPy process the next event."""
-        queue = self._queue
-        if queue and type(queue[0][3]) is int:
-            self._now, _, _, server = heappop(queue)
-            self.servers[server](server)
-            return
-        super().step()
 
 
 class ParkingHook:
@@ -193,14 +165,9 @@ def run(
     n_links = net.n_links
     n_groups = len(net.group_link)
     # server ids: lane group g is server g, the entry from the node onto link l is n_groups + l
-    servers: list[Callable[[int], None]] = [None] * (n_groups + n_links)  # type: ignore[list-item]
-    env = _Environment(servers)
-    event_queue = env._queue
-    event_id = env._eid
-
-    def wake(server: int, delay: float) -> None:
-        """Call server ``server`` ``delay`` seconds from now (see :class:`_Environment`)."""
-        heappush(event_queue, (env._now + delay, NORMAL, next(event_id), server))
+    servers: list[Server] = [None] * (n_groups + n_links)  # type: ignore[list-item]
+    env = WakeEnvironment(servers)
+    wake = wake_scheduler(env)  # call server k `delay` seconds from now: wake(k, delay)
 
     n_veh = len(paths)
     ff = net.freeflow_s
