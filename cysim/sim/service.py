@@ -282,9 +282,9 @@ def group_server(
         f = ff[link]
         opp = group_opp[g]
         pockets = group_pocket_queues[g]
+        now = env.now  # no time passes within a call: read the clock once
         while q:
             v = q[0]
-            now = env.now
             t = entry[v] + f
             if now < t - EPS:
                 wake(g, t - now)

@@ -131,8 +131,8 @@ def trip_ends(
         sq = source_q.get(link)
         if sq is None:
             return  # a second wake after the queue emptied
+        now = env.now  # no time passes within a call: read the clock once
         while sq:
-            now = env.now
             if not gate(link, now, server):
                 return
             v = sq.popleft()
@@ -149,9 +149,9 @@ def trip_ends(
         q = queues[g]
         link = group_link[g]
         f = ff[link]
+        now = env.now  # no time passes within a call: read the clock once
         while q:
             v = q[0]
-            now = env.now
             t = entry[v] + f
             if now < t - EPS:
                 wake(g, t - now)
