@@ -133,8 +133,8 @@ class PermittedLefts:
 class PermittedLeftRule(NamedTuple):
     """Gap acceptance and sneakers of permitted lefts (see :func:`permitted_left_rule`)."""
 
-    #: ``left_gap_at(g, opp, at_stop_line, now)``: when the next gap comes for g's head
-    left_gap_at: Callable[[int, int, float, float], float]
+    #: ``left_turn_at(g, opp, at_stop_line, now, sneak_at)``: when g's head may turn
+    left_turn_at: Callable[[int, int, float, float, float], float]
     #: ``sneak_chance(g, opp, at_stop_line, now)``: ``(sneaks now, when it could sneak)``
     sneak_chance: Callable[[int, int, float, float], tuple[bool, float]]
     #: ``count_opposing(link, now)``: a vehicle of opposing approach ``link`` discharged
@@ -197,6 +197,8 @@ def permitted_left_rule(
     sneak_per_cycle = lefts.per_cycle
     group_signal = signals.signal
     group_clearance = signals.clearance
+    group_protected_s = signals.protected_s
+    sneak_window_half = sneak_window_s / 2
     group_headway = net.group_headway_s
     group_lanes = net.group_lanes
 
@@ -246,6 +248,20 @@ def permitted_left_rule(
             return max(t, green_after(signal, at_stop_line, min(left_h, first_gap_wait(q))))
         return t
 
+    def left_turn_at(g: int, opp: int, at_stop_line: float, now: float, sneak_at: float) -> float:
+        """When the permitted left at the head of ``g`` may turn: ``now`` in the protected part
+        of a protected-then-permitted green, else at the next gap in the opposing flow, or at
+        ``sneak_at`` when the gap comes no earlier than the sneakers' moment of this green."""
+        protected = group_protected_s[g]
+        if protected > 0:
+            cycle, green_start, _ = group_signal[g]  # type: ignore[misc]
+            if (now - green_start) % cycle < protected - EPS:
+                return now
+        t = left_gap_at(g, opp, at_stop_line, now)
+        if t > sneak_at - sneak_window_half:
+            t = sneak_at  # no gap this green: try to sneak at its end
+        return t
+
     def sneak_chance(g: int, opp: int, at_stop_line: float, now: float) -> tuple[bool, float]:
         """Whether the permitted left at the head of fixed-time group ``g`` leaves now as a
         sneaker, and else when it could try to sneak (in the last moment of this green or of
@@ -291,5 +307,5 @@ def permitted_left_rule(
         drop_before(times, now - opp_window[link])  # type: ignore[arg-type]
 
     return PermittedLeftRule(
-        left_gap_at=left_gap_at, sneak_chance=sneak_chance, count_opposing=count_opposing
+        left_turn_at=left_turn_at, sneak_chance=sneak_chance, count_opposing=count_opposing
     )

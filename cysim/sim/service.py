@@ -214,7 +214,7 @@ def group_server(
     EPS = eps
     nan = math.nan
     inf = math.inf
-    sneak_window_half = sneak_window_s / 2
+    sneak_window_half = sneak_window_s / 2  # sneak_at - this: the start of the sneakers' window
     ff = net.freeflow_s
     group_of = net.group_of
     group_alt = net.group_alt
@@ -247,7 +247,6 @@ def group_server(
     group_pocket_queues = groups.pockets
     pocket_waiters = groups.pocket_waiters
     group_signal = signals.signal
-    group_protected_s = signals.protected_s
     group_act = junctions.group_act
     act_green = junctions.green
     act_waiting = junctions.waiting
@@ -258,7 +257,7 @@ def group_server(
     last_dis = lefts.last_discharge
     gap_from = lefts.gap_from
     sneak_credit = lefts.sneak_credit
-    left_gap_at = left_rule.left_gap_at
+    left_turn_at = left_rule.left_turn_at
     sneak_chance = left_rule.sneak_chance
     count_opposing = left_rule.count_opposing
     track_major = majors.tracked
@@ -275,6 +274,31 @@ def group_server(
                     return pg
         return -1
 
+    def held_by_pocket(
+        g: int, pockets: tuple[PocketQueue, ...], t_ready: float, now: float
+    ) -> bool:
+        """Whether a turner that found its pocket full holds up ``g``'s head (ready at the stop
+        line at ``t_ready``) now; if so, ``g``'s server sleeps until the pocket serves it, or is
+        woken for its next headway.
+
+        The turner stands in a lane ahead of the head vehicle: on one lane it blocks it; on
+        more lanes it takes one lane out of service (the headway of the others is longer).
+        """
+        blocked_by = pocket_overflow(pockets, t_ready, now)
+        if blocked_by < 0:
+            return False
+        lanes = group_lanes[g]
+        if lanes == 1:
+            if g in registered:
+                drop_out(g)
+            pocket_waiters[blocked_by] = g  # the pocket's server wakes g when it discharges
+            return True
+        t = green_after(group_signal[g], next_free[g], group_headway[g] / (lanes - 1))
+        if now < t - EPS:
+            wake(g, t - now)
+            return True
+        return False
+
     def serve_group(g: int) -> None:
         """Discharge lane group ``g`` as far as its signal, headway and the next links allow."""
         q = queues[g]
@@ -290,7 +314,8 @@ def group_server(
                 wake(g, t - now)
                 return
             nxt = paths[v][pos[v] + 1]  # type: ignore[index]
-            if opp >= 0 and movement_kind[link][nxt] == LEFT and group_sneaks[g]:
+            permitted_left = opp >= 0 and movement_kind[link][nxt] == LEFT
+            if permitted_left and group_sneaks[g]:
                 # in the last moment of green a left turner that found no gap may sneak
                 sneak, sneak_at = sneak_chance(g, opp, entry[v] + f, now)
             else:
@@ -325,35 +350,12 @@ def group_server(
                     drop_out(g)
                 act_waiting[ni].add(g)
                 return
-            if pockets:
-                # a turner that found its pocket full stands in a lane ahead of v: on one
-                # lane it blocks v; on more lanes it takes one lane out of service
-                blocked_by = pocket_overflow(pockets, t_ready=entry[v] + f, now=now)
-                lanes = group_lanes[g]
-                if blocked_by >= 0 and lanes == 1:
-                    if g in registered:
-                        drop_out(g)
-                    pocket_waiters[blocked_by] = g
-                    return
-                if blocked_by >= 0:
-                    t = green_after(group_signal[g], next_free[g], group_headway[g] / (lanes - 1))
-                    if now < t - EPS:
-                        wake(g, t - now)
-                        return
-            if (
-                opp >= 0
-                and movement_kind[link][nxt] == LEFT
-                and not sneak
-                and not (
-                    group_protected_s[g] > 0
-                    and (now - group_signal[g][1]) % group_signal[g][0]  # type: ignore[index]
-                    < group_protected_s[g] - EPS
-                )
-            ):
-                # a permitted left (not in its protected part) waits for a gap in the opposing flow
-                t = left_gap_at(g, opp, entry[v] + f, now)
-                if t > sneak_at - sneak_window_half:
-                    t = sneak_at  # no gap this green: try to sneak at its end
+            if pockets and held_by_pocket(g, pockets, entry[v] + f, now):
+                return
+            if permitted_left and not sneak:
+                # a permitted left (not in its protected part) waits for a gap in the opposing
+                # flow, or to sneak at the end of the green when no gap comes before
+                t = left_turn_at(g, opp, entry[v] + f, now, sneak_at)
                 if now < t - EPS:
                     if g in registered:
                         drop_out(g)
