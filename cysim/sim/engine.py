@@ -132,13 +132,14 @@ def run(
     -------
     RunRecords
     """
-    eps = EPS
+    eps = EPS  # the tunables are read here, once per run
     n_groups = len(net.group_link)
     # server ids: lane group g is server g, the entry from the node onto link l is n_groups + l
     servers: list[Server] = [None] * (n_groups + net.n_links)  # type: ignore[list-item]
     env = WakeEnvironment(servers)
     wake = wake_scheduler(env)
 
+    # the run's state: plain lists per vehicle, link and lane group, shared by the parts
     fleet = Fleet.at_start(paths)
     log = Traversals()
     counters = Counters()
@@ -157,6 +158,7 @@ def run(
     )
     majors = MajorFlows.build(net)
 
+    # the parts' operations, closures over that state (the hot path reads no attributes)
     control = actuated_control(
         junctions,
         env,
@@ -252,6 +254,7 @@ def run(
         eps=eps,
     )
 
+    # one server function per kind: lane groups, exit groups (a link's -1 movement), sources
     servers[:n_groups] = [serve_group] * n_groups
     for groups_of_link in net.group_of:
         servers[groups_of_link[-1]] = trips.serve_exit
@@ -277,6 +280,7 @@ def run(
         env.process(control.controller(node))
     env.run(until=stop)
 
+    # the records: views on the traversal columns, the samples, what is left at the end
     now = float(env.now)
     junctions.close(now)
     n_links = net.n_links
