@@ -56,7 +56,7 @@ STAGES = [
     ("cysim/sim/routing.py", "_time_dependent_trees", "  of which time-dependent trees"),
     ("cysim/sim/engine.py", "run", "engine run(s)"),
     ("simpy/core.py", "step", "  of which event callbacks (SimPy step, cumulative)"),
-    ("cysim/sim/engine.py", "sample", "  of which link sampling"),
+    ("cysim/sim/monitor.py", "take", "  of which link sampling"),
     ("cysim/sim/parking.py", "on_arrival", "  of which parking at trip ends"),
     ("cysim/sim/movements.py", "movement_times", "movement-time profile"),
     ("cysim/sim/movements.py", "path_costs", "path costs"),
@@ -90,7 +90,7 @@ def profile(size: int, n_trips: int, period_s: float, iterations: int, seed: int
         for (f, _, n), v in entries.items()
         if f.endswith(("simpy/core.py", "simpy/events.py"))
         or n in ("<built-in method _heapq.heappop>", "<built-in method _heapq.heappush>")
-        or (f.endswith("cysim/sim/engine.py") and n == "__init__")
+        or (f.endswith("cysim/sim/simpy_adapter.py") and n == "__init__")
     )
     rows.insert(6, {"stage": "  of which scheduling overhead (own time)", "cum_s": overhead,
                     "share": 100 * overhead / total})  # fmt: skip
