@@ -59,18 +59,19 @@ _DATA_TYPES = (bool, int, float, str, tuple, list, dict, set, frozenset, Mapping
 def _canonical(value: Any) -> Any:
     """``value`` as JSON-ready data that is the same in every process.
 
-    Sets are sorted (their iteration order follows string hashing, which differs between
-    processes), mappings get text keys, floats and other scalars become their repr.
+    :func:`_plain` data (sets sorted, whose iteration order follows string hashing and differs
+    between processes; mappings with text keys), with every scalar but text as its repr.
     """
-    if isinstance(value, Mapping):
-        return {str(key): _canonical(item) for key, item in value.items()}
-    if isinstance(value, set | frozenset):
-        return sorted((_canonical(item) for item in value), key=repr)
-    if isinstance(value, list | tuple):
-        return [_canonical(item) for item in value]
-    if isinstance(value, str):
-        return value
-    return repr(value)
+    return _scalar_reprs(_plain(value))
+
+
+def _scalar_reprs(data: Any) -> Any:
+    """Plain data with numbers, booleans and None replaced by their repr."""
+    if isinstance(data, dict):
+        return {key: _scalar_reprs(item) for key, item in data.items()}
+    if isinstance(data, list):
+        return [_scalar_reprs(item) for item in data]
+    return data if isinstance(data, str) else repr(data)
 
 
 def public_values(module: types.ModuleType, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
